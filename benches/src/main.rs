@@ -1,0 +1,2 @@
+//! plezi-load: the WebSocket load tool.
+fn main() {}

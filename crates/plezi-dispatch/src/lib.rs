@@ -1,0 +1,1 @@
+//! plezi-dispatch: routing, controllers, JSON auto-dispatch, AJAJ, the JavaScript client.

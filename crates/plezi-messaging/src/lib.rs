@@ -1,0 +1,1 @@
+//! plezi-messaging: connection UUIDs, the message bus, identity mailboxes.

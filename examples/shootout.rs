@@ -1,0 +1,2 @@
+//! shootout example.
+fn main() {}
