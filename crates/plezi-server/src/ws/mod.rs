@@ -1,0 +1,46 @@
+//! The WebSocket protocol (RFC 6455) as pure code over buffers: no sockets, no event loop.
+//!
+//! - `handshake`: checks an upgrade request and writes the `101 Switching Protocols` answer.
+//! - [`decode`](Decoder): client frames to [`WsEvent`]s, zero-copy for unfragmented frames,
+//!   enforcing masking, opcodes, control-frame rules, fragmentation order, UTF-8 (fail fast,
+//!   across fragments), close payloads and the message size limit.
+//! - `encode`: server frames (never masked) and [`SharedFrame`], a frame encoded once and shared.
+//!
+//! Frame types (`FrameHeader`, `OpCode`, `CloseCode`) and the accept-key derivation come from
+//! tungstenite; its `WebSocket`/`FrameSocket` stream machinery (a 128 KiB read buffer per socket)
+//! is deliberately not used.
+//!
+//! No extension is negotiated (no permessage-deflate), so any frame with an RSV bit set is a
+//! protocol error.
+//!
+//! Deviations from the design brief:
+//! - `HandshakeError` is an enum with `status()`, `headers()` (a static slice) and `Display`
+//!   (the body text) instead of a struct with a `Vec` of headers.
+//! - Close codes 1012 and 1013 (IANA: service restart, try again later) are accepted as valid,
+//!   following tungstenite's `CloseCode::is_allowed`; 1014 is not.
+//! - `From<Vec<u8>>` for [`SharedFrame`] encodes a *binary message* with that payload (plus
+//!   `From<&str>`/`From<String>` for text); pre-encoded bytes go through `from_encoded`.
+//! - Additions: `empty_close_frame()`, `Decoder::next_frame_len`, `Decoder::buffered_bytes`.
+//! - The decoder's `decode` may unmask and validate part of an incomplete text frame (so invalid
+//!   UTF-8 is reported before the frame ends): the caller must hand the unconsumed bytes back
+//!   unchanged at the front of the next input, which is what a read buffer does anyway.
+
+mod decode;
+mod encode;
+// Until the connection state machine (engineer "core") calls the handshake: remove then.
+#[allow(dead_code)]
+pub(crate) mod handshake;
+mod mask;
+mod message;
+mod utf8;
+
+pub use decode::{Decoder, ProtocolError, WsEvent};
+pub use encode::{
+    SharedFrame, binary_frame, close_frame, empty_close_frame, encode_frame, ping_frame,
+    pong_frame, text_frame,
+};
+#[allow(unused_imports)] // used by the connection state machine
+pub(crate) use message::is_valid_close_code;
+pub use message::{CloseInfo, Message};
+/// Opcodes for [`encode_frame`], re-exported from tungstenite.
+pub use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
