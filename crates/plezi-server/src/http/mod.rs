@@ -1,0 +1,59 @@
+//! The HTTP/1.1 layer as pure code over buffers: no sockets, no event loop.
+//!
+//! - [`parse_head`] turns the start of a read buffer into a validated [`RequestHead`] (or `Partial`,
+//!   or an [`HttpError`] that maps to the status to answer with before closing).
+//! - [`BodyDecoder`] decodes a `Content-Length` or chunked body incrementally.
+//! - [`Request::from_head`] assembles what the service sees.
+//! - [`encode_head`] / [`encode_response_head`] write a [`Response`]'s head; [`encode_chunk`] and
+//!   [`encode_last_chunk`] frame a streamed body.
+//!
+//! Additions to the interface agreed with the connection layer (no deviations):
+//! - [`encode_response_head`] takes the request's HTTP minor version and returns an [`EncodedHead`]
+//!   ([`Framing`] + final keep-alive), so the caller knows whether to write a body, how, and whether
+//!   to close afterwards. [`encode_head`] is that function for HTTP/1.1 with the result dropped.
+//! - [`Response::into_parts`], [`Response::take_body`], [`Response::body_ref`],
+//!   [`Response::header_value`], [`Response::headers`] for the writer; [`FileBody`] (the content of
+//!   [`Body::File`]) with `read_into` / `advance` / `file` / `offset` for streaming from disk.
+//! - [`Request::new`] + `with_header` / `with_body` build requests without a socket (tests);
+//!   [`Request::header_all`], [`Request::take_body`], [`Request::minor_version`], [`Request::keep_alive`].
+//! - `BodyKind::None` is also used for `Content-Length: 0`.
+
+mod date;
+mod decode;
+mod encode;
+mod error;
+mod parse;
+mod request;
+mod response;
+
+pub(crate) use date::{format_system_time, parse_imf};
+pub use decode::BodyDecoder;
+pub use encode::{
+    CONTINUE_100, EncodedHead, Framing, encode_chunk, encode_head, encode_last_chunk,
+    encode_response_head, reason_phrase,
+};
+pub use error::HttpError;
+pub use parse::{BodyKind, HeadParse, RequestHead, parse_head};
+pub use request::Request;
+pub use response::{Body, FileBody, Response};
+
+/// Size limits applied while reading a request. One place for the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request head (request line + header fields) in bytes; more is 431. Default 32 KiB.
+    pub max_header_bytes: usize,
+    /// Most header fields in one request; more is 431. Default 128.
+    pub max_headers: usize,
+    /// Largest request body in bytes; more is 413. Default 50 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            max_header_bytes: 32 * 1024,
+            max_headers: 128,
+            max_body_bytes: 50 * 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The request handed to a service: the parsed head, the decoded body and the peer address.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::RequestHead;
+
+/// An HTTP request, fully received (head + decoded body).
+#[derive(Debug, Clone)]
+pub struct Request {
+    method: String,
+    target: String,
+    minor_version: u8,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    peer: SocketAddr,
+    keep_alive: bool,
+    websocket_upgrade: bool,
+}
+
+impl Request {
+    /// Builds the request from a parsed head, its decoded body and the peer address.
+    pub fn from_head(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request {
+        Request {
+            method: head.method,
+            target: head.target,
+            minor_version: head.minor_version,
+            headers: head.headers,
+            body,
+            peer,
+            keep_alive: head.keep_alive,
+            websocket_upgrade: false,
+        }
+    }
+
+    /// A request that did not come from a socket (tests, in-process dispatch): HTTP/1.1, no headers,
+    /// empty body, peer `0.0.0.0:0`.
+    pub fn new(method: &str, target: &str) -> Request {
+        Request {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            minor_version: 1,
+            headers: Vec::new(),
+            body: Vec::new(),
+            peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            keep_alive: true,
+            websocket_upgrade: false,
+        }
+    }
+
+    /// Appends a header (builder style, for [`Request::new`]).
+    pub fn with_header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Replaces the body (builder style, for [`Request::new`]).
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
+    /// The method token ("GET", "POST", ...).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The raw request-target as sent (`/a%20b?x=1`).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The raw path part of the target (not percent-decoded). For an absolute-form target
+    /// (`http://host/p?q`) this is `/p`; for `*` it is `*`.
+    pub fn path(&self) -> &str {
+        let without_query = self
+            .target
+            .split_once('?')
+            .map_or(&*self.target, |(p, _)| p);
+        match without_query.split_once("://") {
+            Some((_, rest)) if !without_query.starts_with('/') => {
+                rest.find('/').map_or("/", |i| &rest[i..])
+            }
+            _ => without_query,
+        }
+    }
+
+    /// The raw query string without the `?`, if the target has one.
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The first value of a header, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in order, compared case-insensitively.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All headers in arrival order, names as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The decoded body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out, leaving it empty.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// The address of the client.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// `0` for HTTP/1.0, `1` for HTTP/1.1.
+    pub fn minor_version(&self) -> u8 {
+        self.minor_version
+    }
+
+    /// Whether the client asked to keep the connection open after this request.
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// True when this is a valid RFC 6455 upgrade request (checked by the server before the service runs).
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.websocket_upgrade
+    }
+
+    /// Set by the server once the WebSocket layer has validated the handshake.
+    #[allow(
+        dead_code,
+        reason = "called by the connection layer once it is wired in"
+    )]
+    pub(crate) fn set_websocket_upgrade(&mut self, yes: bool) {
+        self.websocket_upgrade = yes;
+    }
+
+    /// The subprotocols offered in `Sec-WebSocket-Protocol` (all fields, comma-separated, trimmed).
+    pub fn websocket_protocols(&self) -> impl Iterator<Item = &str> {
+        self.header_all("sec-websocket-protocol")
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_and_query() {
+        let r = Request::new("GET", "/a%20b?x=1&y");
+        assert_eq!(r.path(), "/a%20b");
+        assert_eq!(r.query(), Some("x=1&y"));
+        let r = Request::new("GET", "/plain");
+        assert_eq!(r.path(), "/plain");
+        assert_eq!(r.query(), None);
+        let r = Request::new("GET", "/q?");
+        assert_eq!(r.query(), Some(""));
+        let r = Request::new("GET", "http://example.com/x/y?z");
+        assert_eq!(r.path(), "/x/y");
+        assert_eq!(r.query(), Some("z"));
+        let r = Request::new("GET", "http://example.com");
+        assert_eq!(r.path(), "/");
+        let r = Request::new("GET", "/redirect?to=http://x/y");
+        assert_eq!(r.path(), "/redirect");
+        let r = Request::new("GET", "/odd://path");
+        assert_eq!(r.path(), "/odd://path");
+        assert_eq!(Request::new("OPTIONS", "*").path(), "*");
+    }
+
+    #[test]
+    fn headers_are_case_insensitive() {
+        let r = Request::new("GET", "/")
+            .with_header("X-Thing", "1")
+            .with_header("x-thing", "2")
+            .with_header("Sec-WebSocket-Protocol", "chat, , superchat")
+            .with_header("sec-websocket-protocol", "v3");
+        assert_eq!(r.header("x-THING"), Some("1"));
+        assert_eq!(r.header_all("X-Thing").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(r.header("missing"), None);
+        assert_eq!(
+            r.websocket_protocols().collect::<Vec<_>>(),
+            ["chat", "superchat", "v3"]
+        );
+        assert_eq!(r.headers().count(), 4);
+    }
+
+    #[test]
+    fn from_head_keeps_everything() {
+        let head = RequestHead {
+            method: "POST".into(),
+            target: "/p".into(),
+            minor_version: 0,
+            headers: vec![("Host".into(), "h".into())],
+            body: super::super::BodyKind::Length(2),
+            keep_alive: false,
+            expect_continue: false,
+            upgrade_websocket: true,
+        };
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut r = Request::from_head(head, b"hi".to_vec(), peer);
+        assert_eq!(r.method(), "POST");
+        assert_eq!(r.minor_version(), 0);
+        assert!(!r.keep_alive());
+        assert_eq!(r.peer_addr(), peer);
+        assert_eq!(r.body(), b"hi");
+        // The head's Upgrade header alone does not make it a validated WebSocket request.
+        assert!(!r.is_websocket_upgrade());
+        r.set_websocket_upgrade(true);
+        assert!(r.is_websocket_upgrade());
+        assert_eq!(r.take_body(), b"hi");
+        assert!(r.body().is_empty());
+    }
+}

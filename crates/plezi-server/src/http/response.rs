@@ -1,0 +1,365 @@
+//! The response a service returns: status, headers and a body that may stream from disk or a reader.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A byte range of an open file, sent without reading the file into memory.
+pub struct FileBody {
+    file: File,
+    offset: u64,
+    remaining: u64,
+}
+
+impl FileBody {
+    /// `len` bytes of `file` starting at `offset`.
+    pub fn new(file: File, offset: u64, len: u64) -> FileBody {
+        FileBody {
+            file,
+            offset,
+            remaining: len,
+        }
+    }
+
+    /// The whole file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<FileBody> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(FileBody::new(file, 0, len))
+    }
+
+    /// Bytes still to send.
+    pub fn len(&self) -> u64 {
+        self.remaining
+    }
+
+    /// Whether everything has been sent.
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The open file (for `sendfile`-style writers, together with [`FileBody::offset`]).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// File offset of the next byte to send.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Marks `n` bytes as sent (after a `sendfile` that wrote them directly).
+    pub fn advance(&mut self, n: u64) {
+        let n = n.min(self.remaining);
+        self.offset += n;
+        self.remaining -= n;
+    }
+
+    /// Appends up to `max` of the next bytes to `out` (positioned read, no seek) and advances.
+    /// Returns `Ok(0)` only when nothing remains; a file that shrank underneath is `UnexpectedEof`.
+    pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let want = self.remaining.min(max as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let start = out.len();
+        out.resize(start + want, 0);
+        match self.file.read_at(&mut out[start..], self.offset) {
+            Ok(0) => {
+                out.truncate(start);
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shrank while being sent",
+                ))
+            }
+            Ok(n) => {
+                out.truncate(start + n);
+                self.advance(n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileBody")
+            .field("offset", &self.offset)
+            .field("remaining", &self.remaining)
+            .finish()
+    }
+}
+
+/// A response body.
+pub enum Body {
+    /// No body (`Content-Length: 0` where a body is allowed).
+    Empty,
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Shared bytes (cached pages, pre-rendered assets).
+    Shared(Arc<[u8]>),
+    /// A file region streamed from disk with a `Content-Length`.
+    File(FileBody),
+    /// Bytes of unknown length, sent with `Transfer-Encoding: chunked` (or until close to HTTP/1.0).
+    Stream(Box<dyn Read + Send>),
+}
+
+impl Body {
+    /// A body read from `reader` until it ends, sent chunked.
+    pub fn stream(reader: impl Read + Send + 'static) -> Body {
+        Body::Stream(Box::new(reader))
+    }
+
+    /// The length when known in advance (`None` for [`Body::Stream`]).
+    pub fn len(&self) -> Option<u64> {
+        match self {
+            Body::Empty => Some(0),
+            Body::Bytes(b) => Some(b.len() as u64),
+            Body::Shared(b) => Some(b.len() as u64),
+            Body::File(f) => Some(f.len()),
+            Body::Stream(_) => None,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The bytes of an in-memory body (`Bytes`, `Shared`, `Empty`); `None` for files and streams.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Body::Empty => Some(&[]),
+            Body::Bytes(b) => Some(b),
+            Body::Shared(b) => Some(b),
+            Body::File(_) | Body::Stream(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Body::Shared(b) => write!(f, "Shared({} bytes)", b.len()),
+            Body::File(file) => write!(f, "{file:?}"),
+            Body::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::Bytes(v)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Bytes(s.into_bytes())
+    }
+}
+
+impl From<&str> for Body {
+    fn from(s: &str) -> Body {
+        Body::Bytes(s.as_bytes().to_vec())
+    }
+}
+
+impl From<&[u8]> for Body {
+    fn from(b: &[u8]) -> Body {
+        Body::Bytes(b.to_vec())
+    }
+}
+
+impl From<Arc<[u8]>> for Body {
+    fn from(b: Arc<[u8]>) -> Body {
+        Body::Shared(b)
+    }
+}
+
+impl From<FileBody> for Body {
+    fn from(f: FileBody) -> Body {
+        Body::File(f)
+    }
+}
+
+/// An HTTP response, built in builder style.
+///
+/// `Content-Length`, `Transfer-Encoding` and `Date` are written by the encoder from the body; a
+/// `Connection` header only matters through its `close` token (which ends keep-alive).
+#[derive(Debug)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Body,
+}
+
+/// True for bytes that may not appear in a header name or value we send (response splitting).
+fn forbidden_in_header(b: u8) -> bool {
+    b == b'\r' || b == b'\n' || b == 0
+}
+
+impl Response {
+    /// A response with this status and an empty body. Statuses outside 100..=999 become 500.
+    pub fn new(status: u16) -> Response {
+        let status = if (100..=999).contains(&status) {
+            status
+        } else {
+            500
+        };
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, body: impl Into<String>) -> Response {
+        Response::new(status)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body(body.into())
+    }
+
+    /// A `text/html; charset=utf-8` response.
+    pub fn html(status: u16, body: impl Into<String>) -> Response {
+        Response::new(status)
+            .header("Content-Type", "text/html; charset=utf-8")
+            .body(body.into())
+    }
+
+    /// An `application/json` response.
+    pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
+        Response::new(status)
+            .header("Content-Type", "application/json")
+            .body(body.into())
+    }
+
+    /// Appends a header (repeat the call for repeated fields such as `Set-Cookie`). A name or value
+    /// containing CR, LF or NUL is dropped with a log line: it would split the response.
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        let bad_name = name.is_empty() || name.bytes().any(|b| forbidden_in_header(b) || b == b':');
+        if bad_name || value.bytes().any(forbidden_in_header) {
+            log::warn!(
+                "dropped response header {name:?}: CR, LF, NUL or ':' in name, or CR/LF/NUL in value"
+            );
+            return self;
+        }
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn body(mut self, body: impl Into<Body>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The headers set so far, in order.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The first value of a header, compared case-insensitively.
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body.
+    pub fn body_ref(&self) -> &Body {
+        &self.body
+    }
+
+    /// Takes the body out (leaving [`Body::Empty`]), e.g. after the head was encoded.
+    pub fn take_body(&mut self) -> Body {
+        std::mem::replace(&mut self.body, Body::Empty)
+    }
+
+    /// Splits into status, headers and body.
+    pub fn into_parts(self) -> (u16, Vec<(String, String)>, Body) {
+        (self.status, self.headers, self.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_set_content_type_and_body() {
+        let r = Response::text(200, "hi");
+        assert_eq!(
+            r.header_value("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(r.body_ref().as_bytes(), Some(&b"hi"[..]));
+        let r = Response::json(201, b"{}".to_vec());
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.header_value("Content-Type"), Some("application/json"));
+        let r = Response::html(200, "<p>");
+        assert_eq!(
+            r.header_value("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn header_injection_is_dropped() {
+        let r = Response::new(200)
+            .header("X-A", "ok")
+            .header("X-B", "a\r\nSet-Cookie: evil=1")
+            .header("X-C\r\nX", "v")
+            .header("", "v")
+            .header("Set-Cookie", "a=1")
+            .header("Set-Cookie", "b=2");
+        let names: Vec<&str> = r.headers().iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["X-A", "Set-Cookie", "Set-Cookie"]);
+    }
+
+    #[test]
+    fn invalid_status_becomes_500() {
+        assert_eq!(Response::new(42).status(), 500);
+        assert_eq!(Response::new(1000).status(), 500);
+        assert_eq!(Response::new(599).status(), 599);
+    }
+
+    #[test]
+    fn file_body_reads_its_range() {
+        let path = std::env::temp_dir().join(format!("plezi-filebody-{}", std::process::id()));
+        std::fs::write(&path, b"0123456789").unwrap();
+        let mut f = FileBody::new(File::open(&path).unwrap(), 2, 5);
+        let mut out = Vec::new();
+        assert_eq!(f.read_into(&mut out, 3).unwrap(), 3);
+        assert_eq!(f.read_into(&mut out, 100).unwrap(), 2);
+        assert_eq!(f.read_into(&mut out, 100).unwrap(), 0);
+        assert_eq!(out, b"23456");
+        assert!(f.is_empty());
+
+        // The file shrinks underneath: an error, not a silent short body.
+        let mut f = FileBody::open(&path).unwrap();
+        std::fs::write(&path, b"01").unwrap();
+        let mut out = Vec::new();
+        assert_eq!(f.read_into(&mut out, 100).unwrap(), 2);
+        let err = f.read_into(&mut out, 100).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(out, b"01");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
