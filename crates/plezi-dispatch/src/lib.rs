@@ -1,1 +1,5 @@
 //! plezi-dispatch: routing, controllers, JSON auto-dispatch, AJAJ, the JavaScript client.
+
+pub mod cookies;
+pub mod params;
+pub mod router;

@@ -1,0 +1,243 @@
+//! The router: path patterns tried in the order they were added, rewrite routes, REST mapping.
+//!
+//! Pure code: it takes a path string and returns route indices with their parameters. The
+//! caller keeps what each [`RouteIdx`] stands for (a controller, the client script…).
+//!
+//! ```
+//! use plezi_dispatch::router::Router;
+//!
+//! let mut router = Router::new();
+//! router.add_rewrite("(:locale){en|fr|he}").unwrap();
+//! let posts = router.add("/posts/(:id){publish}/(:title)").unwrap();
+//! let users = router.add("/users").unwrap(); // becomes /users/(:id)
+//!
+//! let m = router.first_match("/fr/users/42").unwrap().unwrap();
+//! assert_eq!(m.route, users);
+//! assert_eq!(m.params.get_str("locale"), Some("fr"));
+//! assert_eq!(m.params.get_str("id"), Some("42"));
+//!
+//! let m = router.first_match("/posts/publish/Hello%20World").unwrap().unwrap();
+//! assert_eq!(m.route, posts);
+//! assert_eq!(m.params.get_str("title"), Some("Hello World"));
+//! assert!(router.first_match("/posts/other").unwrap().is_none());
+//! ```
+//!
+//! ## Pattern syntax
+//! A pattern is split on `/` (a leading `/` is optional; empty segments are ignored). Each
+//! segment is one of:
+//!
+//! | segment              | matches                                                         |
+//! |----------------------|-----------------------------------------------------------------|
+//! | `users`              | exactly that text (compared after percent-decoding both sides)  |
+//! | `:name`              | any one segment, stored as `params[name]`                       |
+//! | `(:name)`            | optional: one segment if the path has one left, else absent     |
+//! | `:name{regex}`       | one segment matching `^(?:regex)$` (the `regex` crate's syntax) |
+//! | `(:name){regex}`     | optional and constrained                                        |
+//! | `*`                  | the rest of the path (zero or more segments), as `params["*"]`  |
+//!
+//! - Names are `A-Z a-z 0-9 _`, unique in a pattern. `*` must be last. A required segment
+//!   (literal or `:name`) after an optional one is an error. Braces inside a regex must balance
+//!   or be escaped; the regex may contain `/` (it still sees one decoded segment).
+//! - [`Router::add`] appends an optional `(:id)` unless the pattern already names `id` or ends in
+//!   `*` (so `/users` also serves `/users/42`); [`Router::add_exact`] does not.
+//! - Matching is positional: an optional parameter is absent only when the path has run out.
+//!   `'/(:id){publish}/(:title)'` matches `/`, `/publish` and `/publish/Hi`, but not `/echo` —
+//!   a constrained optional never skips a segment, so the next route gets `/echo`.
+//! - A bad pattern is a [`RouteError`] at add time, with a message saying what to write instead.
+//!
+//! ## Path decoding
+//! The path (without the query) is split on `/` first, then each segment is percent-decoded
+//! (`+` stays `+`), so `%2F` is a slash inside one segment value. Trailing and doubled slashes are
+//! ignored: `/users/`, `//users` and `/users` are the same path. An invalid escape or non-UTF-8
+//! segment makes [`Router::matches`] fail with [`ParamsError::BadEncoding`]: answer 400.
+//! `params["*"]` is the decoded remaining segments joined with `/` (empty when none remain).
+//!
+//! ## Order, fall-through and rewrites
+//! Entries are tried in the order they were added; [`Router::matches`] yields every matching
+//! route in that order, so a handler that declines lets the caller take the next one.
+//!
+//! A rewrite ([`Router::add_rewrite`]) is one constrained parameter, e.g. `(:locale){en|fr|he}`.
+//! When the routes before it did not answer and the first remaining path segment matches its
+//! regex, the segment is stored in the params and stripped; routes added after the rewrite see
+//! the rest of the path. If the segment does not match, the path is left alone (a rewrite is
+//! always optional). Rewrite params are merged under each route's own params.
+//!
+//! ## REST
+//! [`rest_action`] maps the method and the `id` parameter to a controller action; the table is in
+//! its module docs ([`rest`](self::rest_action)).
+
+mod error;
+mod pattern;
+mod rest;
+
+use std::borrow::Cow;
+
+use regex::Regex;
+
+use crate::params::{ParamSource, Params, ParamsError, decode_path_segment};
+use pattern::Pattern;
+
+pub use error::RouteError;
+pub use rest::{Action, METHOD_OVERRIDE_PARAM, effective_method, rest_action, rest_action_for};
+
+/// Identifies a route by the order it was added (rewrites are not counted): the first
+/// [`Router::add`] returns `RouteIdx(0)`, the next `RouteIdx(1)`…
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteIdx(pub usize);
+
+impl RouteIdx {
+    /// The position, usable as an index into the caller's own table of route targets.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// One matching route with its parameters (rewrite params, then the route's own).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteMatch {
+    /// Which route matched.
+    pub route: RouteIdx,
+    /// Decoded path parameters as JSON strings (`"*"` for the catch-all).
+    pub params: Params,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Route { idx: RouteIdx, pattern: Pattern },
+    Rewrite { name: String, regex: Regex },
+}
+
+/// An ordered list of route patterns and rewrites. Build it once, then share it (`Sync`).
+#[derive(Debug, Default)]
+pub struct Router {
+    entries: Vec<Entry>,
+    patterns: Vec<String>,
+}
+
+impl Router {
+    /// An empty router (matches nothing).
+    pub fn new() -> Router {
+        Router::default()
+    }
+
+    /// Adds a route, appending an optional `(:id)` unless the pattern names `id` or ends in `*`.
+    pub fn add(&mut self, pattern: &str) -> Result<RouteIdx, RouteError> {
+        let parsed = Pattern::parse(pattern, true)?;
+        Ok(self.push_route(pattern, parsed))
+    }
+
+    /// Adds a route exactly as written (no automatic `(:id)`): for fixed paths such as
+    /// `/client.js`.
+    pub fn add_exact(&mut self, pattern: &str) -> Result<RouteIdx, RouteError> {
+        let parsed = Pattern::parse(pattern, false)?;
+        Ok(self.push_route(pattern, parsed))
+    }
+
+    /// Adds a rewrite: one constrained parameter such as `(:locale){en|fr|he}` (or
+    /// `:locale{en|fr|he}`, the same thing) that strips a matching first segment for the routes
+    /// added after it.
+    pub fn add_rewrite(&mut self, pattern: &str) -> Result<(), RouteError> {
+        let parsed = Pattern::parse(pattern, false)?;
+        let (name, regex) = parsed
+            .into_rewrite()
+            .ok_or_else(|| RouteError::BadRewrite {
+                pattern: pattern.to_owned(),
+            })?;
+        self.entries.push(Entry::Rewrite { name, regex });
+        Ok(())
+    }
+
+    fn push_route(&mut self, source: &str, pattern: Pattern) -> RouteIdx {
+        let idx = RouteIdx(self.patterns.len());
+        self.patterns.push(source.to_owned());
+        self.entries.push(Entry::Route { idx, pattern });
+        idx
+    }
+
+    /// Number of routes (rewrites not counted).
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether no route was added.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The pattern a route was added with, as written.
+    pub fn pattern(&self, route: RouteIdx) -> Option<&str> {
+        self.patterns.get(route.0).map(String::as_str)
+    }
+
+    /// Every route matching `path` (the path only, no `?query`), in the order added.
+    /// Fails when a segment cannot be percent-decoded (answer 400).
+    pub fn matches<'r>(&'r self, path: &'r str) -> Result<Matches<'r>, ParamsError> {
+        let segments = split_path(path)?;
+        Ok(Matches {
+            entries: self.entries.iter(),
+            segments,
+            offset: 0,
+            rewritten: Params::new(),
+        })
+    }
+
+    /// The first route matching `path`, if any.
+    pub fn first_match(&self, path: &str) -> Result<Option<RouteMatch>, ParamsError> {
+        Ok(self.matches(path)?.next())
+    }
+}
+
+/// Splits a raw path on `/`, drops empty segments and percent-decodes the rest.
+fn split_path(path: &str) -> Result<Vec<Cow<'_, str>>, ParamsError> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            decode_path_segment(s).map_err(|error| ParamsError::BadEncoding {
+                source: ParamSource::Path,
+                error,
+            })
+        })
+        .collect()
+}
+
+/// The routes matching one path, in order ([`Router::matches`]). Owns the decoded segments.
+#[derive(Debug)]
+pub struct Matches<'r> {
+    entries: std::slice::Iter<'r, Entry>,
+    segments: Vec<Cow<'r, str>>,
+    /// Segments stripped by rewrites so far.
+    offset: usize,
+    rewritten: Params,
+}
+
+impl Iterator for Matches<'_> {
+    type Item = RouteMatch;
+
+    fn next(&mut self) -> Option<RouteMatch> {
+        for entry in self.entries.by_ref() {
+            let rest = &self.segments[self.offset..];
+            match entry {
+                Entry::Rewrite { name, regex } => {
+                    if let Some(first) = rest.first().filter(|s| regex.is_match(s.as_ref())) {
+                        self.rewritten.insert(name.clone(), first.as_ref());
+                        self.offset += 1;
+                    }
+                }
+                Entry::Route { idx, pattern } => {
+                    if pattern.is_match(rest) {
+                        let mut params = self.rewritten.clone();
+                        pattern.capture(rest, &mut params);
+                        return Some(RouteMatch {
+                            route: *idx,
+                            params,
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
