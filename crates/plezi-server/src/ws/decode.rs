@@ -144,7 +144,8 @@ impl Decoder {
             // Bounded by max_message_bytes (a usize) or by 125 for control frames.
             let payload_len = head.payload_len as usize;
             let mask = head.header.mask.unwrap_or_default();
-            let Some(frame) = rest.get_mut(..head.header_len + payload_len) else {
+            let frame_len = head.header_len.saturating_add(payload_len);
+            let Some(frame) = rest.get_mut(..frame_len) else {
                 if text {
                     self.scan_partial_text(&mut rest[head.header_len..], mask)?;
                 }
@@ -166,7 +167,7 @@ impl Decoder {
                     on_event(WsEvent::Close { code, reason });
                 }
             }
-            pos += head.header_len + payload_len;
+            pos += frame_len;
         }
         if self.state == State::Closed {
             return Ok(input.len());

@@ -1,73 +1,12 @@
 //! Decoder tests, driven by a tiny client-frame builder (masked frames, any header bits).
 
 use super::*;
+use crate::ws::client_frames::*;
 use crate::ws::encode::{
     binary_frame, close_frame, encode_frame, ping_frame, pong_frame, text_frame,
 };
 
-const FIN: u8 = 0x80;
-const CONT: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
-const MASK: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 const MAX: usize = 1 << 20;
-
-/// A masked client frame; `first` is the first header byte exactly as sent (FIN, RSV, opcode).
-fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    push_len(&mut out, 0x80, payload.len() as u64);
-    out.extend_from_slice(&MASK);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], MASK, 0);
-    out
-}
-
-/// Appends the length field (7-bit, 16-bit or 64-bit form) with `mask_bit` set in its first byte.
-fn push_len(out: &mut Vec<u8>, mask_bit: u8, len: u64) {
-    if len < 126 {
-        out.push(mask_bit | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(mask_bit | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-}
-
-/// Only the header of a masked frame announcing `len` payload bytes.
-fn header_only(first: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![first];
-    push_len(&mut out, 0x80, len);
-    out.extend_from_slice(&MASK);
-    out
-}
-
-/// Turns an unmasked server frame (from encode.rs) into the same frame as a client would send it.
-fn mask_server_frame(server: &[u8]) -> Vec<u8> {
-    let header_len = match server[1] & 0x7F {
-        126 => 4,
-        127 => 10,
-        _ => 2,
-    };
-    let mut out = server[..header_len].to_vec();
-    out[1] |= 0x80;
-    out.extend_from_slice(&MASK);
-    let start = out.len();
-    out.extend_from_slice(&server[header_len..]);
-    apply_mask(&mut out[start..], MASK, 0);
-    out
-}
-
-fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
-    let mut p = code.to_be_bytes().to_vec();
-    p.extend_from_slice(reason);
-    p
-}
 
 /// An owned copy of a [`WsEvent`], to compare runs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -124,6 +124,10 @@ fn validate<'h>(
 
 /// The subprotocols the client offers in `Sec-WebSocket-Protocol` (all such headers,
 /// comma-separated, in order of preference).
+#[allow(
+    dead_code,
+    reason = "`Request::websocket_protocols` (src/http) has its own copy for now"
+)]
 pub(crate) fn offered_protocols(headers: &[(String, String)]) -> impl Iterator<Item = &str> {
     values(headers, "sec-websocket-protocol").flat_map(tokens)
 }

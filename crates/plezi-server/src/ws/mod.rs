@@ -25,10 +25,10 @@
 //!   UTF-8 is reported before the frame ends): the caller must hand the unconsumed bytes back
 //!   unchanged at the front of the next input, which is what a read buffer does anyway.
 
+#[cfg(test)]
+pub(crate) mod client_frames;
 mod decode;
 mod encode;
-// Until the connection state machine (engineer "core") calls the handshake: remove then.
-#[allow(dead_code)]
 pub(crate) mod handshake;
 mod mask;
 mod message;
@@ -39,7 +39,6 @@ pub use encode::{
     SharedFrame, binary_frame, close_frame, empty_close_frame, encode_frame, ping_frame,
     pong_frame, text_frame,
 };
-#[allow(unused_imports)] // used by the connection state machine
 pub(crate) use message::is_valid_close_code;
 pub use message::{CloseInfo, Message};
 /// Opcodes for [`encode_frame`], re-exported from tungstenite.
