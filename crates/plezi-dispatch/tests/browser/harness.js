@@ -38,7 +38,4 @@ window.__t = {
   check(condition, message) {
     if (!condition) throw new Error(message);
   },
-
-  /** Clients a scenario left open are closed by run.mjs between scenarios. */
-  clients: [],
 };
