@@ -1,0 +1,297 @@
+//! [`ServerHandle`]: the `Send + Sync` way into a running server from any thread.
+//!
+//! Every operation becomes a [`Task`] pushed onto the owning loop's [`Inbox`] (a mutex-guarded
+//! `Vec` swapped out whole by the loop); the loop's `mio::Waker` is only woken when the inbox went
+//! from empty to non-empty, and never from the loop's own thread (it drains its inbox before each
+//! poll anyway).
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::Waker;
+use parking_lot::Mutex;
+
+use crate::conn_id::ConnId;
+use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::timers::{TimerFn, TimerId};
+use crate::ws::SharedFrame;
+
+/// A closure run against one connection's handler.
+pub(crate) type ConnFn = Box<dyn FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>) + Send>;
+/// A closure run against many WebSocket connections' handlers (see [`ServerHandle::for_each`]).
+pub type EachFn = Arc<dyn Fn(&mut dyn WebSocketHandler, &mut WebSocket<'_>) + Send + Sync>;
+
+/// Work sent to a loop.
+pub(crate) enum Task {
+    /// A freshly accepted socket to adopt.
+    Adopt(mio::net::TcpStream, SocketAddr),
+    /// Queue a frame on one connection.
+    Write(ConnId, SharedFrame),
+    /// Start the close handshake on one connection.
+    Close(ConnId, u16, String),
+    /// Run a closure on one connection.
+    Run(ConnId, ConnFn),
+    /// Queue a frame on every matching WebSocket connection of the loop.
+    Broadcast(SharedFrame, Filter),
+    /// Run a closure on every matching WebSocket connection of the loop.
+    ForEach(Filter, EachFn),
+    /// Run a closure on the loop thread.
+    Call(Box<dyn FnOnce() + Send>),
+    /// Schedule a timer.
+    AddTimer(TimerId, Instant, TimerFn),
+    /// Cancel a timer.
+    CancelTimer(TimerId),
+    /// Begin the graceful shutdown.
+    Shutdown,
+    /// End the grace period now (a second signal).
+    ForceStop,
+}
+
+struct InboxState {
+    tasks: Vec<Task>,
+    open: bool,
+}
+
+/// One loop's queue of incoming tasks.
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    waker: Waker,
+}
+
+thread_local! {
+    /// Address of the inbox of the loop running on this thread (0 when none).
+    static CURRENT_INBOX: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Inbox {
+    pub(crate) fn new(waker: Waker) -> Inbox {
+        Inbox {
+            state: Mutex::new(InboxState {
+                tasks: Vec::new(),
+                open: true,
+            }),
+            waker,
+        }
+    }
+
+    /// Queues a task; wakes the loop if it may be sleeping. Dropped if the loop has stopped.
+    pub(crate) fn push(&self, task: Task) {
+        let mut state = self.state.lock();
+        if !state.open {
+            drop(state);
+            drop(task);
+            return;
+        }
+        let was_empty = state.tasks.is_empty();
+        state.tasks.push(task);
+        drop(state);
+        if was_empty
+            && !self.is_current()
+            && let Err(e) = self.waker.wake()
+        {
+            log::error!("plezi: cannot wake an event loop: {e}");
+        }
+    }
+
+    /// Swaps the queued tasks into `into` (which must be empty).
+    pub(crate) fn take(&self, into: &mut Vec<Task>) {
+        std::mem::swap(&mut self.state.lock().tasks, into);
+    }
+
+    /// True when no task is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state.lock().tasks.is_empty()
+    }
+
+    /// Refuses further tasks and returns those still queued.
+    pub(crate) fn close(&self) -> Vec<Task> {
+        let mut state = self.state.lock();
+        state.open = false;
+        std::mem::take(&mut state.tasks)
+    }
+
+    /// Marks the calling thread as this inbox's loop thread.
+    pub(crate) fn enter(&self) {
+        CURRENT_INBOX.with(|c| c.set(self as *const Inbox as usize));
+    }
+
+    fn is_current(&self) -> bool {
+        CURRENT_INBOX.with(|c| c.get()) == self as *const Inbox as usize
+    }
+}
+
+/// State shared by the handle and the loops.
+pub(crate) struct Shared {
+    pub(crate) inboxes: Box<[Inbox]>,
+    pub(crate) websockets: AtomicUsize,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) stopping: AtomicBool,
+    next_timer: AtomicU64,
+    next_loop: AtomicUsize,
+}
+
+/// `Send + Sync + Clone` handle to a running server, usable from any thread (and from hooks via
+/// [`WebSocket::server`]). Operations on a connection that is gone (or an id whose generation is
+/// stale) are silently ignored; after shutdown every operation is a no-op.
+#[derive(Clone)]
+pub struct ServerHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    pub(crate) fn new(inboxes: Vec<Inbox>, local_addr: SocketAddr) -> ServerHandle {
+        ServerHandle {
+            shared: Arc::new(Shared {
+                inboxes: inboxes.into_boxed_slice(),
+                websockets: AtomicUsize::new(0),
+                local_addr,
+                stopping: AtomicBool::new(false),
+                next_timer: AtomicU64::new(1),
+                next_loop: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    fn inbox(&self, loop_index: u16) -> Option<&Inbox> {
+        self.shared.inboxes.get(usize::from(loop_index))
+    }
+
+    fn send(&self, loop_index: u16, task: Task) {
+        if let Some(inbox) = self.inbox(loop_index) {
+            inbox.push(task);
+        }
+    }
+
+    /// Queues a pre-encoded frame on connection `id`.
+    pub fn write(&self, id: ConnId, frame: SharedFrame) {
+        self.send(id.loop_index(), Task::Write(id, frame));
+    }
+
+    /// Starts the close handshake on connection `id`.
+    pub fn close(&self, id: ConnId, code: u16, reason: &str) {
+        self.send(id.loop_index(), Task::Close(id, code, reason.to_owned()));
+    }
+
+    /// Runs `f` with connection `id`'s handler on its loop thread (not run if the connection is
+    /// gone or closing). Downcast the handler with `let any: &mut dyn Any = h; any.downcast_mut()`.
+    pub fn run<F>(&self, id: ConnId, f: F)
+    where
+        F: FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>) + Send + 'static,
+    {
+        self.send(id.loop_index(), Task::Run(id, Box::new(f)));
+    }
+
+    /// Queues `frame` on every open WebSocket connection that `filter` selects, on every loop:
+    /// one task per loop carrying the shared bytes, no per-receiver copy.
+    pub fn broadcast(&self, frame: SharedFrame, filter: Filter) {
+        for inbox in self.shared.inboxes.iter() {
+            inbox.push(Task::Broadcast(frame.clone(), filter));
+        }
+    }
+
+    /// Runs `f` on every open WebSocket connection that `filter` selects, each on its loop thread.
+    pub fn for_each(&self, filter: Filter, f: EachFn) {
+        for inbox in self.shared.inboxes.iter() {
+            inbox.push(Task::ForEach(filter, f.clone()));
+        }
+    }
+
+    /// Runs `f` on loop `loop_index`'s thread (ignored if there is no such loop).
+    pub fn run_on_loop(&self, loop_index: u16, f: impl FnOnce() + Send + 'static) {
+        self.send(loop_index, Task::Call(Box::new(f)));
+    }
+
+    /// Runs `f` once after `delay`, on a loop thread. Timers do not keep the server alive: they
+    /// are dropped at shutdown.
+    pub fn run_after(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerId {
+        self.add_timer(delay, TimerFn::Once(Box::new(f)))
+    }
+
+    /// Runs `f` every `every` (first run after one period), on a loop thread, until cancelled.
+    pub fn run_every(&self, every: Duration, f: impl FnMut() + Send + 'static) -> TimerId {
+        let every = every.max(Duration::from_millis(1));
+        self.add_timer(every, TimerFn::Every(Box::new(f), every))
+    }
+
+    fn add_timer(&self, delay: Duration, f: TimerFn) -> TimerId {
+        let loop_index = self.current_loop().unwrap_or_else(|| self.pick_loop());
+        let seq = self.shared.next_timer.fetch_add(1, Ordering::Relaxed);
+        let id = TimerId::new(loop_index, seq);
+        let deadline = Instant::now() + delay;
+        self.send(loop_index, Task::AddTimer(id, deadline, f));
+        id
+    }
+
+    /// Cancels a timer (no effect if it already ran or was cancelled).
+    pub fn cancel_timer(&self, id: TimerId) {
+        self.send(id.loop_index(), Task::CancelTimer(id));
+    }
+
+    /// Open WebSocket connections across all loops.
+    pub fn websocket_count(&self) -> usize {
+        self.shared.websockets.load(Ordering::Relaxed)
+    }
+
+    /// Number of event loops (threads).
+    pub fn loops(&self) -> u16 {
+        self.shared.inboxes.len() as u16
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// True once shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    /// Graceful shutdown: stop accepting, close idle HTTP connections, finish in-flight responses,
+    /// run `on_shutdown` and send close 1001 to every WebSocket, wait up to
+    /// `ServerConfig::shutdown_grace` for peers, then stop the loops (`Server::run` returns).
+    /// Calling it again ends the grace period at once.
+    pub fn shutdown(&self) {
+        let again = self.shared.stopping.swap(true, Ordering::AcqRel);
+        for inbox in self.shared.inboxes.iter() {
+            inbox.push(if again {
+                Task::ForceStop
+            } else {
+                Task::Shutdown
+            });
+        }
+    }
+
+    /// The loop running on the calling thread, if any.
+    fn current_loop(&self) -> Option<u16> {
+        let current = CURRENT_INBOX.with(|c| c.get());
+        self.shared
+            .inboxes
+            .iter()
+            .position(|i| i as *const Inbox as usize == current)
+            .map(|i| i as u16)
+    }
+
+    /// Round-robin choice of a loop.
+    pub(crate) fn pick_loop(&self) -> u16 {
+        let n = self.shared.inboxes.len().max(1);
+        (self.shared.next_loop.fetch_add(1, Ordering::Relaxed) % n) as u16
+    }
+
+    pub(crate) fn inbox_for(&self, loop_index: u16) -> &Inbox {
+        &self.shared.inboxes[usize::from(loop_index)]
+    }
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.shared.local_addr)
+            .field("loops", &self.shared.inboxes.len())
+            .field("websockets", &self.websocket_count())
+            .finish()
+    }
+}

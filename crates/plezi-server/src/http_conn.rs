@@ -1,0 +1,404 @@
+//! The HTTP/1.1 side of a connection: request heads and bodies in, responses out, strictly in
+//! order (the service is synchronous, so answering each request as it completes keeps the order of
+//! pipelined requests); `Expect: 100-continue`; streamed `File` and `Stream` bodies; the switch to
+//! WebSocket on an upgrade.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+
+use crate::handler::{Reply, Service, Upgrade};
+use crate::http::{
+    Body, BodyDecoder, BodyKind, CONTINUE_100, EncodedHead, FileBody, Framing, HeadParse,
+    HttpError, HttpLimits, Request, RequestHead, Response, encode_chunk, encode_last_chunk,
+    encode_response_head, parse_head,
+};
+use crate::outbound::OutQueue;
+use crate::panic_guard::guard;
+use crate::static_files::StaticFiles;
+use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
+use crate::ws_conn::{WsConn, WsLimits};
+
+/// A streamed body is read in pieces of this size, and refilled while less than this is queued.
+pub(crate) const STREAM_CHUNK: usize = 64 * 1024;
+
+/// What the HTTP layer needs from its loop.
+pub(crate) struct HttpCx<'a> {
+    pub(crate) service: &'a dyn Service,
+    pub(crate) statics: Option<&'a StaticFiles>,
+    pub(crate) limits: &'a HttpLimits,
+    pub(crate) ws_limits: &'a WsLimits,
+    pub(crate) access_log: bool,
+    /// The server is stopping: every response closes its connection.
+    pub(crate) stopping: bool,
+    pub(crate) now: u32,
+    pub(crate) peer: SocketAddr,
+}
+
+/// A connection in HTTP mode.
+pub(crate) struct HttpConn {
+    pub(crate) state: HttpState,
+    /// Loop-clock time (ms) at which the request head being read started (its first byte, or the
+    /// accept for a new connection); `None` between requests.
+    pub(crate) head_started: Option<u32>,
+}
+
+/// Where an HTTP connection is.
+pub(crate) enum HttpState {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// Head parsed, body being decoded.
+    Body(Box<PendingBody>),
+    /// A response body is being streamed; input waits.
+    Streaming(Box<Streaming>),
+    /// The last response is queued; close once it is flushed.
+    Closing,
+}
+
+/// A request whose body is still arriving.
+pub(crate) struct PendingBody {
+    head: RequestHead,
+    decoder: BodyDecoder,
+    body: Vec<u8>,
+}
+
+/// A response body sent piece by piece as the socket drains.
+pub(crate) struct Streaming {
+    source: Source,
+    chunked: bool,
+    keep_alive: bool,
+}
+
+enum Source {
+    File(FileBody),
+    Reader(Box<dyn Read + Send>),
+}
+
+/// What the connection should do after [`HttpConn::on_input`].
+pub(crate) enum HttpNext {
+    /// Read more.
+    NeedMore,
+    /// Stop reading until the streamed response is done (the unconsumed input is kept).
+    Paused,
+    /// Flush what is queued, then close.
+    Close,
+    /// Switch to WebSocket; the unconsumed input belongs to the WebSocket.
+    Upgrade(Box<WsConn>),
+}
+
+/// What refilling a streamed body achieved.
+pub(crate) enum Refill {
+    /// More of the body remains.
+    More,
+    /// The body is complete; the connection continues with the next request.
+    Done,
+}
+
+impl HttpConn {
+    /// A new connection: the header timeout runs from `now`.
+    pub(crate) fn new(now: u32) -> HttpConn {
+        HttpConn {
+            state: HttpState::Head,
+            head_started: Some(now),
+        }
+    }
+
+    /// True when nothing is in progress (between requests, nothing buffered by this layer).
+    pub(crate) fn is_idle(&self) -> bool {
+        matches!(self.state, HttpState::Head) && self.head_started.is_none()
+    }
+
+    /// Consumes request bytes from `input`, queuing answers on `out`. Returns the bytes consumed
+    /// and what to do next.
+    pub(crate) fn on_input(
+        &mut self,
+        cx: &HttpCx<'_>,
+        out: &mut OutQueue,
+        input: &[u8],
+    ) -> (usize, HttpNext) {
+        let mut pos = 0;
+        loop {
+            match &mut self.state {
+                HttpState::Closing => return (input.len(), HttpNext::Close),
+                HttpState::Streaming(_) => return (pos, HttpNext::Paused),
+                HttpState::Head => {
+                    if pos == input.len() {
+                        return (pos, HttpNext::NeedMore);
+                    }
+                    self.head_started.get_or_insert(cx.now);
+                    let head = match parse_head(&input[pos..], cx.limits) {
+                        Ok(HeadParse::Partial) => return (pos, HttpNext::NeedMore),
+                        Ok(HeadParse::Complete { head, consumed }) => {
+                            pos += consumed;
+                            head
+                        }
+                        Err(e) => return (input.len(), self.fail(cx, out, &e)),
+                    };
+                    if head.body == BodyKind::None {
+                        self.head_started = None;
+                        match self.respond(cx, out, head, Vec::new()) {
+                            HttpNext::NeedMore => continue,
+                            next => return (pos, next),
+                        }
+                    }
+                    if head.expect_continue && pos == input.len() {
+                        out.push_owned(CONTINUE_100.to_vec());
+                    }
+                    let decoder = BodyDecoder::new(&head.body, cx.limits.max_body_bytes);
+                    self.state = HttpState::Body(Box::new(PendingBody {
+                        head,
+                        decoder,
+                        body: Vec::new(),
+                    }));
+                }
+                HttpState::Body(pending) => {
+                    match pending.decoder.decode(&input[pos..], &mut pending.body) {
+                        Ok(n) => pos += n,
+                        Err(e) => return (input.len(), self.fail(cx, out, &e)),
+                    }
+                    if !pending.decoder.is_done() {
+                        return (pos, HttpNext::NeedMore);
+                    }
+                    let HttpState::Body(pending) =
+                        std::mem::replace(&mut self.state, HttpState::Head)
+                    else {
+                        unreachable!("state was just matched as Body");
+                    };
+                    let PendingBody { head, body, .. } = *pending;
+                    self.head_started = None;
+                    match self.respond(cx, out, head, body) {
+                        HttpNext::NeedMore => continue,
+                        next => return (pos, next),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a protocol error and closes.
+    pub(crate) fn fail(&mut self, cx: &HttpCx<'_>, out: &mut OutQueue, e: &HttpError) -> HttpNext {
+        log::debug!("plezi: {}: {e}", cx.peer);
+        let resp = e.response();
+        out.append_with(|v| {
+            encode_response_head(&resp, false, false, 1, v);
+            if let Some(body) = resp.body_ref().as_bytes() {
+                v.extend_from_slice(body);
+            }
+        });
+        if cx.access_log {
+            log::info!(target: "plezi::access", "{} - {} ({e})", cx.peer, e.status());
+        }
+        self.state = HttpState::Closing;
+        HttpNext::Close
+    }
+
+    /// Runs static files / the service for a complete request and queues the answer.
+    fn respond(
+        &mut self,
+        cx: &HttpCx<'_>,
+        out: &mut OutQueue,
+        head: RequestHead,
+        body: Vec<u8>,
+    ) -> HttpNext {
+        let is_head = head.method == "HEAD";
+        let minor = head.minor_version;
+        let keep_alive = head.keep_alive && !cx.stopping;
+        let check = head
+            .upgrade_websocket
+            .then(|| check_upgrade(&head.method, head.minor_version, &head.headers));
+        let mut req = Request::from_head(head, body, cx.peer);
+        let reply = match &check {
+            Some(UpgradeCheck::Invalid(e)) => Reply::Response(handshake_refusal(*e)),
+            Some(UpgradeCheck::Valid { .. }) => {
+                req.set_websocket_upgrade(true);
+                call_service(cx.service, &mut req)
+            }
+            None => match cx.statics {
+                Some(statics) if matches!(req.method(), "GET" | "HEAD") => {
+                    match statics.serve(&req) {
+                        Some(resp) => Reply::Response(resp),
+                        None => call_service(cx.service, &mut req),
+                    }
+                }
+                _ => call_service(cx.service, &mut req),
+            },
+        };
+        match (reply, check) {
+            (Reply::Upgrade(upgrade), Some(UpgradeCheck::Valid { accept_key })) => {
+                self.upgrade(cx, out, &req, upgrade, &accept_key)
+            }
+            (Reply::Upgrade(_), _) => {
+                log::warn!(
+                    "plezi: the service answered {} {} with an upgrade, but it is not a valid WebSocket upgrade request; sent 426",
+                    req.method(),
+                    req.target()
+                );
+                let resp = Response::text(426, "this resource needs a WebSocket connection\n")
+                    .header("Upgrade", "websocket")
+                    .header("Sec-WebSocket-Version", "13");
+                self.write_response(cx, out, &req, resp, is_head, keep_alive, minor)
+            }
+            (Reply::Response(resp), _) => {
+                self.write_response(cx, out, &req, resp, is_head, keep_alive, minor)
+            }
+        }
+    }
+
+    fn upgrade(
+        &mut self,
+        cx: &HttpCx<'_>,
+        out: &mut OutQueue,
+        req: &Request,
+        upgrade: Upgrade,
+        accept_key: &str,
+    ) -> HttpNext {
+        let protocol = upgrade.protocol.as_deref().filter(|chosen| {
+            let offered = req.websocket_protocols().any(|p| p == *chosen);
+            if !offered {
+                log::warn!(
+                    "plezi: subprotocol {chosen:?} was not offered by {}; not sent",
+                    cx.peer
+                );
+            }
+            offered
+        });
+        out.append_with(|v| accept_response(accept_key, protocol, v));
+        if cx.access_log {
+            log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" 101", cx.peer, req.method(), req.target(), req.minor_version());
+        }
+        HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write_response(
+        &mut self,
+        cx: &HttpCx<'_>,
+        out: &mut OutQueue,
+        req: &Request,
+        resp: Response,
+        is_head: bool,
+        keep_alive: bool,
+        minor: u8,
+    ) -> HttpNext {
+        let mut encoded = EncodedHead {
+            framing: Framing::NoBody,
+            keep_alive,
+        };
+        let inline = matches!(resp.body_ref(), Body::Bytes(b) if b.len() <= STREAM_CHUNK / 4);
+        let status = resp.status();
+        let (_, _, body) = {
+            out.append_with(|v| {
+                encoded = encode_response_head(&resp, is_head, keep_alive, minor, v);
+                if inline
+                    && encoded.framing != Framing::NoBody
+                    && let Body::Bytes(b) = resp.body_ref()
+                {
+                    v.extend_from_slice(b);
+                }
+            });
+            resp.into_parts()
+        };
+        if cx.access_log {
+            log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" {status}", cx.peer, req.method(), req.target(), minor);
+        }
+        let mut streaming = None;
+        if encoded.framing != Framing::NoBody && !inline {
+            match body {
+                Body::Empty => {}
+                Body::Bytes(b) => out.push_owned(b),
+                Body::Shared(b) => out.push_shared(b),
+                Body::File(f) => streaming = Some(Source::File(f)),
+                Body::Stream(r) => streaming = Some(Source::Reader(r)),
+            }
+        }
+        if let Some(source) = streaming {
+            let chunked = encoded.framing == Framing::Chunked;
+            self.state = HttpState::Streaming(Box::new(Streaming {
+                source,
+                chunked,
+                keep_alive: encoded.keep_alive,
+            }));
+            return HttpNext::Paused;
+        }
+        if encoded.keep_alive {
+            HttpNext::NeedMore
+        } else {
+            self.state = HttpState::Closing;
+            HttpNext::Close
+        }
+    }
+
+    /// Queues more of a streamed body while less than [`STREAM_CHUNK`] is pending. An error means
+    /// the response cannot be completed: close the connection.
+    pub(crate) fn refill(&mut self, out: &mut OutQueue) -> io::Result<Refill> {
+        let HttpState::Streaming(s) = &mut self.state else {
+            return Ok(Refill::Done);
+        };
+        while out.pending() < STREAM_CHUNK {
+            let done = match &mut s.source {
+                Source::File(f) => {
+                    if f.is_empty() {
+                        true
+                    } else {
+                        let mut buf = Vec::with_capacity(STREAM_CHUNK.min(f.len() as usize));
+                        f.read_into(&mut buf, STREAM_CHUNK)?;
+                        out.push_owned(buf);
+                        false
+                    }
+                }
+                Source::Reader(r) => {
+                    let mut buf = vec![0u8; STREAM_CHUNK];
+                    let n = loop {
+                        match r.read(&mut buf) {
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            other => break other?,
+                        }
+                    };
+                    if n > 0 {
+                        if s.chunked {
+                            let mut framed = Vec::with_capacity(n + 16);
+                            encode_chunk(&buf[..n], &mut framed);
+                            out.push_owned(framed);
+                        } else {
+                            buf.truncate(n);
+                            out.push_owned(buf);
+                        }
+                    } else if s.chunked {
+                        out.append_with(encode_last_chunk);
+                    }
+                    n == 0
+                }
+            };
+            if done {
+                self.state = if s.keep_alive {
+                    HttpState::Head
+                } else {
+                    HttpState::Closing
+                };
+                return Ok(Refill::Done);
+            }
+        }
+        Ok(Refill::More)
+    }
+
+    /// Queues a 408 and closes (the request head did not arrive in time).
+    pub(crate) fn time_out(&mut self, cx: &HttpCx<'_>, out: &mut OutQueue) {
+        self.fail(cx, out, &HttpError::Timeout);
+    }
+}
+
+fn call_service(service: &dyn Service, req: &mut Request) -> Reply {
+    guard("the service", || service.call(req)).unwrap_or_else(|| {
+        Reply::Response(
+            Response::text(500, "Internal Server Error\n").header("Connection", "close"),
+        )
+    })
+}
+
+/// The 400/426 answer to an upgrade request the WebSocket layer refused.
+fn handshake_refusal(e: HandshakeError) -> Response {
+    let mut resp = Response::text(e.status(), format!("{e}\n"));
+    for (name, value) in e.headers() {
+        resp = resp.header(name, value);
+    }
+    resp
+}
