@@ -1,1 +1,82 @@
-//! plezi-messaging: connection UUIDs, the message bus, identity mailboxes.
+//! plezi-messaging: connection UUIDs, the message bus (in-process and Redis), identity mailboxes.
+//!
+//! This crate moves messages between connections, threads, processes and machines. It knows nothing of
+//! sockets: the dispatch layer registers a [`Sink`] that receives *local deliveries* — "these connections
+//! of this server get this payload" — and runs the right controller handlers.
+//!
+//! # Names
+//! - [`ConnectionUuid`]: server ([`ServerId`], random per process start) + loop index + slot +
+//!   generation, as 39 lowercase hex characters. A unicast goes to the owning server only; a stale id never
+//!   reaches a newer connection in the same slot.
+//! - [`Target`]: multicast (every connection), broadcast (one controller type), unicast (one UUID), named
+//!   channel (exact or Redis-glob pattern subscriptions), identity (a user id). Each [`Message`] may name
+//!   a connection to skip (`except`, usually the sender).
+//! - [`Payload`]: an event name and JSON data (handlers run), or pre-encoded bytes (the fast path).
+//!
+//! # Engines
+//! [`Bus::in_process`] (the default, one server) or [`Bus::redis`] (`PL_REDIS_URL`, else `REDIS_URL`,
+//! via [`Bus::from_env`]). Local receivers are always served at once on the publishing thread; other
+//! servers get a versioned JSON [`Envelope`] through Redis pub/sub and drop their own echoes. Publishes go
+//! through a bounded queue drained by one publisher thread that pipelines everything queued in one round
+//! trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential
+//! backoff with jitter, everything resubscribed); a full queue makes [`Bus::publish`] fail with
+//! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
+//!
+//! # Identity mailboxes
+//! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`]. Store-then-signal: `notify` stores the
+//! message in the identity's mailbox first, then signals every server holding live connections of the
+//! identity. A signalled server *claims* messages (atomically: two servers never claim the same message),
+//! and hands them to [`Sink::deliver_mailbox`] with a [`Claim`]: [`Claim::delivered`] removes them for
+//! good and forwards them to the identity's live connections on the other servers; dropping the claim
+//! undelivered (the connection closed meanwhile) puts them back at the head of the mailbox, in order.
+//! Only one server at a time holds an identity's drain turn, so order is kept per identity. A mailbox
+//! outlives the identity's last access by its lifespan (default 21 days, per registration), and every
+//! access renews it. The in-process engine keeps mailboxes in memory: **they are lost when the process
+//! exits**. The Redis engine keeps them in Redis (Lua scripts, no read-modify-write races).
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use plezi_messaging::{Bus, BusConfig, MailboxBatch, LocalDelivery, Payload, Sink};
+//!
+//! #[derive(Default)]
+//! struct Inbox(Mutex<Vec<Payload>>);
+//! impl Sink for Inbox {
+//!     fn deliver(&self, _: LocalDelivery) {}
+//!     fn deliver_mailbox(&self, batch: MailboxBatch) {
+//!         self.0.lock().unwrap().extend(batch.messages);
+//!         batch.claim.delivered(); // a live connection took them
+//!     }
+//! }
+//!
+//! let bus = Bus::in_process(BusConfig::default());
+//! let inbox = Arc::new(Inbox::default());
+//! bus.set_sink(inbox.clone());
+//! bus.notify_event("user-7", "hello", serde_json::json!(1)).unwrap(); // stored: user-7 is offline
+//! bus.register_as("user-7", bus.connection_uuid(0, 9, 0), None).unwrap();
+//! bus.flush(std::time::Duration::from_secs(5)).unwrap();
+//! assert_eq!(inbox.0.lock().unwrap().len(), 1);
+//! ```
+
+mod base64;
+mod bus;
+mod config;
+mod core;
+pub mod envelope;
+mod error;
+mod glob;
+mod mailbox;
+mod message;
+mod redis;
+mod registry;
+mod sink;
+mod uuid;
+
+pub use bus::{Bus, BusState};
+pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine};
+pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
+pub use error::BusError;
+pub use glob::glob_match;
+pub use mailbox::Claim;
+pub use message::{Message, Payload, Target};
+pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
+pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

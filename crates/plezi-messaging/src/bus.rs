@@ -1,0 +1,381 @@
+//! The [`Bus`]: publish to targets, track local subscriptions and identities, reach Redis.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{BusConfig, Engine};
+use crate::core::{Core, Counters};
+use crate::envelope::Envelope;
+use crate::error::BusError;
+use crate::mailbox::{MailboxStore, Mailboxes, MemoryStore, RedisStore};
+use crate::message::{Message, Payload, Target};
+use crate::redis::{OnZero, Outgoing, RedisAddr, RedisEngine, redact};
+use crate::registry::{Change, Subscription};
+use crate::sink::Sink;
+use crate::uuid::{ConnectionUuid, ServerId};
+
+/// A snapshot of the bus's health and counters.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct BusState {
+    /// In-process: always true. Redis: both the subscriber and the publisher connection are up.
+    pub connected: bool,
+    /// Publishes waiting for Redis (queued or sent and not yet acknowledged).
+    pub queued: usize,
+    /// Publishes Redis acknowledged.
+    pub published: u64,
+    /// Envelopes received from other servers and handled.
+    pub received: u64,
+    /// Publishes refused with [`BusError::QueueFull`].
+    pub rejected: u64,
+    /// Envelopes from Redis dropped as malformed, of another version, or too large.
+    pub dropped: u64,
+    /// Duplicate envelopes ignored (retried pipelines, exact + pattern matches).
+    pub duplicates: u64,
+    /// Times a Redis connection came back after an outage.
+    pub reconnects: u64,
+    /// Unicasts that reached no server.
+    pub failed_unicasts: u64,
+}
+
+/// The message bus of one server process. Cheap to clone (all clones are one bus); the last clone to be
+/// dropped stops its threads (publishes still queued are flushed if Redis is reachable).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use plezi_messaging::{Bus, BusConfig, LocalDelivery, Message, Payload, Recipients, Sink, Target};
+///
+/// struct Collect(Mutex<Vec<LocalDelivery>>);
+/// impl Sink for Collect {
+///     fn deliver(&self, d: LocalDelivery) { self.0.lock().unwrap().push(d) }
+/// }
+///
+/// let bus = Bus::in_process(BusConfig::default());
+/// let sink = Arc::new(Collect(Mutex::new(Vec::new())));
+/// bus.set_sink(sink.clone());
+/// let alice = bus.connection_uuid(0, 1, 0);
+/// let bob = bus.connection_uuid(0, 2, 0);
+/// bus.subscribe(alice, "news");
+/// bus.psubscribe(bob, "n*");
+/// bus.publish(Message::new(Target::Channel("news".into()), Payload::event("headline", serde_json::json!("hi"))).from_except(alice)).unwrap();
+/// let got = sink.0.lock().unwrap();
+/// assert_eq!(got[0].recipients, Recipients::Listed(vec![bob]));
+/// ```
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    core: Arc<Core>,
+    redis: Option<RedisEngine>,
+    mailboxes: Mailboxes,
+}
+
+impl Drop for BusInner {
+    fn drop(&mut self) {
+        self.mailboxes.stop();
+        if let Some(r) = &self.redis {
+            r.shutdown();
+        }
+    }
+}
+
+impl Bus {
+    /// A bus for the configured engine.
+    pub fn new(config: BusConfig) -> Result<Bus, BusError> {
+        match config.engine.clone() {
+            Engine::InProcess => Ok(Bus::in_process(config)),
+            Engine::Redis { url } => Bus::redis(config, &url),
+        }
+    }
+
+    /// A bus configured from the environment ([`BusConfig::from_env`]).
+    pub fn from_env() -> Result<Bus, BusError> {
+        Bus::new(BusConfig::from_env())
+    }
+
+    /// An in-process bus (whatever `config.engine` says): one server, mailboxes in memory.
+    pub fn in_process(config: BusConfig) -> Bus {
+        let core = Arc::new(Core::new(BusConfig {
+            engine: Engine::InProcess,
+            ..config
+        }));
+        let store: Arc<dyn MailboxStore> = Arc::new(MemoryStore::default());
+        let mailboxes = Mailboxes::start(core.clone(), store, String::new());
+        Bus {
+            inner: Arc::new(BusInner {
+                core,
+                redis: None,
+                mailboxes,
+            }),
+        }
+    }
+
+    /// A bus on Redis at `url`. Returns at once: if Redis is down, publishes queue until it is up.
+    pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
+        let addr = RedisAddr::parse(url)?;
+        let store: Arc<dyn MailboxStore> =
+            Arc::new(RedisStore::new(url, &config.app_name, config.io_timeout)?);
+        let core = Arc::new(Core::new(BusConfig {
+            engine: Engine::Redis {
+                url: url.to_owned(),
+            },
+            ..config
+        }));
+        let engine = RedisEngine::start(core.clone(), addr)?;
+        let mailboxes = Mailboxes::start(core.clone(), store, engine.names().server_prefix());
+        log::info!(
+            "bus {} on Redis at {} (app {:?})",
+            core.server,
+            redact(url),
+            core.config.app_name
+        );
+        let bus = Bus {
+            inner: Arc::new(BusInner {
+                core,
+                redis: Some(engine),
+                mailboxes,
+            }),
+        };
+        let weak = Arc::downgrade(&bus.inner);
+        if let Some(r) = &bus.inner.redis {
+            r.set_drains(Box::new(move |identity| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.mailboxes.drain(identity);
+                }
+            }));
+        }
+        Ok(bus)
+    }
+
+    /// Registers the sink that receives local deliveries (replacing any earlier one).
+    pub fn set_sink(&self, sink: Arc<dyn Sink>) {
+        self.inner.core.set_sink(sink);
+    }
+
+    /// This server's id (fresh for every bus).
+    pub fn server_id(&self) -> ServerId {
+        self.inner.core.server
+    }
+
+    /// The UUID of local connection (`loop_index`, `slot`, `generation`).
+    pub fn connection_uuid(&self, loop_index: u16, slot: u32, generation: u32) -> ConnectionUuid {
+        ConnectionUuid::new(self.inner.core.server, loop_index, slot, generation)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &BusConfig {
+        &self.inner.core.config
+    }
+
+    /// Publishes `message`: local recipients are handed to the sink at once, on this thread; other servers
+    /// get it through Redis. Fails only when the publish queue is full (nothing is delivered then).
+    ///
+    /// A unicast to a connection of another server that no live server owns ends in
+    /// [`Sink::failed_unicast`] (asynchronously with Redis; at once in-process).
+    pub fn publish(&self, message: Message) -> Result<(), BusError> {
+        let core = &self.inner.core;
+        let remote_unicast =
+            matches!(message.target, Target::Unicast(to) if to.server() != core.server);
+        match &self.inner.redis {
+            None => {
+                if let Target::Unicast(to) = message.target
+                    && remote_unicast
+                {
+                    Counters::add(&core.counters.failed_unicasts, 1);
+                    core.sink()
+                        .failed_unicast(message.from, to, &message.payload);
+                    return Ok(());
+                }
+            }
+            Some(redis) => {
+                let local_unicast = matches!(message.target, Target::Unicast(_)) && !remote_unicast;
+                if !local_unicast {
+                    let on_zero = match message.target {
+                        Target::Unicast(to) => Some(OnZero::FailedUnicast {
+                            from: message.from,
+                            to,
+                            payload: message.payload.clone(),
+                        }),
+                        _ => None,
+                    };
+                    let channel = redis.names().route(&message.target);
+                    let body = Envelope::message(core.server, message.clone()).encode();
+                    redis.enqueue(Outgoing {
+                        channel,
+                        body,
+                        seq: None,
+                        on_zero,
+                    })?;
+                }
+            }
+        }
+        if !remote_unicast {
+            core.deliver_local(message);
+        }
+        Ok(())
+    }
+
+    /// Shorthand: publish event `event` with `data` to `target`.
+    pub fn publish_event(
+        &self,
+        target: Target,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<(), BusError> {
+        self.publish(Message::new(target, Payload::event(event, data)))
+    }
+
+    /// Subscribes local connection `conn` to the named channel `channel` (exact name).
+    pub fn subscribe(&self, conn: ConnectionUuid, channel: &str) {
+        self.change(conn, Subscription::Exact(channel.to_owned()), true);
+    }
+
+    /// Subscribes `conn` to every named channel matching the Redis glob `pattern`.
+    pub fn psubscribe(&self, conn: ConnectionUuid, pattern: &str) {
+        self.change(conn, Subscription::Pattern(pattern.to_owned()), true);
+    }
+
+    /// Ends `conn`'s subscription to `channel`.
+    pub fn unsubscribe(&self, conn: ConnectionUuid, channel: &str) {
+        self.change(conn, Subscription::Exact(channel.to_owned()), false);
+    }
+
+    /// Ends `conn`'s subscription to `pattern`.
+    pub fn punsubscribe(&self, conn: ConnectionUuid, pattern: &str) {
+        self.change(conn, Subscription::Pattern(pattern.to_owned()), false);
+    }
+
+    fn change(&self, conn: ConnectionUuid, sub: Subscription, on: bool) {
+        let mut registry = self.inner.core.registry.write();
+        let change = if on {
+            registry.subscribe(conn, sub.clone())
+        } else {
+            registry.unsubscribe(conn, &sub)
+        };
+        // Applied under the registry lock so concurrent first/last changes reach Redis in order.
+        if let Some(redis) = &self.inner.redis {
+            self.apply(redis, &sub, change);
+        }
+    }
+
+    fn apply(&self, redis: &RedisEngine, sub: &Subscription, change: Change) {
+        let on = match change {
+            Change::None => return,
+            Change::Added => true,
+            Change::Removed => false,
+        };
+        match sub {
+            Subscription::Exact(name) => redis.set_exact(redis.names().channel(name), on),
+            Subscription::Pattern(p) => redis.set_pattern(redis.names().pattern(p), on),
+        }
+    }
+
+    /// Receive broadcasts to controller type `controller` from other servers (the dispatch layer calls
+    /// this once per controller type it serves). Local broadcasts need no joining.
+    pub fn join_controller(&self, controller: &str) {
+        if let Some(redis) = &self.inner.redis {
+            redis.set_exact(redis.names().controller(controller), true);
+        }
+    }
+
+    /// Registers local connection `conn` as `identity` (a user id): it receives real-time
+    /// [`Target::Identity`] messages and drains the identity's mailbox now and whenever it gets mail.
+    /// `lifespan` (default: `mailbox_lifespan`, 21 days) is how long the mailbox outlives the identity's
+    /// last access; the controller type sets it.
+    pub fn register_as(
+        &self,
+        identity: &str,
+        conn: ConnectionUuid,
+        lifespan: Option<Duration>,
+    ) -> Result<(), BusError> {
+        let core = &self.inner.core;
+        if conn.server() != core.server {
+            return Err(BusError::Config(format!(
+                "register_as({identity:?}, {conn}): the connection belongs to another server; register it there"
+            )));
+        }
+        let lifespan = lifespan.unwrap_or(core.config.mailbox_lifespan);
+        core.registry.write().register(identity, conn, lifespan);
+        self.inner.mailboxes.register(identity, lifespan);
+        Ok(())
+    }
+
+    /// Ends `conn`'s registration as `identity`.
+    pub fn unregister(&self, identity: &str, conn: ConnectionUuid) {
+        if self.inner.core.registry.write().unregister(identity, conn) {
+            self.inner.mailboxes.unregister(identity);
+        }
+    }
+
+    /// Forgets a closed connection: all its channel subscriptions and identity registrations.
+    pub fn forget(&self, conn: ConnectionUuid) {
+        let mut registry = self.inner.core.registry.write();
+        let (removed, last_of) = registry.forget(conn);
+        if let Some(redis) = &self.inner.redis {
+            for sub in &removed {
+                self.apply(redis, sub, Change::Removed);
+            }
+        }
+        drop(registry);
+        for identity in last_of {
+            self.inner.mailboxes.unregister(&identity);
+        }
+    }
+
+    /// Stores `payload` in `identity`'s mailbox, then signals every server holding live connections of it
+    /// (store-then-signal). Returns once the message is stored: with Redis this is one round trip.
+    pub fn notify(&self, identity: &str, payload: Payload) -> Result<(), BusError> {
+        self.inner.mailboxes.notify(identity, &payload)
+    }
+
+    /// Shorthand: [`Bus::notify`] with an event and its data.
+    pub fn notify_event(
+        &self,
+        identity: &str,
+        event: &str,
+        data: serde_json::Value,
+    ) -> Result<(), BusError> {
+        self.notify(identity, Payload::event(event, data))
+    }
+
+    /// Waits until every publish made so far reached Redis, every subscription change was confirmed, and
+    /// the mailbox worker handled every request made so far. For start-up and tests.
+    pub fn flush(&self, timeout: Duration) -> Result<(), BusError> {
+        let deadline = Instant::now() + timeout;
+        if let Some(redis) = &self.inner.redis {
+            redis.flush(deadline)?;
+        }
+        self.inner.mailboxes.settle(deadline)
+    }
+
+    /// The bus's health and counters.
+    pub fn state(&self) -> BusState {
+        let c = &self.inner.core.counters;
+        let (connected, queued) = match &self.inner.redis {
+            Some(r) => (r.connected(), r.queued()),
+            None => (true, 0),
+        };
+        BusState {
+            connected,
+            queued,
+            published: Counters::get(&c.published),
+            received: Counters::get(&c.received),
+            rejected: Counters::get(&c.rejected),
+            dropped: Counters::get(&c.dropped),
+            duplicates: Counters::get(&c.duplicates),
+            reconnects: Counters::get(&c.reconnects),
+            failed_unicasts: Counters::get(&c.failed_unicasts),
+        }
+    }
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("server", &self.inner.core.server)
+            .field("app", &self.inner.core.config.app_name)
+            .field("redis", &self.inner.redis.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,118 @@
+//! The bus configuration: one struct, every default in [`BusConfig::default`].
+
+use std::time::Duration;
+
+/// The default mailbox lifespan: 21 days (1,814,400 s), as in the original Plezi.
+pub const DEFAULT_MAILBOX_LIFESPAN: Duration = Duration::from_secs(21 * 24 * 3600);
+
+/// Which engine carries messages between servers.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Engine {
+    /// Everything stays in this process (the default). Mailboxes live in memory and are lost at exit.
+    InProcess,
+    /// Fan-out through Redis pub/sub; mailboxes in Redis.
+    Redis {
+        /// `redis://[user:pass@]host:port/db` (`rediss://` is refused: this build has no TLS).
+        url: String,
+    },
+}
+
+/// Configuration of a [`crate::Bus`].
+///
+/// ```
+/// use plezi_messaging::{BusConfig, Engine};
+/// let config = BusConfig { app_name: "chat".into(), ..BusConfig::default() };
+/// assert_eq!(config.engine, Engine::InProcess);
+/// assert_eq!(config.mailbox_lifespan.as_secs(), 1_814_400);
+/// ```
+#[derive(Clone, Debug)]
+pub struct BusConfig {
+    /// The engine. Default: [`Engine::InProcess`]; [`BusConfig::from_env`] picks Redis when a URL is set.
+    pub engine: Engine,
+    /// Prefix of every Redis channel and key (`PL_APP_NAME`). Default: the executable's file name.
+    pub app_name: String,
+    /// Default lifespan of an identity's mailbox when no registration set one. Default: 21 days.
+    pub mailbox_lifespan: Duration,
+    /// Most messages one mailbox holds; `notify` beyond it fails with [`crate::BusError::MailboxFull`].
+    /// Default: 10,000.
+    pub mailbox_max_messages: usize,
+    /// Most messages handed to the sink in one mailbox claim. Default: 256.
+    pub mailbox_claim_batch: usize,
+    /// How long one server may hold an identity's drain turn before another may take it. Default: 30 s.
+    pub mailbox_claim_ttl: Duration,
+    /// Publishes that may wait for Redis (queued while it is down); beyond this `publish` fails with
+    /// [`crate::BusError::QueueFull`]. Default: 65,536.
+    pub publish_queue_capacity: usize,
+    /// Most publishes written to Redis in one pipelined round trip. Default: 1,024.
+    pub publish_batch: usize,
+    /// Largest envelope accepted from Redis; bigger ones are dropped with a log line. Default: 4 MiB.
+    pub max_envelope_bytes: usize,
+    /// First reconnect delay; doubles per failed attempt (with jitter) up to `reconnect_max`. Default: 50 ms.
+    pub reconnect_min: Duration,
+    /// Cap of the reconnect delay. Default: 5 s.
+    pub reconnect_max: Duration,
+    /// An idle Redis connection is PINGed this often; no answer within another interval means it is dead.
+    /// Default: 2 s.
+    pub health_interval: Duration,
+    /// TCP connect timeout, and the longest wait for a Redis reply. Default: 3 s.
+    pub io_timeout: Duration,
+    /// After Redis came back, how long the publisher waits for the other servers to resubscribe before it
+    /// flushes what was queued (it waits until as many subscribers as before the outage are back).
+    /// Default: 2 s.
+    pub rejoin_grace: Duration,
+}
+
+impl Default for BusConfig {
+    fn default() -> BusConfig {
+        BusConfig {
+            engine: Engine::InProcess,
+            app_name: default_app_name(),
+            mailbox_lifespan: DEFAULT_MAILBOX_LIFESPAN,
+            mailbox_max_messages: 10_000,
+            mailbox_claim_batch: 256,
+            mailbox_claim_ttl: Duration::from_secs(30),
+            publish_queue_capacity: 65_536,
+            publish_batch: 1_024,
+            max_envelope_bytes: 4 << 20,
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(5),
+            health_interval: Duration::from_secs(2),
+            io_timeout: Duration::from_secs(3),
+            rejoin_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+impl BusConfig {
+    /// The default configuration with the engine and app name taken from the environment:
+    /// `PL_REDIS_URL`, else `REDIS_URL` (unset or empty: in-process), and `PL_APP_NAME`.
+    pub fn from_env() -> BusConfig {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let mut config = BusConfig::default();
+        if let Some(url) = var("PL_REDIS_URL").or_else(|| var("REDIS_URL")) {
+            config.engine = Engine::Redis {
+                url: url.trim().to_owned(),
+            };
+        }
+        if let Some(name) = var("PL_APP_NAME") {
+            config.app_name = name;
+        }
+        config
+    }
+
+    /// The default configuration with the Redis engine at `url`.
+    pub fn redis(url: impl Into<String>) -> BusConfig {
+        BusConfig {
+            engine: Engine::Redis { url: url.into() },
+            ..BusConfig::default()
+        }
+    }
+}
+
+fn default_app_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "plezi".to_owned())
+}

@@ -1,0 +1,300 @@
+//! The Redis engine: one subscriber connection and one publisher connection, each on its own thread.
+//!
+//! Channels (all prefixed by the app name, `{app}`):
+//! - `{app}:all` — multicast and real-time identity messages (every server subscribes);
+//! - `{app}:srv:{server id}` — unicasts, drain signals and mailbox forwards for one server;
+//! - `{app}:ctl:{controller}` — broadcasts to one controller type (servers that joined it subscribe);
+//! - `{app}:ch:{name}` — named channels (`SUBSCRIBE` for exact names, `PSUBSCRIBE` for patterns).
+//!
+//! The subscriber and publisher speak RESP themselves (see `resp.rs`) rather than through the `redis`
+//! crate: the subscriber must accept `SUBSCRIBE` writes from other threads while it blocks reading, and the
+//! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
+
+mod backoff;
+mod conn;
+mod publisher;
+pub(crate) mod resp;
+mod subscriber;
+
+use std::collections::{BTreeSet, VecDeque};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+pub(crate) use conn::{RedisAddr, redact};
+
+use self::backoff::Stop;
+use crate::core::{Core, Counters};
+use crate::error::BusError;
+use crate::glob::glob_escape;
+use crate::message::{Payload, Target};
+use crate::uuid::{ConnectionUuid, ServerId};
+
+/// Channel and key names of one app.
+pub(crate) struct Names {
+    app: String,
+    global: String,
+    own: String,
+}
+
+impl Names {
+    pub fn new(app: &str, server: ServerId) -> Names {
+        Names {
+            app: app.to_owned(),
+            global: format!("{app}:all"),
+            own: format!("{app}:srv:{server}"),
+        }
+    }
+
+    pub fn global(&self) -> &str {
+        &self.global
+    }
+
+    pub fn own(&self) -> &str {
+        &self.own
+    }
+
+    /// The prefix of server channels (`{app}:srv:`), followed by a server id.
+    pub fn server_prefix(&self) -> String {
+        format!("{}:srv:", self.app)
+    }
+
+    pub fn controller(&self, name: &str) -> String {
+        format!("{}:ctl:{name}", self.app)
+    }
+
+    pub fn channel(&self, name: &str) -> String {
+        format!("{}:ch:{name}", self.app)
+    }
+
+    pub fn pattern(&self, pattern: &str) -> String {
+        format!("{}:ch:{pattern}", glob_escape(&self.app))
+    }
+
+    /// The Redis channel a message to `target` is published on.
+    pub fn route(&self, target: &Target) -> String {
+        match target {
+            Target::Multicast | Target::Identity(_) => self.global.clone(),
+            Target::Broadcast { controller } => self.controller(controller),
+            Target::Unicast(to) => format!("{}:srv:{}", self.app, to.server()),
+            Target::Channel(name) => self.channel(name),
+        }
+    }
+}
+
+/// What to do when Redis says nobody received a publish.
+pub(crate) enum OnZero {
+    FailedUnicast {
+        from: Option<ConnectionUuid>,
+        to: ConnectionUuid,
+        payload: Payload,
+    },
+}
+
+/// One publish waiting for the publisher thread.
+pub(crate) struct Outgoing {
+    pub channel: String,
+    /// The envelope, encoded without `seq` (the publisher numbers envelopes in the order it sends them).
+    pub body: Vec<u8>,
+    pub seq: Option<u64>,
+    pub on_zero: Option<OnZero>,
+}
+
+#[derive(Default)]
+struct PubQueue {
+    items: VecDeque<Outgoing>,
+    in_flight: usize,
+}
+
+#[derive(Default)]
+struct SubState {
+    exact: BTreeSet<String>,
+    patterns: BTreeSet<String>,
+    writer: Option<TcpStream>,
+    /// Subscription replies expected and received on the current connection.
+    expected: u64,
+    confirmed: u64,
+    connected: bool,
+}
+
+/// Asks the mailbox worker to drain an identity (set once the mailboxes exist).
+pub(crate) type DrainFn = Box<dyn Fn(&str) + Send + Sync>;
+
+pub(crate) struct Shared {
+    core: Arc<Core>,
+    addr: RedisAddr,
+    names: Names,
+    queue: Mutex<PubQueue>,
+    has_work: Condvar,
+    drained: Condvar,
+    pub_connected: AtomicBool,
+    subs: Mutex<SubState>,
+    subs_changed: Condvar,
+    stop: Stop,
+    drains: OnceLock<DrainFn>,
+}
+
+pub(crate) struct RedisEngine {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl RedisEngine {
+    pub fn start(core: Arc<Core>, addr: RedisAddr) -> Result<RedisEngine, BusError> {
+        let names = Names::new(&core.config.app_name, core.server);
+        let mut subs = SubState::default();
+        subs.exact.insert(names.global().to_owned());
+        subs.exact.insert(names.own().to_owned());
+        let shared = Arc::new(Shared {
+            core,
+            addr,
+            names,
+            queue: Mutex::new(PubQueue::default()),
+            has_work: Condvar::new(),
+            drained: Condvar::new(),
+            pub_connected: AtomicBool::new(false),
+            subs: Mutex::new(subs),
+            subs_changed: Condvar::new(),
+            stop: Stop::default(),
+            drains: OnceLock::new(),
+        });
+        let spawn = |name: &str, f: fn(Arc<Shared>)| {
+            let s = shared.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || f(s))
+                .map_err(|e| BusError::Config(format!("cannot start thread {name}: {e}")))
+        };
+        let threads = vec![
+            spawn("plezi-redis-sub", subscriber::run)?,
+            spawn("plezi-redis-pub", publisher::run)?,
+        ];
+        Ok(RedisEngine {
+            shared,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    pub fn names(&self) -> &Names {
+        &self.shared.names
+    }
+
+    pub fn set_drains(&self, drains: DrainFn) {
+        let _ = self.shared.drains.set(drains);
+    }
+
+    /// Queues a publish; fails when the queue is full.
+    pub fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
+        let capacity = self.shared.core.config.publish_queue_capacity;
+        let mut q = self.shared.queue.lock();
+        if q.items.len() + q.in_flight >= capacity {
+            drop(q);
+            Counters::add(&self.shared.core.counters.rejected, 1);
+            return Err(BusError::QueueFull { capacity });
+        }
+        q.items.push_back(out);
+        drop(q);
+        self.shared.has_work.notify_one();
+        Ok(())
+    }
+
+    /// Subscribes (`on`) or unsubscribes the server to an exact Redis channel.
+    pub fn set_exact(&self, channel: String, on: bool) {
+        self.shared.change_subscription(channel, false, on);
+    }
+
+    /// Subscribes (`on`) or unsubscribes the server to a Redis channel pattern.
+    pub fn set_pattern(&self, pattern: String, on: bool) {
+        self.shared.change_subscription(pattern, true, on);
+    }
+
+    pub fn queued(&self) -> usize {
+        let q = self.shared.queue.lock();
+        q.items.len() + q.in_flight
+    }
+
+    pub fn connected(&self) -> bool {
+        self.shared.pub_connected.load(Ordering::Relaxed) && self.shared.subs.lock().connected
+    }
+
+    /// Waits until every publish queued so far was acknowledged by Redis and every subscription change
+    /// was confirmed.
+    pub fn flush(&self, deadline: Instant) -> Result<(), BusError> {
+        let s = &self.shared;
+        let mut q = s.queue.lock();
+        while !(q.items.is_empty() && q.in_flight == 0) {
+            if s.drained.wait_until(&mut q, deadline).timed_out() {
+                return Err(BusError::Timeout);
+            }
+        }
+        drop(q);
+        let mut st = s.subs.lock();
+        while !(st.connected && st.confirmed >= st.expected) {
+            if s.subs_changed.wait_until(&mut st, deadline).timed_out() {
+                return Err(BusError::Timeout);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        let s = &self.shared;
+        s.stop.raise();
+        {
+            let _q = s.queue.lock();
+            s.has_work.notify_all();
+        }
+        if let Some(w) = s.subs.lock().writer.as_ref() {
+            let _ = w.shutdown(Shutdown::Both);
+        }
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Shared {
+    fn change_subscription(&self, name: String, pattern: bool, on: bool) {
+        let mut st = self.subs.lock();
+        let set = if pattern {
+            &mut st.patterns
+        } else {
+            &mut st.exact
+        };
+        let changed = if on {
+            set.insert(name.clone())
+        } else {
+            set.remove(&name)
+        };
+        if !changed {
+            return;
+        }
+        let verb: &[u8] = match (pattern, on) {
+            (false, true) => b"SUBSCRIBE",
+            (false, false) => b"UNSUBSCRIBE",
+            (true, true) => b"PSUBSCRIBE",
+            (true, false) => b"PUNSUBSCRIBE",
+        };
+        let mut cmd = Vec::new();
+        resp::command(&mut cmd, &[verb, name.as_bytes()]);
+        if let Some(w) = st.writer.as_mut() {
+            use std::io::Write;
+            if w.write_all(&cmd).is_ok() {
+                st.expected += 1;
+            } else {
+                // Make the subscriber thread reconnect; it resubscribes everything then.
+                let _ = w.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    fn drain(&self, identity: &str) {
+        if let Some(f) = self.drains.get() {
+            f(identity);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The publisher thread: drains the bounded queue, pipelining everything queued in one round trip.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::backoff::{Backoff, Outage};
+use super::conn::RespConn;
+use super::resp::{self, Value};
+use super::{OnZero, Outgoing, Shared};
+use crate::core::Counters;
+use crate::envelope::with_seq;
+
+/// Stop adding publishes to a pipeline once it holds this many bytes.
+const MAX_PIPELINE_BYTES: usize = 1 << 20;
+/// How often (at most) a pipeline also asks Redis how many servers listen on the global channel.
+const PEER_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+struct State {
+    seq: u64,
+    /// Subscribers of the global channel when last asked: the servers on the bus (this one included).
+    peers: i64,
+    last_peer_check: Instant,
+    buf: Vec<u8>,
+}
+
+pub(super) fn run(shared: Arc<Shared>) {
+    let config = &shared.core.config;
+    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    let mut outage = Outage::new("publisher");
+    let mut state = State {
+        seq: 0,
+        peers: 0,
+        last_peer_check: Instant::now(),
+        buf: Vec::new(),
+    };
+    let mut ever_connected = false;
+    let name = format!("{}:pub:{}", config.app_name, shared.core.server);
+    loop {
+        if shared.stop.is_raised() {
+            break;
+        }
+        let mut conn = match RespConn::connect(&shared.addr, config.io_timeout, &name, 1 << 20) {
+            Ok(c) => c,
+            Err(e) => {
+                outage.failed(&e);
+                if shared.stop.sleep(backoff.next_delay()) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let rejoining = ever_connected;
+        ever_connected = true;
+        outage.recovered(&shared.core.counters);
+        backoff.reset();
+        shared.pub_connected.store(true, Ordering::Relaxed);
+        let result = (|| {
+            if rejoining {
+                wait_for_peers(&shared, &mut conn, &mut state)?;
+            }
+            pump(&shared, &mut conn, &mut state)
+        })();
+        shared.pub_connected.store(false, Ordering::Relaxed);
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                outage.failed(&e);
+                if shared.stop.sleep(backoff.next_delay()) {
+                    break;
+                }
+            }
+        }
+    }
+    let left = shared.queue.lock().items.len();
+    if left > 0 {
+        log::warn!("bus stopped with {left} publishes that never reached Redis");
+    }
+    shared.drained.notify_all();
+}
+
+/// After an outage, waits (up to `rejoin_grace`) for as many subscribers of the global channel as before,
+/// so the publishes queued meanwhile reach the servers that are resubscribing right now.
+fn wait_for_peers(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Result<()> {
+    let before = state.peers;
+    let deadline = Instant::now() + shared.core.config.rejoin_grace;
+    loop {
+        let now = peer_count(shared, conn)?;
+        if now >= before {
+            break;
+        }
+        if Instant::now() >= deadline {
+            log::info!(
+                "Redis is back with {now} of {before} servers listening; flushing queued publishes now"
+            );
+            break;
+        }
+        if shared.stop.sleep(Duration::from_millis(10)) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn peer_count(shared: &Shared, conn: &mut RespConn) -> std::io::Result<i64> {
+    let mut cmd = Vec::new();
+    resp::command(
+        &mut cmd,
+        &[b"PUBSUB", b"NUMSUB", shared.names.global().as_bytes()],
+    );
+    conn.send(&cmd)?;
+    Ok(numsub_reply(&conn.read()?))
+}
+
+fn numsub_reply(v: &Value) -> i64 {
+    match v {
+        Value::Array(items) => match items.get(1) {
+            Some(Value::Int(n)) => *n,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// Sends batches until stopped (Ok) or the connection fails (Err; unacknowledged publishes requeued).
+fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Result<()> {
+    let config = &shared.core.config;
+    let mut batch: Vec<Outgoing> = Vec::with_capacity(config.publish_batch);
+    loop {
+        take_batch(
+            shared,
+            &mut batch,
+            config.publish_batch,
+            config.health_interval,
+        );
+        if batch.is_empty() {
+            if shared.stop.is_raised() {
+                return Ok(());
+            }
+            // Idle: the peer count doubles as the health check.
+            state.peers = peer_count(shared, conn)?;
+            state.last_peer_check = Instant::now();
+            continue;
+        }
+        state.buf.clear();
+        let mut body = Vec::new();
+        for item in batch.iter_mut() {
+            let seq = *item.seq.get_or_insert_with(|| {
+                state.seq += 1;
+                state.seq
+            });
+            body.clear();
+            with_seq(&item.body, seq, &mut body);
+            resp::command(
+                &mut state.buf,
+                &[b"PUBLISH", item.channel.as_bytes(), &body],
+            );
+        }
+        let check_peers = state.last_peer_check.elapsed() >= PEER_CHECK_EVERY;
+        if check_peers {
+            resp::command(
+                &mut state.buf,
+                &[b"PUBSUB", b"NUMSUB", shared.names.global().as_bytes()],
+            );
+        }
+        if let Err(e) = conn.send(&state.buf) {
+            requeue(shared, &mut batch, 0);
+            return Err(e);
+        }
+        for i in 0..batch.len() {
+            match conn.read() {
+                Ok(Value::Int(0)) => nobody_heard(shared, &mut batch[i]),
+                Ok(Value::Int(_)) => {}
+                Ok(Value::Error(e)) => {
+                    log::warn!("Redis refused a PUBLISH: {}", String::from_utf8_lossy(&e))
+                }
+                Ok(other) => log::warn!("unexpected PUBLISH reply {other:?}"),
+                Err(e) => {
+                    Counters::add(&shared.core.counters.published, i as u64);
+                    requeue(shared, &mut batch, i);
+                    return Err(e);
+                }
+            }
+        }
+        Counters::add(&shared.core.counters.published, batch.len() as u64);
+        let done = batch.len();
+        batch.clear();
+        finish(shared, done);
+        if check_peers {
+            state.peers = numsub_reply(&conn.read()?);
+            state.last_peer_check = Instant::now();
+        }
+    }
+}
+
+/// Moves up to `max` queued publishes (and at most ~1 MiB) into `batch`, waiting up to `wait` for one.
+fn take_batch(shared: &Shared, batch: &mut Vec<Outgoing>, max: usize, wait: Duration) {
+    let mut q = shared.queue.lock();
+    if q.items.is_empty() && !shared.stop.is_raised() {
+        shared.has_work.wait_for(&mut q, wait);
+    }
+    let mut bytes = 0;
+    while batch.len() < max && bytes < MAX_PIPELINE_BYTES {
+        let Some(item) = q.items.pop_front() else {
+            break;
+        };
+        bytes += item.body.len() + item.channel.len();
+        batch.push(item);
+    }
+    q.in_flight += batch.len();
+}
+
+/// Puts `batch[from..]` back at the head of the queue, in order (acknowledged ones are done).
+fn requeue(shared: &Shared, batch: &mut Vec<Outgoing>, from: usize) {
+    let mut q = shared.queue.lock();
+    q.in_flight -= batch.len();
+    for item in batch.drain(from..).rev() {
+        q.items.push_front(item);
+    }
+    batch.clear();
+    drop(q);
+    shared.drained.notify_all();
+}
+
+fn finish(shared: &Shared, done: usize) {
+    let mut q = shared.queue.lock();
+    q.in_flight -= done;
+    drop(q);
+    shared.drained.notify_all();
+}
+
+fn nobody_heard(shared: &Shared, item: &mut Outgoing) {
+    if let Some(OnZero::FailedUnicast { from, to, payload }) = item.on_zero.take() {
+        Counters::add(&shared.core.counters.failed_unicasts, 1);
+        shared.core.sink().failed_unicast(from, to, &payload);
+    }
+}

@@ -1,0 +1,215 @@
+//! The subscriber thread: one connection in subscribed mode, resubscribed after every reconnect.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Shared;
+use super::backoff::{Backoff, Outage};
+use super::conn::{RespConn, is_timeout};
+use super::resp::{self, Value};
+use crate::core::Counters;
+use crate::envelope::{Envelope, EnvelopeBody};
+use crate::uuid::ServerId;
+
+pub(super) fn run(shared: Arc<Shared>) {
+    let config = &shared.core.config;
+    let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
+    let mut outage = Outage::new("subscriber");
+    let mut dedupe = Dedupe::default();
+    let name = format!("{}:sub:{}", config.app_name, shared.core.server);
+    while !shared.stop.is_raised() {
+        let result = RespConn::connect(
+            &shared.addr,
+            config.io_timeout,
+            &name,
+            config.max_envelope_bytes,
+        )
+        .and_then(|mut conn| {
+            subscribe_all(&shared, &conn)?;
+            outage.recovered(&shared.core.counters);
+            backoff.reset();
+            let r = read_loop(&shared, &mut conn, &mut dedupe);
+            let mut st = shared.subs.lock();
+            st.writer = None;
+            st.connected = false;
+            drop(st);
+            shared.subs_changed.notify_all();
+            r
+        });
+        if shared.stop.is_raised() {
+            break;
+        }
+        if let Err(e) = result {
+            outage.failed(&e);
+        }
+        if shared.stop.sleep(backoff.next_delay()) {
+            break;
+        }
+    }
+}
+
+/// Subscribes to everything the server wants, and publishes the connection as the writer for changes.
+fn subscribe_all(shared: &Shared, conn: &RespConn) -> io::Result<()> {
+    let mut st = shared.subs.lock();
+    let mut cmd = Vec::new();
+    for (verb, set) in [
+        (&b"SUBSCRIBE"[..], &st.exact),
+        (&b"PSUBSCRIBE"[..], &st.patterns),
+    ] {
+        if !set.is_empty() {
+            let mut args: Vec<&[u8]> = vec![verb];
+            args.extend(set.iter().map(|s| s.as_bytes()));
+            resp::command(&mut cmd, &args);
+        }
+    }
+    let mut writer = conn.try_clone_stream()?;
+    writer.write_all(&cmd)?;
+    st.expected = (st.exact.len() + st.patterns.len()) as u64;
+    st.confirmed = 0;
+    st.writer = Some(writer);
+    st.connected = true;
+    drop(st);
+    shared.subs_changed.notify_all();
+    Ok(())
+}
+
+fn read_loop(shared: &Shared, conn: &mut RespConn, dedupe: &mut Dedupe) -> io::Result<()> {
+    conn.set_read_timeout(Some(shared.core.config.health_interval))?;
+    let mut ping_sent = false;
+    loop {
+        match conn.read() {
+            Ok(value) => {
+                ping_sent = false;
+                handle(shared, value, dedupe);
+            }
+            Err(e) if is_timeout(&e) => {
+                if shared.stop.is_raised() {
+                    return Ok(());
+                }
+                if ping_sent {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "Redis did not answer PING",
+                    ));
+                }
+                let mut ping = Vec::new();
+                resp::command(&mut ping, &[b"PING"]);
+                if let Some(w) = shared.subs.lock().writer.as_mut() {
+                    w.write_all(&ping)?;
+                }
+                ping_sent = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
+    let Value::Array(items) = value else {
+        if let Value::Error(e) = value {
+            log::warn!("Redis subscriber error: {}", String::from_utf8_lossy(&e));
+        }
+        return;
+    };
+    let kind = items.first().and_then(Value::as_bytes).unwrap_or_default();
+    let payload = match kind {
+        b"message" => items.get(2),
+        b"pmessage" => items.get(3),
+        b"subscribe" | b"psubscribe" | b"unsubscribe" | b"punsubscribe" => {
+            shared.subs.lock().confirmed += 1;
+            shared.subs_changed.notify_all();
+            return;
+        }
+        _ => return, // "pong"
+    };
+    match payload {
+        Some(Value::Bulk(bytes)) => receive(shared, bytes, dedupe),
+        Some(Value::TooLarge(n)) => dropped(
+            shared,
+            &format!("envelope of {n} bytes is over max_envelope_bytes"),
+        ),
+        other => dropped(shared, &format!("unexpected message shape {other:?}")),
+    }
+}
+
+fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
+    let core = &shared.core;
+    let envelope = match Envelope::decode(bytes, core.config.max_envelope_bytes) {
+        Ok(e) => e,
+        Err(e) => return dropped(shared, &e),
+    };
+    if envelope.origin == core.server {
+        return; // our own echo: local receivers were served at publish time
+    }
+    if let Some(seq) = envelope.seq
+        && !dedupe.fresh(envelope.origin, seq)
+    {
+        Counters::add(&core.counters.duplicates, 1);
+        return;
+    }
+    Counters::add(&core.counters.received, 1);
+    match envelope.body {
+        EnvelopeBody::Message(message) => core.deliver_local(message),
+        EnvelopeBody::Drain { identity } => shared.drain(&identity),
+    }
+}
+
+fn dropped(shared: &Shared, why: &dyn std::fmt::Display) {
+    let counters = &shared.core.counters;
+    Counters::add(&counters.dropped, 1);
+    let n = Counters::get(&counters.dropped);
+    if n <= 10 || n.is_multiple_of(1000) {
+        log::warn!("dropped an envelope from Redis ({n} so far): {why}");
+    }
+}
+
+/// The last `seq` seen per origin: an envelope not above it is a duplicate (a retried pipeline, or the
+/// second copy of a message that matched both an exact and a pattern subscription).
+#[derive(Default)]
+struct Dedupe {
+    last: HashMap<ServerId, (u64, Instant)>,
+}
+
+const DEDUPE_MAX_ORIGINS: usize = 4096;
+
+impl Dedupe {
+    fn fresh(&mut self, origin: ServerId, seq: u64) -> bool {
+        let now = Instant::now();
+        if let Some((last, seen)) = self.last.get_mut(&origin) {
+            if seq <= *last {
+                return false;
+            }
+            *last = seq;
+            *seen = now;
+            return true;
+        }
+        if self.last.len() >= DEDUPE_MAX_ORIGINS {
+            // Forget the origins heard from least recently (servers that are gone).
+            let mut seen: Vec<Instant> = self.last.values().map(|(_, t)| *t).collect();
+            seen.sort_unstable();
+            let cutoff = seen[seen.len() / 2];
+            self.last.retain(|_, (_, t)| *t > cutoff);
+        }
+        self.last.insert(origin, (seq, now));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_drops_repeats_per_origin() {
+        let mut d = Dedupe::default();
+        let (a, b) = (ServerId::from_u64(1), ServerId::from_u64(2));
+        assert!(d.fresh(a, 1) && d.fresh(a, 2) && !d.fresh(a, 2) && !d.fresh(a, 1));
+        assert!(d.fresh(b, 1) && d.fresh(a, 5) && !d.fresh(a, 4));
+        for i in 0..(DEDUPE_MAX_ORIGINS as u64 * 2) {
+            assert!(d.fresh(ServerId::from_u64(100 + i), 1));
+        }
+        assert!(d.last.len() <= DEDUPE_MAX_ORIGINS);
+    }
+}

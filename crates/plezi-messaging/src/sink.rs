@@ -1,0 +1,117 @@
+//! Where local deliveries go: the [`Sink`] the dispatch layer registers with [`crate::Bus::set_sink`].
+
+use crate::mailbox::Claim;
+use crate::message::{Payload, Target};
+use crate::uuid::ConnectionUuid;
+
+/// Which local connections (connections of *this* server) a delivery is for.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Recipients {
+    /// Every connection of this server, except one.
+    All {
+        /// The connection to skip.
+        except: Option<ConnectionUuid>,
+    },
+    /// Every connection of one controller type on this server, except one.
+    Controller {
+        /// The controller type's name.
+        name: String,
+        /// The connection to skip.
+        except: Option<ConnectionUuid>,
+    },
+    /// Exactly these connections (a unicast target, the subscribers of a channel, the live connections of
+    /// an identity). The `except` connection was already removed; the list is never empty, sorted and
+    /// free of duplicates. A listed connection may have closed meanwhile: ignore it then.
+    Listed(Vec<ConnectionUuid>),
+}
+
+/// One delivery to local connections.
+#[derive(Clone, PartialEq, Debug)]
+pub struct LocalDelivery {
+    /// The target the message was published to (tells a channel name or identity apart).
+    pub target: Target,
+    /// Which local connections receive it.
+    pub recipients: Recipients,
+    /// What they receive.
+    pub payload: Payload,
+    /// The sending connection, if the publisher named one.
+    pub from: Option<ConnectionUuid>,
+}
+
+/// Messages claimed from an identity's mailbox, for that identity's live local connections.
+///
+/// Write every message, in order, to each listed connection that is still open; once at least one
+/// connection took them all, call [`Claim::delivered`]. If none is open any more, drop the claim (and every
+/// clone of it): the messages go back to the head of the mailbox, in order, for the next drain.
+#[derive(Debug)]
+pub struct MailboxBatch {
+    /// The identity whose mailbox was drained.
+    pub identity: String,
+    /// The identity's live connections on this server (sorted, no duplicates).
+    pub connections: Vec<ConnectionUuid>,
+    /// The claimed messages, oldest first.
+    pub messages: Vec<Payload>,
+    /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered returns them.
+    pub claim: Claim,
+}
+
+/// Receives local deliveries. Registered once by the dispatch layer; called from the publishing thread
+/// (local deliveries are made at once, on the caller's thread), from the bus's subscriber thread (remote
+/// deliveries) and from its mailbox thread. Implementations should hand the work to the connections'
+/// threads and return quickly.
+pub trait Sink: Send + Sync + 'static {
+    /// Delivers `delivery` to its local recipients.
+    fn deliver(&self, delivery: LocalDelivery);
+
+    /// Delivers messages drained from an identity's mailbox. The default hands each message to
+    /// [`Sink::deliver`] and confirms the claim at once; a sink that can tell whether a connection is still
+    /// open should confirm only after a live connection took the messages (see [`MailboxBatch`]).
+    fn deliver_mailbox(&self, batch: MailboxBatch) {
+        let MailboxBatch {
+            identity,
+            connections,
+            messages,
+            claim,
+        } = batch;
+        for payload in messages {
+            self.deliver(LocalDelivery {
+                target: Target::Identity(identity.clone()),
+                recipients: Recipients::Listed(connections.clone()),
+                payload,
+                from: None,
+            });
+        }
+        claim.delivered();
+    }
+
+    /// A unicast from `from` to `target` reached no server: the target's server is gone (its channel has
+    /// no subscriber). Upstream Plezi called the sender controller's `failed_unicast` here. Default: log.
+    fn failed_unicast(
+        &self,
+        from: Option<ConnectionUuid>,
+        target: ConnectionUuid,
+        payload: &Payload,
+    ) {
+        let _ = payload;
+        log::debug!("unicast from {from:?} to {target} failed: no server owns it");
+    }
+}
+
+/// The sink in place until one is registered: drops deliveries with a debug log line.
+pub(crate) struct NullSink;
+
+impl Sink for NullSink {
+    fn deliver(&self, delivery: LocalDelivery) {
+        log::debug!(
+            "no sink registered; dropped a delivery for {:?}",
+            delivery.target
+        );
+    }
+
+    fn deliver_mailbox(&self, batch: MailboxBatch) {
+        log::debug!(
+            "no sink registered; mailbox of {:?} stays stored",
+            batch.identity
+        );
+    }
+}
