@@ -136,7 +136,10 @@ fn rewrite_strips_a_locale_for_later_routes() {
     assert_eq!(m.params.into_json(), json!({"locale":"fr","id":"3"}));
     // Without a locale the rewrite leaves the path alone.
     assert_eq!(first(&r, "/users/3"), Some((1, json!({"id":"3"}))));
-    assert_eq!(first(&r, "/he"), Some((root.index(), json!({"locale":"he"}))));
+    assert_eq!(
+        first(&r, "/he"),
+        Some((root.index(), json!({"locale":"he"})))
+    );
     // Routes added before the rewrite see the full path.
     assert_eq!(
         r.first_match("/en/about").unwrap().map(|m| m.route),
