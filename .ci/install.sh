@@ -17,8 +17,9 @@ command -v kosoku >/dev/null || pip install -q kosoku
 
 # Node packages used by tests (Node `ws` client, playwright-core for headless Chromium).
 for dir in $(find crates -name package.json -not -path '*/node_modules/*' -exec dirname {} \;); do
-  if [ ! -d "$dir/node_modules" ]; then
-    echo "npm install in $dir"
-    (cd "$dir" && npm install --no-audit --no-fund --silent)
+  # `npm ci` installs exactly the committed lock file (and refreshes a stale node_modules).
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --silent && touch node_modules)
   fi
 done
