@@ -1,0 +1,151 @@
+//! Redis killed and restarted mid-stream: nothing queued is lost, subscriptions come back.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use plezi_messaging::{Message, Payload, Target};
+use serde_json::json;
+use support::{RedisServer, WAIT, redis_bus};
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn redis_restart_mid_stream_loses_nothing_queued_and_resubscribes() {
+    support::init_log();
+    let mut redis = RedisServer::start();
+    let (a, rec_a) = redis_bus(&redis, "fault");
+    let (b, rec_b) = redis_bus(&redis, "fault");
+    let a1 = a.connection_uuid(0, 1, 0);
+    let b1 = b.connection_uuid(0, 1, 0);
+    b.subscribe(b1, "stream");
+    b.psubscribe(b1, "pat.*");
+    a.subscribe(a1, "back");
+    a.flush(WAIT).unwrap();
+    b.flush(WAIT).unwrap();
+
+    const N: usize = 3000;
+    let published = Arc::new(AtomicUsize::new(0));
+    let publisher = {
+        let (a, published) = (a.clone(), published.clone());
+        std::thread::spawn(move || {
+            for i in 0..N {
+                a.publish(Message::new(
+                    Target::Channel("stream".into()),
+                    Payload::event("n", json!(i)),
+                ))
+                .expect("the queue has room for every message");
+                published.store(i + 1, Ordering::SeqCst);
+                if i % 8 == 0 {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        })
+    };
+    wait_until("a third of the stream", || {
+        published.load(Ordering::SeqCst) >= N / 3
+    });
+    redis.kill();
+    wait_until("a to notice the outage", || !a.state().connected);
+    wait_until("two thirds of the stream", || {
+        published.load(Ordering::SeqCst) >= 2 * N / 3
+    });
+    let queued_while_down = a.state().queued;
+    assert!(
+        queued_while_down > 0,
+        "publishes made during the outage must wait in the queue"
+    );
+    redis.restart();
+    publisher.join().unwrap();
+    a.flush(WAIT)
+        .expect("everything queued reaches Redis after the restart");
+
+    let last = json!(N - 1);
+    rec_b.wait("the whole stream on b", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == Payload::event("n", last.clone()))
+            .then_some(())
+    });
+    let got: Vec<usize> = rec_b
+        .events()
+        .into_iter()
+        .map(|(_, d)| d.as_u64().expect("number") as usize)
+        .collect();
+    assert_eq!(
+        got.len(),
+        N,
+        "lost or repeated messages (first gap at {:?})",
+        first_gap(&got)
+    );
+    assert!(
+        got.iter().enumerate().all(|(i, &n)| i == n),
+        "out of order (first gap at {:?})",
+        first_gap(&got)
+    );
+
+    // Subscriptions came back on both sides, patterns too.
+    b.flush(WAIT).unwrap();
+    a.publish(Message::new(
+        Target::Channel("pat.x".into()),
+        Payload::raw("p"),
+    ))
+    .unwrap();
+    b.publish(Message::new(
+        Target::Channel("back".into()),
+        Payload::raw("q"),
+    ))
+    .unwrap();
+    rec_b.wait("the pattern publish", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == Payload::raw("p"))
+            .then_some(())
+    });
+    rec_a.wait("b's publish on a", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == Payload::raw("q"))
+            .then_some(())
+    });
+
+    let (sa, sb) = (a.state(), b.state());
+    assert!(sa.connected && sb.connected);
+    assert!(sa.reconnects >= 1 && sb.reconnects >= 1, "{sa:?} {sb:?}");
+    assert_eq!((sa.rejected, sa.dropped, sb.dropped), (0, 0, 0));
+    assert_eq!(sa.queued, 0);
+}
+
+fn first_gap(got: &[usize]) -> Option<(usize, usize)> {
+    got.iter()
+        .enumerate()
+        .find(|(i, n)| i != *n)
+        .map(|(i, &n)| (i, n))
+}
+
+#[test]
+fn a_bus_started_while_redis_is_down_queues_and_connects_later() {
+    let mut redis = RedisServer::start();
+    let url = redis.url();
+    redis.kill();
+    let a = plezi_messaging::Bus::redis(support::config("late"), &url)
+        .expect("starting does not need Redis");
+    let rec = support::Recorder::attach(&a);
+    a.publish(Message::new(Target::Multicast, Payload::raw("early")))
+        .unwrap();
+    assert!(!a.state().connected);
+    // Local receivers were served at once anyway.
+    assert_eq!(rec.seen.lock().unwrap().deliveries.len(), 1);
+    redis.restart();
+    a.flush(WAIT).unwrap();
+    let s = a.state();
+    assert!(s.connected && s.queued == 0 && s.published >= 1, "{s:?}");
+}
