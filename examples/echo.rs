@@ -4,14 +4,18 @@
 //! ```text
 //! cargo run --release --example echo          # PORT=3000 HOST=127.0.0.1 by default
 //! ```
-//! Prints one line with the URL when ready; stops cleanly on SIGINT/SIGTERM.
+//! Prints one line with the URL when ready; stops cleanly on SIGINT/SIGTERM. Messages up to
+//! 16 MiB are accepted (the size of Autobahn's largest cases), so `kosoku 127.0.0.1:3000` passes.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use plezi::plezi_server::{
-    Message, Reply, Request, Response, Server, Upgrade, WebSocket, WebSocketHandler,
+    Message, Reply, Request, Response, Server, ServerConfig, Upgrade, WebSocket, WebSocketHandler,
 };
+
+/// Autobahn's largest messages (cases 9.1.6, 9.2.6) are 16 MiB; the server default is 1 MiB.
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// Echoes every message back to its sender.
 struct Echo;
@@ -73,6 +77,10 @@ fn main() {
     let built = Server::builder()
         .bind(format!("{host}:{port}"))
         .public_folder(public)
+        .config(ServerConfig {
+            ws_max_message_bytes: MAX_MESSAGE,
+            ..ServerConfig::default()
+        })
         .service(service)
         .build();
     let server = match built {
