@@ -41,6 +41,8 @@ pub enum Event {
     Message(ConnId, usize),
     /// on_shutdown(id).
     Shutdown(ConnId),
+    /// on_drained(id).
+    Drained(ConnId),
     /// on_close(id, code, initiated_by_server).
     Close(ConnId, Option<u16>, bool),
     /// A hook ran after on_close for the same id (must never happen).
@@ -139,7 +141,34 @@ pub struct EchoHandler {
     closed: bool,
     /// Messages received (readable through `ServerHandle::run` + downcast).
     pub received: usize,
+    /// Frames of a "flood:N" request still to write (paced by `pending()` and `on_drained`).
+    flood_left: usize,
     id: Option<ConnId>,
+}
+
+/// Size of each frame of a "flood:N" request.
+pub const FLOOD_FRAME: usize = 64 * 1024;
+/// The flood stops writing while this much is queued and resumes in on_drained.
+pub const FLOOD_HIGH_WATER: usize = 256 * 1024;
+
+impl EchoHandler {
+    /// Writes flood frames while the queue is below the high-water mark; "flood done" at the end.
+    fn pump(&mut self, ws: &mut WebSocket<'_>) {
+        if self.flood_left == 0 {
+            return;
+        }
+        let frame = vec![0x5a; FLOOD_FRAME];
+        while self.flood_left > 0 && ws.pending() < FLOOD_HIGH_WATER {
+            if ws.write_binary(&frame).is_err() {
+                self.flood_left = 0;
+                return;
+            }
+            self.flood_left -= 1;
+        }
+        if self.flood_left == 0 {
+            let _ = ws.write_text("flood done");
+        }
+    }
 }
 
 impl WebSocketHandler for EchoHandler {
@@ -164,6 +193,9 @@ impl WebSocketHandler for EchoHandler {
                 self.log.push(Event::Message(ws.id(), t.len()));
                 if let Some(code) = t.strip_prefix("close:").and_then(|c| c.parse().ok()) {
                     ws.close(code, "closing as asked");
+                } else if let Some(n) = t.strip_prefix("flood:").and_then(|c| c.parse().ok()) {
+                    self.flood_left = n;
+                    self.pump(ws);
                 } else if t == "count" {
                     let _ = ws.write_text(&format!("count:{}", ws.server().websocket_count()));
                 } else {
@@ -175,6 +207,11 @@ impl WebSocketHandler for EchoHandler {
                 let _ = ws.write_binary(b);
             }
         }
+    }
+
+    fn on_drained(&mut self, ws: &mut WebSocket<'_>) {
+        self.log.push(Event::Drained(ws.id()));
+        self.pump(ws);
     }
 
     fn on_shutdown(&mut self, ws: &mut WebSocket<'_>) {
@@ -232,6 +269,7 @@ impl TestService {
             close_on_open: None,
             closed: false,
             received: 0,
+            flood_left: 0,
             id: None,
         }
     }
