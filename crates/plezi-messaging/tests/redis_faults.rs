@@ -31,6 +31,8 @@ fn redis_restart_mid_stream_loses_nothing_queued_and_resubscribes() {
     a.subscribe(a1, "back");
     a.flush(WAIT).unwrap();
     b.flush(WAIT).unwrap();
+    // A's publisher learns how many servers listen (it waits for as many after an outage).
+    wait_until("a to see both servers", || a.state().peers >= 2);
 
     const N: usize = 3000;
     let published = Arc::new(AtomicUsize::new(0));

@@ -18,7 +18,7 @@ mod subscriber;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     has_work: Condvar,
     drained: Condvar,
     pub_connected: AtomicBool,
+    /// Subscribers of the global channel when the publisher last asked (servers on the bus).
+    peers: AtomicUsize,
     subs: Mutex<SubState>,
     subs_changed: Condvar,
     stop: Stop,
@@ -157,6 +159,7 @@ impl RedisEngine {
             has_work: Condvar::new(),
             drained: Condvar::new(),
             pub_connected: AtomicBool::new(false),
+            peers: AtomicUsize::new(0),
             subs: Mutex::new(subs),
             subs_changed: Condvar::new(),
             stop: Stop::default(),
@@ -215,6 +218,10 @@ impl RedisEngine {
     pub fn queued(&self) -> usize {
         let q = self.shared.queue.lock();
         q.items.len() + q.in_flight
+    }
+
+    pub fn peers(&self) -> usize {
+        self.shared.peers.load(Ordering::Relaxed)
     }
 
     pub fn connected(&self) -> bool {

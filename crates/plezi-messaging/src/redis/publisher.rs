@@ -13,8 +13,10 @@ use crate::envelope::with_seq;
 
 /// Stop adding publishes to a pipeline once it holds this many bytes.
 const MAX_PIPELINE_BYTES: usize = 1 << 20;
-/// How often (at most) a pipeline also asks Redis how many servers listen on the global channel.
+/// How often a busy pipeline also asks Redis how many servers listen on the global channel.
 const PEER_CHECK_EVERY: Duration = Duration::from_millis(100);
+/// How often an idle publisher asks (the answer doubles as its health check).
+const IDLE_PEER_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 struct State {
     seq: u64,
@@ -59,6 +61,11 @@ pub(super) fn run(shared: Arc<Shared>) {
             if rejoining {
                 wait_for_peers(&shared, &mut conn, &mut state)?;
             }
+            state.peers = peer_count(&shared, &mut conn)?;
+            state.last_peer_check = Instant::now();
+            shared
+                .peers
+                .store(state.peers.max(0) as usize, Ordering::Relaxed);
             pump(&shared, &mut conn, &mut state)
         })();
         shared.pub_connected.store(false, Ordering::Relaxed);
@@ -131,7 +138,7 @@ fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Res
             shared,
             &mut batch,
             config.publish_batch,
-            config.health_interval,
+            config.health_interval.min(IDLE_PEER_CHECK_EVERY),
         );
         if batch.is_empty() {
             if shared.stop.is_raised() {
@@ -140,6 +147,9 @@ fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Res
             // Idle: the peer count doubles as the health check.
             state.peers = peer_count(shared, conn)?;
             state.last_peer_check = Instant::now();
+            shared
+                .peers
+                .store(state.peers.max(0) as usize, Ordering::Relaxed);
             continue;
         }
         state.buf.clear();
@@ -189,6 +199,9 @@ fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Res
         if check_peers {
             state.peers = numsub_reply(&conn.read()?);
             state.last_peer_check = Instant::now();
+            shared
+                .peers
+                .store(state.peers.max(0) as usize, Ordering::Relaxed);
         }
     }
 }

@@ -273,7 +273,7 @@ impl Sink for Recorder {
 pub fn config(app: &str) -> BusConfig {
     BusConfig {
         app_name: app.to_owned(),
-        health_interval: Duration::from_millis(300),
+        health_interval: Duration::from_millis(1000),
         reconnect_min: Duration::from_millis(20),
         reconnect_max: Duration::from_millis(200),
         io_timeout: Duration::from_secs(2),
