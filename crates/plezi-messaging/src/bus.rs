@@ -133,22 +133,14 @@ impl Bus {
             redact(url),
             core.config.app_name
         );
-        let bus = Bus {
+        engine.set_drains(mailboxes.drain_handle());
+        Ok(Bus {
             inner: Arc::new(BusInner {
                 core,
                 redis: Some(engine),
                 mailboxes,
             }),
-        };
-        let weak = Arc::downgrade(&bus.inner);
-        if let Some(r) = &bus.inner.redis {
-            r.set_drains(Box::new(move |identity| {
-                if let Some(inner) = weak.upgrade() {
-                    inner.mailboxes.drain(identity);
-                }
-            }));
-        }
-        Ok(bus)
+        })
     }
 
     /// Registers the sink that receives local deliveries (replacing any earlier one).

@@ -189,6 +189,17 @@ impl Mailboxes {
         });
     }
 
+    /// A function that asks the worker to drain an identity (for the Redis subscriber thread); it holds
+    /// no reference to the bus itself.
+    pub fn drain_handle(&self) -> Box<dyn Fn(&str) + Send + Sync> {
+        let jobs = Mutex::new(self.jobs.clone());
+        Box::new(move |identity| {
+            let _ = jobs.lock().send(Job::Drain {
+                identity: identity.to_owned(),
+            });
+        })
+    }
+
     /// Waits until the worker handled every job sent before this call.
     pub fn settle(&self, deadline: Instant) -> Result<(), BusError> {
         let (tx, rx) = mpsc::channel();
