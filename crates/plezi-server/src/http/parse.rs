@@ -111,15 +111,23 @@ fn parse_in<'b>(
 }
 
 /// True when a `\n` is not preceded by `\r` (httparse accepts bare LF; RFC 9112 lets us refuse it).
+///
+/// httparse has already refused any CR not followed by LF, so every CR in a complete head starts a
+/// CRLF: a bare LF exists exactly when there are more LFs than CRs. Two counting passes vectorize.
 fn has_bare_lf(head: &[u8]) -> bool {
-    let mut prev = 0u8;
-    for &b in head {
-        if b == b'\n' && prev != b'\r' {
-            return true;
+    // Byte-wide counters over chunks of at most 255 bytes cannot overflow and compile to SIMD.
+    // Totals, not per-chunk comparisons: a CRLF may straddle two chunks.
+    let (mut lf_total, mut cr_total) = (0usize, 0usize);
+    for chunk in head.chunks(255) {
+        let (mut lf, mut cr) = (0u8, 0u8);
+        for &b in chunk {
+            lf += u8::from(b == b'\n');
+            cr += u8::from(b == b'\r');
         }
-        prev = b;
+        lf_total += usize::from(lf);
+        cr_total += usize::from(cr);
     }
-    false
+    lf_total != cr_total
 }
 
 /// httparse only knows HTTP/1.0 and 1.1: a well-formed `HTTP/<digit>` version is "not supported"

@@ -391,3 +391,29 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn bare_lf_detection_across_chunk_boundaries() {
+    // Heads long enough to span several 255-byte counting chunks, with the CRLF of each line
+    // landing at every offset; one variant has a single bare LF somewhere in the middle.
+    for pad in 0..300 {
+        let mut req = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..4 {
+            req.extend_from_slice(format!("X-{i}: ").as_bytes());
+            req.extend(std::iter::repeat_n(b'v', pad + i * 37));
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"\r\n");
+        assert!(
+            matches!(parse_head(&req, &limits()), Ok(HeadParse::Complete { .. })),
+            "pad {pad}"
+        );
+        let second_line_end = req.iter().rposition(|&b| b == b'\r').unwrap() - 2;
+        let cr = req[..second_line_end]
+            .iter()
+            .rposition(|&b| b == b'\r')
+            .unwrap();
+        req.remove(cr);
+        assert_eq!(status_of(&req), 400, "pad {pad}");
+    }
+}
