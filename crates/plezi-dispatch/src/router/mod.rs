@@ -63,8 +63,19 @@
 //! always optional). Rewrite params are merged under each route's own params.
 //!
 //! ## REST
-//! [`rest_action`] maps the method and the `id` parameter to a controller action; the table is in
-//! its module docs ([`rest`](self::rest_action)).
+//! [`rest_action`] maps the method (after [`effective_method`] applied the `_method` override)
+//! and the `id` parameter to a controller [`Action`]:
+//!
+//! | method          | `id` names a handler | `id` = `new` | other `id` | no `id` (or empty) |
+//! |-----------------|----------------------|--------------|------------|--------------------|
+//! | `GET`, `HEAD`   | `Handler(id)`        | `New`        | `Show`     | `Index`            |
+//! | `POST`          | `Handler(id)`        | `Create`     | `Create`   | `Create`           |
+//! | `PUT`, `PATCH`  | `Update`             | `Create`     | `Update`   | `Create`           |
+//! | `DELETE`        | `Delete`             | `Delete`     | `Delete`   | `Delete`           |
+//! | anything else   | `None`: no action (the caller answers 404)                                |
+//!
+//! Handlers are reachable by `GET`/`HEAD`/`POST` only, as in the original Plezi. `_method`
+//! overrides only a `POST`, and only to `PUT`, `PATCH` or `DELETE`.
 
 mod error;
 mod pattern;
@@ -72,10 +83,8 @@ mod rest;
 
 use std::borrow::Cow;
 
-use regex::Regex;
-
 use crate::params::{ParamSource, Params, ParamsError, decode_path_segment};
-use pattern::Pattern;
+use pattern::{Constraint, Pattern};
 
 pub use error::RouteError;
 pub use rest::{Action, METHOD_OVERRIDE_PARAM, effective_method, rest_action, rest_action_for};
@@ -103,8 +112,14 @@ pub struct RouteMatch {
 
 #[derive(Debug)]
 enum Entry {
-    Route { idx: RouteIdx, pattern: Pattern },
-    Rewrite { name: String, regex: Regex },
+    Route {
+        idx: RouteIdx,
+        pattern: Pattern,
+    },
+    Rewrite {
+        name: String,
+        constraint: Constraint,
+    },
 }
 
 /// An ordered list of route patterns and rewrites. Build it once, then share it (`Sync`).
@@ -138,12 +153,12 @@ impl Router {
     /// added after it.
     pub fn add_rewrite(&mut self, pattern: &str) -> Result<(), RouteError> {
         let parsed = Pattern::parse(pattern, false)?;
-        let (name, regex) = parsed
+        let (name, constraint) = parsed
             .into_rewrite()
             .ok_or_else(|| RouteError::BadRewrite {
                 pattern: pattern.to_owned(),
             })?;
-        self.entries.push(Entry::Rewrite { name, regex });
+        self.entries.push(Entry::Rewrite { name, constraint });
         Ok(())
     }
 
@@ -171,7 +186,10 @@ impl Router {
 
     /// Every route matching `path` (the path only, no `?query`), in the order added.
     /// Fails when a segment cannot be percent-decoded (answer 400).
-    pub fn matches<'r>(&'r self, path: &'r str) -> Result<Matches<'r>, ParamsError> {
+    ///
+    /// The iterator owns the decoded segments, so it does not borrow `path`: the caller may
+    /// mutate the request between two matches.
+    pub fn matches(&self, path: &str) -> Result<Matches<'_>, ParamsError> {
         let segments = split_path(path)?;
         Ok(Matches {
             entries: self.entries.iter(),
@@ -188,14 +206,16 @@ impl Router {
 }
 
 /// Splits a raw path on `/`, drops empty segments and percent-decodes the rest.
-fn split_path(path: &str) -> Result<Vec<Cow<'_, str>>, ParamsError> {
+fn split_path(path: &str) -> Result<Vec<String>, ParamsError> {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            decode_path_segment(s).map_err(|error| ParamsError::BadEncoding {
-                source: ParamSource::Path,
-                error,
-            })
+            decode_path_segment(s)
+                .map(Cow::into_owned)
+                .map_err(|error| ParamsError::BadEncoding {
+                    source: ParamSource::Path,
+                    error,
+                })
         })
         .collect()
 }
@@ -204,7 +224,7 @@ fn split_path(path: &str) -> Result<Vec<Cow<'_, str>>, ParamsError> {
 #[derive(Debug)]
 pub struct Matches<'r> {
     entries: std::slice::Iter<'r, Entry>,
-    segments: Vec<Cow<'r, str>>,
+    segments: Vec<String>,
     /// Segments stripped by rewrites so far.
     offset: usize,
     rewritten: Params,
@@ -217,9 +237,9 @@ impl Iterator for Matches<'_> {
         for entry in self.entries.by_ref() {
             let rest = &self.segments[self.offset..];
             match entry {
-                Entry::Rewrite { name, regex } => {
-                    if let Some(first) = rest.first().filter(|s| regex.is_match(s.as_ref())) {
-                        self.rewritten.insert(name.clone(), first.as_ref());
+                Entry::Rewrite { name, constraint } => {
+                    if let Some(first) = rest.first().filter(|s| constraint.accepts(s)) {
+                        self.rewritten.insert(name.clone(), first.as_str());
                         self.offset += 1;
                     }
                 }

@@ -14,7 +14,7 @@ pub(crate) enum Segment {
     Param {
         name: String,
         optional: bool,
-        constraint: Option<Regex>,
+        constraint: Option<Constraint>,
     },
     /// `*`: the rest of the path (zero or more segments).
     CatchAll,
@@ -26,9 +26,43 @@ impl Segment {
         match self {
             Segment::Literal(lit) => lit == value,
             Segment::Param { constraint, .. } => {
-                constraint.as_ref().is_none_or(|re| re.is_match(value))
+                constraint.as_ref().is_none_or(|c| c.accepts(value))
             }
             Segment::CatchAll => true,
+        }
+    }
+}
+
+/// A `{regex}` constraint over one segment, anchored (`^(?:regex)$`).
+#[derive(Debug)]
+pub(crate) enum Constraint {
+    /// A regex that is only an alternation of plain words (`publish`, `en|fr|he`): compared
+    /// directly (the common case, cheaper than running the regex engine).
+    OneOf(Vec<String>),
+    /// Anything else.
+    Regex(Regex),
+}
+
+impl Constraint {
+    fn new(body: &str) -> Result<Constraint, regex::Error> {
+        let plain = |w: &str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if body.split('|').all(plain) {
+            return Ok(Constraint::OneOf(
+                body.split('|').map(str::to_owned).collect(),
+            ));
+        }
+        Regex::new(&format!("^(?:{body})$")).map(Constraint::Regex)
+    }
+
+    /// Whether one decoded segment satisfies the constraint.
+    pub(crate) fn accepts(&self, value: &str) -> bool {
+        match self {
+            Constraint::OneOf(words) => words.iter().any(|w| w == value),
+            Constraint::Regex(re) => re.is_match(value),
         }
     }
 }
@@ -156,7 +190,7 @@ impl Pattern {
     }
 
     /// If the pattern is exactly one constrained parameter, its name and regex (for rewrites).
-    pub(crate) fn into_rewrite(self) -> Option<(String, Regex)> {
+    pub(crate) fn into_rewrite(self) -> Option<(String, Constraint)> {
         let mut segments = self.segments.into_iter();
         match (segments.next(), segments.next()) {
             (
@@ -267,7 +301,7 @@ fn parse_segment(pattern: &str, raw: &str) -> Result<Segment, RouteError> {
                 "empty constraint '{}'; write a regex or drop the braces",
             ));
         }
-        let re = Regex::new(&format!("^(?:{body})$")).map_err(|e| RouteError::BadRegex {
+        let re = Constraint::new(body).map_err(|e| RouteError::BadRegex {
             pattern: pattern.to_owned(),
             name: name.to_owned(),
             message: e.to_string(),
@@ -407,6 +441,21 @@ mod tests {
         ));
         // Optional followed by catch-all is fine.
         assert!(Pattern::parse("/(:a)/*", true).is_ok());
+    }
+
+    #[test]
+    fn plain_word_alternations_skip_the_regex_engine() {
+        let c = Constraint::new("en|fr|he-IL").unwrap();
+        assert!(matches!(c, Constraint::OneOf(ref w) if w.len() == 3));
+        assert!(c.accepts("he-IL") && c.accepts("en") && !c.accepts("e") && !c.accepts("en|fr"));
+        for body in ["a|", "|a", "a.b", "\\d+", "a|b*"] {
+            assert!(
+                matches!(Constraint::new(body), Ok(Constraint::Regex(_))),
+                "{body}"
+            );
+        }
+        // An empty alternative stays a regex and keeps regex semantics.
+        assert!(Constraint::new("a|").unwrap().accepts(""));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! REST mapping: which controller action a request calls.
 //!
+//! The table is repeated in the router's module docs (this module is private).
+//!
 //! Inputs: the HTTP method (after the `_method` override, see [`effective_method`]), the route's
 //! `id` parameter, and whether `id` names one of the controller's HTTP-enabled handlers.
 //!

@@ -261,3 +261,21 @@ fn router_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Router>();
 }
+
+#[test]
+fn matches_does_not_borrow_the_path() {
+    let r = router(&["/a/:x", "/a/:y"]);
+    let mut path = String::from("/a/%41");
+    let mut it = r.matches(&path).unwrap();
+    path.clear(); // the request may change while the caller walks the matches
+    assert_eq!(
+        it.next().map(|m| m.params.into_json()),
+        Some(json!({"x":"A"}))
+    );
+    assert_eq!(
+        it.next().map(|m| m.params.into_json()),
+        Some(json!({"y":"A"}))
+    );
+    assert!(it.next().is_none());
+    assert!(path.is_empty());
+}
