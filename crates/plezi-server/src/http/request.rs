@@ -141,10 +141,6 @@ impl Request {
     }
 
     /// Set by the server once the WebSocket layer has validated the handshake.
-    #[allow(
-        dead_code,
-        reason = "called by the connection layer once it is wired in"
-    )]
     pub(crate) fn set_websocket_upgrade(&mut self, yes: bool) {
         self.websocket_upgrade = yes;
     }

@@ -28,10 +28,6 @@ use negotiate::RangeAnswer;
 
 /// Serves files below one folder.
 #[derive(Debug, Clone)]
-#[allow(
-    dead_code,
-    reason = "constructed by the connection layer once it is wired in"
-)]
 pub(crate) struct StaticFiles {
     root: PathBuf,
 }
@@ -48,10 +44,6 @@ struct Chosen {
 
 impl StaticFiles {
     /// Serves from `root`, which must exist and be a folder; it is canonicalized once here.
-    #[allow(
-        dead_code,
-        reason = "called by the connection layer once it is wired in"
-    )]
     pub(crate) fn new(root: PathBuf) -> io::Result<StaticFiles> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
@@ -64,16 +56,12 @@ impl StaticFiles {
     }
 
     /// The canonical folder files are served from.
-    #[allow(dead_code, reason = "for the connection layer's logs and tests")]
+    #[cfg(test)]
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// Answers `req` from the folder, or `None` when no file here matches (the app answers then).
-    #[allow(
-        dead_code,
-        reason = "called by the connection layer once it is wired in"
-    )]
     pub(crate) fn serve(&self, req: &Request) -> Option<Response> {
         if req.method() != "GET" && req.method() != "HEAD" {
             return None;
