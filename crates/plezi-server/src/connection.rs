@@ -418,3 +418,19 @@ impl EventLoop {
         drop(self.conns.remove(slot));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle connections must stay small: this is what one costs in the slab, besides the
+    /// handler's own box and the kernel's socket buffers.
+    #[test]
+    fn connection_struct_stays_small() {
+        let conn = std::mem::size_of::<Conn>();
+        let ws = std::mem::size_of::<WsConn>();
+        let http = std::mem::size_of::<HttpConn>();
+        println!("size_of Conn = {conn}, WsConn = {ws}, HttpConn = {http}");
+        assert!(conn <= 256, "Conn grew to {conn} bytes");
+    }
+}

@@ -35,10 +35,12 @@
 //!
 //! Architecture invariant: this crate knows nothing of controllers, JSON or Redis.
 //!
-//! The `http` and `ws` modules are the protocol layers as pure code over buffers (public for
-//! benchmarks and tools); applications need only the crate-root items.
+//! The `http` and `ws` modules are the protocol layers as pure code over buffers, and `outbound`
+//! is a connection's queue of encoded output; they are public for benchmarks and tools.
+//! Applications need only the crate-root items.
 
 pub mod http;
+pub mod outbound;
 pub mod ws;
 
 mod config;
@@ -49,7 +51,6 @@ mod event_loop;
 mod handle;
 mod handler;
 mod http_conn;
-mod outbound;
 mod panic_guard;
 mod server;
 mod slab;

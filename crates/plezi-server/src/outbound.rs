@@ -4,6 +4,21 @@
 //! chunk) or shared, reference-counted bytes (a broadcast frame encoded once for every receiver,
 //! a static response body). [`OutQueue::write_to`] flushes with vectored writes over up to
 //! [`MAX_IOVECS`] chunks per system call. An empty queue owns no heap memory.
+//!
+//! Public as a low-level building block (benchmarks use it); applications write through
+//! `WebSocket` and `ServerHandle` instead.
+//!
+//! ```
+//! use plezi_server::{SharedFrame, outbound::{Flush, OutQueue}};
+//! let frame = SharedFrame::text("hi");
+//! let mut queues: Vec<OutQueue> = (0..3).map(|_| OutQueue::default()).collect();
+//! for q in &mut queues {
+//!     q.push_frame(frame.clone()); // shares the bytes, no copy
+//! }
+//! let mut sink = Vec::new();
+//! assert_eq!(queues[0].write_to(&mut sink).unwrap(), Flush::Drained);
+//! assert_eq!(sink, frame.as_bytes());
+//! ```
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -12,13 +27,13 @@ use std::sync::Arc;
 use crate::ws::SharedFrame;
 
 /// Most chunks handed to one `writev` call.
-pub(crate) const MAX_IOVECS: usize = 64;
+pub const MAX_IOVECS: usize = 64;
 
 /// Owned tail chunks grow by coalescing small writes until they reach this size.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
 /// One queued piece of output.
-pub(crate) enum Chunk {
+enum Chunk {
     /// Bytes owned by this connection alone.
     Owned(Vec<u8>),
     /// An encoded WebSocket frame shared with other connections.
@@ -39,7 +54,7 @@ impl Chunk {
 
 /// What a flush achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flush {
+pub enum Flush {
     /// Everything queued was written (or nothing was queued).
     Drained,
     /// The kernel buffer is full; wait for a writable event.
@@ -48,7 +63,7 @@ pub(crate) enum Flush {
 
 /// A connection's queue of outbound bytes.
 #[derive(Default)]
-pub(crate) struct OutQueue {
+pub struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the first chunk already written.
     offset: usize,
@@ -58,17 +73,17 @@ pub(crate) struct OutQueue {
 
 impl OutQueue {
     /// Bytes queued and not yet written to the socket.
-    pub(crate) fn pending(&self) -> usize {
+    pub fn pending(&self) -> usize {
         self.pending
     }
 
     /// True when nothing waits to be written.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pending == 0
     }
 
     /// Queues an owned buffer.
-    pub(crate) fn push_owned(&mut self, bytes: Vec<u8>) {
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
         if bytes.is_empty() {
             return;
         }
@@ -83,7 +98,7 @@ impl OutQueue {
     }
 
     /// Queues a frame shared with other connections (no copy).
-    pub(crate) fn push_frame(&mut self, frame: SharedFrame) {
+    pub fn push_frame(&mut self, frame: SharedFrame) {
         let len = frame.as_bytes().len();
         if len == 0 {
             return;
@@ -93,7 +108,7 @@ impl OutQueue {
     }
 
     /// Queues shared body bytes (no copy).
-    pub(crate) fn push_shared(&mut self, bytes: Arc<[u8]>) {
+    pub fn push_shared(&mut self, bytes: Arc<[u8]>) {
         if bytes.is_empty() {
             return;
         }
@@ -103,7 +118,7 @@ impl OutQueue {
 
     /// Lets `encode` append bytes straight into the owned tail chunk (creating one if the tail is
     /// shared or already large), so small frames need no buffer of their own.
-    pub(crate) fn append_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+    pub fn append_with(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
         let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(t)) if t.len() < COALESCE_LIMIT);
         if !reuse {
             self.chunks.push_back(Chunk::Owned(Vec::new()));
@@ -122,7 +137,7 @@ impl OutQueue {
 
     /// Drops every chunk that has not started to go out. A partly written chunk stays, so the
     /// byte stream is never cut inside a frame. Returns the bytes dropped.
-    pub(crate) fn drop_unstarted(&mut self) -> usize {
+    pub fn drop_unstarted(&mut self) -> usize {
         let keep = usize::from(self.offset > 0);
         let mut dropped = 0;
         while self.chunks.len() > keep {
@@ -138,7 +153,7 @@ impl OutQueue {
     }
 
     /// Writes as much as the writer accepts, with vectored writes.
-    pub(crate) fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<Flush> {
+    pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<Flush> {
         while self.pending > 0 {
             let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
