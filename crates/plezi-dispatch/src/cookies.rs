@@ -23,7 +23,8 @@
 //!   escapes do not decode (a cookie some other software set) is kept as sent: a foreign cookie
 //!   never fails a request. Surrounding double quotes are removed.
 //! - Reading: several `Cookie` headers are accepted; pairs without `=` are skipped; when a name
-//!   repeats, the first one wins (browsers send the most specific path first).
+//!   repeats, the first one wins (browsers send the most specific path first); at most
+//!   [`Cookies::MAX_COOKIES`] are kept.
 //! - Setting: names must be RFC 7230 tokens. `Path` defaults to `/` (so a later delete with the
 //!   default path removes it); `Domain`, `Max-Age`, `Expires`, `Secure`, `HttpOnly` and `SameSite`
 //!   are added only when set. `SameSite=None` without `Secure` is an error (browsers drop it).
@@ -42,11 +43,18 @@ pub struct Cookies {
 }
 
 impl Cookies {
+    /// Most cookies read from one request; later ones are ignored. Browsers keep at most ~180
+    /// per domain, and the cap bounds the work a forged header can cause.
+    pub const MAX_COOKIES: usize = 256;
+
     /// Parses every `Cookie` header value of a request (usually one).
     pub fn parse<'a>(headers: impl IntoIterator<Item = &'a str>) -> Cookies {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for header in headers {
             for item in header.split(';') {
+                if pairs.len() == Self::MAX_COOKIES {
+                    return Cookies { pairs };
+                }
                 let Some((name, value)) = item.split_once('=') else {
                     continue;
                 };
@@ -367,6 +375,16 @@ mod tests {
         assert_eq!(names, ["a", "b", "c", "d", "e"]);
         assert!(Cookies::parse([""]).is_empty());
         assert!(Cookies::parse(std::iter::empty()).is_empty());
+    }
+
+    #[test]
+    fn cookie_count_is_capped() {
+        let header: String = (0..1000).map(|i| format!("c{i}={i}; ")).collect();
+        let c = Cookies::parse([header.as_str(), "late=1"]);
+        assert_eq!(c.len(), Cookies::MAX_COOKIES);
+        assert_eq!(c.get("c255"), Some("255"));
+        assert_eq!(c.get("c256"), None);
+        assert_eq!(c.get("late"), None);
     }
 
     #[test]
