@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use plezi_server::{
-    ConnId, Filter, Message, Reply, Request, Response, RunningServer, Server, SharedFrame,
-    WebSocket, WebSocketHandler,
+    Body, CloseInfo, ConnId, Filter, Message, Reply, Request, Response, RunningServer, Server,
+    ServerConfig, SharedFrame, Upgrade, WebSocket, WebSocketHandler,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,20 +32,28 @@ impl WebSocketHandler for Echo {
         }
     }
 
-    fn on_close(&mut self, _id: ConnId, _info: &plezi_server::CloseInfo) {
+    fn on_close(&mut self, _id: ConnId, _info: &CloseInfo) {
         self.closes.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 fn start(closes: Arc<AtomicUsize>) -> RunningServer {
+    start_with(ServerConfig::default(), closes)
+}
+
+fn start_with(config: ServerConfig, closes: Arc<AtomicUsize>) -> RunningServer {
     Server::builder()
         .bind("127.0.0.1:0")
         .threads(2)
+        .config(config)
         .service(move |req: &mut Request| {
             if req.is_websocket_upgrade() {
-                Reply::Upgrade(plezi_server::Upgrade::new(Box::new(Echo {
+                Reply::Upgrade(Upgrade::new(Box::new(Echo {
                     closes: closes.clone(),
                 })))
+            } else if req.path() == "/stream" {
+                let body = Body::stream(std::io::Cursor::new(vec![b'z'; 100_000]));
+                Reply::Response(Response::new(200).body(body))
             } else {
                 Reply::Response(Response::text(200, format!("hello {}", req.path())))
             }
@@ -243,4 +251,250 @@ fn graceful_shutdown_sends_1001_and_waits_for_the_peer() {
     assert_eq!(closes.load(Ordering::SeqCst), 1);
     // New connections are refused once the server stopped.
     assert!(TcpStream::connect(handle.local_addr()).is_err());
+}
+
+/// Reads until the peer closes; returns everything.
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("read until close");
+    all
+}
+
+#[test]
+fn stream_body_is_sent_chunked_and_half_closed_clients_get_their_answer() {
+    let server = start(Arc::default());
+    let mut s = connect(server.local_addr());
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    s.shutdown(std::net::Shutdown::Write).expect("half close");
+    let all = read_to_close(&mut s);
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text:.200}");
+    assert!(
+        text.contains("Transfer-Encoding: chunked\r\n"),
+        "{text:.200}"
+    );
+    assert!(text.ends_with("\r\n0\r\n\r\n"));
+    let zs = all.iter().filter(|&&b| b == b'z').count();
+    assert_eq!(zs, 100_000);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn header_timeout_answers_408_and_closes() {
+    let config = ServerConfig {
+        header_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let server = start_with(config, Arc::default());
+    let mut s = connect(server.local_addr());
+    s.write_all(b"GET / HTTP/1.1\r\nHost").expect("send");
+    let all = read_to_close(&mut s);
+    assert!(
+        all.starts_with(b"HTTP/1.1 408 "),
+        "{}",
+        String::from_utf8_lossy(&all)
+    );
+    server.stop().expect("clean stop");
+}
+
+/// Records its id on open so the test can reach it through the handle.
+struct Tracked {
+    ids: Arc<parking_lot::Mutex<Vec<ConnId>>>,
+    closed: Arc<parking_lot::Mutex<Vec<CloseInfo>>>,
+    hits: u32,
+}
+
+impl WebSocketHandler for Tracked {
+    fn on_open(&mut self, ws: &mut WebSocket<'_>) {
+        self.ids.lock().push(ws.id());
+    }
+    fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
+    fn on_close(&mut self, _id: ConnId, info: &CloseInfo) {
+        self.closed.lock().push(info.clone());
+    }
+}
+
+type Ids = Arc<parking_lot::Mutex<Vec<ConnId>>>;
+type Closed = Arc<parking_lot::Mutex<Vec<CloseInfo>>>;
+
+fn start_tracked(config: ServerConfig) -> (RunningServer, Ids, Closed) {
+    let ids: Ids = Arc::default();
+    let closed: Closed = Arc::default();
+    let (i, c) = (ids.clone(), closed.clone());
+    let server = Server::builder()
+        .bind("127.0.0.1:0")
+        .threads(2)
+        .config(config)
+        .service(move |_req: &mut Request| {
+            Reply::Upgrade(Upgrade::new(Box::new(Tracked {
+                ids: i.clone(),
+                closed: c.clone(),
+                hits: 0,
+            })))
+        })
+        .build()
+        .expect("build")
+        .spawn()
+        .expect("spawn");
+    (server, ids, closed)
+}
+
+#[test]
+fn handle_writes_runs_and_closes_by_id_and_ignores_stale_ids() {
+    let (server, ids, closed) = start_tracked(ServerConfig::default());
+    let handle = server.handle();
+    let mut s = upgrade(server.local_addr());
+    wait_until("on_open", || ids.lock().len() == 1);
+    let id = ids.lock()[0];
+
+    handle.write(id, SharedFrame::text("direct"));
+    assert_eq!(read_frame(&mut s), (1, b"direct".to_vec()));
+
+    handle.run(id, |h, ws| {
+        let any: &mut dyn std::any::Any = h;
+        let tracked = any.downcast_mut::<Tracked>().expect("a Tracked handler");
+        tracked.hits += 1;
+        ws.write_text(&format!("hits={}", tracked.hits))
+            .expect("write");
+    });
+    assert_eq!(read_frame(&mut s), (1, b"hits=1".to_vec()));
+
+    handle.close(id, 4000, "bye");
+    let (opcode, payload) = read_frame(&mut s);
+    assert_eq!((opcode, &payload[..]), (8, &b"\x0f\xa0bye"[..]));
+    s.write_all(&client_frame(8, &payload[..2]))
+        .expect("answer");
+    assert!(read_to_close(&mut s).is_empty());
+    wait_until("on_close", || closed.lock().len() == 1);
+    let info = closed.lock()[0].clone();
+    assert_eq!(info.code, Some(4000));
+    assert!(info.initiated_by_server);
+
+    // The slot is reused by the next connection; the old id must not reach it.
+    let mut s2 = upgrade(server.local_addr());
+    wait_until("second on_open", || ids.lock().len() == 2);
+    let id2 = ids.lock()[1];
+    assert_ne!(id, id2);
+    handle.write(id, SharedFrame::text("stale"));
+    handle.write(id2, SharedFrame::text("fresh"));
+    assert_eq!(read_frame(&mut s2), (1, b"fresh".to_vec()));
+    drop(s2);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn timers_and_run_on_loop() {
+    let server = start(Arc::default());
+    let handle = server.handle();
+    let once = Arc::new(AtomicUsize::new(0));
+    let every = Arc::new(AtomicUsize::new(0));
+    let o = once.clone();
+    handle.run_after(Duration::from_millis(20), move || {
+        o.fetch_add(1, Ordering::SeqCst);
+    });
+    let e = every.clone();
+    let timer = handle.run_every(Duration::from_millis(10), move || {
+        e.fetch_add(1, Ordering::SeqCst);
+    });
+    wait_until("run_after", || once.load(Ordering::SeqCst) == 1);
+    wait_until("three run_every ticks", || {
+        every.load(Ordering::SeqCst) >= 3
+    });
+    handle.cancel_timer(timer);
+    // After the cancel is processed (a task queued behind it ran), the count stops moving.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let loop_of_timer = (0..handle.loops()).collect::<Vec<_>>();
+    for l in loop_of_timer {
+        let tx = tx.clone();
+        handle.run_on_loop(l, move || {
+            let name = std::thread::current().name().map(str::to_owned);
+            tx.send(name).expect("send");
+        });
+    }
+    for _ in 0..handle.loops() {
+        let name = rx.recv_timeout(TIMEOUT).expect("run_on_loop ran");
+        assert!(name.is_some_and(|n| n.starts_with("plezi-loop-")));
+    }
+    let after_cancel = every.load(Ordering::SeqCst);
+    let cancelled = handle.run_after(Duration::from_millis(30), || panic!("cancelled timer ran"));
+    handle.cancel_timer(cancelled);
+    let (tx, rx) = std::sync::mpsc::channel();
+    handle.run_after(Duration::from_millis(60), move || {
+        tx.send(()).expect("send")
+    });
+    rx.recv_timeout(TIMEOUT).expect("later timer ran");
+    assert_eq!(every.load(Ordering::SeqCst), after_cancel);
+    assert_eq!(once.load(Ordering::SeqCst), 1);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn slow_consumer_is_closed_with_1008() {
+    let config = ServerConfig {
+        max_pending_bytes: 256 * 1024,
+        ..ServerConfig::default()
+    };
+    let (server, ids, closed) = start_tracked(config);
+    let handle = server.handle();
+    let mut s = upgrade(server.local_addr());
+    wait_until("on_open", || ids.lock().len() == 1);
+    // Far more than the kernel buffers hold; the client reads nothing meanwhile.
+    let frame = SharedFrame::binary(&vec![7u8; 64 * 1024]);
+    for _ in 0..600 {
+        handle.broadcast(frame.clone(), Filter::default());
+    }
+    let mut frames = 0;
+    let code = loop {
+        let (opcode, payload) = read_frame(&mut s);
+        if opcode == 8 {
+            break u16::from_be_bytes([payload[0], payload[1]]);
+        }
+        assert_eq!((opcode, payload.len()), (2, 64 * 1024));
+        frames += 1;
+    };
+    assert_eq!(code, 1008);
+    assert!(frames < 600, "the cap never applied");
+    drop(s);
+    wait_until("on_close", || closed.lock().len() == 1);
+    assert_eq!(closed.lock()[0].code, Some(1008));
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn silent_peer_is_pinged_then_dropped() {
+    let config = ServerConfig {
+        ws_idle_ping: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let (server, ids, closed) = start_tracked(config);
+    let mut s = upgrade(server.local_addr());
+    wait_until("on_open", || ids.lock().len() == 1);
+    assert_eq!(read_frame(&mut s).0, 9, "a ping after the idle period");
+    // No pong: the server gives up after another period.
+    let (opcode, payload) = read_frame(&mut s);
+    assert_eq!((opcode, &payload[..2]), (8, &1001u16.to_be_bytes()[..]));
+    wait_until("on_close", || closed.lock().len() == 1);
+    assert_eq!(closed.lock()[0].code, Some(1006));
+    drop(s);
+    server.stop().expect("clean stop");
+}
+
+#[test]
+fn answered_pings_keep_the_connection() {
+    let config = ServerConfig {
+        ws_idle_ping: Duration::from_millis(100),
+        ..ServerConfig::default()
+    };
+    let (server, ids, closed) = start_tracked(config);
+    let mut s = upgrade(server.local_addr());
+    wait_until("on_open", || ids.lock().len() == 1);
+    for _ in 0..3 {
+        let (opcode, payload) = read_frame(&mut s);
+        assert_eq!(opcode, 9);
+        s.write_all(&client_frame(10, &payload)).expect("pong");
+    }
+    assert!(closed.lock().is_empty());
+    drop(s);
+    server.stop().expect("clean stop");
 }
