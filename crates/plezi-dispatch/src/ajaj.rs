@@ -1,0 +1,46 @@
+//! AJAJ (spec §5): the same event handlers over HTTP.
+//!
+//! The request's `id` param (route segment, query, form or JSON body) names the event; the
+//! handler receives the params as one JSON object with `event` set to that name (so the same
+//! shape as over WebSocket; `id` and every other param stay in it). Its [`Answer`] becomes the
+//! reply:
+//!
+//! | answer | reply |
+//! |---|---|
+//! | nothing | `200`, empty body (the client treats only 200 as success) |
+//! | JSON value | `200`, `application/json` |
+//! | string | `200`, `text/plain; charset=utf-8`, as is |
+//! | `err` (`Answer::Error`) | its status, the `err` object as `application/json` |
+//!
+//! Every reply carries `Cache-Control: no-store` (an event is not a cacheable document).
+
+use plezi_server::Response;
+use serde_json::Value;
+
+use crate::answer::Answer;
+use crate::context::HttpExtras;
+use crate::generated::EVENT_KEY;
+use crate::params::Params;
+use crate::wire;
+
+/// The handler's argument for an AJAJ request of `event`.
+pub(crate) fn message(params: &Params, event: &str) -> Value {
+    let mut map = params.as_map().clone();
+    map.insert(EVENT_KEY.to_owned(), Value::from(event));
+    Value::Object(map)
+}
+
+/// The HTTP reply for a handler's answer, with the cookies it set.
+pub(crate) fn reply(answer: Answer, extras: &HttpExtras) -> Response {
+    let resp = match answer {
+        Answer::Nothing => Response::new(200),
+        Answer::Json(v) => Response::json(200, v.to_string()),
+        Answer::Text(s) => Response::text(200, s),
+        Answer::Error {
+            status,
+            result,
+            request,
+        } => Response::json(status, wire::error_event(status, &result, &request)),
+    };
+    extras.finish(resp.header("Cache-Control", "no-store"))
+}

@@ -1,0 +1,143 @@
+//! What an event handler gives back: an [`Answer`], written to the WebSocket client (or sent as the
+//! AJAJ reply). Handlers may return anything that converts into one: `()`, a JSON [`Value`], a
+//! `String`, an `Option` of those, or a `Result` whose error is a [`SendError`].
+
+use serde_json::{Map, Value};
+
+use crate::error::SendError;
+use crate::generated::{NOT_FOUND_RESULT, NOT_FOUND_STATUS};
+use crate::wire;
+
+/// A handler's reply.
+///
+/// | variant | over WebSocket | over AJAJ (HTTP) |
+/// |---|---|---|
+/// | `Nothing` | nothing is written | `200`, empty body |
+/// | `Json(v)` | `v` as JSON text | `200`, `application/json` |
+/// | `Text(s)` | `s` as is | `200`, `text/plain; charset=utf-8` |
+/// | `Error{..}` | `{"event":"err","status":S,"result":R,"request":Q}` | status `S`, the same object as `application/json` |
+///
+/// ```
+/// use plezi_dispatch::Answer;
+/// use serde_json::json;
+/// assert_eq!(Answer::from(json!({"event": "pong"})).encode().as_deref(), Some(r#"{"event":"pong"}"#));
+/// assert_eq!(Answer::from("as is").encode().as_deref(), Some("as is"));
+/// assert_eq!(Answer::from(()).encode(), None);
+/// assert_eq!(Answer::from(None::<String>).encode(), None);
+/// assert_eq!(
+///     Answer::not_found(json!({"event": "nope"})).encode().as_deref(),
+///     Some(r#"{"event":"err","status":404,"result":"not found","request":{"event":"nope"}}"#)
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Nothing to write.
+    Nothing,
+    /// A JSON value, written as JSON text.
+    Json(Value),
+    /// Text written exactly as given.
+    Text(String),
+    /// The protocol's `err` event (over AJAJ: this HTTP status with the same object).
+    Error {
+        /// An HTTP-like status code (404: not found, 400: bad request...).
+        status: u16,
+        /// A short human-readable result ("not found").
+        result: String,
+        /// The message that caused it.
+        request: Value,
+    },
+}
+
+impl Answer {
+    /// The `err` 404 answer to an unknown event: `{"event":"err","status":404,"result":"not
+    /// found","request":request}`.
+    pub fn not_found(request: Value) -> Answer {
+        Answer::Error {
+            status: NOT_FOUND_STATUS,
+            result: NOT_FOUND_RESULT.to_owned(),
+            request,
+        }
+    }
+
+    /// An `err` answer with any status and result text.
+    pub fn error(status: u16, result: impl Into<String>, request: Value) -> Answer {
+        Answer::Error {
+            status,
+            result: result.into(),
+            request,
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_nothing(&self) -> bool {
+        matches!(self, Answer::Nothing)
+    }
+
+    /// The text written to a WebSocket client, if any.
+    pub fn encode(&self) -> Option<String> {
+        match self {
+            Answer::Nothing => None,
+            Answer::Json(v) => Some(v.to_string()),
+            Answer::Text(s) => Some(s.clone()),
+            Answer::Error {
+                status,
+                result,
+                request,
+            } => Some(wire::error_event(*status, result, request)),
+        }
+    }
+}
+
+impl From<()> for Answer {
+    fn from((): ()) -> Answer {
+        Answer::Nothing
+    }
+}
+
+impl From<Value> for Answer {
+    fn from(v: Value) -> Answer {
+        Answer::Json(v)
+    }
+}
+
+impl From<Map<String, Value>> for Answer {
+    fn from(m: Map<String, Value>) -> Answer {
+        Answer::Json(Value::Object(m))
+    }
+}
+
+impl From<String> for Answer {
+    fn from(s: String) -> Answer {
+        Answer::Text(s)
+    }
+}
+
+impl From<&str> for Answer {
+    fn from(s: &str) -> Answer {
+        Answer::Text(s.to_owned())
+    }
+}
+
+impl<T: Into<Answer>> From<Option<T>> for Answer {
+    fn from(o: Option<T>) -> Answer {
+        o.map_or(Answer::Nothing, Into::into)
+    }
+}
+
+/// A failed bus or write call answers `err` with status 503 and the error's message (the
+/// original message is not at hand here, so `request` is `null`); the failure is also logged.
+impl From<SendError> for Answer {
+    fn from(e: SendError) -> Answer {
+        log::warn!("plezi: a handler failed: {e}");
+        Answer::error(503, e.to_string(), Value::Null)
+    }
+}
+
+impl<T: Into<Answer>, E: Into<Answer>> From<Result<T, E>> for Answer {
+    fn from(r: Result<T, E>) -> Answer {
+        match r {
+            Ok(t) => t.into(),
+            Err(e) => e.into(),
+        }
+    }
+}

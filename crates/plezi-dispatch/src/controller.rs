@@ -1,0 +1,130 @@
+//! The [`Controller`] trait: one type per resource, one instance per request or connection.
+
+use std::time::Duration;
+
+use plezi_messaging::{ConnectionUuid, DEFAULT_MAILBOX_LIFESPAN, Payload};
+use plezi_server::{CloseInfo, Message, Response};
+use serde_json::Value;
+
+use crate::answer::Answer;
+use crate::context::Ctx;
+use crate::events::Events;
+
+/// A controller: HTTP actions, WebSocket hooks and an event table. Every method has a default,
+/// so a controller implements only what it uses.
+///
+/// A fresh instance is built by the route's factory (`Chat::default`, a closure) for every HTTP
+/// request and for every WebSocket connection; a connection's instance lives as long as the
+/// connection, and its hooks never run concurrently (`&mut self`). `on_close` runs exactly once,
+/// last.
+///
+/// - **HTTP** (REST, spec §6): `index`, `show`, `new`, `create`, `update`, `delete` return
+///   `Some(response)` to answer or `None` to decline (routing falls through to the next route,
+///   ending in 404). The table: `GET` → `index` (no `id`), `new` (`id` = `new`) or `show`; `POST`
+///   → `create`; `PUT`/`PATCH` → `update` (`create` without `id`); `DELETE` → `delete`; `_method`
+///   overrides a `POST`. A request whose `id` names an HTTP-enabled event runs that event
+///   instead (AJAJ).
+/// - **WebSocket**: [`Controller::events`] decides the [`Mode`](crate::Mode): none (the default:
+///   upgrades fall through), JSON auto-dispatch, or raw (`on_message` gets every message).
+///   `pre_connect` may refuse an upgrade (routing falls through).
+/// - **Server-side deliveries** (broadcast, multicast, unicast, channels, identities) run the
+///   handler of the event's name with its data; its answer is written to this connection's
+///   client. With no such handler the delivery is ignored.
+#[allow(unused_variables, reason = "default methods document their arguments")]
+pub trait Controller: Send + Sized + 'static {
+    /// The event table and WebSocket mode; read once, when the route is added. Default: no
+    /// events, HTTP only.
+    fn events() -> Events<Self> {
+        Events::none()
+    }
+
+    /// The controller type's name on the bus (broadcasts go to every connection of this name on
+    /// every server). Default: the Rust type name. Servers that should share broadcasts must
+    /// agree on it.
+    fn bus_name() -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+
+    /// How long an identity's mailbox outlives its last access, for identities registered from
+    /// this controller type (upstream `message_store_lifespan`). Default: 21 days.
+    fn message_store_lifespan() -> Duration {
+        DEFAULT_MAILBOX_LIFESPAN
+    }
+
+    /// A WebSocket upgrade request for this route (the request, params and cookies are in
+    /// `cx`). Return `false` to refuse: routing falls through to the next route (404 at the
+    /// end). Default: accept.
+    fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> bool {
+        true
+    }
+
+    /// The connection is open (`cx.id()` is its UUID).
+    fn on_open(&mut self, cx: &mut Ctx<'_>) {}
+
+    /// A message from the client of a raw controller ([`Events::raw`]); never called in
+    /// auto-dispatch mode.
+    fn on_message(&mut self, cx: &mut Ctx<'_>, message: Message<'_>) {}
+
+    /// The connection's outbound queue became empty after being non-empty.
+    fn on_drained(&mut self, cx: &mut Ctx<'_>) {}
+
+    /// The server is stopping; runs before the server closes the connection (1001).
+    fn on_shutdown(&mut self, cx: &mut Ctx<'_>) {}
+
+    /// The connection is gone (writing is no longer possible; the bus still is). Runs exactly
+    /// once, last. Identity registrations and channel subscriptions end right after it.
+    fn on_close(&mut self, cx: &mut Ctx<'_>, info: &CloseInfo) {}
+
+    /// An auto-dispatch message with an unknown, missing or reserved event name (over WebSocket),
+    /// or an AJAJ request naming no HTTP-enabled event that the REST action declined. Its answer
+    /// is written back. Default: the `err` 404 answer.
+    fn unknown(&mut self, cx: &mut Ctx<'_>, message: Value) -> Answer {
+        Answer::not_found(message)
+    }
+
+    /// A unicast this connection sent reached no server (the target's server is gone). The
+    /// answer is written to this connection's client. Default: nothing.
+    fn failed_unicast(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        target: ConnectionUuid,
+        payload: &Payload,
+    ) -> Answer {
+        Answer::Nothing
+    }
+
+    /// `GET` without an `id`: the list.
+    fn index(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+
+    /// `GET` with an `id` (`cx.params().get_str("id")`): one item.
+    fn show(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+
+    /// `GET` with `id` = `new`: the form for a new item.
+    #[allow(
+        clippy::wrong_self_convention,
+        clippy::new_ret_no_self,
+        reason = "the REST action named `new` (spec §6)"
+    )]
+    fn new(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+
+    /// `POST` (or `PUT`/`PATCH` without an `id`): make an item.
+    fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+
+    /// `PUT`/`PATCH` with an `id`: change an item.
+    fn update(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+
+    /// `DELETE`: remove an item.
+    fn delete(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        None
+    }
+}

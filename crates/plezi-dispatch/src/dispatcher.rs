@@ -1,0 +1,218 @@
+//! [`Dispatcher`]: routes + bus = a running application's [`Service`] and bus [`Sink`].
+//!
+//! [`Sink`]: plezi_messaging::Sink
+
+use std::sync::Arc;
+
+use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
+use plezi_server::{Reply, Request, Response, ServerHandle, Service};
+use serde_json::Value;
+
+use crate::client_route;
+use crate::controller::Controller;
+use crate::core::Core;
+use crate::error::SendError;
+use crate::events::Mode;
+use crate::params::Params;
+use crate::router::Router;
+use crate::routes::{NotFound, RouteTarget, Routes};
+use crate::sink::DispatchSink;
+
+/// The immutable routing table.
+struct Table {
+    router: Router,
+    targets: Vec<RouteTarget>,
+    not_found: NotFound,
+}
+
+/// An application ready to serve: give [`Dispatcher::service`] to the server builder, then
+/// [`Dispatcher::attach`] the built server's handle (before it runs).
+///
+/// ```no_run
+/// use plezi_dispatch::{Dispatcher, Routes};
+/// use plezi_messaging::{Bus, BusConfig};
+/// use plezi_server::Server;
+///
+/// let mut routes = Routes::new();
+/// routes.client("/client.js")?;
+/// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+/// let server = Server::builder().service(app.service()).build()?;
+/// app.attach(server.handle());
+/// server.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Dispatcher {
+    core: Arc<Core>,
+    table: Arc<Table>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("bus", &self.core.bus)
+            .field("routes", &self.table.router)
+            .finish()
+    }
+}
+
+impl Dispatcher {
+    /// Joins the routes to `bus`: registers the bus sink and joins every WebSocket controller
+    /// type's broadcast channel.
+    pub fn new(routes: Routes, bus: Bus) -> Dispatcher {
+        let Routes {
+            router,
+            targets,
+            kinds,
+            not_found,
+            limits,
+            ..
+        } = routes;
+        let core = Arc::new(Core::new(bus.clone(), limits, &kinds));
+        for kind in kinds.iter().filter(|k| k.mode != Mode::HttpOnly) {
+            bus.join_controller(&kind.name);
+        }
+        bus.set_sink(Arc::new(DispatchSink {
+            core: Arc::downgrade(&core),
+        }));
+        Dispatcher {
+            core,
+            table: Arc::new(Table {
+                router,
+                targets,
+                not_found,
+            }),
+        }
+    }
+
+    /// The server [`Service`] (cheap to clone).
+    pub fn service(&self) -> DispatchService {
+        DispatchService {
+            core: self.core.clone(),
+            table: self.table.clone(),
+        }
+    }
+
+    /// Connects the dispatcher to its server; call once, before the server runs. Deliveries need
+    /// it: until then they are dropped (mailbox messages stay stored).
+    pub fn attach(&self, handle: ServerHandle) {
+        if !self.core.attach(handle) {
+            log::warn!("plezi: Dispatcher::attach called twice; the first server stays attached");
+        }
+    }
+
+    /// The bus.
+    pub fn bus(&self) -> &Bus {
+        &self.core.bus
+    }
+
+    /// Every connection of controller type `C`, on every server, runs its handler for `event`
+    /// (upstream `Controller.broadcast`, from outside any connection).
+    pub fn broadcast<C: Controller>(&self, event: &str, data: Value) -> Result<(), SendError> {
+        let target = Target::Broadcast {
+            controller: C::bus_name(),
+        };
+        self.post(target, Payload::event(event, data))
+    }
+
+    /// Every WebSocket connection of the application, on every server, runs its handler for
+    /// `event`.
+    pub fn multicast(&self, event: &str, data: Value) -> Result<(), SendError> {
+        self.post(Target::Multicast, Payload::event(event, data))
+    }
+
+    /// Connection `to` runs its handler for `event`.
+    pub fn unicast(&self, to: ConnectionUuid, event: &str, data: Value) -> Result<(), SendError> {
+        self.post(Target::Unicast(to), Payload::event(event, data))
+    }
+
+    /// The subscribers of `channel` run their handler for `event`.
+    pub fn publish(&self, channel: &str, event: &str, data: Value) -> Result<(), SendError> {
+        self.post(
+            Target::Channel(channel.to_owned()),
+            Payload::event(event, data),
+        )
+    }
+
+    /// Stores `event` in `identity`'s mailbox and signals its live connections.
+    pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
+        Ok(self.core.bus.notify_event(identity, event, data)?)
+    }
+
+    /// Fast path: `text` written as is to every connection of controller type `C` on every
+    /// server (framed once per server, no handler runs).
+    pub fn broadcast_raw<C: Controller>(&self, text: &str) -> Result<(), SendError> {
+        let target = Target::Broadcast {
+            controller: C::bus_name(),
+        };
+        self.post(target, Payload::raw(text))
+    }
+
+    fn post(&self, target: Target, payload: Payload) -> Result<(), SendError> {
+        Ok(self.core.bus.publish(Message::new(target, payload))?)
+    }
+}
+
+/// The [`Service`] of a [`Dispatcher`]: routes, REST actions, AJAJ, upgrades, the client.
+#[derive(Clone)]
+pub struct DispatchService {
+    core: Arc<Core>,
+    table: Arc<Table>,
+}
+
+impl std::fmt::Debug for DispatchService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatchService").finish_non_exhaustive()
+    }
+}
+
+fn bad_request(e: &dyn std::fmt::Display) -> Reply {
+    Reply::Response(Response::text(400, format!("{e}\n")))
+}
+
+impl Service for DispatchService {
+    fn call(&self, req: &mut Request) -> Reply {
+        let req: &Request = req;
+        let matches = match self.table.router.matches(req.path()) {
+            Ok(m) => m,
+            Err(e) => return bad_request(&e),
+        };
+        let mut base: Option<Params> = None;
+        for m in matches {
+            let Some(target) = self.table.targets.get(m.route.index()) else {
+                continue;
+            };
+            match target {
+                RouteTarget::Client => {
+                    if let Some(resp) = client_route::serve(req) {
+                        return Reply::Response(resp);
+                    }
+                }
+                RouteTarget::Controller(endpoint) => {
+                    let base = match &mut base {
+                        Some(b) => b,
+                        None => match Params::from_request(
+                            req.query(),
+                            req.header("content-type"),
+                            req.body(),
+                            &self.core.limits,
+                        ) {
+                            Ok(p) => base.insert(p),
+                            Err(e) => return bad_request(&e),
+                        },
+                    };
+                    let mut params = base.clone();
+                    params.merge(m.params);
+                    if req.is_websocket_upgrade() {
+                        if let Some(upgrade) = endpoint.upgrade(&self.core, req, params) {
+                            return Reply::Upgrade(upgrade);
+                        }
+                    } else if let Some(resp) = endpoint.http(&self.core, req, params) {
+                        return Reply::Response(resp);
+                    }
+                }
+            }
+        }
+        Reply::Response((self.table.not_found)(req))
+    }
+}

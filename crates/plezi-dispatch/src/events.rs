@@ -1,0 +1,342 @@
+//! Event tables: which handler runs for which event name, and who may call it.
+//!
+//! Rust has no reflection, so a controller lists its events once, in [`Controller::events`]
+//! (usually with the [`events!`](crate::events!) macro):
+//!
+//! ```
+//! use plezi_dispatch::{events, Controller, Ctx, Events};
+//! use serde_json::Value;
+//!
+//! #[derive(Default)]
+//! struct Chat;
+//! impl Chat {
+//!     fn echo(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
+//!     fn chat(&mut self, _cx: &mut Ctx<'_>, _msg: Value) {}
+//!     fn tick(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
+//! }
+//! impl Controller for Chat {
+//!     fn events() -> Events<Self> {
+//!         events![
+//!             both echo => Chat::echo, // WebSocket events and AJAJ requests
+//!             ws chat => Chat::chat,   // WebSocket events only
+//!             bus tick => Chat::tick,  // only messages sent by the server (broadcast, unicast...)
+//!         ]
+//!     }
+//! }
+//! ```
+//!
+//! Every kind also receives server-side deliveries (broadcast, multicast, unicast, channels,
+//! identities) of its name. Names are checked when the route is added: reserved names
+//! ([`crate::generated::is_reserved`]) and duplicates are a [`RegisterError`].
+//!
+//! [`Controller::events`]: crate::Controller::events
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::answer::Answer;
+use crate::context::Ctx;
+use crate::error::RegisterError;
+use crate::generated::is_reserved;
+
+/// How a controller's WebSocket connections behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// No WebSocket: upgrade requests fall through to the next route. The default.
+    HttpOnly,
+    /// JSON auto-dispatch: every client message is a JSON object whose `event` names a handler.
+    AutoDispatch,
+    /// Raw: every client message goes to `Controller::on_message` as it arrived.
+    Raw,
+}
+
+/// Who may call a handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    /// WebSocket clients (and server-side deliveries).
+    WebSocket,
+    /// WebSocket clients and AJAJ/HTTP requests (and server-side deliveries).
+    Both,
+    /// Only server-side deliveries: broadcast, multicast, unicast, channels, identities.
+    Bus,
+}
+
+impl EventKind {
+    /// Whether a WebSocket client message may call it.
+    pub fn from_websocket(self) -> bool {
+        matches!(self, EventKind::WebSocket | EventKind::Both)
+    }
+
+    /// Whether an AJAJ/HTTP request may call it.
+    pub fn from_http(self) -> bool {
+        matches!(self, EventKind::Both)
+    }
+}
+
+/// A handler with its return value already turned into an [`Answer`].
+pub(crate) type HandlerFn<C> = Box<dyn Fn(&mut C, &mut Ctx<'_>, Value) -> Answer + Send + Sync>;
+
+/// One registered event.
+pub(crate) struct Handler<C> {
+    pub(crate) kind: EventKind,
+    pub(crate) call: HandlerFn<C>,
+}
+
+/// A controller's event table and WebSocket [`Mode`]. Built with [`events!`](crate::events!) or
+/// the builder methods; checked when the route is added.
+pub struct Events<C> {
+    mode: Mode,
+    handlers: HashMap<String, Handler<C>>,
+    /// Registration problems, reported when the route is added.
+    problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone)]
+enum Problem {
+    Reserved(String),
+    Duplicate(String),
+    Empty,
+}
+
+impl<C> Default for Events<C> {
+    fn default() -> Self {
+        Events::none()
+    }
+}
+
+impl<C> std::fmt::Debug for Events<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.handlers.iter().map(|(n, h)| (n, h.kind)).collect();
+        names.sort();
+        f.debug_struct("Events")
+            .field("mode", &self.mode)
+            .field("handlers", &names)
+            .finish()
+    }
+}
+
+impl<C> Events<C> {
+    /// No WebSocket ([`Mode::HttpOnly`]); add `both` handlers for AJAJ.
+    pub fn none() -> Events<C> {
+        Events::with_mode(Mode::HttpOnly)
+    }
+
+    /// JSON auto-dispatch over WebSocket ([`Mode::AutoDispatch`]); what [`events!`](crate::events!) builds.
+    pub fn auto_dispatch() -> Events<C> {
+        Events::with_mode(Mode::AutoDispatch)
+    }
+
+    /// Raw WebSocket ([`Mode::Raw`]): client messages go to `on_message`; handlers added here
+    /// still receive server-side deliveries (and `both` ones AJAJ requests).
+    pub fn raw() -> Events<C> {
+        Events::with_mode(Mode::Raw)
+    }
+
+    fn with_mode(mode: Mode) -> Events<C> {
+        Events {
+            mode,
+            handlers: HashMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Adds a handler WebSocket clients may call ([`EventKind::WebSocket`]).
+    pub fn ws<F, R>(self, name: &str, handler: F) -> Events<C>
+    where
+        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        R: Into<Answer>,
+    {
+        self.add(EventKind::WebSocket, name, handler)
+    }
+
+    /// Adds a handler WebSocket clients and AJAJ requests may call ([`EventKind::Both`]).
+    pub fn both<F, R>(self, name: &str, handler: F) -> Events<C>
+    where
+        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        R: Into<Answer>,
+    {
+        self.add(EventKind::Both, name, handler)
+    }
+
+    /// Adds a handler only server-side deliveries reach ([`EventKind::Bus`]).
+    pub fn bus<F, R>(self, name: &str, handler: F) -> Events<C>
+    where
+        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        R: Into<Answer>,
+    {
+        self.add(EventKind::Bus, name, handler)
+    }
+
+    /// Adds a handler of any kind.
+    pub fn add<F, R>(mut self, kind: EventKind, name: &str, handler: F) -> Events<C>
+    where
+        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        R: Into<Answer>,
+    {
+        if name.is_empty() {
+            self.problems.push(Problem::Empty);
+        } else if is_reserved(name) {
+            self.problems.push(Problem::Reserved(name.to_owned()));
+        } else if self.handlers.contains_key(name) {
+            self.problems.push(Problem::Duplicate(name.to_owned()));
+        } else {
+            let call: HandlerFn<C> = Box::new(move |c, cx, v| handler(c, cx, v).into());
+            self.handlers
+                .insert(name.to_owned(), Handler { kind, call });
+        }
+        self
+    }
+
+    /// The WebSocket mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The registered names and kinds, sorted by name.
+    pub fn names(&self) -> Vec<(&str, EventKind)> {
+        let mut v: Vec<_> = self
+            .handlers
+            .iter()
+            .map(|(n, h)| (n.as_str(), h.kind))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether no handler is registered.
+    pub fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
+    }
+
+    /// Whether `name` names a handler AJAJ/HTTP requests may call.
+    pub fn is_http(&self, name: &str) -> bool {
+        self.handlers.get(name).is_some_and(|h| h.kind.from_http())
+    }
+
+    /// The first registration problem, as the error the route gets.
+    pub(crate) fn check(&self, controller: &str) -> Result<(), RegisterError> {
+        let controller = controller.to_owned();
+        match self.problems.first() {
+            None => Ok(()),
+            Some(Problem::Empty) => Err(RegisterError::EmptyEventName { controller }),
+            Some(Problem::Reserved(event)) => Err(RegisterError::ReservedEvent {
+                controller,
+                event: event.clone(),
+            }),
+            Some(Problem::Duplicate(event)) => Err(RegisterError::DuplicateEvent {
+                controller,
+                event: event.clone(),
+            }),
+        }
+    }
+
+    /// The handler a WebSocket client message named `name` calls.
+    pub(crate) fn for_websocket(&self, name: &str) -> Option<&Handler<C>> {
+        self.handlers
+            .get(name)
+            .filter(|h| h.kind.from_websocket() && !is_reserved(name))
+    }
+
+    /// The handler an AJAJ request for `name` calls.
+    pub(crate) fn for_http(&self, name: &str) -> Option<&Handler<C>> {
+        self.handlers
+            .get(name)
+            .filter(|h| h.kind.from_http() && !is_reserved(name))
+    }
+
+    /// The handler a server-side delivery of `name` calls.
+    pub(crate) fn for_delivery(&self, name: &str) -> Option<&Handler<C>> {
+        self.handlers.get(name)
+    }
+}
+
+/// Builds an auto-dispatch event table ([`Events::auto_dispatch`]) from `kind name => handler`
+/// entries, where `kind` is `ws` (WebSocket clients), `both` (WebSocket and AJAJ) or `bus`
+/// (server-side deliveries only), and `handler` is a method or closure
+/// `Fn(&mut C, &mut Ctx<'_>, serde_json::Value) -> impl Into<Answer>`.
+///
+/// ```
+/// use plezi_dispatch::{events, Ctx, Events};
+/// use serde_json::Value;
+/// struct Echo;
+/// impl Echo {
+///     fn echo(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
+/// }
+/// let table: Events<Echo> = events![
+///     both echo => Echo::echo,
+///     ws ping => |_: &mut Echo, _: &mut Ctx<'_>, _: Value| "pong",
+/// ];
+/// assert_eq!(table.names().len(), 2);
+/// ```
+#[macro_export]
+macro_rules! events {
+    () => { $crate::Events::auto_dispatch() };
+    ($($kind:ident $name:ident => $handler:expr),+ $(,)?) => {
+        $crate::Events::auto_dispatch()$(.$kind(stringify!($name), $handler))+
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct T;
+
+    fn nothing(_: &mut T, _: &mut Ctx<'_>, _: Value) {}
+
+    #[test]
+    fn kinds_gate_the_callers() {
+        let e: Events<T> = Events::auto_dispatch()
+            .ws("a", nothing)
+            .both("b", nothing)
+            .bus("c", nothing);
+        assert!(e.check("T").is_ok());
+        assert!(e.for_websocket("a").is_some() && e.for_http("a").is_none());
+        assert!(e.for_websocket("b").is_some() && e.for_http("b").is_some());
+        assert!(e.for_websocket("c").is_none() && e.for_http("c").is_none());
+        assert!(e.for_delivery("a").is_some() && e.for_delivery("c").is_some());
+        assert!(e.is_http("b") && !e.is_http("a"));
+        assert_eq!(
+            e.names(),
+            [
+                ("a", EventKind::WebSocket),
+                ("b", EventKind::Both),
+                ("c", EventKind::Bus)
+            ]
+        );
+    }
+
+    #[test]
+    fn reserved_duplicate_and_empty_names_are_errors() {
+        for name in ["close", "_x", "index", "new", "on_open", "_ack_", "id"] {
+            let e: Events<T> = Events::auto_dispatch().ws(name, nothing);
+            assert_eq!(
+                e.check("T"),
+                Err(RegisterError::ReservedEvent {
+                    controller: "T".into(),
+                    event: name.into()
+                }),
+                "{name}"
+            );
+            assert!(e.for_websocket(name).is_none());
+        }
+        let e: Events<T> = Events::auto_dispatch().ws("a", nothing).both("a", nothing);
+        assert!(matches!(
+            e.check("T"),
+            Err(RegisterError::DuplicateEvent { .. })
+        ));
+        let e: Events<T> = Events::auto_dispatch().ws("", nothing);
+        assert!(matches!(
+            e.check("T"),
+            Err(RegisterError::EmptyEventName { .. })
+        ));
+        // notify, register_as, subscribe and publish stay usable.
+        let e: Events<T> = Events::auto_dispatch()
+            .ws("notify", nothing)
+            .ws("register_as", nothing)
+            .ws("subscribe", nothing)
+            .ws("publish", nothing);
+        assert!(e.check("T").is_ok());
+    }
+}

@@ -1,0 +1,181 @@
+//! [`Routes`]: the ordered list of what an application answers, checked as it is built.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use plezi_server::{Request, Response};
+
+use crate::controller::Controller;
+use crate::core::KindInfo;
+use crate::endpoint::{ControllerRoute, Endpoint};
+use crate::error::RegisterError;
+use crate::events::Events;
+use crate::params::ParamsLimits;
+use crate::router::Router;
+
+/// The replaceable answer when no route answers.
+pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
+
+/// What a route leads to.
+pub(crate) enum RouteTarget {
+    Controller(Box<dyn Endpoint>),
+    Client,
+}
+
+/// One controller type's registration, shared by all its routes.
+struct TypeEntry {
+    kind: Arc<KindInfo>,
+    /// `Arc<Events<C>>`.
+    events: Arc<dyn Any + Send + Sync>,
+}
+
+/// The routes of an application, tried in the order they were added.
+///
+/// ```
+/// use plezi_dispatch::{events, Controller, Ctx, Events, Routes};
+/// use serde_json::Value;
+///
+/// #[derive(Default)]
+/// struct Echo;
+/// impl Controller for Echo {
+///     fn events() -> Events<Self> {
+///         events![both echo => |_: &mut Echo, _: &mut Ctx<'_>, msg: Value| msg]
+///     }
+/// }
+///
+/// let mut routes = Routes::new();
+/// routes.client("/client.js")?.controller("/echo", Echo::default)?;
+/// # Ok::<(), plezi_dispatch::RegisterError>(())
+/// ```
+pub struct Routes {
+    pub(crate) router: Router,
+    pub(crate) targets: Vec<RouteTarget>,
+    types: HashMap<TypeId, TypeEntry>,
+    pub(crate) kinds: Vec<Arc<KindInfo>>,
+    pub(crate) not_found: NotFound,
+    pub(crate) limits: ParamsLimits,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes::new()
+    }
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("router", &self.router)
+            .field("controllers", &self.kinds)
+            .finish()
+    }
+}
+
+/// The default answer when no route answers.
+pub(crate) fn default_not_found(_: &Request) -> Response {
+    Response::text(404, "Not Found\n")
+}
+
+impl Routes {
+    /// No routes: every request gets the 404 answer.
+    pub fn new() -> Routes {
+        Routes {
+            router: Router::new(),
+            targets: Vec::new(),
+            types: HashMap::new(),
+            kinds: Vec::new(),
+            not_found: Box::new(default_not_found),
+            limits: ParamsLimits::default(),
+        }
+    }
+
+    /// Routes `pattern` (router syntax; an optional `(:id)` is appended unless the pattern names
+    /// `id` or ends in `*`) to controller type `C`, whose instances `factory` builds (one per
+    /// request or connection; `C::default` or a closure). Fails on a bad pattern, a reserved or
+    /// duplicate event name.
+    pub fn controller<C, F>(
+        &mut self,
+        pattern: &str,
+        factory: F,
+    ) -> Result<&mut Self, RegisterError>
+    where
+        C: Controller,
+        F: Fn() -> C + Send + Sync + 'static,
+    {
+        let (kind, events) = self.register_type::<C>()?;
+        let idx = self.router.add(pattern)?;
+        debug_assert_eq!(idx.index(), self.targets.len());
+        self.targets
+            .push(RouteTarget::Controller(Box::new(ControllerRoute {
+                factory: Box::new(factory),
+                kind,
+                events,
+            })));
+        Ok(self)
+    }
+
+    /// Serves the bundled JavaScript client (`PleziClient`) at exactly `path`, e.g. `/client.js`.
+    pub fn client(&mut self, path: &str) -> Result<&mut Self, RegisterError> {
+        let idx = self.router.add_exact(path)?;
+        debug_assert_eq!(idx.index(), self.targets.len());
+        self.targets.push(RouteTarget::Client);
+        Ok(self)
+    }
+
+    /// Adds a rewrite, e.g. `(:locale){en|fr}`: a matching first path segment is stored in the
+    /// params and stripped for the routes added after it.
+    pub fn rewrite(&mut self, pattern: &str) -> Result<&mut Self, RegisterError> {
+        self.router.add_rewrite(pattern)?;
+        Ok(self)
+    }
+
+    /// Replaces the answer when no route answers (default: `404 Not Found` as text). An unknown
+    /// AJAJ event is answered by its controller (`err` 404), not by this.
+    pub fn not_found(
+        &mut self,
+        f: impl Fn(&Request) -> Response + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.not_found = Box::new(f);
+        self
+    }
+
+    /// Limits on request params (count, key length, nesting).
+    pub fn params_limits(&mut self, limits: ParamsLimits) -> &mut Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Registers controller type `C` once: its events are read and checked, it gets a tag.
+    fn register_type<C: Controller>(
+        &mut self,
+    ) -> Result<(Arc<KindInfo>, Arc<Events<C>>), RegisterError> {
+        if let Some(entry) = self.types.get(&TypeId::of::<C>())
+            && let Ok(events) = entry.events.clone().downcast::<Events<C>>()
+        {
+            return Ok((entry.kind.clone(), events));
+        }
+        let name = C::bus_name();
+        if self.kinds.iter().any(|k| k.name == name) {
+            return Err(RegisterError::DuplicateController { name });
+        }
+        let events = C::events();
+        events.check(&name)?;
+        let kind = Arc::new(KindInfo {
+            name,
+            tag: self.kinds.len() as u64 + 1,
+            lifespan: C::message_store_lifespan(),
+            mode: events.mode(),
+        });
+        let events = Arc::new(events);
+        self.kinds.push(kind.clone());
+        self.types.insert(
+            TypeId::of::<C>(),
+            TypeEntry {
+                kind: kind.clone(),
+                events: events.clone(),
+            },
+        );
+        Ok((kind, events))
+    }
+}

@@ -1,0 +1,180 @@
+//! The bus [`Sink`]: local deliveries become work on the receiving connections' loop threads.
+//!
+//! - Event payloads run the receiver's handler for the event (server side) and write its answer:
+//!   `ServerHandle::for_each` with the controller's tag for broadcasts (no tag for multicasts),
+//!   `ServerHandle::run` per listed connection (unicast, channel, identity).
+//! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `write`.
+//! - Mailbox batches run on each live connection of the identity; the claim is confirmed once one
+//!   of them took every message. If none is open any more, the claim is dropped unconfirmed and
+//!   the bus puts the messages back.
+//! - A failed unicast runs the sender's `failed_unicast`.
+
+use std::sync::{Arc, Weak};
+
+use plezi_messaging::{
+    ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Recipients, Sink, Target,
+};
+use plezi_server::{Filter, SharedFrame};
+
+use crate::connection::{Connection, Delivery};
+use crate::core::Core;
+
+/// The application's sink (registered with `Bus::set_sink`).
+///
+/// It holds the application weakly: the bus keeps its sink, and the application keeps the bus.
+pub(crate) struct DispatchSink {
+    pub(crate) core: Weak<Core>,
+}
+
+impl DispatchSink {
+    /// The server filter for "every connection (of this tag) except one".
+    fn filter(core: &Core, tag: Option<u64>, except: Option<ConnectionUuid>) -> Filter {
+        Filter {
+            tag,
+            except: except.and_then(|u| core.conn_of(u)),
+        }
+    }
+
+    fn frame(bytes: &[u8]) -> SharedFrame {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => SharedFrame::text(text),
+            Err(_) => SharedFrame::binary(bytes),
+        }
+    }
+}
+
+impl Sink for DispatchSink {
+    fn deliver(&self, delivery: LocalDelivery) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let Some(handle) = core.handle() else {
+            log::debug!("plezi: a delivery arrived before the server runs; dropped");
+            return;
+        };
+        let LocalDelivery {
+            target,
+            recipients,
+            payload,
+            from,
+        } = delivery;
+        let filter = match &recipients {
+            Recipients::All { except } => Some(Self::filter(&core, None, *except)),
+            Recipients::Controller { name, except } => match core.tag_of(name) {
+                Some(tag) => Some(Self::filter(&core, Some(tag), *except)),
+                None => return, // no connection of that type here
+            },
+            Recipients::Listed(_) => None,
+        };
+        match payload {
+            Payload::Raw(bytes) => {
+                let frame = Self::frame(&bytes);
+                match (filter, recipients) {
+                    (Some(filter), _) => handle.broadcast(frame, filter),
+                    (None, Recipients::Listed(list)) => {
+                        for id in list.into_iter().filter_map(|u| core.conn_of(u)) {
+                            handle.write(id, frame.clone());
+                        }
+                    }
+                    (None, _) => {}
+                }
+            }
+            Payload::Event { event, data } => {
+                let delivery = Arc::new(Delivery {
+                    event,
+                    data,
+                    from,
+                    target,
+                });
+                match (filter, recipients) {
+                    (Some(filter), _) => handle.for_each(
+                        filter,
+                        Arc::new(move |h, ws| {
+                            if let Some(conn) = Connection::downcast(h) {
+                                conn.deliver(ws, &delivery);
+                            }
+                        }),
+                    ),
+                    (None, Recipients::Listed(list)) => {
+                        for id in list.into_iter().filter_map(|u| core.conn_of(u)) {
+                            let delivery = delivery.clone();
+                            handle.run(id, move |h, ws| {
+                                if let Some(conn) = Connection::downcast(h) {
+                                    conn.deliver(ws, &delivery);
+                                }
+                            });
+                        }
+                    }
+                    (None, _) => {}
+                }
+            }
+        }
+    }
+
+    fn deliver_mailbox(&self, batch: MailboxBatch) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let Some(handle) = core.handle() else {
+            return; // the claim is dropped: the messages go back
+        };
+        let MailboxBatch {
+            identity,
+            connections,
+            messages,
+            claim,
+        } = batch;
+        let target = Target::Identity(identity);
+        let deliveries: Arc<Vec<Result<Delivery, Arc<[u8]>>>> = Arc::new(
+            messages
+                .into_iter()
+                .map(|p| match p {
+                    Payload::Event { event, data } => Ok(Delivery {
+                        event,
+                        data,
+                        from: None,
+                        target: target.clone(),
+                    }),
+                    Payload::Raw(bytes) => Err(bytes),
+                })
+                .collect(),
+        );
+        for id in connections.into_iter().filter_map(|u| core.conn_of(u)) {
+            let deliveries = deliveries.clone();
+            let claim = claim.clone();
+            handle.run(id, move |h, ws| {
+                let Some(conn) = Connection::downcast(h) else {
+                    return;
+                };
+                for d in deliveries.iter() {
+                    match d {
+                        Ok(delivery) => conn.deliver(ws, delivery),
+                        Err(bytes) => Connection::deliver_raw(ws, bytes),
+                    }
+                }
+                claim.delivered();
+            });
+        }
+    }
+
+    fn failed_unicast(
+        &self,
+        from: Option<ConnectionUuid>,
+        target: ConnectionUuid,
+        payload: &Payload,
+    ) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let (Some(handle), Some(id)) = (core.handle(), from.and_then(|u| core.conn_of(u))) else {
+            log::debug!("plezi: unicast to {target} failed: no server owns it");
+            return;
+        };
+        let payload = payload.clone();
+        handle.run(id, move |h, ws| {
+            if let Some(conn) = Connection::downcast(h) {
+                conn.failed_unicast(ws, target, &payload);
+            }
+        });
+    }
+}

@@ -1,0 +1,290 @@
+//! [`App`]: routes, a public folder and limits, wired to a server and a bus.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use plezi_dispatch::params::ParamsLimits;
+use plezi_dispatch::{Controller, Dispatcher, Routes};
+use plezi_messaging::Bus;
+use plezi_server::{Request, Response, RunningServer, Server, ServerConfig, ServerHandle};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::logger::init_logging;
+
+/// An application: routes tried in the order added, a public folder, the client route, limits,
+/// threads; configured from the environment ([`Config::from_env`]).
+///
+/// ```no_run
+/// use plezi::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Echo;
+/// impl Echo {
+///     fn echo(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
+/// }
+/// impl Controller for Echo {
+///     fn events() -> Events<Self> { events![both echo => Echo::echo] }
+/// }
+///
+/// fn main() -> Result<(), plezi::Error> {
+///     App::new()
+///         .client("/client.js")?
+///         .route("/echo", Echo::default)?
+///         .run()
+/// }
+/// ```
+pub struct App {
+    config: Result<Config, Error>,
+    routes: Routes,
+    public_folder: Option<PathBuf>,
+    server_config: ServerConfig,
+    bus: Option<Bus>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("config", &self.config)
+            .field("routes", &self.routes)
+            .field("public_folder", &self.public_folder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An application configured from the environment (`HOST`, `PORT`, `PL_THREADS`,
+    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`); a variable that does not parse makes
+    /// [`App::build`] fail.
+    pub fn new() -> App {
+        App::with_config_result(Config::from_env())
+    }
+
+    /// An application with this configuration (the environment is not read).
+    pub fn with_config(config: Config) -> App {
+        App::with_config_result(Ok(config))
+    }
+
+    fn with_config_result(config: Result<Config, Error>) -> App {
+        App {
+            config,
+            routes: Routes::new(),
+            public_folder: None,
+            server_config: ServerConfig::default(),
+            bus: None,
+        }
+    }
+
+    /// Routes `pattern` to controller type `C` (instances built by `factory`, e.g.
+    /// `Chat::default`). Fails on a bad pattern or event table.
+    pub fn route<C, F>(mut self, pattern: &str, factory: F) -> Result<App, Error>
+    where
+        C: Controller,
+        F: Fn() -> C + Send + Sync + 'static,
+    {
+        self.routes.controller(pattern, factory)?;
+        Ok(self)
+    }
+
+    /// Serves the bundled JavaScript client (`PleziClient`) at `path`, e.g. `/client.js`.
+    pub fn client(mut self, path: &str) -> Result<App, Error> {
+        self.routes.client(path)?;
+        Ok(self)
+    }
+
+    /// Adds a rewrite route, e.g. `(:locale){en|fr}`.
+    pub fn rewrite(mut self, pattern: &str) -> Result<App, Error> {
+        self.routes.rewrite(pattern)?;
+        Ok(self)
+    }
+
+    /// Replaces the answer when no route answers (default: `404 Not Found`).
+    pub fn not_found(mut self, f: impl Fn(&Request) -> Response + Send + Sync + 'static) -> App {
+        self.routes.not_found(f);
+        self
+    }
+
+    /// Serves files below `dir` (GET/HEAD) before the routes.
+    pub fn public_folder(mut self, dir: impl Into<PathBuf>) -> App {
+        self.public_folder = Some(dir.into());
+        self
+    }
+
+    /// Server limits and timeouts (see [`ServerConfig`]).
+    pub fn limits(mut self, config: ServerConfig) -> App {
+        self.server_config = config;
+        self
+    }
+
+    /// Limits on request params.
+    pub fn params_limits(mut self, limits: ParamsLimits) -> App {
+        self.routes.params_limits(limits);
+        self
+    }
+
+    /// Event-loop threads (overrides `PL_THREADS`).
+    pub fn threads(mut self, n: usize) -> App {
+        if let Ok(c) = &mut self.config {
+            c.threads = Some(n);
+        }
+        self
+    }
+
+    /// Listens on `host:port` (overrides `HOST` and `PORT`; port 0 picks a free port).
+    pub fn listen(mut self, host: &str, port: u16) -> App {
+        if let Ok(c) = &mut self.config {
+            c.host = host.to_owned();
+            c.port = port;
+        }
+        self
+    }
+
+    /// Uses this bus instead of one built from the configuration.
+    pub fn bus(mut self, bus: Bus) -> App {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// Starts the bus and binds the server; nothing is served until [`Built::run`] or
+    /// [`Built::spawn`].
+    pub fn build(self) -> Result<Built, Error> {
+        let config = self.config?;
+        let bus = match self.bus {
+            Some(bus) => bus,
+            None => Bus::new(config.bus.clone())?,
+        };
+        let redis = !matches!(bus.config().engine, plezi_messaging::Engine::InProcess);
+        let dispatcher = Dispatcher::new(self.routes, bus);
+        let mut builder = Server::builder()
+            .bind(config.address())
+            .config(self.server_config)
+            .service(dispatcher.service());
+        if let Some(n) = config.threads {
+            builder = builder.threads(n);
+        }
+        if let Some(dir) = self.public_folder {
+            builder = builder.public_folder(dir);
+        }
+        let server = builder.build()?;
+        dispatcher.attach(server.handle());
+        Ok(Built {
+            server,
+            dispatcher,
+            redis,
+        })
+    }
+
+    /// Builds, prints one line with the URL, and serves until SIGINT/SIGTERM (graceful stop).
+    /// Installs a stderr logger (`PLEZI_LOG=info|debug`) unless the program set one.
+    pub fn run(self) -> Result<(), Error> {
+        init_logging();
+        self.build()?.run()
+    }
+
+    /// Builds and serves on background threads (for tests and embedding).
+    pub fn spawn(self) -> Result<Running, Error> {
+        self.build()?.spawn()
+    }
+}
+
+/// A built application: the server is bound, the bus started.
+pub struct Built {
+    server: Server,
+    dispatcher: Dispatcher,
+    redis: bool,
+}
+
+impl Built {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The page URL (`http://host:port/`).
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.local_addr())
+    }
+
+    /// The dispatcher, to broadcast, notify or publish from outside a connection.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The server handle.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Prints `plezi listening on http://host:port/ (...)` and serves until SIGINT/SIGTERM.
+    pub fn run(self) -> Result<(), Error> {
+        let bus = if self.redis { "Redis" } else { "in-process" };
+        println!("plezi listening on {} (bus: {bus})", self.url());
+        let Built {
+            server, dispatcher, ..
+        } = self;
+        let result = server.run();
+        drop(dispatcher);
+        Ok(result?)
+    }
+
+    /// Serves on background threads; the [`Running`] value stops the server when dropped.
+    pub fn spawn(self) -> Result<Running, Error> {
+        let Built {
+            server, dispatcher, ..
+        } = self;
+        let server = server.spawn()?;
+        Ok(Running { server, dispatcher })
+    }
+}
+
+/// An application serving on background threads.
+pub struct Running {
+    server: RunningServer,
+    dispatcher: Dispatcher,
+}
+
+impl Running {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// The dispatcher (broadcast, notify, publish from outside a connection; the bus).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The server handle.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Graceful shutdown, then waits for the server's threads.
+    pub fn stop(self) -> Result<(), Error> {
+        Ok(self.server.stop()?)
+    }
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("local_addr", &self.local_addr())
+            .field("dispatcher", &self.dispatcher)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("local_addr", &self.local_addr())
+            .field("dispatcher", &self.dispatcher)
+            .finish()
+    }
+}

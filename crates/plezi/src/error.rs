@@ -1,0 +1,75 @@
+//! The facade's error: everything that can stop an application from starting.
+
+use std::fmt;
+
+use plezi_dispatch::RegisterError;
+use plezi_messaging::BusError;
+use plezi_server::ServerError;
+
+/// Why an [`App`](crate::App) could not be built or run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A route or event table is invalid.
+    Register(RegisterError),
+    /// The server could not bind or run.
+    Server(ServerError),
+    /// The bus could not start (a bad Redis URL, for instance).
+    Bus(BusError),
+    /// An environment variable does not parse.
+    Config {
+        /// The variable.
+        variable: &'static str,
+        /// Its value.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Register(e) => write!(f, "{e}"),
+            Error::Server(e) => write!(f, "{e}"),
+            Error::Bus(e) => write!(f, "{e}"),
+            Error::Config {
+                variable,
+                value,
+                expected,
+            } => write!(
+                f,
+                "{variable}={value:?} does not parse: set it to {expected}, or unset it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Register(e) => Some(e),
+            Error::Server(e) => Some(e),
+            Error::Bus(e) => Some(e),
+            Error::Config { .. } => None,
+        }
+    }
+}
+
+impl From<RegisterError> for Error {
+    fn from(e: RegisterError) -> Error {
+        Error::Register(e)
+    }
+}
+
+impl From<ServerError> for Error {
+    fn from(e: ServerError) -> Error {
+        Error::Server(e)
+    }
+}
+
+impl From<BusError> for Error {
+    fn from(e: BusError) -> Error {
+        Error::Bus(e)
+    }
+}
