@@ -1,0 +1,141 @@
+// The chat page: PleziClient (served at /client.js) connected to the auto-dispatch controller at /chat.
+// Events are documented in examples/chat.rs. Text is always inserted with textContent (no HTML).
+(function () {
+  'use strict';
+  const $ = (id) => document.getElementById(id);
+  const client = new PleziClient(PleziClient.origin + '/chat', true);
+  const people = new Map(); // connection UUID -> user name
+  const me = { id: null, user: null };
+  let dmTarget = null; // connection UUID of the selected person, or null for everyone
+
+  function nameOf(id) {
+    return people.get(id) || 'guest ' + String(id).slice(17, 21) + '.' + String(id).slice(22, 30);
+  }
+
+  function line(kind, who, text) {
+    const li = document.createElement('li');
+    li.className = kind;
+    if (who) {
+      const span = document.createElement('span');
+      span.className = 'who';
+      span.textContent = who;
+      li.appendChild(span);
+    }
+    li.appendChild(document.createTextNode(text));
+    const list = $('messages');
+    const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+    list.appendChild(li);
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  function status(on, text) {
+    const el = $('status');
+    el.className = 'status ' + (on ? 'on' : 'off');
+    el.textContent = text;
+  }
+
+  function selectTarget(id) {
+    dmTarget = id && id !== dmTarget && id !== me.id ? id : null;
+    $('to').hidden = !dmTarget;
+    $('to').textContent = dmTarget ? 'to ' + nameOf(dmTarget) : '';
+    $('text').placeholder = dmTarget ? 'Private message' : 'Say something to everyone';
+    renderPeople();
+  }
+
+  function renderPeople() {
+    const list = $('people');
+    list.textContent = '';
+    const sorted = [...people.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+    for (const [id, user] of sorted) {
+      const li = document.createElement('li');
+      li.textContent = id === me.id ? user + ' (you)' : user;
+      li.title = id;
+      if (id === me.id) li.className = 'me';
+      else if (id === dmTarget) li.className = 'selected';
+      li.addEventListener('click', () => selectTarget(id));
+      list.appendChild(li);
+    }
+    if (dmTarget && !people.has(dmTarget)) selectTarget(null);
+  }
+
+  // ---- connection ----
+  client.onopen = function () {
+    status(true, 'connected');
+    people.clear();
+    renderPeople();
+    this.emit({ event: 'whoami' });
+    if (me.user) this.emit({ event: 'login', user: me.user });
+  };
+  client.onclose = function () {
+    status(false, this.autoreconnect ? 'reconnecting…' : 'closed');
+  };
+
+  // ---- events from the server ----
+  client.whoami = (e) => {
+    me.id = e.id;
+  };
+  client.login = (e) => {
+    me.user = e.user;
+    if (me.id) people.set(me.id, e.user);
+    renderPeople();
+    line('system', null, 'You are logged in as ' + e.user + '.');
+  };
+  client.joined = (e) => {
+    people.set(e.from, e.user);
+    renderPeople();
+    line('system', null, e.user + ' is here.');
+    if (me.user) client.emit({ event: 'here', to: e.from }); // tell the newcomer about us
+  };
+  client.here = (e) => {
+    people.set(e.from, e.user);
+    renderPeople();
+  };
+  client.left = (e) => {
+    const user = people.get(e.from);
+    people.delete(e.from);
+    renderPeople();
+    if (user) line('system', null, user + ' left.');
+  };
+  client.chat = (e) => line('chat', nameOf(e.from) + ':', String(e.message));
+  client.dm = (e) => line('dm', nameOf(e.from) + ' (private):', String(e.message));
+  client.notice = (e) => line('notice', 'Notice:', String(e.message));
+  client.echo = (e) => line('system', null, 'echo: ' + JSON.stringify(e));
+  client.err = (e) => {
+    const what = e.request && e.request.event ? e.request.event : 'request';
+    const why = e.status === 404 && what === 'dm' ? 'that person is no longer reachable' : e.result;
+    line('error', 'Error:', what + ' failed (' + e.status + '): ' + why);
+  };
+  client.unknown = (e) => line('system', null, 'unhandled: ' + (typeof e === 'string' ? e : JSON.stringify(e)));
+
+  // ---- forms ----
+  $('login').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const user = $('name').value.trim();
+    if (user) client.emit({ event: 'login', user });
+  });
+
+  $('say').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const message = $('text').value.trim();
+    if (!message) return;
+    const failed = () => line('error', 'Error:', 'not sent (no connection): ' + message);
+    if (dmTarget) {
+      client.emit({ event: 'dm', to: dmTarget, message }, null, failed);
+      line('dm mine', 'You to ' + nameOf(dmTarget) + ':', message);
+    } else {
+      client.emit({ event: 'chat', message }, null, failed);
+      line('chat mine', (me.user || 'You') + ':', message);
+    }
+    $('text').value = '';
+  });
+
+  $('notify').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const user = $('notify-user').value.trim();
+    const message = $('notify-text').value.trim();
+    if (!user || !message) return;
+    client.emit({ event: 'notify', user, message });
+    line('system', null, 'Notice left for ' + user + '.');
+    $('notify-text').value = '';
+  });
+})();
