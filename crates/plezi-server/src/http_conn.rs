@@ -223,6 +223,10 @@ impl HttpConn {
             },
         };
         match (reply, check) {
+            (Reply::Upgrade(_), Some(UpgradeCheck::Valid { .. })) if cx.stopping => {
+                let resp = Response::text(503, "the server is shutting down\n");
+                self.write_response(cx, out, &req, resp, is_head, false, minor)
+            }
             (Reply::Upgrade(upgrade), Some(UpgradeCheck::Valid { accept_key })) => {
                 self.upgrade(cx, out, &req, upgrade, &accept_key)
             }

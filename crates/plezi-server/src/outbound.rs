@@ -155,6 +155,18 @@ impl OutQueue {
     /// Writes as much as the writer accepts, with vectored writes.
     pub fn write_to<W: Write>(&mut self, w: &mut W) -> io::Result<Flush> {
         while self.pending > 0 {
+            if self.chunks.len() == 1 {
+                // The common case (one frame or one coalesced buffer): a plain write.
+                let bytes = &self.chunks[0].bytes()[self.offset..];
+                match w.write(bytes) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => self.advance(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
             let mut slices: [IoSlice<'_>; MAX_IOVECS] = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {

@@ -6,6 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
+use crate::panic_guard::guard;
+
 /// Identifies a timer created with `ServerHandle::run_after` or `run_every`, for `cancel_timer`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct TimerId(pub(crate) u64);
@@ -73,12 +75,14 @@ impl Timers {
             match self.callbacks.remove(&id) {
                 None => {}
                 Some(TimerFn::Once(f)) => {
-                    f();
+                    guard("a run_after timer", f);
                     ran += 1;
                 }
                 Some(TimerFn::Every(mut f, every)) => {
-                    f();
                     ran += 1;
+                    if guard("a run_every timer (now cancelled)", &mut f).is_none() {
+                        continue;
+                    }
                     // Catch up without bursts if the loop fell behind.
                     let next = (at + every).max(now + every / 2);
                     self.heap.push(Reverse((next, id)));
@@ -153,6 +157,24 @@ mod tests {
         t.cancel(id);
         assert_eq!(t.run_due(start + ms(100)), 0);
         assert_eq!(count(), 2);
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn a_panicking_timer_is_contained_and_a_repeating_one_cancelled() {
+        let mut t = Timers::default();
+        let start = Instant::now();
+        t.add(
+            TimerId::new(0, 1),
+            start,
+            TimerFn::Once(Box::new(|| panic!("boom"))),
+        );
+        t.add(
+            TimerId::new(0, 2),
+            start,
+            TimerFn::Every(Box::new(|| panic!("boom")), Duration::from_millis(1)),
+        );
+        assert_eq!(t.run_due(start), 2);
         assert_eq!(t.len(), 0);
     }
 
