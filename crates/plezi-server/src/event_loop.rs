@@ -18,17 +18,15 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::ServerConfig;
 use crate::conn_id::ConnId;
-use crate::connection::{Conn, DIRTY, HUP, Mode, READ_READY, READY, WRITE_BLOCKED};
+use crate::connection::{Conn, DIRTY, HUP, READ_READY, READY, WRITE_BLOCKED};
 use crate::handle::{ServerHandle, Task};
-use crate::handler::{Filter, Service, WebSocket, WebSocketHandler};
+use crate::handler::Service;
 use crate::http::HttpLimits;
-use crate::http_conn::{HttpCx, HttpState};
-use crate::panic_guard::guard;
+use crate::http_conn::HttpCx;
 use crate::slab::Slab;
 use crate::static_files::StaticFiles;
 use crate::timers::Timers;
-use crate::ws::{SharedFrame, close_frame, ping_frame};
-use crate::ws_conn::{Phase, WsCx, WsIo, WsLimits};
+use crate::ws_conn::{WsCx, WsLimits};
 
 /// Token of the inbox waker.
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -39,9 +37,9 @@ const EV_WRITABLE: u8 = 0x80;
 /// Size of the per-loop read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// How long to wait for the peer's close frame after ours, and for its FIN after our shutdown.
-const CLOSE_WAIT_MS: u32 = 5_000;
+pub(crate) const CLOSE_WAIT_MS: u32 = 5_000;
 /// How long a finished connection waits for the peer's FIN.
-const LINGER_MS: u32 = 2_000;
+pub(crate) const LINGER_MS: u32 = 2_000;
 
 /// Connection timeouts in loop-clock milliseconds.
 pub(crate) struct Timeouts {
@@ -122,7 +120,7 @@ impl Env {
     }
 
     /// The interval of the timeout scan: a quarter of the shortest timeout, between 10 ms and 1 s.
-    fn tick_ms(&self) -> u32 {
+    pub(crate) fn tick_ms(&self) -> u32 {
         let t = &self.timeouts;
         (t.header.min(t.keep_alive).min(t.ws_idle) / 4).clamp(10, 1000)
     }
@@ -131,14 +129,14 @@ impl Env {
 /// One event loop and everything it owns.
 pub(crate) struct EventLoop {
     pub(crate) index: u16,
-    poll: Poll,
+    pub(crate) poll: Poll,
     events: Events,
-    listener: Option<TcpListener>,
+    pub(crate) listener: Option<TcpListener>,
     pub(crate) conns: Slab<Conn>,
     pub(crate) scratch: Box<[u8]>,
     pub(crate) env: Env,
-    timers: Timers,
-    spare_tasks: Vec<Task>,
+    pub(crate) timers: Timers,
+    pub(crate) spare_tasks: Vec<Task>,
     /// Connections to flush at the end of this turn.
     pub(crate) dirty: Vec<u32>,
     /// Connections with work left over for the next turn.
@@ -148,9 +146,9 @@ pub(crate) struct EventLoop {
     pub(crate) now: u32,
     next_tick: u32,
     pub(crate) stopping: bool,
-    grace_deadline: u32,
+    pub(crate) grace_deadline: u32,
     /// Accepting failed for lack of resources (EMFILE...); retry on the next tick.
-    accept_paused: bool,
+    pub(crate) accept_paused: bool,
 }
 
 impl EventLoop {
@@ -283,7 +281,7 @@ impl EventLoop {
     }
 
     /// Accepts every pending connection, spreading them round-robin over the loops.
-    fn accept(&mut self) {
+    pub(crate) fn accept(&mut self) {
         loop {
             let Some(listener) = &self.listener else {
                 return;
@@ -321,7 +319,7 @@ impl EventLoop {
     }
 
     /// Registers an accepted socket with this loop.
-    fn adopt(&mut self, mut sock: TcpStream, peer: SocketAddr) {
+    pub(crate) fn adopt(&mut self, mut sock: TcpStream, peer: SocketAddr) {
         if self.stopping {
             return;
         }
@@ -343,133 +341,6 @@ impl EventLoop {
             return;
         }
         self.conns.insert(Conn::new(sock, peer, self.now));
-    }
-
-    fn run_tasks(&mut self) {
-        let mut tasks = std::mem::take(&mut self.spare_tasks);
-        self.env.handle.inbox_for(self.index).take(&mut tasks);
-        for task in tasks.drain(..) {
-            self.run_task(task);
-        }
-        self.spare_tasks = tasks;
-    }
-
-    fn run_task(&mut self, task: Task) {
-        match task {
-            Task::Adopt(sock, peer) => self.adopt(sock, peer),
-            Task::Write(id, frame) => self.with_ws(id, "write", |_, ws| {
-                let _ = ws.write_frame(&frame);
-            }),
-            Task::Close(id, code, reason) => {
-                self.with_ws(id, "close", |_, ws| ws.close(code, &reason))
-            }
-            Task::Run(id, f) => self.with_ws(id, "a ServerHandle::run closure", f),
-            Task::Broadcast(frame, filter) => self.broadcast(&frame, filter),
-            Task::ForEach(filter, f) => self.for_each(filter, &mut |h, ws| f(h, ws)),
-            Task::Call(f) => {
-                guard("a run_on_loop closure", f);
-            }
-            Task::AddTimer(id, at, f) => self.timers.add(id, at, f),
-            Task::CancelTimer(id) => self.timers.cancel(id),
-            Task::Shutdown => self.begin_shutdown(),
-            Task::ForceStop => {
-                self.begin_shutdown();
-                self.grace_deadline = self.now;
-            }
-        }
-    }
-
-    /// Runs `f` on an open WebSocket connection `id` (ignored if it is gone, stale or closing).
-    fn with_ws(
-        &mut self,
-        id: ConnId,
-        what: &str,
-        f: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
-    ) {
-        if id.loop_index() != self.index {
-            return;
-        }
-        let now = self.now;
-        let EventLoop { conns, env, .. } = self;
-        let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
-            return;
-        };
-        let Mode::Ws(ws) = &mut conn.mode else { return };
-        if ws.state.phase != Phase::Open {
-            return;
-        }
-        let cx = env.ws_cx(id, conn.peer, now);
-        ws.with_socket(&mut conn.out, &cx, what, f);
-        self.mark_dirty(id.slot());
-    }
-
-    /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.
-    fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
-        let now = self.now;
-        let EventLoop {
-            conns,
-            env,
-            dirty,
-            index,
-            ..
-        } = self;
-        for slot in 0..conns.capacity_slots() {
-            let Some((generation, conn)) = conns.get_with_generation(slot) else {
-                continue;
-            };
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
-            let id = ConnId::new(*index, slot, generation);
-            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
-                continue;
-            }
-            let mut io = WsIo {
-                out: &mut conn.out,
-                state: &mut ws.state,
-                limits: &env.ws_limits,
-                now,
-            };
-            let _ = io.write_frame(id, conn.peer, frame);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
-                dirty.push(slot);
-            }
-        }
-    }
-
-    /// Runs `f` on every open WebSocket connection of this loop that `filter` selects.
-    fn for_each(
-        &mut self,
-        filter: Filter,
-        f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
-    ) {
-        let now = self.now;
-        let EventLoop {
-            conns,
-            env,
-            dirty,
-            index,
-            ..
-        } = self;
-        for slot in 0..conns.capacity_slots() {
-            let Some((generation, conn)) = conns.get_with_generation(slot) else {
-                continue;
-            };
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
-            let id = ConnId::new(*index, slot, generation);
-            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
-                continue;
-            }
-            let cx = env.ws_cx(id, conn.peer, now);
-            ws.with_socket(&mut conn.out, &cx, "a for_each closure", &mut *f);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
-                dirty.push(slot);
-            }
-        }
     }
 
     /// Continues work deferred from earlier turns: buffered input, read budgets, streams.
@@ -513,129 +384,6 @@ impl EventLoop {
             }
         }
     }
-
-    /// The coarse timeout scan.
-    fn tick(&mut self) {
-        if self.accept_paused {
-            self.accept_paused = false;
-            self.accept();
-        }
-        let now = self.now;
-        let t = &self.env.timeouts;
-        let (header, keep_alive, ws_idle) = (t.header, t.keep_alive, t.ws_idle);
-        let elapsed = |since: u32, limit: u32| now.wrapping_sub(since) >= limit;
-        for slot in 0..self.conns.capacity_slots() {
-            let stopping = self.stopping;
-            let EventLoop { conns, env, .. } = self;
-            let Some(conn) = conns.get_mut(slot) else {
-                continue;
-            };
-            let idle = elapsed(conn.last_active, keep_alive);
-            let action = match &mut conn.mode {
-                Mode::Http(http) => match (&http.state, http.head_started) {
-                    (HttpState::Head, Some(started)) if elapsed(started, header) => {
-                        http.time_out(&env.http_cx(conn.peer, now, stopping), &mut conn.out);
-                        Action::Flush
-                    }
-                    (HttpState::Head, None) if idle && conn.out.is_empty() => Action::Remove,
-                    (HttpState::Body(_), _) if idle => {
-                        http.time_out(&env.http_cx(conn.peer, now, stopping), &mut conn.out);
-                        Action::Flush
-                    }
-                    (HttpState::Streaming(_) | HttpState::Closing, _) if idle => Action::Remove,
-                    (HttpState::Head, _) if idle && !conn.out.is_empty() => Action::Remove,
-                    _ => Action::None,
-                },
-                Mode::Ws(ws) => match ws.state.phase {
-                    Phase::Open => match ws.state.ping_sent {
-                        Some(sent) if elapsed(sent, ws_idle) => {
-                            ws.state.info = Some(Box::new(crate::ws::CloseInfo {
-                                code: Some(1006),
-                                reason: "the peer did not answer a ping".to_owned(),
-                                initiated_by_server: true,
-                            }));
-                            conn.out.drop_unstarted();
-                            conn.out.push_owned(close_frame(1001, "idle"));
-                            let _ = conn.out.write_to(&mut conn.sock);
-                            Action::Remove
-                        }
-                        None if elapsed(conn.last_active, ws_idle) => {
-                            conn.out.push_owned(ping_frame(b""));
-                            ws.state.ping_sent = Some(now);
-                            Action::Flush
-                        }
-                        _ => Action::None,
-                    },
-                    Phase::CloseSent { since } | Phase::Closed { since }
-                        if elapsed(since, CLOSE_WAIT_MS) =>
-                    {
-                        Action::Remove
-                    }
-                    _ => Action::None,
-                },
-                Mode::Linger { since } if elapsed(*since, LINGER_MS) => Action::Remove,
-                Mode::Linger { .. } => Action::None,
-            };
-            match action {
-                Action::None => {}
-                Action::Flush => self.mark_dirty(slot),
-                Action::Remove => self.remove(slot, true),
-            }
-        }
-    }
-
-    /// Graceful shutdown, first step: stop accepting, close idle HTTP connections, close every
-    /// WebSocket with 1001 (after `on_shutdown`).
-    fn begin_shutdown(&mut self) {
-        if self.stopping {
-            return;
-        }
-        self.stopping = true;
-        self.grace_deadline = self.now.wrapping_add(self.env.timeouts.grace);
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        for slot in 0..self.conns.capacity_slots() {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            match &conn.mode {
-                Mode::Http(http)
-                    if http.is_idle() && conn.out.is_empty() && conn.inbuf.is_empty() =>
-                {
-                    self.remove(slot, true);
-                }
-                Mode::Ws(_) => {
-                    let Some(generation) = self.conns.generation(slot) else {
-                        continue;
-                    };
-                    let id = ConnId::new(self.index, slot, generation);
-                    self.with_ws(id, "on_shutdown", |h, ws| {
-                        h.on_shutdown(ws);
-                        ws.close(1001, "server shutting down");
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Drops every remaining connection and stops taking tasks.
-    fn finish(&mut self) {
-        for slot in 0..self.conns.capacity_slots() {
-            if self.conns.get_mut(slot).is_some() {
-                self.remove(slot, true);
-            }
-        }
-        drop(self.env.handle.inbox_for(self.index).close());
-    }
-}
-
-/// What the timeout scan decided for one connection.
-enum Action {
-    None,
-    Flush,
-    Remove,
 }
 
 /// Accept errors that mean "out of resources" rather than "this one connection failed".

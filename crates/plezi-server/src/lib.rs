@@ -51,10 +51,12 @@ mod event_loop;
 mod handle;
 mod handler;
 mod http_conn;
+mod loop_tasks;
 mod panic_guard;
 mod server;
 mod slab;
 mod static_files;
+mod sweep;
 mod timers;
 mod ws_conn;
 

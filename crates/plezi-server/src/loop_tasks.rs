@@ -1,0 +1,142 @@
+//! Work that reaches a loop through its inbox: adopting accepted sockets, writes / closes / closures
+//! addressed to one connection by `ConnId`, fan-outs over every matching WebSocket connection,
+//! closures and timers for the loop itself, shutdown.
+
+use crate::conn_id::ConnId;
+use crate::connection::{DIRTY, Mode};
+use crate::event_loop::EventLoop;
+use crate::handle::Task;
+use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::panic_guard::guard;
+use crate::ws::SharedFrame;
+use crate::ws_conn::{Phase, WsIo};
+
+impl EventLoop {
+    /// Runs every task queued so far.
+    pub(crate) fn run_tasks(&mut self) {
+        let mut tasks = std::mem::take(&mut self.spare_tasks);
+        self.env.handle.inbox_for(self.index).take(&mut tasks);
+        for task in tasks.drain(..) {
+            self.run_task(task);
+        }
+        self.spare_tasks = tasks;
+    }
+
+    fn run_task(&mut self, task: Task) {
+        match task {
+            Task::Adopt(sock, peer) => self.adopt(sock, peer),
+            Task::Write(id, frame) => self.with_ws(id, "write", |_, ws| {
+                let _ = ws.write_frame(&frame);
+            }),
+            Task::Close(id, code, reason) => {
+                self.with_ws(id, "close", |_, ws| ws.close(code, &reason))
+            }
+            Task::Run(id, f) => self.with_ws(id, "a ServerHandle::run closure", f),
+            Task::Broadcast(frame, filter) => self.broadcast(&frame, filter),
+            Task::ForEach(filter, f) => self.for_each(filter, &mut |h, ws| f(h, ws)),
+            Task::Call(f) => {
+                guard("a run_on_loop closure", f);
+            }
+            Task::AddTimer(id, at, f) => self.timers.add(id, at, f),
+            Task::CancelTimer(id) => self.timers.cancel(id),
+            Task::Shutdown => self.begin_shutdown(),
+            Task::ForceStop => {
+                self.begin_shutdown();
+                self.grace_deadline = self.now;
+            }
+        }
+    }
+
+    /// Runs `f` on an open WebSocket connection `id` (ignored if it is gone, stale or closing).
+    pub(crate) fn with_ws(
+        &mut self,
+        id: ConnId,
+        what: &str,
+        f: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
+    ) {
+        if id.loop_index() != self.index {
+            return;
+        }
+        let now = self.now;
+        let EventLoop { conns, env, .. } = self;
+        let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
+            return;
+        };
+        let Mode::Ws(ws) = &mut conn.mode else { return };
+        if ws.state.phase != Phase::Open {
+            return;
+        }
+        let cx = env.ws_cx(id, conn.peer, now);
+        ws.with_socket(&mut conn.out, &cx, what, f);
+        self.mark_dirty(id.slot());
+    }
+
+    /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.
+    fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
+        let now = self.now;
+        let EventLoop {
+            conns,
+            env,
+            dirty,
+            index,
+            ..
+        } = self;
+        for slot in 0..conns.capacity_slots() {
+            let Some((generation, conn)) = conns.get_with_generation(slot) else {
+                continue;
+            };
+            let Mode::Ws(ws) = &mut conn.mode else {
+                continue;
+            };
+            let id = ConnId::new(*index, slot, generation);
+            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
+                continue;
+            }
+            let mut io = WsIo {
+                out: &mut conn.out,
+                state: &mut ws.state,
+                limits: &env.ws_limits,
+                now,
+            };
+            let _ = io.write_frame(id, conn.peer, frame);
+            if conn.flags & DIRTY == 0 {
+                conn.flags |= DIRTY;
+                dirty.push(slot);
+            }
+        }
+    }
+
+    /// Runs `f` on every open WebSocket connection of this loop that `filter` selects.
+    fn for_each(
+        &mut self,
+        filter: Filter,
+        f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
+    ) {
+        let now = self.now;
+        let EventLoop {
+            conns,
+            env,
+            dirty,
+            index,
+            ..
+        } = self;
+        for slot in 0..conns.capacity_slots() {
+            let Some((generation, conn)) = conns.get_with_generation(slot) else {
+                continue;
+            };
+            let Mode::Ws(ws) = &mut conn.mode else {
+                continue;
+            };
+            let id = ConnId::new(*index, slot, generation);
+            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
+                continue;
+            }
+            let cx = env.ws_cx(id, conn.peer, now);
+            ws.with_socket(&mut conn.out, &cx, "a for_each closure", &mut *f);
+            if conn.flags & DIRTY == 0 {
+                conn.flags |= DIRTY;
+                dirty.push(slot);
+            }
+        }
+    }
+}
