@@ -187,8 +187,8 @@ fn protocol_errors_are_1002() {
     assert_eq!(
         s.log.count(|e| matches!(e, Event::AfterClose(..))),
         0,
-        "{:?}",
-        s.log.snapshot()
+        "{}",
+        s.log.describe()
     );
 }
 
@@ -376,8 +376,8 @@ fn close_handshake_echoes_the_code() {
     assert_eq!(
         s.log.count(|e| matches!(e, Event::AfterClose(..))),
         0,
-        "{:?}",
-        s.log.snapshot()
+        "{}",
+        s.log.describe()
     );
 }
 
@@ -433,8 +433,8 @@ fn abrupt_disconnect_runs_on_close_once() {
     assert_eq!(
         s.log.count(|e| matches!(e, Event::AfterClose(..))),
         0,
-        "{:?}",
-        s.log.snapshot()
+        "{}",
+        s.log.describe()
     );
 }
 

@@ -77,9 +77,27 @@ impl EventLog {
         let ok = wait_until(timeout, || pred(&self.snapshot()));
         assert!(
             ok,
-            "timed out after {timeout:?} waiting for {what}; events: {:?}",
-            self.snapshot()
+            "timed out after {timeout:?} waiting for {what}; {}",
+            self.describe()
         );
+    }
+
+    /// The event log for a failure message: the non-`Drained` events (at most 60) and counts.
+    pub fn describe(&self) -> String {
+        let all = self.snapshot();
+        let drained = all
+            .iter()
+            .filter(|e| matches!(e, Event::Drained(_)))
+            .count();
+        let shown: Vec<&Event> = all
+            .iter()
+            .filter(|e| !matches!(e, Event::Drained(_)))
+            .take(60)
+            .collect();
+        format!(
+            "{} events ({drained} on_drained omitted): {shown:?}",
+            all.len()
+        )
     }
 
     /// Waits for the on_close of `id` and returns (code, initiated_by_server).
