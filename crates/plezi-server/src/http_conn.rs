@@ -40,6 +40,9 @@ pub(crate) struct HttpConn {
     /// Loop-clock time (ms) at which the request head being read started (its first byte, or the
     /// accept for a new connection); `None` between requests.
     pub(crate) head_started: Option<u32>,
+    /// Bytes of the incomplete head already searched for its end (so a head trickling in byte by
+    /// byte is scanned once, not re-parsed on every read).
+    scanned: u32,
 }
 
 /// Where an HTTP connection is.
@@ -99,6 +102,7 @@ impl HttpConn {
         HttpConn {
             state: HttpState::Head,
             head_started: Some(now),
+            scanned: 0,
         }
     }
 
@@ -125,8 +129,19 @@ impl HttpConn {
                         return (pos, HttpNext::NeedMore);
                     }
                     self.head_started.get_or_insert(cx.now);
-                    let head = match parse_head(&input[pos..], cx.limits) {
-                        Ok(HeadParse::Partial) => return (pos, HttpNext::NeedMore),
+                    let buffered = &input[pos..];
+                    if buffered.len() <= cx.limits.max_header_bytes
+                        && !may_hold_head_end(buffered, self.scanned as usize)
+                    {
+                        self.scanned = buffered.len() as u32;
+                        return (pos, HttpNext::NeedMore);
+                    }
+                    self.scanned = 0;
+                    let head = match parse_head(buffered, cx.limits) {
+                        Ok(HeadParse::Partial) => {
+                            self.scanned = buffered.len() as u32;
+                            return (pos, HttpNext::NeedMore);
+                        }
                         Ok(HeadParse::Complete { head, consumed }) => {
                             pos += consumed;
                             head
@@ -390,6 +405,17 @@ impl HttpConn {
     }
 }
 
+/// Whether `buf` may contain the empty line that ends a head (`\n\r\n`, or `\n\n` which the
+/// parser rejects), looking only at bytes from `scanned` on (less the 2 that may start it).
+fn may_hold_head_end(buf: &[u8], scanned: usize) -> bool {
+    let from = scanned.saturating_sub(2);
+    buf.get(from..).is_some_and(|tail| {
+        tail.windows(2).enumerate().any(|(i, w)| {
+            w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && tail.get(i + 2) == Some(&b'\n')))
+        })
+    })
+}
+
 fn call_service(service: &dyn Service, req: &mut Request) -> Reply {
     guard("the service", || service.call(req)).unwrap_or_else(|| {
         Reply::Response(
@@ -405,4 +431,21 @@ fn handshake_refusal(e: HandshakeError) -> Response {
         resp = resp.header(name, value);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_hold_head_end;
+
+    #[test]
+    fn head_end_search_resumes_where_it_stopped() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for split in 0..head.len() {
+            let (scanned, full) = (split, &head[..]);
+            assert!(may_hold_head_end(full, scanned), "split at {split}");
+        }
+        assert!(!may_hold_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0));
+        assert!(!may_hold_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r", 0));
+        assert!(may_hold_head_end(b"GET / HTTP/1.1\nHost: x\n\n", 0));
+    }
 }

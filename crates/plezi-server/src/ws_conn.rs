@@ -229,7 +229,15 @@ impl WsConn {
                 }
             }
             WsEvent::Ping(payload) => {
-                if state.phase == Phase::Open {
+                // Pongs count against the cap too: a peer that pings without reading is a slow
+                // consumer like any other.
+                let mut io = WsIo {
+                    out: &mut *out,
+                    state: &mut *state,
+                    limits: cx.limits,
+                    now: cx.now,
+                };
+                if io.admit(cx.id, cx.peer, payload.len() + 2).is_ok() {
                     out.push_owned(pong_frame(payload));
                 }
             }
