@@ -46,6 +46,19 @@ fn bad_header_is_400_and_close() {
 }
 
 #[test]
+fn host_rules_and_whitespace_before_colon_are_400() {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets 400;
+    // §5.1: whitespace between a field name and the colon gets 400.
+    let s = TestServer::start();
+    expect_error_and_close(&s, b"GET / HTTP/1.1\r\n\r\n", 400);
+    expect_error_and_close(&s, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    expect_error_and_close(&s, b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400);
+    // HTTP/1.0 needs no Host.
+    let mut c = s.client();
+    assert_eq!(c.request("GET / HTTP/1.0\r\n\r\n").status, 200);
+}
+
+#[test]
 fn header_block_over_32k_is_431() {
     let s = TestServer::start();
     let big = "a".repeat(33 * 1024);
