@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use mio::Waker;
 use parking_lot::Mutex;
 
+use crate::blocking::BlockingPool;
 use crate::conn_id::ConnId;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
 use crate::timers::{TimerFn, TimerId};
@@ -129,6 +130,7 @@ pub(crate) struct Shared {
     pub(crate) websockets: AtomicUsize,
     pub(crate) local_addr: SocketAddr,
     pub(crate) stopping: AtomicBool,
+    pub(crate) blocking: Arc<BlockingPool>,
     next_timer: AtomicU64,
     next_loop: AtomicUsize,
 }
@@ -149,6 +151,7 @@ impl ServerHandle {
                 websockets: AtomicUsize::new(0),
                 local_addr,
                 stopping: AtomicBool::new(false),
+                blocking: Arc::new(BlockingPool::new(blocking_threads())),
                 next_timer: AtomicU64::new(1),
                 next_loop: AtomicUsize::new(0),
             }),
@@ -225,6 +228,24 @@ impl ServerHandle {
         id
     }
 
+    /// Runs `f` on the server's pool of threads for blocking work (disk, databases, DNS, heavy
+    /// computation), never on an event loop. The pool grows on demand up to twice the cores (at
+    /// least 4) and shrinks when idle. Send results back with [`ServerHandle::run`] or
+    /// [`ServerHandle::write`]. Jobs queued after the server stopped are dropped.
+    ///
+    /// ```no_run
+    /// # fn demo(handle: plezi_server::ServerHandle, id: plezi_server::ConnId) {
+    /// let h = handle.clone();
+    /// handle.run_blocking(move || {
+    ///     let report = std::fs::read_to_string("/var/log/app.log").unwrap_or_default();
+    ///     h.write(id, plezi_server::SharedFrame::text(&report));
+    /// });
+    /// # }
+    /// ```
+    pub fn run_blocking(&self, f: impl FnOnce() + Send + 'static) {
+        self.shared.blocking.spawn(Box::new(f));
+    }
+
     /// Cancels a timer (no effect if it already ran or was cancelled).
     pub fn cancel_timer(&self, id: TimerId) {
         self.send(id.loop_index(), Task::CancelTimer(id));
@@ -284,6 +305,11 @@ impl ServerHandle {
     pub(crate) fn inbox_for(&self, loop_index: u16) -> &Inbox {
         &self.shared.inboxes[usize::from(loop_index)]
     }
+}
+
+/// The blocking pool's cap: twice the cores, at least 4.
+fn blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).max(4))
 }
 
 impl std::fmt::Debug for ServerHandle {

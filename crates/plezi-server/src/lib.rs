@@ -43,6 +43,7 @@ pub mod http;
 pub mod outbound;
 pub mod ws;
 
+mod blocking;
 mod config;
 mod conn_id;
 mod connection;

@@ -296,6 +296,7 @@ impl RunningServer {
         if let Some(signals) = self.signals.take() {
             signals.stop();
         }
+        self.handle.shared.blocking.close();
         result
     }
 }

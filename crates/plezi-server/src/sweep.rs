@@ -96,7 +96,9 @@ impl EventLoop {
             };
             match &conn.mode {
                 Mode::Http(http)
-                    if http.is_idle() && conn.out.is_empty() && conn.inbuf.is_empty() =>
+                    if matches!(http.state, HttpState::Head)
+                        && conn.out.is_empty()
+                        && conn.inbuf.is_empty() =>
                 {
                     self.remove(slot, true);
                 }

@@ -384,7 +384,7 @@ fn handle_writes_runs_and_closes_by_id_and_ignores_stale_ids() {
 }
 
 #[test]
-fn timers_and_run_on_loop() {
+fn timers_run_on_loop_and_run_blocking() {
     let server = start(Arc::default());
     let handle = server.handle();
     let once = Arc::new(AtomicUsize::new(0));
@@ -416,6 +416,13 @@ fn timers_and_run_on_loop() {
         let name = rx.recv_timeout(TIMEOUT).expect("run_on_loop ran");
         assert!(name.is_some_and(|n| n.starts_with("plezi-loop-")));
     }
+    let (tx, rx) = std::sync::mpsc::channel();
+    handle.run_blocking(move || {
+        let name = std::thread::current().name().map(str::to_owned);
+        tx.send(name).expect("send");
+    });
+    let name = rx.recv_timeout(TIMEOUT).expect("run_blocking ran");
+    assert_eq!(name.as_deref(), Some("plezi-blocking"));
     let after_cancel = every.load(Ordering::SeqCst);
     let cancelled = handle.run_after(Duration::from_millis(30), || panic!("cancelled timer ran"));
     handle.cancel_timer(cancelled);
