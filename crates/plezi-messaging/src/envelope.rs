@@ -98,8 +98,14 @@ struct Out<'a> {
     except: Option<ConnectionUuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<ConnectionUuid>,
-    #[serde(flatten)]
-    payload: Option<PayloadOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw64: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -230,7 +236,10 @@ impl Envelope {
             identity: None,
             except: None,
             from: None,
-            payload: None,
+            event: None,
+            data: None,
+            raw: None,
+            raw64: None,
         };
         match &self.body {
             EnvelopeBody::Drain { identity } => {
@@ -240,7 +249,8 @@ impl Envelope {
             EnvelopeBody::Message(m) => {
                 o.except = m.except;
                 o.from = m.from;
-                o.payload = Some(PayloadOut::new(&m.payload));
+                let p = PayloadOut::new(&m.payload);
+                (o.event, o.data, o.raw, o.raw64) = (p.event, p.data, p.raw, p.raw64);
                 match &m.target {
                     Target::Multicast => o.kind = "multicast",
                     Target::Broadcast { controller } => {
@@ -324,7 +334,7 @@ pub(crate) fn with_seq(encoded: &[u8], seq: u64, out: &mut Vec<u8>) {
     if let Some(rest) = encoded.strip_prefix(HEAD) {
         out.extend_from_slice(HEAD);
         out.extend_from_slice(b"\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
+        crate::redis::resp::push_decimal(out, seq);
         out.push(b',');
         out.extend_from_slice(rest);
     } else {

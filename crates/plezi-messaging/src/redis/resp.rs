@@ -192,7 +192,7 @@ fn parse_int(line: &[u8]) -> Result<i64, ProtocolError> {
 /// Appends one command (an array of bulk strings) to `out`.
 pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.push(b'*');
-    out.extend_from_slice(args.len().to_string().as_bytes());
+    push_decimal(out, args.len() as u64);
     out.extend_from_slice(b"\r\n");
     for arg in args {
         bulk(out, arg);
@@ -202,10 +202,25 @@ pub(crate) fn command(out: &mut Vec<u8>, args: &[&[u8]]) {
 /// Appends one bulk string.
 pub(crate) fn bulk(out: &mut Vec<u8>, arg: &[u8]) {
     out.push(b'$');
-    out.extend_from_slice(arg.len().to_string().as_bytes());
+    push_decimal(out, arg.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(arg);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `n` in decimal without allocating.
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -296,5 +311,10 @@ mod tests {
         let mut out = Vec::new();
         command(&mut out, &[b"PUBLISH", b"ch", b"hi"]);
         assert_eq!(out, b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+        for n in [0u64, 7, 10, 1234567890, u64::MAX] {
+            let mut v = Vec::new();
+            push_decimal(&mut v, n);
+            assert_eq!(v, n.to_string().into_bytes());
+        }
     }
 }
