@@ -9,6 +9,9 @@ use plezi_messaging::Bus;
 use plezi_server::{Request, Response, RunningServer, Server, ServerConfig, ServerHandle};
 
 use crate::config::Config;
+
+/// How long [`App::build`] waits for Redis to confirm the subscriptions.
+const BUS_READY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 use crate::error::Error;
 use crate::logger::init_logging;
 
@@ -173,6 +176,14 @@ impl App {
         }
         let server = builder.build()?;
         dispatcher.attach(server.handle());
+        if redis {
+            // Ready means subscribed: wait (briefly) until Redis confirmed the controller
+            // channels, so a message sent right after the ready line is not missed. If Redis is
+            // down, publishes queue until it is back.
+            if let Err(e) = dispatcher.bus().flush(BUS_READY_WAIT) {
+                log::warn!("plezi: the bus is not connected to Redis yet ({e}); starting anyway");
+            }
+        }
         Ok(Built {
             server,
             dispatcher,

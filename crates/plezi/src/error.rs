@@ -7,7 +7,9 @@ use plezi_messaging::BusError;
 use plezi_server::ServerError;
 
 /// Why an [`App`](crate::App) could not be built or run.
-#[derive(Debug)]
+///
+/// `Debug` prints the same message as `Display`, so `fn main() -> Result<(), plezi::Error>`
+/// shows what to do rather than a struct dump.
 #[non_exhaustive]
 pub enum Error {
     /// A route or event table is invalid.
@@ -42,6 +44,12 @@ impl fmt::Display for Error {
                 "{variable}={value:?} does not parse: set it to {expected}, or unset it"
             ),
         }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
