@@ -2,10 +2,10 @@
 //! builds a [`Ctx`] for every hook, runs auto-dispatch, and receives bus deliveries.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use plezi_messaging::{ConnectionUuid, Payload, Target};
-use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
+use plezi_server::{CloseInfo, ConnId, Message, SharedFrame, WebSocket, WebSocketHandler};
 use serde_json::Value;
 
 use crate::answer::Answer;
@@ -18,15 +18,53 @@ use crate::generated::EVENT_KEY;
 use crate::params::Params;
 
 /// One server-side delivery, shared by all its local receivers.
+///
+/// Most receivers answer with the argument unchanged (show the chat message to the client):
+/// that answer is encoded and framed once, and the frame shared by every such receiver.
 #[derive(Debug)]
 pub(crate) struct Delivery {
-    pub(crate) event: String,
-    pub(crate) data: Value,
-    pub(crate) from: Option<ConnectionUuid>,
-    pub(crate) target: Target,
+    event: String,
+    data: Value,
+    from: Option<ConnectionUuid>,
+    target: Target,
+    /// The argument, encoded and framed once, on first use.
+    frame: OnceLock<SharedFrame>,
 }
 
 impl Delivery {
+    pub(crate) fn new(
+        event: String,
+        data: Value,
+        from: Option<ConnectionUuid>,
+        target: Target,
+    ) -> Delivery {
+        Delivery {
+            event,
+            data,
+            from,
+            target,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// Whether `answer` equals [`Delivery::argument`] (without building it).
+    fn is_argument(&self, answer: &Value) -> bool {
+        match (&self.data, answer) {
+            (Value::Object(data), Value::Object(answer)) if !data.contains_key(EVENT_KEY) => {
+                answer.len() == data.len() + 1
+                    && answer.get(EVENT_KEY).and_then(Value::as_str) == Some(self.event.as_str())
+                    && data.iter().all(|(k, v)| answer.get(k) == Some(v))
+            }
+            _ => self.data == *answer,
+        }
+    }
+
+    /// The argument as a shared text frame.
+    fn argument_frame(&self) -> &SharedFrame {
+        self.frame
+            .get_or_init(|| SharedFrame::text(&self.argument().to_string()))
+    }
+
     /// The handler's argument: `data`, with `"event": <event>` added when it is an object
     /// without an `event` key, so every source hands handlers the same shape.
     fn argument(&self) -> Value {
@@ -157,8 +195,14 @@ impl Connection {
             from: delivery.from,
         };
         self.with_cx(ws, source, Some(&delivery.target), |live, cx| {
-            if let Some(answer) = live.deliver(cx, &delivery.event, delivery.argument()) {
-                cx.write_answer(&answer);
+            match live.deliver(cx, &delivery.event, delivery.argument()) {
+                Some(Answer::Json(v)) if delivery.is_argument(&v) => {
+                    if let Err(e) = cx.write_frame(delivery.argument_frame()) {
+                        log::debug!("plezi: answer not written: {e}");
+                    }
+                }
+                Some(answer) => cx.write_answer(&answer),
+                None => {}
             }
         });
     }
@@ -222,5 +266,48 @@ impl WebSocketHandler for Connection {
             self.core.bus.forget(self.state.uuid);
         }
         log::trace!("plezi: connection {id} ({}) closed", self.state.uuid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn delivery(event: &str, data: Value) -> Delivery {
+        Delivery::new(event.into(), data, None, Target::Multicast)
+    }
+
+    #[test]
+    fn the_argument_carries_the_event_name() {
+        assert_eq!(
+            delivery("chat", json!({"m": 1})).argument(),
+            json!({"event": "chat", "m": 1})
+        );
+        assert_eq!(
+            delivery("chat", json!({"event": "other"})).argument(),
+            json!({"event": "other"})
+        );
+        assert_eq!(delivery("chat", json!([1])).argument(), json!([1]));
+    }
+
+    #[test]
+    fn unchanged_answers_are_recognised() {
+        for data in [
+            json!({"m": 1}),
+            json!({"event": "x", "m": [1]}),
+            json!("s"),
+            json!(null),
+        ] {
+            let d = delivery("chat", data);
+            assert!(d.is_argument(&d.argument()), "{:?}", d.data);
+            let framed = d.argument_frame().as_bytes().to_vec();
+            assert!(framed.ends_with(d.argument().to_string().as_bytes()));
+        }
+        let d = delivery("chat", json!({"m": 1}));
+        assert!(!d.is_argument(&json!({"event": "chat", "m": 2})));
+        assert!(!d.is_argument(&json!({"event": "chat", "m": 1, "x": 0})));
+        assert!(!d.is_argument(&json!({"event": "other", "m": 1})));
+        assert!(!d.is_argument(&json!({"m": 1})));
     }
 }

@@ -80,12 +80,7 @@ impl Sink for DispatchSink {
                 }
             }
             Payload::Event { event, data } => {
-                let delivery = Arc::new(Delivery {
-                    event,
-                    data,
-                    from,
-                    target,
-                });
+                let delivery = Arc::new(Delivery::new(event, data, from, target));
                 match (filter, recipients) {
                     (Some(filter), _) => handle.for_each(
                         filter,
@@ -129,12 +124,9 @@ impl Sink for DispatchSink {
             messages
                 .into_iter()
                 .map(|p| match p {
-                    Payload::Event { event, data } => Ok(Delivery {
-                        event,
-                        data,
-                        from: None,
-                        target: target.clone(),
-                    }),
+                    Payload::Event { event, data } => {
+                        Ok(Delivery::new(event, data, None, target.clone()))
+                    }
                     Payload::Raw(bytes) => Err(bytes),
                 })
                 .collect(),
