@@ -67,7 +67,7 @@ impl Delivery {
 
     /// The handler's argument: `data`, with `"event": <event>` added when it is an object
     /// without an `event` key, so every source hands handlers the same shape.
-    fn argument(&self) -> Value {
+    pub(crate) fn argument(&self) -> Value {
         let mut data = self.data.clone();
         if let Value::Object(map) = &mut data
             && !map.contains_key(EVENT_KEY)

@@ -80,7 +80,7 @@ pub(crate) trait WsPort {
     fn close(&mut self, code: u16, reason: &str);
     fn pending(&self) -> usize;
     fn is_open(&self) -> bool;
-    fn server(&self) -> &ServerHandle;
+    fn server(&self) -> Option<&ServerHandle>;
     fn peer_addr(&self) -> SocketAddr;
 }
 
@@ -103,8 +103,8 @@ impl WsPort for WebSocket<'_> {
     fn is_open(&self) -> bool {
         WebSocket::is_open(self)
     }
-    fn server(&self) -> &ServerHandle {
-        WebSocket::server(self)
+    fn server(&self) -> Option<&ServerHandle> {
+        Some(WebSocket::server(self))
     }
     fn peer_addr(&self) -> SocketAddr {
         WebSocket::peer_addr(self)
@@ -361,8 +361,8 @@ impl<'a> Ctx<'a> {
 
     /// The server (to reach connections by id, run timers...), once it runs.
     pub fn server(&self) -> Option<&ServerHandle> {
-        match &self.ws {
-            Some(ws) => Some(ws.server()),
+        match self.ws.as_ref().and_then(|ws| ws.server()) {
+            Some(server) => Some(server),
             None => self.core.handle(),
         }
     }

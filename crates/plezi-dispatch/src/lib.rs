@@ -89,6 +89,7 @@ pub mod cookies;
 pub mod generated;
 pub mod params;
 pub mod router;
+pub mod testing;
 
 pub use answer::Answer;
 pub use client_route::client_etag;

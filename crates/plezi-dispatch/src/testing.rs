@@ -1,0 +1,318 @@
+//! [`Harness`]: a controller driven without sockets, for unit tests of your controllers and for
+//! benchmarks of the dispatch path (parse → handler → reply).
+//!
+//! ```
+//! use plezi_dispatch::testing::{Harness, Written};
+//! use plezi_dispatch::{events, Controller, Ctx, Events};
+//! use serde_json::Value;
+//!
+//! #[derive(Default)]
+//! struct Echo;
+//! impl Controller for Echo {
+//!     fn events() -> Events<Self> {
+//!         events![ws echo => |_: &mut Echo, _: &mut Ctx<'_>, m: Value| m]
+//!     }
+//! }
+//!
+//! let mut echo = Harness::new(Echo).unwrap();
+//! echo.open();
+//! assert_eq!(
+//!     echo.text(r#"{"event":"echo","_EID_":1}"#),
+//!     [
+//!         Written::Text(r#"{"event":"_ack_","_EID_":1}"#.into()),
+//!         Written::Text(r#"{"_EID_":1,"event":"echo"}"#.into()),
+//!     ]
+//! );
+//! assert_eq!(echo.text("not json"), [Written::Close(1003, "auto-dispatch takes JSON objects; this is not JSON".into())]);
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use plezi_messaging::{Bus, BusConfig, ConnectionUuid, Target};
+use plezi_server::{CloseInfo, Message, ServerHandle, SharedFrame, WriteError};
+use serde_json::Value;
+
+use crate::answer::Answer;
+use crate::auto;
+use crate::connection::Delivery;
+use crate::context::{ConnState, Ctx, Source, WsPort};
+use crate::controller::Controller;
+use crate::core::{Core, KindInfo};
+use crate::error::RegisterError;
+use crate::events::{Events, Mode};
+use crate::params::{Params, ParamsLimits};
+
+/// What a controller wrote to its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// The connection was closed with this code and reason.
+    Close(u16, String),
+}
+
+/// The pretend connection: records writes.
+struct Recorder {
+    written: Vec<Written>,
+    open: bool,
+}
+
+impl WsPort for Recorder {
+    fn write_text(&mut self, text: &str) -> Result<(), WriteError> {
+        self.written.push(Written::Text(text.to_owned()));
+        Ok(())
+    }
+    fn write_binary(&mut self, data: &[u8]) -> Result<(), WriteError> {
+        self.written.push(Written::Binary(data.to_vec()));
+        Ok(())
+    }
+    fn write_frame(&mut self, frame: &SharedFrame) -> Result<(), WriteError> {
+        // A server frame: opcode byte, length (7, 7+16 or 7+64 bits), unmasked payload.
+        let bytes = frame.as_bytes();
+        let (opcode, len_byte) = (
+            bytes.first().copied().unwrap_or(0) & 0x0f,
+            bytes.get(1).copied().unwrap_or(0) & 0x7f,
+        );
+        let start = match len_byte {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        let payload = bytes.get(start..).unwrap_or_default();
+        self.written.push(match opcode {
+            1 => Written::Text(String::from_utf8_lossy(payload).into_owned()),
+            _ => Written::Binary(payload.to_vec()),
+        });
+        Ok(())
+    }
+    fn close(&mut self, code: u16, reason: &str) {
+        if self.open {
+            self.open = false;
+            self.written.push(Written::Close(code, reason.to_owned()));
+        }
+    }
+    fn pending(&self) -> usize {
+        0
+    }
+    fn is_open(&self) -> bool {
+        self.open
+    }
+    fn server(&self) -> Option<&ServerHandle> {
+        None
+    }
+    fn peer_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    }
+}
+
+/// One controller instance as if it owned a WebSocket connection; every call returns what it wrote.
+/// Bus calls (broadcast, notify...) go to the harness's bus, which delivers to no connection.
+pub struct Harness<C: Controller> {
+    core: Arc<Core>,
+    kind: KindInfo,
+    events: Events<C>,
+    controller: C,
+    state: ConnState,
+    port: Recorder,
+}
+
+impl<C: Controller> Harness<C> {
+    /// A harness for `controller` on a fresh in-process bus. Fails like adding its route would.
+    pub fn new(controller: C) -> Result<Harness<C>, RegisterError> {
+        Harness::with_bus(controller, Bus::in_process(BusConfig::default()))
+    }
+
+    /// A harness on `bus` (share one bus between many harnesses in a benchmark).
+    pub fn with_bus(controller: C, bus: Bus) -> Result<Harness<C>, RegisterError> {
+        let name = C::bus_name();
+        let events = C::events();
+        events.check(&name)?;
+        let kind = KindInfo {
+            name,
+            tag: 1,
+            lifespan: C::message_store_lifespan(),
+            mode: events.mode(),
+        };
+        let uuid = bus.connection_uuid(0, 1, 0);
+        Ok(Harness {
+            core: Arc::new(Core::new(bus, ParamsLimits::default(), &[])),
+            kind,
+            events,
+            controller,
+            state: ConnState {
+                uuid,
+                params: Params::new(),
+                on_bus: false,
+            },
+            port: Recorder {
+                written: Vec::new(),
+                open: true,
+            },
+        })
+    }
+
+    /// The pretend connection's UUID.
+    pub fn id(&self) -> ConnectionUuid {
+        self.state.uuid
+    }
+
+    /// The controller instance.
+    pub fn controller(&mut self) -> &mut C {
+        &mut self.controller
+    }
+
+    /// Whether the controller has not closed the connection.
+    pub fn is_open(&self) -> bool {
+        self.port.open
+    }
+
+    fn run(
+        &mut self,
+        source: Source,
+        target: Option<&Target>,
+        f: impl FnOnce(&mut C, &Events<C>, &mut Ctx<'_>),
+    ) -> Vec<Written> {
+        let port: &mut dyn WsPort = &mut self.port;
+        let mut cx =
+            Ctx::for_connection(&self.core, &self.kind, source, &mut self.state, Some(port));
+        if let Some(target) = target {
+            cx = cx.with_target(target);
+        }
+        f(&mut self.controller, &self.events, &mut cx);
+        std::mem::take(&mut self.port.written)
+    }
+
+    /// Runs `on_open`.
+    pub fn open(&mut self) -> Vec<Written> {
+        self.run(Source::Hook, None, |c, _, cx| c.on_open(cx))
+    }
+
+    fn message(&mut self, message: Message<'_>) -> Vec<Written> {
+        if !self.port.open {
+            return Vec::new();
+        }
+        self.run(Source::WebSocket, None, |c, events, cx| {
+            match events.mode() {
+                Mode::AutoDispatch => auto::on_message(c, events, cx, message),
+                Mode::Raw => c.on_message(cx, message),
+                Mode::HttpOnly => {}
+            }
+        })
+    }
+
+    /// A text message from the client (auto-dispatch or `on_message`, by the mode).
+    pub fn text(&mut self, text: &str) -> Vec<Written> {
+        self.message(Message::Text(text))
+    }
+
+    /// A binary message from the client.
+    pub fn binary(&mut self, data: &[u8]) -> Vec<Written> {
+        self.message(Message::Binary(data))
+    }
+
+    /// A server-side delivery of `event` with `data` (as a broadcast without a sender would be).
+    pub fn deliver(&mut self, event: &str, data: Value) -> Vec<Written> {
+        let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast);
+        let target = Target::Multicast;
+        self.run(
+            Source::Delivery { from: None },
+            Some(&target),
+            |c, events, cx| {
+                if let Some(handler) = events.for_delivery(event) {
+                    let answer: Answer = (handler.call)(c, cx, delivery.argument());
+                    cx.write_answer(&answer);
+                }
+            },
+        )
+    }
+
+    /// Runs `on_close` (the client went away); later calls write nothing.
+    pub fn close(&mut self) {
+        self.port.open = false;
+        let info = CloseInfo {
+            code: Some(1000),
+            reason: String::new(),
+            initiated_by_server: false,
+        };
+        let mut cx =
+            Ctx::for_connection(&self.core, &self.kind, Source::Hook, &mut self.state, None);
+        self.controller.on_close(&mut cx, &info);
+        if self.state.on_bus {
+            self.core.bus.forget(self.state.uuid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events;
+    use serde_json::json;
+
+    #[derive(Default)]
+    struct Both {
+        opened: bool,
+    }
+
+    impl Controller for Both {
+        fn events() -> Events<Self> {
+            events![
+                ws frame => |_: &mut Both, cx: &mut Ctx<'_>, m: Value| {
+                    let text = "x".repeat(m["n"].as_u64().unwrap_or(0) as usize);
+                    let _ = cx.write_frame(&SharedFrame::text(&text));
+                },
+                bus shown => |_: &mut Both, _: &mut Ctx<'_>, m: Value| m,
+            ]
+        }
+        fn on_open(&mut self, _: &mut Ctx<'_>) {
+            self.opened = true;
+        }
+    }
+
+    #[test]
+    fn frames_deliveries_and_hooks() {
+        let mut h = Harness::new(Both::default()).unwrap();
+        assert!(h.open().is_empty());
+        assert!(h.controller().opened);
+        for n in [0, 5, 125, 126, 300, 70_000] {
+            let got = h.text(&json!({"event": "frame", "n": n}).to_string());
+            assert_eq!(got, [Written::Text("x".repeat(n))], "n = {n}");
+        }
+        assert_eq!(
+            h.deliver("shown", json!({"a": 1})),
+            [Written::Text(r#"{"a":1,"event":"shown"}"#.into())]
+        );
+        assert!(h.deliver("missing", json!(1)).is_empty());
+        // A bus-only event is unknown to the client.
+        let err = h.text(r#"{"event":"shown"}"#);
+        assert!(matches!(&err[..], [Written::Text(t)] if t.contains("\"status\":404")));
+        assert_eq!(
+            h.binary(b"x"),
+            [Written::Close(
+                1003,
+                "auto-dispatch takes JSON text, not binary".into()
+            )]
+        );
+        assert!(!h.is_open());
+        assert!(h.text("{}").is_empty(), "nothing after the close");
+        h.close();
+    }
+
+    struct Reserved;
+    impl Controller for Reserved {
+        fn events() -> Events<Self> {
+            events![ws update => |_: &mut Reserved, _: &mut Ctx<'_>, _: Value| ()]
+        }
+    }
+
+    #[test]
+    fn a_bad_table_is_refused() {
+        assert!(matches!(
+            Harness::new(Reserved),
+            Err(RegisterError::ReservedEvent { .. })
+        ));
+    }
+}
