@@ -166,6 +166,7 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
     let n = opt(args, "--messages", 100_000)?;
     let size = opt(args, "--size", 64)?.max(32) as usize;
     let seconds = opt(args, "--seconds", 3)?;
+    let rounds = opt(args, "--rounds", 5)?.max(1);
     let redis = start_redis()?;
     let url = format!("redis://127.0.0.1:{}/0", redis.port);
 
@@ -186,73 +187,52 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         redis_version()
     );
 
-    // 1. Ceiling.
-    let filler = "x".repeat(wire);
-    let mut ceilings = Vec::new();
-    for clients in [1u32, 50] {
-        let channel = format!("{APP}:ceiling");
-        let (mut sub, mut sub_out) = spawn_self(&[
-            "raw-sub",
-            "--port",
-            &redis.port.to_string(),
-            "--channel",
-            &channel,
-            "--expect",
-            &n.to_string(),
-        ])?;
-        read_line(&mut sub_out)?; // ready
-        let args = [
-            "-p".to_string(),
-            redis.port.to_string(),
-            "-c".into(),
-            clients.to_string(),
-            "-P".into(),
-            "16".into(),
-            "-n".into(),
-            n.to_string(),
-            "-q".into(),
-            "PUBLISH".into(),
-            channel.clone(),
-            filler.clone(),
-        ];
-        let out = Command::new("redis-benchmark")
-            .args(&args)
-            .output()
-            .map_err(|e| format!("cannot run redis-benchmark ({e}); install redis-tools"))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let rps = text
-            .split(['\r', '\n'])
-            .filter_map(|l| l.split(": ").nth(1))
-            .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-            .next_back()
-            .ok_or_else(|| format!("cannot read redis-benchmark's output: {text}"))?;
-        let got = read_line(&mut sub_out)?;
-        let _ = sub.wait();
-        println!(
-            "ceiling  redis-benchmark -c {clients} -P 16 -n {n} PUBLISH <{wire} B>: {rps:>10.0} msg/s  (subscriber got {})",
-            field(&got, "received").unwrap_or(0.0)
-        );
-        ceilings.push(rps);
-    }
-
-    // 2. Peak.
     let publisher = Bus::redis(config(), &url).map_err(|e| e.to_string())?;
     publisher
         .flush(Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
-    let (peak, peak_line) = run_pass(&publisher, &url, n, size, None)?;
-    println!("peak     bus publish -> other process: {peak:>10.0} msg/s  ({peak_line})");
-
-    // 3. Latency at half the peak rate.
-    let rate = (peak / 2.0).max(1.0);
-    let m = (rate * seconds as f64) as u64;
-    let (achieved, line) = run_pass(&publisher, &url, m, size, Some(rate))?;
-    println!("half     {rate:.0} msg/s offered for {seconds} s: {achieved:>10.0} msg/s  ({line})");
-    let best = ceilings.iter().cloned().fold(0.0, f64::max);
+    let filler = "x".repeat(wire);
+    // Rounds interleave the ceiling and our runs, so both see the same machine; medians are reported.
+    let mut ratios_c1 = Vec::new();
+    let mut ratios_best = Vec::new();
+    let mut p99s = Vec::new();
+    let mut p50s = Vec::new();
+    let mut peaks = Vec::new();
+    for round in 1..=rounds {
+        println!("round {round}:");
+        // 1. Ceiling.
+        let mut ceilings = Vec::new();
+        for clients in [1u32, 50] {
+            let rps = ceiling(&redis, clients, n, &filler)?;
+            println!(
+                "  ceiling  redis-benchmark -c {clients} -P 16 -n {n} PUBLISH <{wire} B>: {rps:>10.0} msg/s"
+            );
+            ceilings.push(rps);
+        }
+        // 2. Peak.
+        let (peak, peak_line) = run_pass(&publisher, &url, n, size, None)?;
+        println!("  peak     bus publish -> other process: {peak:>10.0} msg/s  ({peak_line})");
+        // 3. Latency at half the peak rate.
+        let rate = (peak / 2.0).max(1.0);
+        let m = (rate * seconds as f64) as u64;
+        let (achieved, line) = run_pass(&publisher, &url, m, size, Some(rate))?;
+        println!(
+            "  half     {rate:.0} msg/s offered for {seconds} s: {achieved:>10.0} msg/s  ({line})"
+        );
+        let best = ceilings.iter().cloned().fold(0.0, f64::max);
+        ratios_c1.push(peak / ceilings[0]);
+        ratios_best.push(peak / best);
+        peaks.push(peak);
+        p50s.push(field(&line, "p50_us").unwrap_or(f64::NAN));
+        p99s.push(field(&line, "p99_us").unwrap_or(f64::NAN));
+    }
     println!(
-        "ratio    peak / ceiling(-c 1) = {:.0}%   peak / ceiling(best) = {:.0}%",
-        100.0 * peak / ceilings[0],
-        100.0 * peak / best
+        "median of {rounds} rounds: peak {:.0} msg/s; peak / ceiling(-c 1) = {:.0}%; peak / ceiling(best of -c 1, -c 50) = {:.0}%; at half the peak: p50 {:.0} us, p99 {:.0} us",
+        median(&mut peaks),
+        100.0 * median(&mut ratios_c1),
+        100.0 * median(&mut ratios_best),
+        median(&mut p50s),
+        median(&mut p99s)
     );
     let s = publisher.state();
     println!(
@@ -260,6 +240,50 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         s.published, s.rejected, s.queued
     );
     Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `redis-benchmark -c clients -P 16 PUBLISH` with a message like ours, to a channel one raw subscriber
+/// process reads; returns the publishes per second redis-benchmark reports.
+fn ceiling(redis: &Redis, clients: u32, n: u64, filler: &str) -> Result<f64, String> {
+    let channel = format!("{APP}:ceiling");
+    let port = redis.port.to_string();
+    let expect = n.to_string();
+    let (mut sub, mut sub_out) = spawn_self(&[
+        "raw-sub",
+        "--port",
+        &port,
+        "--channel",
+        &channel,
+        "--expect",
+        &expect,
+    ])?;
+    read_line(&mut sub_out)?; // ready
+    let clients = clients.to_string();
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p", &port, "-c", &clients, "-P", "16", "-n", &expect, "-q", "PUBLISH", &channel,
+            filler,
+        ])
+        .output()
+        .map_err(|e| format!("cannot run redis-benchmark ({e}); install redis-tools"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .split(['\r', '\n'])
+        .filter_map(|l| l.split(": ").nth(1))
+        .filter_map(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back()
+        .ok_or_else(|| format!("cannot read redis-benchmark's output: {text}"))?;
+    let got = read_line(&mut sub_out)?;
+    let _ = sub.wait();
+    if field(&got, "received") != Some(n as f64) {
+        eprintln!("warning: the ceiling's subscriber got {got}");
+    }
+    Ok(rps)
 }
 
 /// One publish run to a fresh receiver process; returns messages/s (first publish → last delivery) and
@@ -277,9 +301,12 @@ fn run_pass(
     let t0 = Instant::now();
     for i in 0..n {
         if let Some(r) = rate {
+            // Paced in ticks: send what is due, then sleep (spinning would steal a core from Redis and
+            // the receiver on a small machine).
             let due = t0 + Duration::from_secs_f64(i as f64 / r);
-            while Instant::now() < due {
-                std::hint::spin_loop();
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep((due - now).max(Duration::from_micros(100)));
             }
         }
         let mut message = Message::new(Target::Channel(CHANNEL.into()), payload(i, size));
@@ -294,10 +321,12 @@ fn run_pass(
             }
         }
     }
+    let published_ns = now_ns();
     publisher
         .flush(Duration::from_secs(60))
         .map_err(|e| e.to_string())?;
-    let line = read_line(&mut out)?;
+    let acked_ns = now_ns();
+    let mut line = read_line(&mut out)?;
     let _ = child.wait();
     if field(&line, "received") != Some(n as f64) {
         eprintln!(
@@ -309,6 +338,12 @@ fn run_pass(
     let last = field(&line, "last_ns").ok_or("no last_ns")?;
     let received = field(&line, "received").ok_or("no received")?;
     let secs = (last - start as f64) / 1e9;
+    line.push_str(&format!(
+        " publish_calls_done_ms={:.0} redis_acked_ms={:.0} last_delivery_ms={:.0}",
+        (published_ns - start) as f64 / 1e6,
+        (acked_ns - start) as f64 / 1e6,
+        secs * 1e3
+    ));
     Ok((received / secs, line))
 }
 

@@ -143,7 +143,9 @@ impl Bus {
         })
     }
 
-    /// Registers the sink that receives local deliveries (replacing any earlier one).
+    /// Registers the sink that receives local deliveries (replacing any earlier one). The bus keeps the
+    /// sink alive; a sink that owns a clone of this `Bus` makes a cycle that never drops, so give it the
+    /// server handle it needs rather than the bus.
     pub fn set_sink(&self, sink: Arc<dyn Sink>) {
         self.inner.core.set_sink(sink);
     }

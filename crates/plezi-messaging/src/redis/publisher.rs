@@ -1,5 +1,6 @@
 //! The publisher thread: drains the bounded queue, pipelining everything queued in one round trip.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -129,18 +130,50 @@ fn numsub_reply(v: &Value) -> i64 {
     }
 }
 
-/// Sends batches until stopped (Ok) or the connection fails (Err; unacknowledged publishes requeued).
+/// A pipeline written to Redis whose replies are not all read yet.
+struct Sent {
+    items: Vec<Outgoing>,
+    /// A `PUBSUB NUMSUB` follows the publishes.
+    numsub: bool,
+}
+
+/// At most this many pipelines are written before the oldest one's replies are read, so building and
+/// writing the next batch overlaps with Redis working on the previous one.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Sends batches until stopped (Ok) or the connection fails (Err; unacknowledged publishes requeued in
+/// order, to be sent again after the reconnect).
 fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Result<()> {
+    let mut in_flight = VecDeque::new();
+    let result = pump_batches(shared, conn, state, &mut in_flight);
+    if result.is_err() {
+        requeue(shared, &mut in_flight);
+    }
+    result
+}
+
+fn pump_batches(
+    shared: &Shared,
+    conn: &mut RespConn,
+    state: &mut State,
+    in_flight: &mut VecDeque<Sent>,
+) -> std::io::Result<()> {
     let config = &shared.core.config;
-    let mut batch: Vec<Outgoing> = Vec::with_capacity(config.publish_batch);
+    let idle_wait = config.health_interval.min(IDLE_PEER_CHECK_EVERY);
+    let mut body = Vec::new();
     loop {
-        take_batch(
-            shared,
-            &mut batch,
-            config.publish_batch,
-            config.health_interval.min(IDLE_PEER_CHECK_EVERY),
-        );
+        let mut batch = Vec::with_capacity(config.publish_batch.min(64));
+        let wait = if in_flight.is_empty() {
+            Some(idle_wait)
+        } else {
+            None
+        };
+        take_batch(shared, &mut batch, config.publish_batch, wait);
         if batch.is_empty() {
+            if !in_flight.is_empty() {
+                read_replies(shared, conn, state, in_flight)?;
+                continue;
+            }
             if shared.stop.is_raised() {
                 return Ok(());
             }
@@ -153,7 +186,6 @@ fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Res
             continue;
         }
         state.buf.clear();
-        let mut body = Vec::new();
         for item in batch.iter_mut() {
             let seq = *item.seq.get_or_insert_with(|| {
                 state.seq += 1;
@@ -166,50 +198,73 @@ fn pump(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Res
                 &[b"PUBLISH", item.channel.as_bytes(), &body],
             );
         }
-        let check_peers = state.last_peer_check.elapsed() >= PEER_CHECK_EVERY;
-        if check_peers {
+        let numsub = state.last_peer_check.elapsed() >= PEER_CHECK_EVERY;
+        if numsub {
             resp::command(
                 &mut state.buf,
                 &[b"PUBSUB", b"NUMSUB", shared.names.global().as_bytes()],
             );
-        }
-        if let Err(e) = conn.send(&state.buf) {
-            requeue(shared, &mut batch, 0);
-            return Err(e);
-        }
-        for i in 0..batch.len() {
-            match conn.read() {
-                Ok(Value::Int(0)) => nobody_heard(shared, &mut batch[i]),
-                Ok(Value::Int(_)) => {}
-                Ok(Value::Error(e)) => {
-                    log::warn!("Redis refused a PUBLISH: {}", String::from_utf8_lossy(&e))
-                }
-                Ok(other) => log::warn!("unexpected PUBLISH reply {other:?}"),
-                Err(e) => {
-                    Counters::add(&shared.core.counters.published, i as u64);
-                    requeue(shared, &mut batch, i);
-                    return Err(e);
-                }
-            }
-        }
-        Counters::add(&shared.core.counters.published, batch.len() as u64);
-        let done = batch.len();
-        batch.clear();
-        finish(shared, done);
-        if check_peers {
-            state.peers = numsub_reply(&conn.read()?);
             state.last_peer_check = Instant::now();
-            shared
-                .peers
-                .store(state.peers.max(0) as usize, Ordering::Relaxed);
+        }
+        in_flight.push_back(Sent {
+            items: batch,
+            numsub,
+        });
+        conn.send(&state.buf)?;
+        if in_flight.len() >= MAX_IN_FLIGHT {
+            read_replies(shared, conn, state, in_flight)?;
         }
     }
 }
 
+/// Reads the replies of the oldest pipeline in flight.
+fn read_replies(
+    shared: &Shared,
+    conn: &mut RespConn,
+    state: &mut State,
+    in_flight: &mut VecDeque<Sent>,
+) -> std::io::Result<()> {
+    let Some(sent) = in_flight.front_mut() else {
+        return Ok(());
+    };
+    for i in 0..sent.items.len() {
+        match conn.read() {
+            Ok(Value::Int(0)) => nobody_heard(shared, &mut sent.items[i]),
+            Ok(Value::Int(_)) => {}
+            Ok(Value::Error(e)) => {
+                log::warn!("Redis refused a PUBLISH: {}", String::from_utf8_lossy(&e))
+            }
+            Ok(other) => log::warn!("unexpected PUBLISH reply {other:?}"),
+            Err(e) => {
+                // The first i were acknowledged; the rest stay in flight and are requeued.
+                sent.items.drain(..i);
+                Counters::add(&shared.core.counters.published, i as u64);
+                finish(shared, i);
+                return Err(e);
+            }
+        }
+    }
+    let done = sent.items.len();
+    sent.items.clear();
+    Counters::add(&shared.core.counters.published, done as u64);
+    finish(shared, done);
+    if sent.numsub {
+        state.peers = numsub_reply(&conn.read()?);
+        shared
+            .peers
+            .store(state.peers.max(0) as usize, Ordering::Relaxed);
+    }
+    in_flight.pop_front();
+    Ok(())
+}
+
 /// Moves up to `max` queued publishes (and at most ~1 MiB) into `batch`, waiting up to `wait` for one.
-fn take_batch(shared: &Shared, batch: &mut Vec<Outgoing>, max: usize, wait: Duration) {
+fn take_batch(shared: &Shared, batch: &mut Vec<Outgoing>, max: usize, wait: Option<Duration>) {
     let mut q = shared.queue.lock();
-    if q.items.is_empty() && !shared.stop.is_raised() {
+    if let Some(wait) = wait
+        && q.items.is_empty()
+        && !shared.stop.is_raised()
+    {
         shared.has_work.wait_for(&mut q, wait);
     }
     let mut bytes = 0;
@@ -223,14 +278,14 @@ fn take_batch(shared: &Shared, batch: &mut Vec<Outgoing>, max: usize, wait: Dura
     q.in_flight += batch.len();
 }
 
-/// Puts `batch[from..]` back at the head of the queue, in order (acknowledged ones are done).
-fn requeue(shared: &Shared, batch: &mut Vec<Outgoing>, from: usize) {
+/// Puts every unacknowledged publish back at the head of the queue, in order.
+fn requeue(shared: &Shared, in_flight: &mut VecDeque<Sent>) {
+    let items: Vec<Outgoing> = in_flight.drain(..).flat_map(|s| s.items).collect();
     let mut q = shared.queue.lock();
-    q.in_flight -= batch.len();
-    for item in batch.drain(from..).rev() {
+    q.in_flight -= items.len();
+    for item in items.into_iter().rev() {
         q.items.push_front(item);
     }
-    batch.clear();
     drop(q);
     shared.drained.notify_all();
 }
