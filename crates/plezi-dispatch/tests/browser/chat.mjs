@@ -1,0 +1,141 @@
+// run.mjs against a real server (the chat example), plus the scenarios that run.mjs can only play against
+// mock-server.mjs: an emit the server never acknowledges (timeout_callback, ontimeout) and the ajaj.auto
+// retry while the socket stays open. A real server acknowledges every event before running it, so these
+// scenarios stall the server instead: SIGSTOP on its process group for the time of the emit, SIGCONT after.
+//
+//   node chat.mjs --server-cmd 'target/debug/examples/chat' --page /chat.html --client /client.js --ws /chat
+//
+// Options: exactly those of run.mjs (this script adds its scenarios to the list run.mjs imports from
+// scenarios.mjs, then runs run.mjs itself, which reads the same command line). The stalled scenarios need
+// only an `echo` event (WebSocket and AJAJ), so they also pass against mock-server.mjs.
+
+import { scenarios } from './scenarios.mjs';
+
+/** Sends `name` (SIGSTOP, SIGCONT) to the server's process group (run.mjs starts it detached). */
+function signalServer(server, name) {
+  if (!server.child) throw new Error('the server is not running');
+  process.kill(-server.child.pid, name);
+}
+
+/** Runs `during` with the server stopped; the server always continues afterwards. */
+async function whileStalled(server, during) {
+  signalServer(server, 'SIGSTOP');
+  try {
+    return await during();
+  } finally {
+    signalServer(server, 'SIGCONT');
+  }
+}
+
+const stalledScenarios = [
+  {
+    name: 'timeout against a stalled server: timeout_callback, then ontimeout; late acks call nothing',
+    async run({ page, target, server }) {
+      await page.evaluate(async (ws) => {
+        window.__c = await __t.open(ws);
+        window.__acks = 0;
+        // Set before the server resumes: its late answers may arrive at once.
+        window.__echoed = [];
+        window.__bothEchoed = __t.deferred();
+        __c.echo = (message) => {
+          __echoed.push(message.n);
+          if (__echoed.length === 2) __bothEchoed.resolve();
+        };
+      }, target.ws);
+      await whileStalled(server, () =>
+        page.evaluate(async () => {
+          const { check, deferred, within } = __t;
+          const client = __c;
+          const fired = deferred();
+          const first = { event: 'echo', n: 1 };
+          const sent = client.emit(
+            first,
+            () => __acks++,
+            function (ev, c) {
+              fired.resolve({ ev, c, self: this });
+            },
+            300
+          );
+          check(sent === true, 'emit returns true: the socket is open, the server just does not answer');
+          const timeout = await within(fired.promise, 5000, 'timeout_callback');
+          check(timeout.ev === first && timeout.c === client && timeout.self === client, 'timeout_callback(event, client)');
+
+          const fallback = deferred();
+          client.ontimeout = function (ev, c) {
+            fallback.resolve({ ev, c, self: this });
+          };
+          const second = { event: 'echo', n: 2 };
+          client.emit(second, () => __acks++, undefined, 300);
+          const seen = await within(fallback.promise, 5000, 'ontimeout');
+          check(seen.ev === second && seen.c === client && seen.self === client, 'ontimeout(event, client)');
+          check(__acks === 0 && client._pending.size === 0, 'no ack callback, nothing pending');
+        })
+      );
+      // The server resumes and answers both events (_ack_ first, then the echo): the acks are late.
+      await page.evaluate(async () => {
+        const { check, deferred, within } = __t;
+        const client = __c;
+        await within(__bothEchoed.promise, 10000, 'the echoes after the server resumed');
+        check(JSON.stringify(__echoed) === '[1,2]', 'echoes in order: ' + JSON.stringify(__echoed));
+        check(__acks === 0, 'a late _ack_ calls no callback (' + __acks + ' did)');
+        const acked = deferred();
+        client.emit({ event: 'echo', n: 3 }, () => acked.resolve());
+        await within(acked.promise, 5000, 'an ack once the server answers again');
+        check(client.readyState() === 1, 'the connection stayed open');
+      });
+    },
+  },
+
+  {
+    name: 'ajaj.auto against a stalled server: the unacknowledged event is retried over AJAJ (socket open)',
+    async run({ page, target, server }) {
+      await page.evaluate(async (ws) => {
+        window.__c = await __t.open(ws);
+        __c.ajaj.auto = true;
+      }, target.ws);
+      const posted = page.waitForRequest((request) => request.method() === 'POST', { timeout: 10000 });
+      let outcome;
+      await whileStalled(server, async () => {
+        outcome = page.evaluate(async () => {
+          const { check, deferred, within } = __t;
+          const client = __c;
+          const acked = deferred();
+          const replies = [];
+          const two = deferred();
+          let calls = 0;
+          let timedOut = false;
+          client.echo = (message) => {
+            replies.push(message);
+            if (replies.length === 2) two.resolve();
+          };
+          client.emit(
+            { event: 'echo', n: 7 },
+            () => {
+              calls++;
+              acked.resolve();
+            },
+            () => (timedOut = true),
+            300
+          );
+          await within(acked.promise, 10000, 'the callback after the AJAJ retry');
+          // Two replies: the AJAJ one (no _EID_) and the WebSocket one the stalled server sends late.
+          await within(two.promise, 10000, 'both echoes');
+          check(replies.every((r) => r.n === 7), 'echo replies: ' + JSON.stringify(replies));
+          check(replies.filter((r) => !('_EID_' in r)).length === 1, 'one reply came over AJAJ: ' + JSON.stringify(replies));
+          check(calls === 1 && !timedOut, 'callback once (' + calls + '), no timeout callback');
+          check(client.readyState() === 1, 'the socket stayed open');
+        });
+        // The retry leaves the browser while the server is still stopped; it is answered once it resumes.
+        const request = await Promise.race([posted, outcome]);
+        const body = request && request.postDataJSON ? request.postDataJSON() : null;
+        if (!body || body.id !== 'echo' || body.n !== 7 || '_EID_' in body) {
+          throw new Error('the AJAJ retry posted ' + JSON.stringify(body));
+        }
+      });
+      await outcome;
+    },
+  },
+];
+
+scenarios.push(...stalledScenarios);
+await import('./run.mjs');
