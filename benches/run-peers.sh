@@ -9,9 +9,13 @@
 #   DURATION   [10]   measurement window per run, seconds (plus 2 s warm-up)
 #   RT         [1]    run server and tool under SCHED_FIFO (chrt -f 10) so other processes on this shared
 #                     2-core machine cannot take their cores mid-run (without it a busy machine leaves the
-#                     server 20-30% of its core and throughput/latency mean nothing); RT=0: normal priority
+#                     server 20-30% of its core and throughput/latency mean nothing); RT=0: normal priority.
+#                     With RT=1 the kernel's RT throttling (sched_rt_runtime_us, 950 ms per second) is lifted
+#                     for the duration of the run and restored on exit: otherwise a saturated server is
+#                     stopped for 50 ms every second, which shows up as a 50-70 ms latency tail.
 #   OUT        [$TARGET/bench-results/peers-DATE.jsonl]  JSON lines of every run
 #   CARGO_TARGET_DIR [/work/target-bench]
+#   LOAD       [$TARGET/release/plezi-load, built from this tree]  another build of the load tool
 #   SHOOTOUT   [$TARGET/release/examples/shootout, built from this tree]  another build of plezi's example
 #
 # The server runs pinned to core 0 and plezi-load to core 1. Every server is started fresh for each
@@ -28,15 +32,25 @@ servers=("$@")
 mkdir -p "$target/bench-results"
 out="${OUT:-$target/bench-results/peers-$(date +%Y%m%d-%H%M%S).jsonl}"
 rt=()
-[ "${RT:-1}" = 1 ] && rt=(chrt -f 10)
+if [ "${RT:-1}" = 1 ]; then
+  rt=(chrt -f 10)
+  rt_knob=/proc/sys/kernel/sched_rt_runtime_us
+  if [ -w "$rt_knob" ]; then
+    rt_saved="$(cat "$rt_knob")"
+    trap 'echo "$rt_saved" > "$rt_knob"' EXIT
+    echo -1 > "$rt_knob"
+  else
+    echo "run-peers: cannot lift RT throttling ($rt_knob not writable): expect a 50 ms stall per second" >&2
+  fi
+fi
 port=3700
-load="$target/release/plezi-load"
+load="${LOAD:-$target/release/plezi-load}"
 ulimit -n "$(ulimit -Hn)"
 
 log() { echo "run-peers: $*" >&2; }
 
 # --- build what is missing ---------------------------------------------------------------------------
-cargo build --release --quiet -p plezi-benches --bin plezi-load
+[ -n "${LOAD:-}" ] || cargo build --release --quiet -p plezi-benches --bin plezi-load
 for s in "${servers[@]}"; do
   case "$s" in
     plezi) [ -n "${SHOOTOUT:-}" ] || cargo build --release --quiet --example shootout ;;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# HTTP keep-alive `GET /` with wrk, in one run: plezi-hello (benches/src/bin/plezi-hello.rs: a small text
+# from memory) against the minimal hyper server doing the same, plus plezi's examples/echo, whose `GET /`
+# is a static file from its public folder (stat, ETag, file body: a different job, shown for reference).
+# Benchmarks only; never part of CI's test path.
+#
+#   benches/run-http.sh
+#
+# Environment (defaults in brackets):
+#   DURATION [10]  seconds per run      CONNECTIONS [64]  wrk connections (one wrk thread)
+#   RT       [1]   SCHED_FIFO for server and wrk (see run-peers.sh)
+#   HELLO    [$TARGET/release/plezi-hello, built from this tree]    another build of plezi-hello
+#   ECHO     [$TARGET/release/examples/echo, built from this tree]  another build of plezi's example
+#   CARGO_TARGET_DIR [/work/target-bench]
+#
+# Each server runs pinned to core 0 and wrk to core 1. Prints requests/s, latency and the server's CPU
+# time per request (from /proc/PID/stat utime+stime).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-/work/target-bench}"
+export CARGO_TARGET_DIR="$target"
+duration="${DURATION:-10}"
+connections="${CONNECTIONS:-64}"
+rt=()
+if [ "${RT:-1}" = 1 ]; then
+  rt=(chrt -f 10)
+  rt_knob=/proc/sys/kernel/sched_rt_runtime_us   # lifted for the run, restored on exit (see run-peers.sh)
+  if [ -w "$rt_knob" ]; then
+    rt_saved="$(cat "$rt_knob")"
+    trap 'echo "$rt_saved" > "$rt_knob"' EXIT
+    echo -1 > "$rt_knob"
+  fi
+fi
+command -v wrk > /dev/null || { echo "run-http: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
+ulimit -n "$(ulimit -Hn)"
+mkdir -p "$target/bench-results"
+
+[ -n "${HELLO:-}" ] || cargo build --release --quiet -p plezi-benches --bin plezi-hello
+[ -n "${ECHO:-}" ] || cargo build --release --quiet --example echo
+CARGO_TARGET_DIR="$target/peers" cargo build --release --quiet --manifest-path benches/peers/hyper-hello/Cargo.toml
+
+hz="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+port=3600
+printf '| server | requests/s | latency avg | latency p99 | server CPU µs/request |\n|---|---|---|---|---|\n' > "$target/bench-results/http-table.md"
+for name in plezi-hello hyper plezi-echo-static; do
+  port=$((port + 1))
+  case "$name" in
+    plezi-hello) cmd=("${HELLO:-$target/release/plezi-hello}") ;;
+    plezi-echo-static) cmd=("${ECHO:-$target/release/examples/echo}") ;;
+    hyper) cmd=("$target/peers/release/peer-hyper-hello") ;;
+  esac
+  PORT="$port" HOST=127.0.0.1 taskset -c 0 "${rt[@]}" "${cmd[@]}" > "$target/bench-results/http-$name.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do
+    (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break
+    sleep 0.1
+  done
+  # Warm-up, then the measured run.
+  timeout 30 taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$port/" > /dev/null
+  before="$(cpu_ticks "$pid")"
+  out="$(timeout $((duration + 30)) taskset -c 1 "${rt[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/")"
+  after="$(cpu_ticks "$pid")"
+  kill -TERM "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  echo "== $name" >&2
+  echo "$out" >&2
+  rps="$(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")"
+  avg="$(awk '$1 == "Latency" { print $2; exit }' <<< "$out")"
+  p99="$(awk '$1 == "99%" { print $2 }' <<< "$out")"
+  total="$(awk '/requests in/ { print $1 }' <<< "$out")"
+  per="$(awk -v t="$((after - before))" -v hz="$hz" -v n="$total" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "$rps" "$avg" "$p99" "$per" >> "$target/bench-results/http-table.md"
+done
+cat "$target/bench-results/http-table.md"
