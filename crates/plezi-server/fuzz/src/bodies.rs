@@ -1,0 +1,339 @@
+//! The fuzz bodies: each takes arbitrary bytes and panics only when plezi-server breaks a
+//! property (a panic inside the code under test, or a checked invariant failing).
+//!
+//! Input layout: the first byte (or two) select limits and how the input is split into reads;
+//! the rest is what a peer would send. Split points come from a tiny deterministic generator
+//! seeded by the input, so every crash reproduces from its file alone.
+
+use std::net::SocketAddr;
+
+use plezi_server::Request;
+use plezi_server::http::{BodyDecoder, BodyKind, HeadParse, HttpError, HttpLimits, parse_head};
+use plezi_server::ws::{Decoder, Message, ProtocolError, WsEvent};
+
+use crate::handshake::{UpgradeCheck, accept_response, check_upgrade};
+
+/// SplitMix64: a few lines, no dependency, good enough to pick split points.
+struct Splits(u64);
+
+impl Splits {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Ascending cut offsets in `0..=len` (reads of 1 to ~40 bytes, sometimes a large one).
+    fn cuts(&mut self, len: usize) -> Vec<usize> {
+        let mut cuts = Vec::new();
+        let mut at = 0usize;
+        while at < len {
+            let step = match self.next() % 8 {
+                0 => 1,
+                1..=5 => 1 + (self.next() % 40) as usize,
+                _ => 1 + (self.next() % 512) as usize,
+            };
+            at = (at + step).min(len);
+            cuts.push(at);
+        }
+        cuts
+    }
+}
+
+fn limits_for(selector: u8) -> HttpLimits {
+    match selector % 5 {
+        0 => HttpLimits::default(),
+        1 => HttpLimits {
+            max_header_bytes: 96,
+            max_headers: 4,
+            max_body_bytes: 16,
+        },
+        // More header slots than the stack array holds: the heap path.
+        2 => HttpLimits {
+            max_headers: 200,
+            ..HttpLimits::default()
+        },
+        3 => HttpLimits {
+            max_header_bytes: 0,
+            max_headers: 0,
+            max_body_bytes: 0,
+        },
+        _ => HttpLimits {
+            max_header_bytes: 300,
+            max_headers: 128,
+            max_body_bytes: 1 << 20,
+        },
+    }
+}
+
+fn check_error(e: &HttpError) {
+    assert!(matches!(e.status(), 400 | 413 | 431 | 501 | 505));
+    let response = e.response();
+    assert_eq!(response.status(), e.status());
+    assert!(!e.to_string().is_empty());
+}
+
+/// `parse_head` on a read buffer, then everything the connection does with a parsed head:
+/// the body decoder, the `Request` accessors and the WebSocket handshake check.
+///
+/// Properties: no panic; `consumed` within the buffer and the header limit; a `Content-Length`
+/// within the body limit; every strict prefix of a complete head is `Partial` (a valid request
+/// split across TCP reads must not be refused); the head parses the same without the body bytes.
+pub fn http_head(data: &[u8]) {
+    let [selector, split_seed, input @ ..] = data else {
+        return;
+    };
+    let limits = limits_for(*selector);
+    match parse_head(input, &limits) {
+        Ok(HeadParse::Partial) => {
+            assert!(input.len() <= limits.max_header_bytes);
+        }
+        Err(e) => check_error(&e),
+        Ok(HeadParse::Complete { head, consumed }) => {
+            assert!(consumed <= input.len() && consumed <= limits.max_header_bytes);
+            assert_eq!(
+                parse_head(&input[..consumed], &limits),
+                Ok(HeadParse::Complete {
+                    head: head.clone(),
+                    consumed
+                }),
+                "the head parses differently without the bytes after it"
+            );
+            let mut splits = Splits(u64::from(*split_seed));
+            for _ in 0..6 {
+                let cut = (splits.next() % consumed as u64) as usize;
+                assert_eq!(
+                    parse_head(&input[..cut], &limits),
+                    Ok(HeadParse::Partial),
+                    "a prefix of {cut} bytes of a complete {consumed}-byte head is not Partial"
+                );
+            }
+            if let BodyKind::Length(n) = head.body {
+                assert!(n > 0 && n <= limits.max_body_bytes as u64);
+            }
+            let mut decoder = BodyDecoder::new(&head.body, limits.max_body_bytes);
+            let mut body = Vec::new();
+            if let Ok(used) = decoder.decode(&input[consumed..], &mut body) {
+                assert!(used <= input.len() - consumed);
+                assert_eq!(body.len() as u64, decoder.received());
+            }
+            assert!(body.len() <= limits.max_body_bytes);
+
+            if let UpgradeCheck::Valid { accept_key } =
+                check_upgrade(&head.method, head.minor_version, &head.headers)
+            {
+                assert_eq!(accept_key.len(), 28);
+                assert!(head.minor_version >= 1 && head.method == "GET");
+            }
+
+            let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+            let request = Request::from_head(head.clone(), body, peer);
+            exercise_request(&request);
+            let protocol = request.websocket_protocols().next().map(str::to_owned);
+            let mut out = Vec::new();
+            accept_response(
+                "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+                protocol.as_deref(),
+                &mut out,
+            );
+            assert!(out.ends_with(b"\r\n\r\n"));
+        }
+    }
+}
+
+fn exercise_request(request: &Request) {
+    let path = request.path();
+    assert!(request.target().contains(path) || path == "/");
+    if let Some(q) = request.query() {
+        assert!(request.target().ends_with(q));
+    }
+    for (name, value) in request.headers() {
+        assert!(request.header(name).is_some());
+        assert!(request.header_all(name).any(|v| v == value));
+    }
+    let _ = request.header("host");
+    let _ = request.websocket_protocols().count();
+    let _ = (
+        request.method(),
+        request.minor_version(),
+        request.keep_alive(),
+    );
+    let _ = (request.body().len(), request.is_websocket_upgrade());
+}
+
+/// The body decoder fed the same bytes whole and split into reads: same body, same number of
+/// bytes consumed, same error. The decoder must consume every byte it is given until the body
+/// ends, never hold more than `max_body` bytes of body, and count what it produced.
+pub fn http_body(data: &[u8]) {
+    let [selector, split_seed, len_hi, len_lo, input @ ..] = data else {
+        return;
+    };
+    let max_body = match selector >> 4 {
+        0 => 0,
+        1..=7 => usize::from(selector >> 4) * 5,
+        _ => 1 << 20,
+    };
+    let kind = match selector & 3 {
+        0 => BodyKind::Chunked,
+        1 => BodyKind::Length(u64::from(u16::from_be_bytes([*len_hi, *len_lo]))),
+        2 => BodyKind::None,
+        _ => BodyKind::Length(u64::MAX - u64::from(*len_lo)),
+    };
+
+    let run = |cuts: &[usize]| -> (Result<usize, HttpError>, Vec<u8>, bool) {
+        let mut decoder = BodyDecoder::new(&kind, max_body);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for &end in cuts {
+            if pos > end {
+                continue;
+            }
+            match decoder.decode(&input[pos..end], &mut out) {
+                Ok(n) => {
+                    assert!(n <= end - pos);
+                    if !decoder.is_done() {
+                        assert_eq!(n, end - pos, "the decoder left bytes before the body ended");
+                    }
+                    pos += n;
+                }
+                Err(e) => {
+                    check_error(&e);
+                    return (Err(e), out, false);
+                }
+            }
+            assert_eq!(out.len() as u64, decoder.received());
+            assert!(out.len() <= max_body);
+            if decoder.is_done() {
+                break;
+            }
+        }
+        (Ok(pos), out, decoder.is_done())
+    };
+
+    let whole = run(&[input.len()]);
+    let split = run(&Splits(u64::from(*split_seed)).cuts(input.len()));
+    match (&whole, &split) {
+        (ok @ (Ok(_), ..), other) => assert_eq!(ok, other, "split reads changed the result"),
+        ((Err(a), ..), (Err(b), ..)) => assert_eq!(a, b, "split reads changed the error"),
+        (w, s) => panic!("whole {w:?} but split {s:?}"),
+    }
+}
+
+/// An owned copy of a [`WsEvent`], to compare runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<u16>, String),
+}
+
+fn own(e: WsEvent<'_>) -> Ev {
+    match e {
+        WsEvent::Message(Message::Text(s)) => Ev::Text(s.to_owned()),
+        WsEvent::Message(Message::Binary(b)) => Ev::Binary(b.to_vec()),
+        WsEvent::Ping(p) => Ev::Ping(p.to_vec()),
+        WsEvent::Pong(p) => Ev::Pong(p.to_vec()),
+        WsEvent::Close { code, reason } => Ev::Close(code, reason.to_owned()),
+    }
+}
+
+/// Events, the first error and the unconsumed bytes after feeding a stream cut at `cuts`.
+fn ws_run(max: usize, input: &[u8], cuts: &[usize]) -> (Vec<Ev>, Option<ProtocolError>, usize) {
+    let mut decoder = Decoder::new(max);
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    let mut start = 0;
+    for &end in cuts {
+        buf.extend_from_slice(&input[start..end]);
+        start = end;
+        if let Some(n) = decoder.next_frame_len(&buf) {
+            assert!(n >= 6);
+        }
+        let result = decoder.decode(&mut buf, &mut |e| {
+            let ev = own(e);
+            if let Ev::Binary(b) = &ev {
+                assert!(b.len() <= max);
+            }
+            if let Ev::Text(t) = &ev {
+                assert!(t.len() <= max);
+            }
+            events.push(ev);
+        });
+        match result {
+            Ok(n) => {
+                assert!(n <= buf.len());
+                buf.drain(..n);
+            }
+            Err(e) => {
+                assert!(matches!(e.close_code, 1002 | 1007 | 1009));
+                return (events, Some(e), buf.len());
+            }
+        }
+        assert!(decoder.buffered_bytes() <= max);
+    }
+    (events, None, buf.len())
+}
+
+/// The WebSocket decoder fed arbitrary bytes, whole and split into reads: the same events and
+/// the same error whatever the split (and, without an error, the same bytes left over).
+pub fn ws_decode(data: &[u8]) {
+    let [selector, split_seed, input @ ..] = data else {
+        return;
+    };
+    let max = [0, 1, 125, 126, 200, 65_535, 65_536, 1 << 20][usize::from(selector & 7)];
+    let whole = ws_run(max, input, &[input.len()]);
+    let split = ws_run(
+        max,
+        input,
+        &Splits(u64::from(*split_seed)).cuts(input.len()),
+    );
+    assert_eq!(whole.0, split.0, "split reads changed the events");
+    assert_eq!(whole.1, split.1, "split reads changed the error");
+    if whole.1.is_none() {
+        assert_eq!(whole.2, split.2, "split reads changed the bytes left over");
+    }
+}
+
+/// The handshake check on arbitrary header lists (`name:value` lines; the first byte picks the
+/// method and HTTP minor version), then the 101 answer with an arbitrary chosen subprotocol.
+pub fn ws_handshake(data: &[u8]) {
+    let [selector, rest @ ..] = data else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let method = ["GET", "POST", "get", ""][usize::from(selector & 3)];
+    let minor = selector >> 2 & 3;
+    let mut lines = text.split('\n');
+    let protocol = lines.next();
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap_or((l, ""));
+            (n.to_owned(), v.to_owned())
+        })
+        .collect();
+    let mut out = Vec::new();
+    match check_upgrade(method, minor, &headers) {
+        UpgradeCheck::Valid { accept_key } => {
+            assert_eq!(accept_key.len(), 28);
+            assert!(method == "GET" && minor >= 1);
+            accept_response(&accept_key, protocol, &mut out);
+            assert!(out.ends_with(b"\r\n\r\n"));
+            let head = String::from_utf8(out).expect("the 101 head is text");
+            // A chosen protocol never breaks the header block.
+            let lines = if head.contains("Sec-WebSocket-Protocol") {
+                6
+            } else {
+                5
+            };
+            assert_eq!(head.matches("\r\n").count(), lines);
+        }
+        UpgradeCheck::Invalid(e) => {
+            assert!(matches!(e.status(), 400 | 426));
+            let _ = (e.headers(), e.to_string());
+        }
+    }
+}
