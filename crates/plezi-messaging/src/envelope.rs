@@ -21,9 +21,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::base64;
 use crate::message::{Message, Payload, Target};
 use crate::uuid::{ConnectionUuid, ServerId};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 
 /// The envelope format version this crate writes and accepts.
 pub const ENVELOPE_VERSION: u64 = 1;
@@ -140,7 +141,7 @@ impl<'a> PayloadOut<'a> {
                     event: None,
                     data: None,
                     raw: None,
-                    raw64: Some(base64::encode(bytes)),
+                    raw64: Some(BASE64.encode(bytes)),
                 },
             },
         }
@@ -196,9 +197,10 @@ impl PayloadIn {
                 data: self.data.unwrap_or(serde_json::Value::Null),
             }),
             (None, Some(raw), None) => Ok(Payload::Raw(Arc::from(raw.into_bytes()))),
-            (None, None, Some(b64)) => base64::decode(&b64)
+            (None, None, Some(b64)) => BASE64
+                .decode(&b64)
                 .map(|b| Payload::Raw(Arc::from(b)))
-                .ok_or_else(|| EnvelopeError::Malformed("raw64 is not valid base64".into())),
+                .map_err(|_| EnvelopeError::Malformed("raw64 is not valid base64".into())),
             _ => Err(EnvelopeError::Malformed(
                 "needs exactly one of event, raw, raw64".into(),
             )),

@@ -57,7 +57,6 @@
 //! assert_eq!(inbox.0.lock().unwrap().len(), 1);
 //! ```
 
-mod base64;
 mod bus;
 mod config;
 mod core;
