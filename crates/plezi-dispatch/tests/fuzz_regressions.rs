@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 /// Mutated inputs per target (plus the seeds and reproducers).
-const RANDOM_INPUTS: usize = 3000;
+const RANDOM_INPUTS: usize = 10_000;
 
 /// SplitMix64 with a fixed seed: the same inputs on every run.
 struct Rng(u64);

@@ -8,6 +8,11 @@
 #[allow(dead_code, unused_imports)]
 mod handshake;
 
+// Likewise the IMF-fixdate parser behind `If-Modified-Since`.
+#[path = "../src/http/date.rs"]
+#[allow(dead_code)]
+mod date;
+
 #[path = "../fuzz/src/bodies.rs"]
 mod bodies;
 
@@ -15,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 /// Mutated inputs per target (plus the seeds and reproducers).
-const RANDOM_INPUTS: usize = 3000;
+const RANDOM_INPUTS: usize = 20_000;
 
 /// SplitMix64 with a fixed seed: the same inputs on every run.
 struct Rng(u64);
@@ -151,4 +156,9 @@ fn ws_decode_never_panics_and_ignores_read_boundaries() {
 #[test]
 fn ws_handshake_never_panics() {
     replay("ws_handshake", bodies::ws_handshake);
+}
+
+#[test]
+fn http_date_never_panics_and_round_trips() {
+    replay("http_date", bodies::http_date);
 }

@@ -199,7 +199,7 @@ pub fn cookies(data: &[u8]) {
     }
     if flags & 8 != 0 {
         // Times far in the future (and their dates) are the application's, but must not panic.
-        if let Some(at) = UNIX_EPOCH.checked_add(Duration::from_secs(secs % (1 << 40))) {
+        if let Some(at) = UNIX_EPOCH.checked_add(Duration::from_secs(secs)) {
             set = set.expires(at);
         }
     }

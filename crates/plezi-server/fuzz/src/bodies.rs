@@ -11,6 +11,7 @@ use plezi_server::Request;
 use plezi_server::http::{BodyDecoder, BodyKind, HeadParse, HttpError, HttpLimits, parse_head};
 use plezi_server::ws::{Decoder, Message, ProtocolError, WsEvent};
 
+use crate::date::{format_imf, parse_imf};
 use crate::handshake::{UpgradeCheck, accept_response, check_upgrade};
 
 /// SplitMix64: a few lines, no dependency, good enough to pick split points.
@@ -336,4 +337,22 @@ pub fn ws_handshake(data: &[u8]) {
             let _ = (e.headers(), e.to_string());
         }
     }
+}
+
+/// The `If-Modified-Since` parser on arbitrary text, and the date formatter on arbitrary
+/// seconds: no panic; a parsed date formats to text that parses to the same instant.
+pub fn http_date(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    // The formatter clamps at 9999-12-31T23:59:59; the parser also takes `23:59:60` that day.
+    if let Some(secs) = parse_imf(&text).filter(|&s| s <= 253_402_300_799) {
+        let formatted = format_imf(secs);
+        let again = std::str::from_utf8(&formatted).expect("IMF dates are ASCII");
+        assert_eq!(parse_imf(again), Some(secs), "{text:?} -> {again}");
+    }
+    let mut bytes = [0u8; 8];
+    for (slot, b) in bytes.iter_mut().zip(data) {
+        *slot = *b;
+    }
+    let formatted = format_imf(u64::from_le_bytes(bytes));
+    assert!(parse_imf(std::str::from_utf8(&formatted).expect("ASCII")).is_some());
 }

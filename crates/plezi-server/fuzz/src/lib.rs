@@ -6,4 +6,9 @@
 #[allow(dead_code, unused_imports)]
 mod handshake;
 
+// Likewise the IMF-fixdate parser behind `If-Modified-Since` (static files).
+#[path = "../../src/http/date.rs"]
+#[allow(dead_code)]
+mod date;
+
 pub mod bodies;
