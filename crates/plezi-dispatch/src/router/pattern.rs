@@ -55,6 +55,9 @@ impl Constraint {
                 body.split('|').map(str::to_owned).collect(),
             ));
         }
+        // The body must parse on its own: otherwise an unbalanced `)` closes the anchoring group
+        // (`a)|(b` would become `^(?:a)|(b)$`, accepting any segment that starts with "a").
+        Regex::new(body)?;
         Regex::new(&format!("^(?:{body})$")).map(Constraint::Regex)
     }
 

@@ -279,3 +279,21 @@ fn matches_does_not_borrow_the_path() {
     assert!(it.next().is_none());
     assert!(path.is_empty());
 }
+
+#[test]
+fn a_constraint_cannot_escape_its_anchors() {
+    // `^(?:{body})$` with an unbalanced body: `a)|(b` would become `^(?:a)|(b)$`, which accepts
+    // any segment starting with "a". Such a body is a pattern error, like any other bad regex.
+    for body in ["a)|(b", "a)|(?:b", "x)(y"] {
+        let mut r = Router::new();
+        assert!(
+            matches!(
+                r.add(&format!("/p/:v{{{body}}}")),
+                Err(RouteError::BadRegex { .. })
+            ),
+            "{body}"
+        );
+    }
+    let r = router(&["/p/:v{a|b}"]);
+    assert_eq!(first(&r, "/p/abc"), None);
+}
