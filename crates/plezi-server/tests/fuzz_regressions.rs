@@ -13,6 +13,14 @@ mod handshake;
 #[allow(dead_code)]
 mod date;
 
+// And the static-file helpers that read peer input.
+#[path = "../src/static_files/negotiate.rs"]
+#[allow(dead_code)]
+mod negotiate;
+#[path = "../src/static_files/resolve.rs"]
+#[allow(dead_code)]
+mod resolve;
+
 #[path = "../fuzz/src/bodies.rs"]
 mod bodies;
 
@@ -161,4 +169,9 @@ fn ws_handshake_never_panics() {
 #[test]
 fn http_date_never_panics_and_round_trips() {
     replay("http_date", bodies::http_date);
+}
+
+#[test]
+fn static_files_helpers_never_panic_and_stay_inside_the_root() {
+    replay("static_files", bodies::static_files);
 }

@@ -13,6 +13,8 @@ use plezi_server::ws::{Decoder, Message, ProtocolError, WsEvent};
 
 use crate::date::{format_imf, parse_imf};
 use crate::handshake::{UpgradeCheck, accept_response, check_upgrade};
+use crate::negotiate::{RangeAnswer, accepts_gzip, if_range_holds, none_match, range};
+use crate::resolve::decode_path;
 
 /// SplitMix64: a few lines, no dependency, good enough to pick split points.
 struct Splits(u64);
@@ -102,6 +104,21 @@ pub fn http_head(data: &[u8]) {
                 }),
                 "the head parses differently without the bytes after it"
             );
+            // Line endings are CRLF only (a bare LF or lone CR is a smuggling vector), and no
+            // field carries a line break into what the service sees.
+            let raw = &input[..consumed];
+            for (i, &b) in raw.iter().enumerate() {
+                if b == b'\n' {
+                    assert!(i > 0 && raw[i - 1] == b'\r', "bare LF at {i} accepted");
+                }
+                if b == b'\r' {
+                    assert_eq!(raw.get(i + 1), Some(&b'\n'), "lone CR at {i} accepted");
+                }
+            }
+            for (name, value) in &head.headers {
+                assert!(!name.contains(['\r', '\n']) && !value.contains(['\r', '\n']));
+            }
+            assert!(!head.target.contains(['\r', '\n', ' ']));
             let mut splits = Splits(u64::from(*split_seed));
             for _ in 0..6 {
                 let cut = (splits.next() % consumed as u64) as usize;
@@ -355,4 +372,43 @@ pub fn http_date(data: &[u8]) {
     }
     let formatted = format_imf(u64::from_le_bytes(bytes));
     assert!(parse_imf(std::str::from_utf8(&formatted).expect("ASCII")).is_some());
+}
+
+/// The static-file helpers on peer text: request paths never decode to a segment that could
+/// leave the public folder, and a `Range` answer always lies inside the file. The first 8 bytes
+/// give the file length; the rest is split on newlines into a path and header values.
+pub fn static_files(data: &[u8]) {
+    let (len_bytes, rest) = data.split_at(data.len().min(8));
+    let mut len = [0u8; 8];
+    len[..len_bytes.len()].copy_from_slice(len_bytes);
+    let len = match u64::from_le_bytes(len) {
+        n if n % 3 == 0 => n % 10_000,
+        n => n,
+    };
+    let text = String::from_utf8_lossy(rest);
+    let mut fields = text.split('\n');
+    let path = fields.next().unwrap_or_default();
+    let header = fields.next();
+    let other = fields.next().unwrap_or_default();
+    if let Some(safe) = decode_path(path) {
+        for segment in &safe.segments {
+            assert!(!segment.is_empty() && segment != b"." && segment != b"..");
+            assert!(!segment.iter().any(|&b| b == b'/' || b == b'\\' || b == 0));
+        }
+        let joined = safe.under(std::path::Path::new("/srv/public"));
+        assert!(joined.starts_with("/srv/public"));
+        assert!(joined.components().all(|c| matches!(
+            c,
+            std::path::Component::RootDir | std::path::Component::Normal(_)
+        )));
+    }
+    match range(header, len) {
+        RangeAnswer::Partial { start, end } => {
+            assert!(start <= end && end < len, "{start}-{end}/{len}")
+        }
+        RangeAnswer::Full | RangeAnswer::Unsatisfiable => {}
+    }
+    let _ = accepts_gzip(header);
+    let _ = none_match(other, "\"abc\"");
+    let _ = if_range_holds(other, "\"abc\"", "Sun, 06 Nov 1994 08:49:37 GMT");
 }

@@ -11,4 +11,12 @@ mod handshake;
 #[allow(dead_code)]
 mod date;
 
+// And the static-file helpers that read peer input: path decoding and header negotiation.
+#[path = "../../src/static_files/negotiate.rs"]
+#[allow(dead_code)]
+mod negotiate;
+#[path = "../../src/static_files/resolve.rs"]
+#[allow(dead_code)]
+mod resolve;
+
 pub mod bodies;
