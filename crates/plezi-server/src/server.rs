@@ -117,6 +117,7 @@ impl ServerBuilder {
             })?)),
             None => None,
         };
+        raise_open_files_limit();
         let listener = StdListener::bind(&addrs[..]).map_err(ServerError::Bind)?;
         listener.set_nonblocking(true).map_err(ServerError::Io)?;
         raise_backlog(&listener);
@@ -138,6 +139,29 @@ impl ServerBuilder {
             statics,
             handle_signals: self.handle_signals,
         })
+    }
+}
+
+/// Raises the soft open-files limit to the hard limit (as Go's runtime does): every connection
+/// is a file descriptor, and the common soft default of 1024 is far below what a server holds.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own; setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let old = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                log::debug!(
+                    "plezi: open-files limit raised from {old} to {}",
+                    limit.rlim_max
+                );
+            }
+        }
     }
 }
 
