@@ -33,6 +33,27 @@
 //! # Ok::<(), plezi_server::ServerError>(())
 //! ```
 //!
+//! # How it works
+//!
+//! - **Loops.** `threads` event loops (default: the available cores), each a thread with its own
+//!   `mio::Poll` and a slab of connections addressed by [`ConnId`] (loop, slot, generation). One
+//!   listener lives on loop 0, which accepts and hands sockets round-robin to the loops
+//!   (`TCP_NODELAY` set). Other threads reach a loop through its inbox (a mutex-guarded `Vec`
+//!   swapped out whole) and a `mio::Waker` that is only woken when the inbox goes from empty to
+//!   non-empty.
+//! - **A loop turn.** Poll → read and process socket input → inbox tasks → due timers → the
+//!   timeout sweep (every ¼ of the shortest timeout, at most 1 s) → flush every connection that
+//!   got output during the turn, once, with vectored writes.
+//! - **Memory.** Input is read into one 64 KiB buffer per loop; a connection keeps only the bytes
+//!   of an incomplete head or frame, and an outbound queue of encoded chunks (owned, or shared
+//!   `Arc` bytes such as a broadcast [`SharedFrame`]) — both unallocated when idle.
+//! - **Backpressure.** HTTP input pauses while a response streams or the queue is over
+//!   [`ServerConfig::max_pending_bytes`]; a WebSocket over that cap gets the
+//!   [`SlowConsumerPolicy`].
+//! - **Shutdown.** [`ServerHandle::shutdown`] (or SIGINT/SIGTERM under [`Server::run`]): stop
+//!   accepting, close idle HTTP connections, finish in-flight responses, `on_shutdown` then close
+//!   1001 for every WebSocket, wait up to [`ServerConfig::shutdown_grace`], drop the rest.
+//!
 //! Architecture invariant: this crate knows nothing of controllers, JSON or Redis.
 //!
 //! The `http` and `ws` modules are the protocol layers as pure code over buffers, and `outbound`
