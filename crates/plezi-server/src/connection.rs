@@ -16,6 +16,7 @@ use crate::event_loop::EventLoop;
 use crate::http_conn::{HttpConn, HttpNext, HttpState, Refill, STREAM_CHUNK};
 use crate::outbound::{Flush, OutQueue};
 use crate::panic_guard::guard;
+use crate::socket_sink::SocketSink;
 use crate::ws::CloseInfo;
 use crate::ws_conn::{Phase, WsConn};
 
@@ -291,7 +292,7 @@ impl EventLoop {
             };
             let before = conn.out.pending();
             if before > 0 && conn.flags & WRITE_BLOCKED == 0 {
-                match conn.out.write_to(&mut conn.sock) {
+                match conn.out.write_to(&mut SocketSink(&conn.sock)) {
                     Ok(Flush::Blocked) => conn.flags |= WRITE_BLOCKED,
                     Ok(Flush::Drained) => {}
                     Err(e) => {

@@ -77,6 +77,7 @@ mod loop_tasks;
 mod panic_guard;
 mod server;
 mod slab;
+mod socket_sink;
 mod static_files;
 mod sweep;
 mod timers;

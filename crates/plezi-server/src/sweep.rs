@@ -5,6 +5,7 @@ use crate::conn_id::ConnId;
 use crate::connection::Mode;
 use crate::event_loop::{CLOSE_WAIT_MS, EventLoop, LINGER_MS};
 use crate::http_conn::HttpState;
+use crate::socket_sink::SocketSink;
 use crate::ws::{CloseInfo, close_frame, ping_frame};
 use crate::ws_conn::Phase;
 
@@ -51,7 +52,7 @@ impl EventLoop {
                             }));
                             conn.out.drop_unstarted();
                             conn.out.push_owned(close_frame(1001, "idle"));
-                            let _ = conn.out.write_to(&mut conn.sock);
+                            let _ = conn.out.write_to(&mut SocketSink(&conn.sock));
                             Action::Remove
                         }
                         None if elapsed(conn.last_active, ws_idle) => {
