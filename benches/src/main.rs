@@ -8,13 +8,16 @@
 
 mod args;
 mod broadcast;
+mod chat; // `chat` and `socketio` subcommands: room.rs
 mod echo;
 mod idle;
 mod net;
 mod pace;
 mod pool;
 mod report;
+mod room;
 mod shootout;
+mod socketio;
 mod summary;
 #[cfg(test)]
 mod testserver;
@@ -26,6 +29,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = room::main(&argv) {
+        return code;
+    }
     let command = match args::parse(&argv) {
         Ok(c) => c,
         Err(e) => {
