@@ -92,47 +92,52 @@ const stalledScenarios = [
       await page.evaluate(async (ws) => {
         window.__c = await __t.open(ws);
         __c.ajaj.auto = true;
+        // Set before the server stalls: its late answers may arrive as soon as it resumes.
+        window.__r = { seen: [], calls: 0, timedOut: false, acked: __t.deferred(), two: __t.deferred() };
+        __c.echo = (message) => {
+          __r.seen.push({ n: message.n, eid: '_EID_' in message });
+          if (__r.seen.length === 2) __r.two.resolve();
+        };
       }, target.ws);
+      const state = () =>
+        page.evaluate(() => JSON.stringify({ r: __r, pending: __c._pending.size, readyState: __c.readyState() }));
       const posted = page.waitForRequest((request) => request.method() === 'POST', { timeout: 10000 });
-      let outcome;
       await whileStalled(server, async () => {
-        outcome = page.evaluate(async () => {
-          const { check, deferred, within } = __t;
-          const client = __c;
-          const acked = deferred();
-          const replies = [];
-          const two = deferred();
-          let calls = 0;
-          let timedOut = false;
-          client.echo = (message) => {
-            replies.push(message);
-            if (replies.length === 2) two.resolve();
-          };
-          client.emit(
+        const sent = await page.evaluate(() =>
+          __c.emit(
             { event: 'echo', n: 7 },
             () => {
-              calls++;
-              acked.resolve();
+              __r.calls++;
+              __r.acked.resolve();
             },
-            () => (timedOut = true),
+            () => (__r.timedOut = true),
             300
-          );
-          await within(acked.promise, 10000, 'the callback after the AJAJ retry');
-          // Two replies: the AJAJ one (no _EID_) and the WebSocket one the stalled server sends late.
-          await within(two.promise, 10000, 'both echoes');
-          check(replies.every((r) => r.n === 7), 'echo replies: ' + JSON.stringify(replies));
-          check(replies.filter((r) => !('_EID_' in r)).length === 1, 'one reply came over AJAJ: ' + JSON.stringify(replies));
-          check(calls === 1 && !timedOut, 'callback once (' + calls + '), no timeout callback');
-          check(client.readyState() === 1, 'the socket stayed open');
-        });
+          )
+        );
+        if (sent !== true) throw new Error('emit returned ' + sent + ' on an open socket');
         // The retry leaves the browser while the server is still stopped; it is answered once it resumes.
-        const request = await Promise.race([posted, outcome]);
-        const body = request && request.postDataJSON ? request.postDataJSON() : null;
+        let request;
+        try {
+          request = await posted;
+        } catch (err) {
+          throw new Error('no AJAJ retry while the server was stopped (' + err.message + '); client state: ' + (await state()));
+        }
+        const body = request.postDataJSON();
         if (!body || body.id !== 'echo' || body.n !== 7 || '_EID_' in body) {
           throw new Error('the AJAJ retry posted ' + JSON.stringify(body));
         }
       });
-      await outcome;
+      await page.evaluate(async () => {
+        const { check, within } = __t;
+        await within(__r.acked.promise, 10000, 'the callback after the AJAJ retry');
+        // Two replies: the AJAJ one (no _EID_) and the WebSocket one the stalled server sends late.
+        await within(__r.two.promise, 10000, 'both echoes');
+        const seen = JSON.stringify(__r.seen);
+        check(__r.seen.every((r) => r.n === 7), 'echo replies: ' + seen);
+        check(__r.seen.filter((r) => !r.eid).length === 1, 'one reply came over AJAJ: ' + seen);
+        check(__r.calls === 1 && !__r.timedOut, 'callback once (' + __r.calls + '), no timeout callback');
+        check(__c.readyState() === 1, 'the socket stayed open');
+      });
     },
   },
 ];
