@@ -1,8 +1,8 @@
-//! Chat: the page `examples/public/chat.html` (at `/chat.html`; it becomes `index.html`, served at
-//! `/`, once the echo example's page moves) talks to an auto-dispatch controller at `/chat`.
+//! Chat: the page `examples/public/index.html` (served at `/`) talks to an auto-dispatch
+//! controller at `/chat`.
 //!
 //! ```text
-//! cargo run --release --example chat                       # http://127.0.0.1:3000/chat.html
+//! cargo run --release --example chat                       # http://127.0.0.1:3000/
 //! PL_REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --release --example chat   # a second server
 //! ```
 //!

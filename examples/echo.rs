@@ -1,5 +1,5 @@
-//! Echo: `GET /` answers a small page (examples/public/index.html), a WebSocket upgrade on `/` or
-//! `/ws` echoes every text and binary message, other files come from `examples/public/`.
+//! Echo: `GET /` answers a small page (examples/public/echo/index.html), a WebSocket upgrade on `/`
+//! or `/ws` echoes every text and binary message, other files come from `examples/public/echo/`.
 //!
 //! ```text
 //! cargo run --release --example echo          # PORT=3000 HOST=127.0.0.1 by default
@@ -73,7 +73,7 @@ fn main() {
     init_logging();
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
-    let public = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/public");
+    let public = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/public/echo");
     let built = Server::builder()
         .bind(format!("{host}:{port}"))
         .public_folder(public)

@@ -104,7 +104,7 @@ fn environment_variables_that_do_not_parse_stop_the_start() {
 #[test]
 fn the_chat_example_serves_its_page_and_the_client() {
     let chat = ExampleProcess::start("chat", &[]);
-    let (status, page) = get(chat.addr, "/chat.html");
+    let (status, page) = get(chat.addr, "/");
     assert_eq!(status, 200);
     assert!(
         page.contains("<script src=\"/client.js\"></script>"),

@@ -1,5 +1,5 @@
 //! PleziClient in headless Chromium against the real chat example (`examples/chat.rs`, page
-//! `/chat.html`): `crates/plezi-dispatch/tests/browser/chat.mjs` runs every run.mjs scenario that
+//! `/`): `crates/plezi-dispatch/tests/browser/chat.mjs` runs every run.mjs scenario that
 //! needs no mock (the served bundle, emit with ack, `unknown`/`err` 404, auto-reconnect with
 //! backoff after a server restart, `close`/`reconnect`, `ajaj.emit`, `ajaj.auto` with the socket
 //! closed) plus two that stall the server with SIGSTOP: the timeout callbacks of an emit the
@@ -49,7 +49,7 @@ fn pleziclient_in_chromium_against_the_chat_example() {
         .args(["300", "node", "chat.mjs", "--server-cmd", &server_cmd])
         .args([
             "--page",
-            "/chat.html",
+            "/",
             "--client",
             "/client.js",
             "--ws",
@@ -70,7 +70,7 @@ fn pleziclient_in_chromium_against_the_chat_example() {
         Some(124) => panic!("node chat.mjs did not finish within 300 s:\n{stdout}\n{stderr}"),
         _ => panic!(
             "browser scenarios failed against the chat example ({}); rerun with \
-             `node chat.mjs --server-cmd {chat:?} --page /chat.html` in {}:\n{stdout}\n{stderr}",
+             `node chat.mjs --server-cmd {chat:?} --page /` in {}:\n{stdout}\n{stderr}",
             out.status,
             dir.display()
         ),

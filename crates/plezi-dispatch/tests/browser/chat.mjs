@@ -3,7 +3,7 @@
 // retry while the socket stays open. A real server acknowledges every event before running it, so these
 // scenarios stall the server instead: SIGSTOP on its process group for the time of the emit, SIGCONT after.
 //
-//   node chat.mjs --server-cmd 'target/debug/examples/chat' --page /chat.html --client /client.js --ws /chat
+//   node chat.mjs --server-cmd 'target/debug/examples/chat' --page / --client /client.js --ws /chat
 //
 // Options: exactly those of run.mjs (this script adds its scenarios to the list run.mjs imports from
 // scenarios.mjs, then runs run.mjs itself, which reads the same command line). The stalled scenarios need
