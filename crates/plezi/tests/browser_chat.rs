@@ -47,14 +47,7 @@ fn pleziclient_in_chromium_against_the_chat_example() {
     // `timeout` bounds a hung browser; run.mjs stops its server on SIGTERM.
     let out = Command::new("timeout")
         .args(["300", "node", "chat.mjs", "--server-cmd", &server_cmd])
-        .args([
-            "--page",
-            "/",
-            "--client",
-            "/client.js",
-            "--ws",
-            "/chat",
-        ])
+        .args(["--page", "/", "--client", "/client.js", "--ws", "/chat"])
         .current_dir(&dir)
         .env_remove("PL_REDIS_URL")
         .env_remove("REDIS_URL")
