@@ -69,3 +69,8 @@ pub mod prelude {
     pub use plezi_server::{CloseInfo, Message, Request, Response};
     pub use serde_json::{Value, json};
 }
+
+/// The README's code example, compiled by `cargo test --doc` so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
