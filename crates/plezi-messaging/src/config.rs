@@ -95,7 +95,7 @@ impl BusConfig {
             };
         }
         if let Some(name) = var("PL_APP_NAME") {
-            config.app_name = name;
+            config.app_name = name.trim().to_owned();
         }
         config
     }

@@ -85,7 +85,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks the values for ones the server cannot work with, saying which field to fix.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, bool); 8] = [
+        let nonzero: [(&str, bool); 7] = [
             ("max_header_bytes", self.max_header_bytes > 0),
             ("max_headers", self.max_headers > 0),
             ("max_pending_bytes", self.max_pending_bytes > 0),
@@ -93,7 +93,6 @@ impl ServerConfig {
             ("header_timeout", !self.header_timeout.is_zero()),
             ("keep_alive_timeout", !self.keep_alive_timeout.is_zero()),
             ("ws_idle_ping", !self.ws_idle_ping.is_zero()),
-            ("shutdown_grace", true),
         ];
         if let Some((name, _)) = nonzero.iter().find(|(_, ok)| !ok) {
             return Err(format!("ServerConfig::{name} must be greater than zero"));

@@ -76,11 +76,7 @@ impl Env {
             handle,
             service,
             statics,
-            limits: HttpLimits {
-                max_header_bytes: config.max_header_bytes,
-                max_headers: config.max_headers,
-                max_body_bytes: config.max_body_bytes,
-            },
+            limits: HttpLimits::from(config),
             ws_limits: WsLimits {
                 max_pending: config.max_pending_bytes,
                 policy: config.slow_consumer,

@@ -18,6 +18,8 @@
 //!   [`Request::header_all`], [`Request::take_body`], [`Request::minor_version`], [`Request::keep_alive`].
 //! - `BodyKind::None` is also used for `Content-Length: 0`.
 
+use crate::config::ServerConfig;
+
 mod date;
 mod decode;
 mod encode;
@@ -37,23 +39,30 @@ pub use parse::{BodyKind, HeadParse, RequestHead, parse_head};
 pub use request::Request;
 pub use response::{Body, FileBody, Response};
 
-/// Size limits applied while reading a request. One place for the defaults.
+/// Size limits applied while reading a request: the HTTP part of [`ServerConfig`], whose
+/// defaults are the only ones (32 KiB of head, 128 fields, 50 MiB of body).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Largest request head (request line + header fields) in bytes; more is 431. Default 32 KiB.
+    /// Largest request head (request line + header fields) in bytes; more is 431.
     pub max_header_bytes: usize,
-    /// Most header fields in one request; more is 431. Default 128.
+    /// Most header fields in one request; more is 431.
     pub max_headers: usize,
-    /// Largest request body in bytes; more is 413. Default 50 MiB.
+    /// Largest request body in bytes; more is 413.
     pub max_body_bytes: usize,
+}
+
+impl From<&ServerConfig> for HttpLimits {
+    fn from(config: &ServerConfig) -> HttpLimits {
+        HttpLimits {
+            max_header_bytes: config.max_header_bytes,
+            max_headers: config.max_headers,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
 }
 
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
-        HttpLimits {
-            max_header_bytes: 32 * 1024,
-            max_headers: 128,
-            max_body_bytes: 50 * 1024 * 1024,
-        }
+        HttpLimits::from(&ServerConfig::default())
     }
 }
