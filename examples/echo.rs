@@ -7,11 +7,11 @@
 //! Prints one line with the URL when ready; stops cleanly on SIGINT/SIGTERM. Messages up to
 //! 16 MiB are accepted (the size of Autobahn's largest cases), so `kosoku 127.0.0.1:3000` passes.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use plezi::plezi_server::{
-    Message, Reply, Request, Response, Server, ServerConfig, Upgrade, WebSocket, WebSocketHandler,
+    Message, Reply, Request, Response, Server, ServerConfig, ServerError, Upgrade, WebSocket,
+    WebSocketHandler,
 };
 
 /// Autobahn's largest messages (cases 9.1.6, 9.2.6) are 16 MiB; the server default is 1 MiB.
@@ -40,41 +40,20 @@ fn service(req: &mut Request) -> Reply {
     }
 }
 
-/// A minimal stderr logger (warnings and errors; `PLEZI_LOG=debug|info` for more). Filtering
-/// is done by `log::set_max_level`.
-struct StderrLogger;
-
-static LOGGER: StderrLogger = StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let _ = writeln!(std::io::stderr(), "[{}] {}", record.level(), record.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn init_logging() {
-    let level = match std::env::var("PLEZI_LOG").as_deref() {
-        Ok("debug") => log::LevelFilter::Debug,
-        Ok("info") => log::LevelFilter::Info,
-        _ => log::LevelFilter::Warn,
-    };
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
-    }
-}
-
 fn main() {
-    init_logging();
+    plezi::init_logging();
+    if let Err(e) = serve() {
+        eprintln!("echo: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Binds `HOST:PORT`, prints the URL once ready and runs until SIGINT/SIGTERM.
+fn serve() -> Result<(), ServerError> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
     let public = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/public/echo");
-    let built = Server::builder()
+    let server = Server::builder()
         .bind(format!("{host}:{port}"))
         .public_folder(public)
         .config(ServerConfig {
@@ -82,17 +61,7 @@ fn main() {
             ..ServerConfig::default()
         })
         .service(service)
-        .build();
-    let server = match built {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            std::process::exit(1);
-        }
-    };
+        .build()?;
     println!("echo listening on http://{}/", server.local_addr());
-    if let Err(e) = server.run() {
-        eprintln!("echo: {e}");
-        std::process::exit(1);
-    }
+    server.run()
 }

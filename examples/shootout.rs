@@ -17,11 +17,9 @@
 //! before the closing brace. Messages in another shape (other key order, whitespace) go through
 //! `serde_json` and are re-encoded in the canonical shape.
 
-use std::io::Write;
-
 use plezi::plezi_server::{
-    Filter, Message, Reply, Request, Response, Server, SharedFrame, Upgrade, WebSocket,
-    WebSocketHandler,
+    Filter, Message, Reply, Request, Response, Server, ServerError, SharedFrame, Upgrade,
+    WebSocket, WebSocketHandler,
 };
 
 const ECHO_PREFIX: &str = r#"{"type":"echo","#;
@@ -100,37 +98,17 @@ fn service(req: &mut Request) -> Reply {
     }
 }
 
-/// A minimal stderr logger (warnings and errors; `PLEZI_LOG=debug|info` for more). Filtering
-/// is done by `log::set_max_level`.
-struct StderrLogger;
-
-static LOGGER: StderrLogger = StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let _ = writeln!(std::io::stderr(), "[{}] {}", record.level(), record.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
-fn init_logging() {
-    let level = match std::env::var("PLEZI_LOG").as_deref() {
-        Ok("debug") => log::LevelFilter::Debug,
-        Ok("info") => log::LevelFilter::Info,
-        _ => log::LevelFilter::Warn,
-    };
-    if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(level);
-    }
-}
-
 fn main() {
-    init_logging();
+    plezi::init_logging();
+    if let Err(e) = serve() {
+        eprintln!("shootout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Binds `HOST:PORT` (`THREADS` event loops), prints the URL once ready and runs until
+/// SIGINT/SIGTERM.
+fn serve() -> Result<(), ServerError> {
     let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
     let port = std::env::var("PORT").unwrap_or_else(|_| "3000".to_owned());
     let mut builder = Server::builder()
@@ -139,16 +117,7 @@ fn main() {
     if let Some(threads) = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()) {
         builder = builder.threads(threads);
     }
-    let server = match builder.build() {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("shootout: {e}");
-            std::process::exit(1);
-        }
-    };
+    let server = builder.build()?;
     println!("shootout listening on ws://{}/ws", server.local_addr());
-    if let Err(e) = server.run() {
-        eprintln!("shootout: {e}");
-        std::process::exit(1);
-    }
+    server.run()
 }
