@@ -4,95 +4,42 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
+use common::interop::{self, ExternalClient};
+use common::tools::require_node_ws;
 
-use common::tools::{ScriptOutput, require_node_ws, run_bounded, tests_dir};
-use common::{Event, STEP, TestServer};
-
-fn run_scenario(s: &TestServer, scenario: &str) -> ScriptOutput {
-    require_node_ws();
-    let mut cmd = Command::new("node");
-    cmd.arg(tests_dir().join("node/ws_client.js"))
-        .arg(format!("ws://{}", s.addr))
-        .arg(scenario);
-    let out = run_bounded(cmd, Duration::from_secs(90));
-    out.assert_success(&format!("node ws scenario {scenario}"));
-    assert_eq!(out.lines().last().copied(), Some("done"), "{out:?}");
-    out
-}
-
-fn assert_lines(out: &ScriptOutput, want: &[&str]) {
-    let lines = out.lines();
-    for w in want {
-        assert!(
-            lines.iter().any(|l| l.starts_with(w)),
-            "missing {w:?} in {lines:?}"
-        );
-    }
-}
+const NODE_WS: ExternalClient = ExternalClient {
+    name: "node ws",
+    require: require_node_ws,
+    program: "node",
+    script: "node/ws_client.js",
+};
 
 #[test]
 fn node_echo_text_binary_big_and_ordered() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "echo");
-    assert_lines(
-        &out,
-        &[
-            "ok text",
-            "ok unicode",
-            "ok binary",
-            "ok big",
-            "ok ordered 500",
-        ],
-    );
+    interop::echo_text_binary_big_and_ordered(&NODE_WS);
 }
 
 #[test]
 fn node_fragmented_messages() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "fragmented");
-    assert_lines(&out, &["ok fragmented text", "ok fragmented binary"]);
+    interop::fragmented_messages(&NODE_WS);
 }
 
 #[test]
 fn node_ping_pong() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "ping");
-    assert_lines(&out, &["ok pong", "ok echo after ping"]);
+    interop::ping_pong(&NODE_WS);
 }
 
 #[test]
 fn node_client_close_codes_are_echoed() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "client_close");
-    assert_lines(&out, &["ok closed 1000", "ok closed 4001"]);
-    s.log.wait_for("two on_close", STEP, |ev| {
-        ev.iter().filter(|e| matches!(e, Event::Close(..))).count() == 2
-    });
-    let mut codes: Vec<(Option<u16>, bool)> = s
-        .log
-        .snapshot()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Close(_, code, by_server) => Some((code, by_server)),
-            _ => None,
-        })
-        .collect();
-    codes.sort();
-    assert_eq!(codes, vec![(Some(1000), false), (Some(4001), false)]);
+    interop::client_close_codes_are_echoed(&NODE_WS);
 }
 
 #[test]
 fn node_sees_server_close_code_4000() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "server_close");
-    assert_lines(&out, &["ok server closed 4000"]);
+    interop::sees_server_close_code_4000(&NODE_WS);
 }
 
 #[test]
 fn node_subprotocol_selection() {
-    let s = TestServer::start();
-    let out = run_scenario(&s, "subprotocol");
-    assert_lines(&out, &["ok subprotocol chat", "ok no subprotocol"]);
+    interop::subprotocol_selection(&NODE_WS);
 }

@@ -1,10 +1,12 @@
 //! Shared test harness: an in-process server with a test service, an event log written by the
-//! WebSocket handlers, temp folders, polling helpers and external-tool checks.
+//! WebSocket handlers, temp folders, polling helpers, external-tool checks and the interop scenarios
+//! run by the third-party client tests.
 //!
 //! Each test file includes this module; not every file uses every helper.
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod interop;
 pub mod tools;
 
 use std::collections::HashMap;
