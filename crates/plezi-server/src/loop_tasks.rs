@@ -2,14 +2,17 @@
 //! addressed to one connection by `ConnId`, fan-outs over every matching WebSocket connection,
 //! closures and timers for the loop itself, shutdown.
 
+use std::net::SocketAddr;
+
 use crate::conn_id::ConnId;
 use crate::connection::{DIRTY, Mode};
-use crate::event_loop::EventLoop;
+use crate::event_loop::{Env, EventLoop};
 use crate::handle::Task;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::ws::SharedFrame;
-use crate::ws_conn::{Phase, WsIo};
+use crate::ws_conn::{Phase, WsConn, WsIo};
 
 impl EventLoop {
     /// Runs every task queued so far.
@@ -74,36 +77,15 @@ impl EventLoop {
     /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.
     fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
         let now = self.now;
-        let EventLoop {
-            conns,
-            env,
-            dirty,
-            index,
-            ..
-        } = self;
-        for slot in 0..conns.capacity_slots() {
-            let Some((generation, conn)) = conns.get_with_generation(slot) else {
-                continue;
-            };
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
-            let id = ConnId::new(*index, slot, generation);
-            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
-                continue;
-            }
+        self.each_open_ws(filter, |env, id, peer, out, ws| {
             let mut io = WsIo {
-                out: &mut conn.out,
+                out,
                 state: &mut ws.state,
                 limits: &env.ws_limits,
                 now,
             };
-            let _ = io.write_frame(id, conn.peer, frame);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
-                dirty.push(slot);
-            }
-        }
+            let _ = io.write_frame(id, peer, frame);
+        });
     }
 
     /// Runs `f` on every open WebSocket connection of this loop that `filter` selects.
@@ -113,6 +95,19 @@ impl EventLoop {
         f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
         let now = self.now;
+        self.each_open_ws(filter, |env, id, peer, out, ws| {
+            let cx = env.ws_cx(id, peer, now);
+            ws.with_socket(out, &cx, "a for_each closure", &mut *f);
+        });
+    }
+
+    /// Calls `visit` on every open WebSocket connection of this loop that `filter` selects and
+    /// marks each one for a flush at the end of this turn.
+    fn each_open_ws(
+        &mut self,
+        filter: Filter,
+        mut visit: impl FnMut(&Env, ConnId, SocketAddr, &mut OutQueue, &mut WsConn),
+    ) {
         let EventLoop {
             conns,
             env,
@@ -131,8 +126,7 @@ impl EventLoop {
             if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
                 continue;
             }
-            let cx = env.ws_cx(id, conn.peer, now);
-            ws.with_socket(&mut conn.out, &cx, "a for_each closure", &mut *f);
+            visit(env, id, conn.peer, &mut conn.out, ws);
             if conn.flags & DIRTY == 0 {
                 conn.flags |= DIRTY;
                 dirty.push(slot);
