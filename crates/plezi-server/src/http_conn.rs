@@ -2,6 +2,11 @@
 //! order (the service is synchronous, so answering each request as it completes keeps the order of
 //! pipelined requests); `Expect: 100-continue`; streamed `File` and `Stream` bodies; the switch to
 //! WebSocket on an upgrade.
+//!
+//! Backpressure: pipelined requests are answered only while the outbound queue is under
+//! `max_pending_bytes`; past it the rest of the input waits (and the socket is not read) until the
+//! queue drains, so a client that sends many requests and never reads cannot make the server queue
+//! more than about one response over the cap.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -151,7 +156,9 @@ impl HttpConn {
                     if head.body == BodyKind::None {
                         self.head_started = None;
                         match self.respond(cx, out, head, Vec::new()) {
-                            HttpNext::NeedMore => continue,
+                            HttpNext::NeedMore if out.pending() < cx.ws_limits.max_pending => {
+                                continue;
+                            }
                             next => return (pos, next),
                         }
                     }
@@ -181,7 +188,7 @@ impl HttpConn {
                     let PendingBody { head, body, .. } = *pending;
                     self.head_started = None;
                     match self.respond(cx, out, head, body) {
-                        HttpNext::NeedMore => continue,
+                        HttpNext::NeedMore if out.pending() < cx.ws_limits.max_pending => continue,
                         next => return (pos, next),
                     }
                 }
