@@ -10,6 +10,7 @@ mod args;
 mod broadcast;
 mod chat; // `chat` and `socketio` subcommands: room.rs
 mod echo;
+mod fanout_run;
 mod idle;
 mod net;
 mod pace;
