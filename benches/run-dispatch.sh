@@ -35,18 +35,8 @@ out="${OUT:-$target/bench-results/dispatch-$(date +%Y%m%d-%H%M%S).jsonl}"
 load="${LOAD:-$target/release/plezi-load}"
 chat="${CHAT:-$target/release/examples/chat}"
 shootout="${SHOOTOUT:-$target/release/examples/shootout}"
-rt=()
-if [ "${RT:-1}" = 1 ]; then
-  rt=(chrt -f 10)
-  rt_knob=/proc/sys/kernel/sched_rt_runtime_us
-  if [ -w "$rt_knob" ]; then
-    rt_saved="$(cat "$rt_knob")"
-    trap 'echo "$rt_saved" > "$rt_knob"' EXIT
-    echo -1 > "$rt_knob"
-  else
-    echo "run-dispatch: cannot lift RT throttling ($rt_knob not writable): expect a 50 ms stall per second" >&2
-  fi
-fi
+source benches/lib.sh
+use_rt run-dispatch
 ulimit -n "$(ulimit -Hn)"
 log() { echo "run-dispatch: $*" >&2; }
 
@@ -73,28 +63,8 @@ start_server() {
     chat) cmd=("$chat") ;;
     socketio) cmd=(node "$repo/benches/peers/socketio/server.js") ;;
   esac
-  # taskset and chrt exec the command, so $! is the server's own PID. No Redis: the chat is one process.
-  env -u PL_REDIS_URL -u REDIS_URL PORT="$p" HOST=127.0.0.1 taskset -c 0 "${rt[@]}" "${cmd[@]}" \
-    > "$target/bench-results/$name.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 200); do
-    if ! kill -0 "$server_pid" 2> /dev/null; then
-      log "$name exited at start-up:"; cat "$target/bench-results/$name.log" >&2; return 1
-    fi
-    if (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "$name did not listen on port $p within 20 s"; return 1
-}
-
-stop_server() {
-  kill -TERM "$server_pid" 2> /dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$server_pid" 2> /dev/null || { wait "$server_pid" 2> /dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2> /dev/null || true
-  wait "$server_pid" 2> /dev/null || true
+  # No Redis: the chat is one process.
+  launch_server "$name" "$p" env -u PL_REDIS_URL -u REDIS_URL "${cmd[@]}"
 }
 
 # --- the runs ---------------------------------------------------------------------------------------

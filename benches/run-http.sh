@@ -21,16 +21,9 @@ target="${CARGO_TARGET_DIR:-/work/target-bench}"
 export CARGO_TARGET_DIR="$target"
 duration="${DURATION:-10}"
 connections="${CONNECTIONS:-64}"
-rt=()
-if [ "${RT:-1}" = 1 ]; then
-  rt=(chrt -f 10)
-  rt_knob=/proc/sys/kernel/sched_rt_runtime_us   # lifted for the run, restored on exit (see run-peers.sh)
-  if [ -w "$rt_knob" ]; then
-    rt_saved="$(cat "$rt_knob")"
-    trap 'echo "$rt_saved" > "$rt_knob"' EXIT
-    echo -1 > "$rt_knob"
-  fi
-fi
+log() { echo "run-http: $*" >&2; }
+source benches/lib.sh
+use_rt run-http
 command -v wrk > /dev/null || { echo "run-http: wrk is missing (apt-get install -y wrk)" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 mkdir -p "$target/bench-results"
@@ -51,19 +44,13 @@ for name in plezi-hello hyper plezi-echo-static; do
     plezi-echo-static) cmd=("${ECHO:-$target/release/examples/echo}") ;;
     hyper) cmd=("$target/peers/release/peer-hyper-hello") ;;
   esac
-  PORT="$port" HOST=127.0.0.1 taskset -c 0 "${rt[@]}" "${cmd[@]}" > "$target/bench-results/http-$name.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 200); do
-    (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null && break
-    sleep 0.1
-  done
+  launch_server "http-$name" "$port" "${cmd[@]}"
   # Warm-up, then the measured run.
   timeout 30 taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$port/" > /dev/null
-  before="$(cpu_ticks "$pid")"
+  before="$(cpu_ticks "$server_pid")"
   out="$(timeout $((duration + 30)) taskset -c 1 "${rt[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/")"
-  after="$(cpu_ticks "$pid")"
-  kill -TERM "$pid" 2> /dev/null || true
-  wait "$pid" 2> /dev/null || true
+  after="$(cpu_ticks "$server_pid")"
+  stop_server
   echo "== $name" >&2
   echo "$out" >&2
   rps="$(awk '/^Requests\/sec:/ { print $2 }' <<< "$out")"

@@ -31,18 +31,8 @@ servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(plezi node-ws uws tokio-tungstenite)
 mkdir -p "$target/bench-results"
 out="${OUT:-$target/bench-results/peers-$(date +%Y%m%d-%H%M%S).jsonl}"
-rt=()
-if [ "${RT:-1}" = 1 ]; then
-  rt=(chrt -f 10)
-  rt_knob=/proc/sys/kernel/sched_rt_runtime_us
-  if [ -w "$rt_knob" ]; then
-    rt_saved="$(cat "$rt_knob")"
-    trap 'echo "$rt_saved" > "$rt_knob"' EXIT
-    echo -1 > "$rt_knob"
-  else
-    echo "run-peers: cannot lift RT throttling ($rt_knob not writable): expect a 50 ms stall per second" >&2
-  fi
-fi
+source benches/lib.sh
+use_rt run-peers
 port=3700
 load="${LOAD:-$target/release/plezi-load}"
 ulimit -n "$(ulimit -Hn)"
@@ -73,27 +63,8 @@ start_server() {
     uws) cmd=("$repo/benches/peers/uws/run.sh") ;;
     tokio-tungstenite) cmd=("$target/peers/release/peer-tokio-tungstenite") ;;
   esac
-  # taskset and chrt exec the command (and run.sh execs the loader), so $! is the server's own PID.
-  PORT="$p" HOST=127.0.0.1 taskset -c 0 "${rt[@]}" "${cmd[@]}" > "$target/bench-results/$name.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 200); do
-    if ! kill -0 "$server_pid" 2> /dev/null; then
-      log "$name exited at start-up:"; cat "$target/bench-results/$name.log" >&2; return 1
-    fi
-    if (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then return 0; fi
-    sleep 0.1
-  done
-  log "$name did not listen on port $p within 20 s"; return 1
-}
-
-stop_server() {
-  kill -TERM "$server_pid" 2> /dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$server_pid" 2> /dev/null || { wait "$server_pid" 2> /dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2> /dev/null || true
-  wait "$server_pid" 2> /dev/null || true
+  # run.sh execs the loader, so the PID is still the server's own.
+  launch_server "$name" "$p" "${cmd[@]}"
 }
 
 # count N: 1k -> 1000
