@@ -40,6 +40,24 @@ pub struct ServerConfig {
     pub max_headers: usize,
     /// Largest request body accepted (after chunked decoding); larger → 413. Default 50 MiB.
     pub max_body_bytes: usize,
+    /// Largest body accepted when the application parses it in memory: `Content-Type`
+    /// `application/json`, `application/*+json` or `application/x-www-form-urlencoded`; larger →
+    /// 413, from the `Content-Length` before reading, or as soon as a chunked body passes it.
+    /// Uploads (any other type) keep `max_body_bytes`. Default 1 MiB (Socket.IO's
+    /// `maxHttpBufferSize`).
+    pub max_form_body_bytes: usize,
+    /// Minimum average rate, in bytes per second, at which a request body must arrive once
+    /// `min_body_rate_grace` has passed since its head; slower → 408 and close. `0` turns the
+    /// check off. Default 240 (Kestrel's `MinRequestBodyDataRate`).
+    pub min_body_rate: u32,
+    /// How long a request body may arrive at any rate before `min_body_rate` applies. Default 5 s
+    /// (Kestrel's grace period).
+    pub min_body_rate_grace: Duration,
+    /// Most connections (HTTP and WebSocket) the process holds at once; past it a new connection
+    /// gets a `503` and is closed, so the server keeps the file descriptors it needs to answer the
+    /// others. `None` (the default): the open-files limit (after raising the soft limit to the
+    /// hard one) less a reserve of an eighth of it, between 64 and 4096 descriptors.
+    pub max_connections: Option<usize>,
     /// Time allowed to receive a request's head, counted from its first byte (or from the
     /// connection's accept for the first request); slower → 408 and close. Default 10 s.
     pub header_timeout: Duration,
@@ -70,6 +88,10 @@ impl Default for ServerConfig {
             max_header_bytes: 32 * 1024,
             max_headers: 128,
             max_body_bytes: 50 * 1024 * 1024,
+            max_form_body_bytes: 1024 * 1024,
+            min_body_rate: 240,
+            min_body_rate_grace: Duration::from_secs(5),
+            max_connections: None,
             header_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(40),
             ws_max_message_bytes: 1024 * 1024,
@@ -85,7 +107,8 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks the values for ones the server cannot work with, saying which field to fix.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, bool); 7] = [
+        let nonzero: [(&str, bool); 8] = [
+            ("max_connections", self.max_connections != Some(0)),
             ("max_header_bytes", self.max_header_bytes > 0),
             ("max_headers", self.max_headers > 0),
             ("max_pending_bytes", self.max_pending_bytes > 0),
@@ -118,6 +141,8 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.max_header_bytes, 32 * 1024);
         assert_eq!(c.max_body_bytes, 50 * 1024 * 1024);
+        assert_eq!(c.max_form_body_bytes, 1024 * 1024);
+        assert_eq!(c.min_body_rate, 240);
         assert_eq!(c.slow_consumer, SlowConsumerPolicy::Close(1008));
     }
 

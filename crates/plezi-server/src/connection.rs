@@ -416,7 +416,9 @@ impl EventLoop {
         }
         self.end_ws(slot);
         // Dropping the socket closes it, which also removes it from the poller.
-        drop(self.conns.remove(slot));
+        if self.conns.remove(slot).is_some() {
+            self.env.handle.connection_closed();
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -23,6 +24,7 @@ use crate::handle::{ServerHandle, Task};
 use crate::handler::Service;
 use crate::http::HttpLimits;
 use crate::http_conn::HttpCx;
+use crate::security::Guards;
 use crate::slab::Slab;
 use crate::static_files::StaticFiles;
 use crate::timers::Timers;
@@ -58,6 +60,13 @@ pub(crate) struct Env {
     pub(crate) ws_limits: WsLimits,
     pub(crate) timeouts: Timeouts,
     pub(crate) access_log: bool,
+    pub(crate) guards: Arc<Guards>,
+    pub(crate) max_form_body: usize,
+    /// Minimum request body rate (bytes/s, 0 = off) and its grace period (ms).
+    pub(crate) min_body_rate: u32,
+    pub(crate) min_body_grace: u32,
+    /// Most connections of the whole server (checked when loop 0 accepts).
+    pub(crate) max_connections: usize,
 }
 
 fn millis(d: Duration) -> u32 {
@@ -71,6 +80,8 @@ impl Env {
         config: &ServerConfig,
         service: Arc<dyn Service>,
         statics: Option<Arc<StaticFiles>>,
+        guards: Arc<Guards>,
+        max_connections: usize,
     ) -> Env {
         Env {
             handle,
@@ -89,6 +100,11 @@ impl Env {
                 grace: millis(config.shutdown_grace),
             },
             access_log: config.access_log,
+            guards,
+            max_form_body: config.max_form_body_bytes,
+            min_body_rate: config.min_body_rate,
+            min_body_grace: millis(config.min_body_rate_grace),
+            max_connections,
         }
     }
 
@@ -99,6 +115,8 @@ impl Env {
             limits: &self.limits,
             ws_limits: &self.ws_limits,
             access_log: self.access_log,
+            guards: &self.guards,
+            max_form_body: self.max_form_body,
             stopping,
             now,
             peer,
@@ -145,6 +163,10 @@ pub(crate) struct EventLoop {
     pub(crate) grace_deadline: u32,
     /// Accepting failed for lack of resources (EMFILE...); retry on the next tick.
     pub(crate) accept_paused: bool,
+    /// The last accept error was logged (not repeated every tick).
+    accept_warned: bool,
+    /// The connection cap was reached and logged (logged again once it was left).
+    cap_warned: bool,
 }
 
 impl EventLoop {
@@ -177,6 +199,8 @@ impl EventLoop {
             stopping: false,
             grace_deadline: 0,
             accept_paused: false,
+            accept_warned: false,
+            cap_warned: false,
         })
     }
 
@@ -284,6 +308,21 @@ impl EventLoop {
             };
             match listener.accept() {
                 Ok((sock, peer)) => {
+                    self.accept_warned = false;
+                    let open = &self.env.handle.shared.connections;
+                    if open.load(Ordering::Relaxed) >= self.env.max_connections {
+                        if !self.cap_warned {
+                            log::warn!(
+                                "plezi: {} connections open, the limit (ServerConfig::max_connections); new ones get 503 until some close",
+                                self.env.max_connections
+                            );
+                            self.cap_warned = true;
+                        }
+                        refuse_at_capacity(sock);
+                        continue;
+                    }
+                    self.cap_warned = false;
+                    open.fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = sock.set_nodelay(true) {
                         log::debug!("plezi: cannot set TCP_NODELAY for {peer}: {e}");
                     }
@@ -300,7 +339,8 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_error(&e) => {
-                    if !self.accept_paused {
+                    if !self.accept_warned {
+                        self.accept_warned = true;
                         log::error!(
                             "plezi: cannot accept connections: {e}; raise the open-files limit (ulimit -n). Retrying every tick."
                         );
@@ -317,6 +357,7 @@ impl EventLoop {
     /// Registers an accepted socket with this loop.
     pub(crate) fn adopt(&mut self, mut sock: TcpStream, peer: SocketAddr) {
         if self.stopping {
+            self.env.handle.connection_closed();
             return;
         }
         let (slot, _) = self.conns.next_key();
@@ -325,6 +366,7 @@ impl EventLoop {
                 "plezi: event loop {} has no free connection slot",
                 self.index
             );
+            self.env.handle.connection_closed();
             return;
         }
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -334,6 +376,7 @@ impl EventLoop {
             .register(&mut sock, Token(slot as usize), interest)
         {
             log::error!("plezi: cannot register a connection from {peer}: {e}");
+            self.env.handle.connection_closed();
             return;
         }
         self.conns.insert(Conn::new(sock, peer, self.now));
@@ -380,6 +423,19 @@ impl EventLoop {
             }
         }
     }
+}
+
+/// The canned answer to a connection past the cap.
+const AT_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 53\r\nRetry-After: 1\r\nConnection: close\r\n\r\nthe server has too many connections; try again later\n";
+
+/// Answers a connection past the cap with a `503` (best effort, non-blocking) and closes it.
+/// Input already received is read first so that closing does not reset the connection.
+fn refuse_at_capacity(mut sock: TcpStream) {
+    use std::io::{Read, Write};
+    let mut sink = [0u8; 1024];
+    let _ = sock.read(&mut sink);
+    let _ = sock.write(AT_CAPACITY);
+    let _ = sock.shutdown(std::net::Shutdown::Write);
 }
 
 /// Accept errors that mean "out of resources" rather than "this one connection failed".

@@ -128,6 +128,8 @@ impl Inbox {
 pub(crate) struct Shared {
     pub(crate) inboxes: Box<[Inbox]>,
     pub(crate) websockets: AtomicUsize,
+    /// Open connections of all loops (accepted and not yet closed).
+    pub(crate) connections: AtomicUsize,
     pub(crate) local_addr: SocketAddr,
     pub(crate) stopping: AtomicBool,
     pub(crate) blocking: Arc<BlockingPool>,
@@ -149,6 +151,7 @@ impl ServerHandle {
             shared: Arc::new(Shared {
                 inboxes: inboxes.into_boxed_slice(),
                 websockets: AtomicUsize::new(0),
+                connections: AtomicUsize::new(0),
                 local_addr,
                 stopping: AtomicBool::new(false),
                 blocking: Arc::new(BlockingPool::new(blocking_threads())),
@@ -254,6 +257,20 @@ impl ServerHandle {
     /// Open WebSocket connections across all loops.
     pub fn websocket_count(&self) -> usize {
         self.shared.websockets.load(Ordering::Relaxed)
+    }
+
+    /// Open connections (HTTP and WebSocket) across all loops; compare with
+    /// [`ServerConfig::max_connections`](crate::ServerConfig::max_connections).
+    pub fn connection_count(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// One accepted connection is gone.
+    pub(crate) fn connection_closed(&self) {
+        let _ = self
+            .shared
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// Number of event loops (threads).

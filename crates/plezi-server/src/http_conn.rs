@@ -15,10 +15,11 @@ use crate::handler::{Reply, Service, Upgrade};
 use crate::http::{
     Body, BodyDecoder, BodyKind, CONTINUE_100, EncodedHead, FileBody, Framing, HeadParse,
     HttpError, HttpLimits, Request, RequestHead, Response, encode_chunk, encode_last_chunk,
-    encode_response_head, parse_head,
+    encode_response_head, is_parsed_body_type, parse_head,
 };
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
+use crate::security::Guards;
 use crate::static_files::StaticFiles;
 use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
 use crate::ws_conn::{WsConn, WsLimits};
@@ -33,6 +34,10 @@ pub(crate) struct HttpCx<'a> {
     pub(crate) limits: &'a HttpLimits,
     pub(crate) ws_limits: &'a WsLimits,
     pub(crate) access_log: bool,
+    /// Origin policy and CORS.
+    pub(crate) guards: &'a Guards,
+    /// Body limit for JSON and urlencoded bodies.
+    pub(crate) max_form_body: usize,
     /// The server is stopping: every response closes its connection.
     pub(crate) stopping: bool,
     pub(crate) now: u32,
@@ -67,6 +72,23 @@ pub(crate) struct PendingBody {
     head: RequestHead,
     decoder: BodyDecoder,
     body: Vec<u8>,
+    /// Loop-clock ms at which the head was complete (the body's data-rate clock).
+    started: u32,
+    /// The body is parsed by the application (JSON, urlencoded): its smaller limit applies.
+    form: bool,
+}
+
+impl PendingBody {
+    /// Whether the body arrives slower than `rate` bytes/s on average, once `grace_ms` have
+    /// passed since its head (Kestrel's minimum request body data rate). `rate == 0`: never.
+    pub(crate) fn too_slow(&self, now: u32, rate: u32, grace_ms: u32) -> bool {
+        let elapsed = now.wrapping_sub(self.started);
+        if rate == 0 || elapsed < grace_ms || elapsed >= 1 << 31 {
+            return false;
+        }
+        let expected = u64::from(rate) * u64::from(elapsed) / 1000;
+        self.decoder.received() < expected
+    }
 }
 
 /// A response body sent piece by piece as the socket drains.
@@ -134,6 +156,14 @@ impl HttpConn {
                         return (pos, HttpNext::NeedMore);
                     }
                     self.head_started.get_or_insert(cx.now);
+                    // Empty lines before a request line are ignored (RFC 9112 §2.2): drop them
+                    // here so they are not kept and scanned again on every read (the header
+                    // timeout still runs from the first of them).
+                    pos += leading_empty_lines(&input[pos..]);
+                    if pos == input.len() {
+                        self.scanned = 0;
+                        return (pos, HttpNext::NeedMore);
+                    }
                     let buffered = &input[pos..];
                     if buffered.len() <= cx.limits.max_header_bytes
                         && !may_hold_head_end(buffered, self.scanned as usize)
@@ -162,19 +192,46 @@ impl HttpConn {
                             next => return (pos, next),
                         }
                     }
+                    let mut max_body = cx.limits.max_body_bytes;
+                    let mut form = false;
+                    if head.headers.iter().any(|(n, v)| {
+                        n.eq_ignore_ascii_case("content-type") && is_parsed_body_type(v)
+                    }) && cx.max_form_body < max_body
+                    {
+                        max_body = cx.max_form_body;
+                        form = true;
+                    }
+                    if let BodyKind::Length(n) = head.body
+                        && n > max_body as u64
+                    {
+                        let e = if form {
+                            HttpError::FormBodyTooLarge
+                        } else {
+                            HttpError::BodyTooLarge
+                        };
+                        return (input.len(), self.fail(cx, out, &e));
+                    }
                     if head.expect_continue && pos == input.len() {
                         out.push_owned(CONTINUE_100.to_vec());
                     }
-                    let decoder = BodyDecoder::new(&head.body, cx.limits.max_body_bytes);
+                    let decoder = BodyDecoder::new(&head.body, max_body);
                     self.state = HttpState::Body(Box::new(PendingBody {
                         head,
                         decoder,
                         body: Vec::new(),
+                        started: cx.now,
+                        form,
                     }));
                 }
                 HttpState::Body(pending) => {
                     match pending.decoder.decode(&input[pos..], &mut pending.body) {
                         Ok(n) => pos += n,
+                        Err(HttpError::BodyTooLarge) if pending.form => {
+                            return (
+                                input.len(),
+                                self.fail(cx, out, &HttpError::FormBodyTooLarge),
+                            );
+                        }
                         Err(e) => return (input.len(), self.fail(cx, out, &e)),
                     }
                     if !pending.decoder.is_done() {
@@ -228,21 +285,25 @@ impl HttpConn {
             .upgrade_websocket
             .then(|| check_upgrade(&head.method, head.minor_version, &head.headers));
         let mut req = Request::from_head(head, body, cx.peer);
+        let guards = cx.guards;
         let reply = match &check {
             Some(UpgradeCheck::Invalid(e)) => Reply::Response(handshake_refusal(*e)),
             Some(UpgradeCheck::Valid { .. }) => {
-                req.set_websocket_upgrade(true);
-                call_service(cx.service, &mut req)
-            }
-            None => match cx.statics {
-                Some(statics) if matches!(req.method(), "GET" | "HEAD") => {
-                    match statics.serve(&req) {
-                        Some(resp) => Reply::Response(resp),
-                        None => call_service(cx.service, &mut req),
+                match guards
+                    .origins
+                    .check_upgrade(req.header("origin"), req.header("host"))
+                {
+                    Err(refusal) => {
+                        log::debug!("plezi: {}: {refusal}", cx.peer);
+                        Reply::Response(refusal.response())
+                    }
+                    Ok(()) => {
+                        req.set_websocket_upgrade(true);
+                        call_service(cx.service, &mut req)
                     }
                 }
-                _ => call_service(cx.service, &mut req),
-            },
+            }
+            None => answer(cx, &mut req),
         };
         match (reply, check) {
             (Reply::Upgrade(_), Some(UpgradeCheck::Valid { .. })) if cx.stopping => {
@@ -412,6 +473,18 @@ impl HttpConn {
     }
 }
 
+/// How many bytes of empty lines (`\r\n`) start `buf`; a lone trailing `\r` is kept (its `\n`
+/// may follow), and a bare `\n` is left for the parser to refuse.
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match buf.get(i..) {
+            Some([b'\r', b'\n', ..]) => i += 2,
+            _ => return i,
+        }
+    }
+}
+
 /// Whether `buf` may contain the empty line that ends a head (`\n\r\n`, or `\n\n` which the
 /// parser rejects), looking only at bytes from `scanned` on (less the 2 that may start it).
 fn may_hold_head_end(buf: &[u8], scanned: usize) -> bool {
@@ -421,6 +494,49 @@ fn may_hold_head_end(buf: &[u8], scanned: usize) -> bool {
             w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && tail.get(i + 2) == Some(&b'\n')))
         })
     })
+}
+
+/// A request that is not an upgrade: a CORS preflight is answered here; a cross-site request with
+/// a non-safe method is refused (403); then static files, then the service. Answers to allowed
+/// CORS origins get their headers.
+fn answer(cx: &HttpCx<'_>, req: &mut Request) -> Reply {
+    let cors = cx.guards.cors.as_ref();
+    let origin = req.header("origin").map(str::to_owned);
+    if let Some(cors) = cors
+        && let Some(origin) = origin.as_deref()
+        && req.method() == "OPTIONS"
+        && let Some(method) = req.header("access-control-request-method")
+    {
+        let preflight =
+            cors.preflight(origin, method, req.header("access-control-request-headers"));
+        return Reply::Response(preflight.response());
+    }
+    if let Err(refusal) = cx.guards.origins.check_request(
+        req.method(),
+        req.header("sec-fetch-site"),
+        origin.as_deref(),
+        req.header("host"),
+        cors,
+    ) {
+        log::debug!("plezi: {}: {refusal}", cx.peer);
+        return Reply::Response(refusal.response());
+    }
+    let reply = match cx.statics {
+        Some(statics) if matches!(req.method(), "GET" | "HEAD") => match statics.serve(req) {
+            Some(resp) => Reply::Response(resp),
+            None => call_service(cx.service, req),
+        },
+        _ => call_service(cx.service, req),
+    };
+    match (reply, cors) {
+        (Reply::Response(mut resp), Some(cors)) => {
+            for (name, value) in cors.response_headers(origin.as_deref()) {
+                resp = resp.header(name, &value);
+            }
+            Reply::Response(resp)
+        }
+        (reply, _) => reply,
+    }
 }
 
 fn call_service(service: &dyn Service, req: &mut Request) -> Reply {
@@ -443,6 +559,17 @@ fn handshake_refusal(e: HandshakeError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::may_hold_head_end;
+
+    #[test]
+    fn leading_empty_lines_are_counted() {
+        use super::leading_empty_lines;
+        assert_eq!(leading_empty_lines(b"GET"), 0);
+        assert_eq!(leading_empty_lines(b"\r\n\r\nGET"), 4);
+        assert_eq!(leading_empty_lines(b"\r\n\r"), 2);
+        assert_eq!(leading_empty_lines(b"\nGET"), 0);
+        assert_eq!(leading_empty_lines(b"\rGET"), 0);
+        assert_eq!(leading_empty_lines(b""), 0);
+    }
 
     #[test]
     fn head_end_search_resumes_where_it_stopped() {

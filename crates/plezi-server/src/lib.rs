@@ -62,6 +62,7 @@
 
 pub mod http;
 pub mod outbound;
+pub mod security;
 pub mod ws;
 
 mod blocking;
@@ -88,7 +89,8 @@ pub use conn_id::ConnId;
 pub use error::{ServerError, WriteError};
 pub use handle::{EachFn, ServerHandle};
 pub use handler::{Filter, Reply, Service, Upgrade, WebSocket, WebSocketHandler};
-pub use http::{Body, FileBody, Request, Response};
+pub use http::{Body, FileBody, HeaderError, Origin, OriginError, Request, Response};
+pub use security::{Cors, CorsError, OriginListError, OriginPolicy, Preflight, Refusal};
 pub use server::{RunningServer, Server, ServerBuilder};
 pub use timers::TimerId;
 pub use ws::{CloseInfo, Message, SharedFrame};

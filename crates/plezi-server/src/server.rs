@@ -19,6 +19,7 @@ use crate::event_loop::{Env, EventLoop, WAKER};
 use crate::handle::{Inbox, ServerHandle};
 use crate::handler::{NotFound, Service};
 use crate::panic_guard::guard;
+use crate::security::{Cors, Guards, OriginPolicy};
 use crate::static_files::StaticFiles;
 
 /// Pending connections the kernel may queue before we accept them.
@@ -45,6 +46,8 @@ pub struct ServerBuilder {
     public_folder: Option<PathBuf>,
     service: Arc<dyn Service>,
     handle_signals: Option<bool>,
+    guards: Guards,
+    dotfiles: bool,
 }
 
 impl ServerBuilder {
@@ -72,6 +75,26 @@ impl ServerBuilder {
     /// Serve GET/HEAD requests from files below `dir` before calling the service.
     pub fn public_folder(mut self, dir: impl Into<PathBuf>) -> Self {
         self.public_folder = Some(dir.into());
+        self
+    }
+
+    /// Which browser origins may open WebSockets and send non-safe requests (default:
+    /// same-origin only; see [`OriginPolicy`] and `docs/security.md`).
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        self.guards.origins = policy;
+        self
+    }
+
+    /// Turns CORS on with these rules (default: off, no CORS headers; see [`Cors`]).
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.guards.cors = Some(cors);
+        self
+    }
+
+    /// Serve files and folders whose name starts with `.` from the public folder (default: false;
+    /// `/.well-known/` is always served).
+    pub fn serve_dotfiles(mut self, yes: bool) -> Self {
+        self.dotfiles = yes;
         self
     }
 
@@ -108,16 +131,29 @@ impl ServerBuilder {
                 "bind address resolves to nothing".to_owned(),
             ));
         }
+        if let Some(cors) = &self.guards.cors {
+            cors.validate()
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+        }
+        let dotfiles = self.dotfiles;
         let statics = match self.public_folder {
-            Some(dir) => Some(Arc::new(StaticFiles::new(dir.clone()).map_err(|e| {
-                ServerError::Config(format!(
-                    "public folder {}: {e}; create it or fix the path",
-                    dir.display()
-                ))
-            })?)),
+            Some(dir) => Some(Arc::new(
+                StaticFiles::new(dir.clone())
+                    .map_err(|e| {
+                        ServerError::Config(format!(
+                            "public folder {}: {e}; create it or fix the path",
+                            dir.display()
+                        ))
+                    })?
+                    .with_dotfiles(dotfiles),
+            )),
             None => None,
         };
-        raise_open_files_limit();
+        let open_files = raise_open_files_limit();
+        let max_connections = self
+            .config
+            .max_connections
+            .unwrap_or_else(|| default_max_connections(open_files));
         let listener = StdListener::bind(&addrs[..]).map_err(ServerError::Bind)?;
         listener.set_nonblocking(true).map_err(ServerError::Io)?;
         raise_backlog(&listener);
@@ -138,31 +174,51 @@ impl ServerBuilder {
             service: self.service,
             statics,
             handle_signals: self.handle_signals,
+            guards: Arc::new(self.guards),
+            max_connections,
         })
+    }
+}
+
+/// The default connection cap: the open-files limit less a reserve (an eighth of it, at least 64
+/// and at most 4096 descriptors) for the listener, the pollers, files being served, Redis and logs.
+fn default_max_connections(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(limit) => {
+            let reserve = (limit / 8).clamp(64, 4096);
+            limit.saturating_sub(reserve).max(1).min(usize::MAX as u64) as usize
+        }
+        None => usize::MAX,
     }
 }
 
 /// Raises the soft open-files limit to the hard limit (as Go's runtime does): every connection
 /// is a file descriptor, and the common soft default of 1024 is far below what a server holds.
-fn raise_open_files_limit() {
+/// Returns the soft limit in effect afterwards (`None`: unknown or unlimited).
+fn raise_open_files_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit writes into the struct we own; setrlimit only reads it.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur < limit.rlim_max {
             let old = limit.rlim_cur;
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            let mut raised = limit;
+            raised.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 log::debug!(
                     "plezi: open-files limit raised from {old} to {}",
                     limit.rlim_max
                 );
+                limit = raised;
             }
         }
     }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// `listen(2)` again with a larger backlog (std uses 128), for connection bursts.
@@ -187,6 +243,8 @@ pub struct Server {
     service: Arc<dyn Service>,
     statics: Option<Arc<StaticFiles>>,
     handle_signals: Option<bool>,
+    guards: Arc<Guards>,
+    max_connections: usize,
 }
 
 impl Server {
@@ -199,6 +257,8 @@ impl Server {
             public_folder: None,
             service: Arc::new(NotFound),
             handle_signals: None,
+            guards: Guards::default(),
+            dotfiles: false,
         }
     }
 
@@ -235,6 +295,8 @@ impl Server {
             config,
             service,
             statics,
+            guards,
+            max_connections,
             ..
         } = self;
         let signal_watch = if signals {
@@ -246,7 +308,14 @@ impl Server {
         let mut threads = Vec::with_capacity(polls.len());
         for (i, poll) in polls.into_iter().enumerate() {
             let index = i as u16;
-            let env = Env::new(handle.clone(), &config, service.clone(), statics.clone());
+            let env = Env::new(
+                handle.clone(),
+                &config,
+                service.clone(),
+                statics.clone(),
+                guards.clone(),
+                max_connections,
+            );
             let event_loop =
                 EventLoop::new(index, poll, listener.take(), env).map_err(ServerError::Io)?;
             let on_panic = handle.clone();
@@ -367,5 +436,20 @@ impl SignalWatch {
     fn stop(self) {
         self.control.close();
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_max_connections;
+
+    #[test]
+    fn connection_cap_leaves_a_reserve() {
+        assert_eq!(default_max_connections(Some(1024)), 1024 - 128);
+        assert_eq!(default_max_connections(Some(2048)), 2048 - 256);
+        assert_eq!(default_max_connections(Some(256)), 256 - 64);
+        assert_eq!(default_max_connections(Some(1 << 20)), (1 << 20) - 4096);
+        assert_eq!(default_max_connections(Some(10)), 1);
+        assert_eq!(default_max_connections(None), usize::MAX);
     }
 }

@@ -4,6 +4,7 @@
 use crate::conn_id::ConnId;
 use crate::connection::Mode;
 use crate::event_loop::{CLOSE_WAIT_MS, EventLoop, LINGER_MS};
+use crate::http::HttpError;
 use crate::http_conn::HttpState;
 use crate::socket_sink::SocketSink;
 use crate::ws::{CloseInfo, close_frame, ping_frame};
@@ -34,6 +35,16 @@ impl EventLoop {
                         Action::Flush
                     }
                     (HttpState::Head, None) if idle && conn.out.is_empty() => Action::Remove,
+                    (HttpState::Body(body), _)
+                        if body.too_slow(now, env.min_body_rate, env.min_body_grace) =>
+                    {
+                        http.fail(
+                            &env.http_cx(conn.peer, now, stopping),
+                            &mut conn.out,
+                            &HttpError::BodyTooSlow,
+                        );
+                        Action::Flush
+                    }
                     (HttpState::Body(_), _) if idle => {
                         http.time_out(&env.http_cx(conn.peer, now, stopping), &mut conn.out);
                         Action::Flush

@@ -22,6 +22,11 @@ pub enum HttpError {
     VersionNotSupported,
     /// The client took too long to send the request head (408). Produced by the connection, not the parser.
     Timeout,
+    /// The request body arrived slower on average than the minimum data rate, after its grace
+    /// period (408). Produced by the connection.
+    BodyTooSlow,
+    /// A parsed body (JSON, urlencoded) larger than its own limit (413).
+    FormBodyTooLarge,
 }
 
 impl HttpError {
@@ -30,10 +35,10 @@ impl HttpError {
         match self {
             HttpError::BadRequest(_) => 400,
             HttpError::HeaderTooLarge | HttpError::TooManyHeaders => 431,
-            HttpError::BodyTooLarge => 413,
+            HttpError::BodyTooLarge | HttpError::FormBodyTooLarge => 413,
             HttpError::NotImplemented(_) => 501,
             HttpError::VersionNotSupported => 505,
-            HttpError::Timeout => 408,
+            HttpError::Timeout | HttpError::BodyTooSlow => 408,
         }
     }
 
@@ -62,6 +67,12 @@ impl fmt::Display for HttpError {
             HttpError::Timeout => {
                 f.write_str("request timeout: the request head arrived too slowly")
             }
+            HttpError::BodyTooSlow => f.write_str(
+                "request timeout: the request body arrived slower than the minimum data rate",
+            ),
+            HttpError::FormBodyTooLarge => f.write_str(
+                "request body too large: JSON and urlencoded bodies have a smaller limit than uploads",
+            ),
         }
     }
 }
@@ -81,6 +92,8 @@ mod tests {
         assert_eq!(HttpError::NotImplemented("x").status(), 501);
         assert_eq!(HttpError::VersionNotSupported.status(), 505);
         assert_eq!(HttpError::Timeout.status(), 408);
+        assert_eq!(HttpError::BodyTooSlow.status(), 408);
+        assert_eq!(HttpError::FormBodyTooLarge.status(), 413);
     }
 
     #[test]

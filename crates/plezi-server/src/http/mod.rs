@@ -24,6 +24,7 @@ mod date;
 mod decode;
 mod encode;
 mod error;
+mod origin;
 mod parse;
 mod request;
 mod response;
@@ -35,9 +36,10 @@ pub use encode::{
     encode_response_head, reason_phrase,
 };
 pub use error::HttpError;
+pub use origin::{Origin, OriginError};
 pub use parse::{BodyKind, HeadParse, RequestHead, parse_head};
 pub use request::Request;
-pub use response::{Body, FileBody, Response};
+pub use response::{Body, FileBody, HeaderError, Response};
 
 /// Size limits applied while reading a request: the HTTP part of [`ServerConfig`], whose
 /// defaults are the only ones (32 KiB of head, 128 fields, 50 MiB of body).
@@ -49,6 +51,16 @@ pub struct HttpLimits {
     pub max_headers: usize,
     /// Largest request body in bytes; more is 413.
     pub max_body_bytes: usize,
+}
+
+/// Whether a `Content-Type` names a body the application parses in memory: `application/json`,
+/// `application/*+json` or `application/x-www-form-urlencoded` (parameters ignored).
+pub fn is_parsed_body_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let lower = essence.to_ascii_lowercase();
+    lower == "application/json"
+        || lower == "application/x-www-form-urlencoded"
+        || (lower.starts_with("application/") && lower.ends_with("+json"))
 }
 
 impl From<&ServerConfig> for HttpLimits {

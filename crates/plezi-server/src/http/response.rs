@@ -203,9 +203,51 @@ pub struct Response {
     body: Body,
 }
 
-/// True for bytes that may not appear in a header name or value we send (response splitting).
-fn forbidden_in_header(b: u8) -> bool {
-    b == b'\r' || b == b'\n' || b == 0
+/// Why a response header was refused: sending it would split or corrupt the response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderError {
+    /// The name is empty or not an HTTP token (letters, digits and ``!#$%&'*+-.^_`|~``).
+    InvalidName(String),
+    /// The value of this header has a control character (CR, LF, NUL or another byte below
+    /// 0x20 except tab, or DEL).
+    InvalidValue(String),
+}
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderError::InvalidName(n) => write!(
+                f,
+                "response header name {n:?} is not a token; use letters, digits and -"
+            ),
+            HeaderError::InvalidValue(n) => write!(
+                f,
+                "the value of response header {n:?} has a control character (CR, LF, NUL...); remove or encode it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
+
+/// Whether `b` may appear in a header value we send: visible ASCII, space, tab and obs-text;
+/// never CR, LF, NUL, another control character or DEL.
+fn allowed_in_value(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+/// Checks a header before it is stored.
+fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
+    if !crate::security::is_token(name) {
+        return Err(HeaderError::InvalidName(
+            name.escape_debug().take(64).collect(),
+        ));
+    }
+    if !value.bytes().all(allowed_in_value) {
+        return Err(HeaderError::InvalidValue(name.to_owned()));
+    }
+    Ok(())
 }
 
 impl Response {
@@ -244,16 +286,26 @@ impl Response {
             .body(body.into())
     }
 
-    /// Appends a header (repeat the call for repeated fields such as `Set-Cookie`). A name or value
-    /// containing CR, LF or NUL is dropped with a log line: it would split the response.
-    pub fn header(mut self, name: &str, value: &str) -> Response {
-        let bad_name = name.is_empty() || name.bytes().any(|b| forbidden_in_header(b) || b == b':');
-        if bad_name || value.bytes().any(forbidden_in_header) {
-            log::warn!(
-                "dropped response header {name:?}: CR, LF, NUL or ':' in name, or CR/LF/NUL in value"
-            );
+    /// Appends a header (repeat the call for repeated fields such as `Set-Cookie`). A name that is
+    /// not a token, or a value with a control character (CR, LF, NUL, others except tab), is
+    /// dropped with a warning: it could split the response. Use [`Response::try_header`] to get
+    /// the error instead.
+    pub fn header(self, name: &str, value: &str) -> Response {
+        if let Err(e) = check_header(name, value) {
+            log::warn!("plezi: dropped a response header: {e}");
             return self;
         }
+        self.push_checked(name, value)
+    }
+
+    /// Appends a header, or says why it cannot be sent ([`HeaderError`]): a name that is not a
+    /// token, or a value with a control character.
+    pub fn try_header(self, name: &str, value: &str) -> Result<Response, HeaderError> {
+        check_header(name, value)?;
+        Ok(self.push_checked(name, value))
+    }
+
+    fn push_checked(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
@@ -331,6 +383,38 @@ mod tests {
             .header("Set-Cookie", "b=2");
         let names: Vec<&str> = r.headers().iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["X-A", "Set-Cookie", "Set-Cookie"]);
+    }
+
+    #[test]
+    fn control_characters_and_bad_names_are_refused() {
+        for value in ["a\rb", "a\nb", "a\0b", "a\x1bb", "a\x7fb", "a\x0bb"] {
+            assert_eq!(
+                Response::new(200).try_header("X-A", value).unwrap_err(),
+                HeaderError::InvalidValue("X-A".into()),
+                "{value:?}"
+            );
+            assert!(Response::new(200).header("X-A", value).headers().is_empty());
+        }
+        for name in ["", "X A", "X:A", "X\tA", "\u{e9}", "X(A)", "X/A"] {
+            assert!(
+                matches!(
+                    Response::new(200).try_header(name, "v"),
+                    Err(HeaderError::InvalidName(_))
+                ),
+                "{name:?}"
+            );
+        }
+        let ok = Response::new(200)
+            .try_header("X-Tab", "a\tb \u{e9}")
+            .unwrap()
+            .try_header("x~y!#", "")
+            .unwrap();
+        assert_eq!(ok.headers().len(), 2);
+        assert!(
+            HeaderError::InvalidValue("X".into())
+                .to_string()
+                .contains("control")
+        );
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //!   `None` so the application can answer (usually 404). Traversal attempts (`..`, `%2e%2e`, `%2f`,
 //!   backslashes, NUL) are refused the same way; symlinks are followed but the final path must
 //!   still be inside the canonical root.
-//! - Folders serve their `index.html`; `/dir` (no slash) redirects to `/dir/` with 301.
+//! - Folders serve their `index.html`; `/dir` (no slash) redirects to `/dir/` with 301, the
+//!   `Location` built with repeated slashes collapsed (`//evil.example` is not a folder of ours
+//!   but a protocol-relative URL: it must never leave the host).
+//! - Dotfiles (a segment starting with `.`, asked for or reached through a symlink) are not
+//!   served unless enabled; the first segment `.well-known` (ACME, RFC 8615) always is.
 //! - `file.gz` next to `file` is sent with `Content-Encoding: gzip` when `Accept-Encoding` allows;
 //!   both variants then carry `Vary: Accept-Encoding` and have distinct entity tags.
 //! - `ETag` is `"<len hex>-<mtime ns hex>"`; `If-None-Match` (weak comparison) takes precedence
@@ -30,6 +34,8 @@ use negotiate::RangeAnswer;
 #[derive(Debug, Clone)]
 pub(crate) struct StaticFiles {
     root: PathBuf,
+    /// Serve names starting with `.` (always true for a first segment `.well-known`).
+    dotfiles: bool,
 }
 
 /// The file chosen to answer a request, before conditionals and ranges.
@@ -52,7 +58,16 @@ impl StaticFiles {
                 format!("public folder {} is not a directory", root.display()),
             ));
         }
-        Ok(StaticFiles { root })
+        Ok(StaticFiles {
+            root,
+            dotfiles: false,
+        })
+    }
+
+    /// Whether names starting with `.` are served (default false; `/.well-known/` always is).
+    pub(crate) fn with_dotfiles(mut self, yes: bool) -> StaticFiles {
+        self.dotfiles = yes;
+        self
     }
 
     /// The canonical folder files are served from.
@@ -67,14 +82,23 @@ impl StaticFiles {
             return None;
         }
         let safe = resolve::decode_path(req.path())?;
+        if !self.dotfiles && resolve::has_hidden_segment(&safe.segments) {
+            return None;
+        }
         let mut path = safe.under(&self.root);
         if path.is_dir() {
             path.push("index.html");
             if !safe.trailing_slash {
-                resolve::contained_file(&self.root, &path)?;
+                let real = resolve::contained_file(&self.root, &path)?;
+                if !self.dotfiles && resolve::hidden_below(&self.root, &real) {
+                    return None;
+                }
+                // Built from the path with repeated slashes collapsed: `//host` would be a
+                // protocol-relative redirect to another host.
+                let dir = resolve::collapse_slashes(req.path());
                 let location = match req.query() {
-                    Some(q) => format!("{}/?{q}", req.path()),
-                    None => format!("{}/", req.path()),
+                    Some(q) => format!("{dir}/?{q}"),
+                    None => format!("{dir}/"),
                 };
                 return Some(
                     Response::text(301, "Moved Permanently\n").header("Location", &location),
@@ -84,6 +108,9 @@ impl StaticFiles {
             return None;
         }
         let real = resolve::contained_file(&self.root, &path)?;
+        if !self.dotfiles && resolve::hidden_below(&self.root, &real) {
+            return None;
+        }
         let chosen = self.choose(&real, req)?;
         Some(respond(chosen, req))
     }

@@ -73,6 +73,40 @@ pub(crate) fn decode_path(raw: &str) -> Option<SafePath> {
     })
 }
 
+/// Whether a segment names a dotfile that is hidden by default: any segment starting with `.`,
+/// except a first segment `.well-known` (RFC 8615, used by ACME).
+pub(crate) fn has_hidden_segment(segments: &[Vec<u8>]) -> bool {
+    segments
+        .iter()
+        .enumerate()
+        .any(|(i, s)| s.starts_with(b".") && !(i == 0 && s == b".well-known"))
+}
+
+/// Whether the canonical `real` path (inside the canonical `root`) passes through a hidden name
+/// (a symlink to `.git` or `.env` is hidden too).
+pub(crate) fn hidden_below(root: &Path, real: &Path) -> bool {
+    let Ok(rel) = real.strip_prefix(root) else {
+        return true;
+    };
+    let segments: Vec<Vec<u8>> = rel
+        .components()
+        .map(|c| c.as_os_str().as_bytes().to_vec())
+        .collect();
+    has_hidden_segment(&segments)
+}
+
+/// The path with every run of `/` made one `/`, so it cannot start with `//`.
+pub(crate) fn collapse_slashes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if c == '/' && out.ends_with('/') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Resolves symlinks in `path` and returns it only if it is still inside `root` (which must
 /// itself be canonical) and names a regular file.
 pub(crate) fn contained_file(root: &Path, path: &Path) -> Option<PathBuf> {
@@ -107,6 +141,24 @@ mod tests {
         assert_eq!(segs("/a..b"), Some(vec!["a..b".into()]));
         assert!(decode_path("/dir/").unwrap().trailing_slash);
         assert!(!decode_path("/dir").unwrap().trailing_slash);
+    }
+
+    #[test]
+    fn hidden_segments_and_slashes() {
+        let hidden = |raw: &str| has_hidden_segment(&decode_path(raw).unwrap().segments);
+        assert!(hidden("/.env"));
+        assert!(hidden("/a/.git/config"));
+        assert!(hidden("/%2egit/config"));
+        assert!(hidden("/.well-known/.secret"));
+        assert!(hidden("/a/.well-known/x"));
+        assert!(!hidden("/.well-known/acme-challenge/t"));
+        assert!(!hidden("/a.b/c"));
+        assert!(hidden_below(Path::new("/r"), Path::new("/r/x/.hidden")));
+        assert!(!hidden_below(Path::new("/r"), Path::new("/r/x/y")));
+        assert!(hidden_below(Path::new("/r"), Path::new("/elsewhere")));
+        assert_eq!(collapse_slashes("//evil.example"), "/evil.example");
+        assert_eq!(collapse_slashes("///a//b/"), "/a/b/");
+        assert_eq!(collapse_slashes("/a"), "/a");
     }
 
     #[test]

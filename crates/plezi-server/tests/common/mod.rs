@@ -452,6 +452,15 @@ impl TestServer {
 
     /// Starts a server with these options.
     pub fn start_with(o: Options) -> TestServer {
+        TestServer::start_custom(o, |b| b)
+    }
+
+    /// Starts a server with these options and builder settings added by `f` (origin policy,
+    /// CORS, dotfiles...).
+    pub fn start_custom(
+        o: Options,
+        f: impl FnOnce(plezi_server::ServerBuilder) -> plezi_server::ServerBuilder,
+    ) -> TestServer {
         let own_public = if o.public.is_none() {
             Some(TempDir::new("public"))
         } else {
@@ -464,12 +473,13 @@ impl TestServer {
             .unwrap_or_default();
         let log = Arc::new(EventLog::default());
         let service = TestService::new(log.clone());
-        let server = Server::builder()
+        let builder = Server::builder()
             .bind("127.0.0.1:0")
             .threads(o.threads)
             .config(o.config)
             .public_folder(&public)
-            .service(service)
+            .service(service);
+        let server = f(builder)
             .build()
             .unwrap_or_else(|e| panic!("server build failed: {e}"));
         let addr = server.local_addr();
