@@ -71,6 +71,15 @@ const DICTIONARY: &[&[u8]] = &[
     &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8],
     &[0xF0, 0x9D, 0x84],
     &[0xED, 0xA0, 0x80],
+    b"Origin",
+    b"http://",
+    b"https://",
+    b"null",
+    b"[::1]",
+    b":443",
+    b"\n",
+    b"@",
+    b"cross-site",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -174,4 +183,9 @@ fn http_date_never_panics_and_round_trips() {
 #[test]
 fn static_files_helpers_never_panic_and_stay_inside_the_root() {
     replay("static_files", bodies::static_files);
+}
+
+#[test]
+fn origins_policy_and_cors_never_panic_and_hold_their_invariants() {
+    replay("origins", bodies::origins);
 }

@@ -412,3 +412,131 @@ pub fn static_files(data: &[u8]) {
     let _ = none_match(other, "\"abc\"");
     let _ = if_range_holds(other, "\"abc\"", "Sun, 06 Nov 1994 08:49:37 GMT");
 }
+
+/// Origin parsing, the origin policy's two decisions and CORS (preflight and actual responses).
+///
+/// Input: fields separated by `\n`: origin, host, Sec-Fetch-Site, an allow-list in the
+/// `PL_ALLOWED_ORIGINS` syntax, Access-Control-Request-Method, Access-Control-Request-Headers,
+/// the request method. The first byte picks options (public origin, CORS, credentials, any).
+pub fn origins(data: &[u8]) {
+    use plezi_server::{Cors, Origin, OriginPolicy, Preflight};
+
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let mut fields = text.split('\n');
+    let mut field = || fields.next().filter(|f| !f.is_empty());
+    let (origin, host, site, list) = (field(), field(), field(), field());
+    let (acrm, acrh, method) = (field(), field(), field().unwrap_or("POST"));
+
+    // Parsing: a parsed origin prints as text that parses back to the same origin, and that
+    // text never holds what would split a header or leave the origin (`/`, `@`, whitespace).
+    for candidate in [origin, host, list].into_iter().flatten() {
+        if let Ok(o) = Origin::parse(candidate) {
+            let shown = o.to_string();
+            assert_eq!(Origin::parse(&shown).as_ref(), Ok(&o), "{candidate:?}");
+            assert!(
+                !shown
+                    .bytes()
+                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'@')
+                    && shown.matches('/').count() == if o.is_null() { 0 } else { 2 },
+                "{shown:?}"
+            );
+        }
+        if let Some(h) = host {
+            let _ = Origin::from_host("http", h);
+        }
+    }
+
+    let mut policy = match list.map(OriginPolicy::from_list) {
+        Some(Ok(p)) => p,
+        _ => OriginPolicy::default(),
+    };
+    if selector & 1 != 0
+        && let Some(Ok(public)) = host.map(|h| Origin::parse(&format!("https://{h}")))
+    {
+        policy = policy.public_origin(public);
+    }
+    if selector & 2 != 0 {
+        policy = policy.allow_any();
+    }
+    let mut cors = Cors::new()
+        .allow_methods(["GET", "POST", "PUT"])
+        .allow_headers(["content-type", "x-token"])
+        .allow_credentials(selector & 4 != 0);
+    if selector & 8 != 0 {
+        cors = cors.allow_any_origin();
+    }
+    if let Some(Ok(o)) = list.map(|l| Origin::parse(l.split(',').next().unwrap_or("").trim())) {
+        cors = cors.allow_origin(o);
+    }
+    let cors = (selector & 16 != 0).then_some(cors);
+
+    // The upgrade check: no Origin always passes; one that passes is an allowed origin.
+    let upgrade = policy.check_upgrade(origin, host);
+    match origin {
+        None => assert!(upgrade.is_ok()),
+        Some(text) => match Origin::parse(text) {
+            Ok(o) => assert_eq!(upgrade.is_ok(), policy.allows(&o, host), "{text:?}"),
+            Err(_) => assert!(upgrade.is_err(), "{text:?}"),
+        },
+    }
+    if let Err(refusal) = &upgrade {
+        let resp = refusal.response();
+        assert_eq!(resp.status(), 403);
+    }
+
+    // The cross-site check: safe methods and no browser headers pass; `null` passes only when
+    // listed; a refusal is a 403.
+    let checked = policy.check_request(method, site, origin, host, cors.as_ref());
+    if matches!(method, "GET" | "HEAD" | "OPTIONS") || (site.is_none() && origin.is_none()) {
+        assert!(checked.is_ok());
+    }
+    if let Err(refusal) = &checked {
+        assert_eq!(refusal.response().status(), 403);
+    }
+
+    // CORS: a grant echoes the allowed origin (never `*` with credentials), every header it
+    // names survives the response builder, and refusals carry no grant.
+    if let (Some(cors), Some(origin_text)) = (&cors, origin) {
+        let preflight = cors.preflight(origin_text, acrm.unwrap_or("PUT"), acrh);
+        let granted = matches!(preflight, Preflight::Granted(_));
+        if let Preflight::Granted(headers) = &preflight {
+            let o = Origin::parse(origin_text).expect("a granted origin parses");
+            assert!(cors.allows_origin(&o));
+            let allow = headers
+                .iter()
+                .find(|(n, _)| *n == "Access-Control-Allow-Origin")
+                .map(|(_, v)| v.as_str());
+            if selector & 4 != 0 {
+                assert_eq!(allow, Some(o.to_string().as_str()));
+            }
+        }
+        let expected = if granted { 204 } else { 403 };
+        let count = match &preflight {
+            Preflight::Granted(h) => h.len() + 1,
+            Preflight::Refused(_) => 2,
+        };
+        let resp = preflight.response();
+        assert_eq!(resp.status(), expected);
+        assert!(
+            resp.headers().len() >= count,
+            "a preflight header was dropped"
+        );
+        if !granted {
+            assert!(resp.header_value("access-control-allow-origin").is_none());
+        }
+        for (name, value) in cors.response_headers(Some(origin_text)) {
+            assert!(
+                plezi_server::Response::new(200)
+                    .try_header(name, &value)
+                    .is_ok(),
+                "{name}: {value:?}"
+            );
+            if name == "Access-Control-Allow-Origin" && selector & 4 != 0 {
+                assert_ne!(value, "*");
+            }
+        }
+    }
+}
