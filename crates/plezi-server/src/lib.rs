@@ -54,6 +54,12 @@
 //!   accepting, close idle HTTP connections, finish in-flight responses, `on_shutdown` then close
 //!   1001 for every WebSocket, wait up to [`ServerConfig::shutdown_grace`], drop the rest.
 //!
+//! - **Safe by default** (`docs/security.md`). A WebSocket upgrade whose `Origin` is not allowed
+//!   by the [`OriginPolicy`] (default: same-origin) gets `403`; so does a non-safe request from
+//!   another site; [`Cors`] is opt-in; JSON and urlencoded bodies are capped apart from uploads;
+//!   a body slower than [`ServerConfig::min_body_rate`] gets `408`; connections past
+//!   [`ServerConfig::max_connections`] get `503`; dotfiles are not served.
+//!
 //! Architecture invariant: this crate knows nothing of controllers, JSON or Redis.
 //!
 //! The `http` and `ws` modules are the protocol layers as pure code over buffers, and `outbound`
