@@ -35,8 +35,10 @@ impl EventLoop {
                         Action::Flush
                     }
                     (HttpState::Head, None) if idle && conn.out.is_empty() => Action::Remove,
+                    // Not while input is paused for backpressure: then we are not reading.
                     (HttpState::Body(body), _)
-                        if body.too_slow(now, env.min_body_rate, env.min_body_grace) =>
+                        if conn.out.pending() < env.ws_limits.max_pending
+                            && body.too_slow(now, env.min_body_rate, env.min_body_grace) =>
                     {
                         http.fail(
                             &env.http_cx(conn.peer, now, stopping),
