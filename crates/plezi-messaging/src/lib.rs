@@ -71,11 +71,11 @@ mod sink;
 mod uuid;
 
 pub use bus::{Bus, BusState};
-pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine};
+pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
-pub use error::BusError;
+pub use error::{BusError, MailboxLimit};
 pub use glob::glob_match;
-pub use mailbox::Claim;
+pub use mailbox::{Claim, MailboxUsage};
 pub use message::{Message, Payload, Target};
 pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};
