@@ -45,7 +45,7 @@ pub struct MailboxUsage {
     pub bytes: usize,
 }
 
-/// The receipt for messages claimed from a mailbox (see [`MailboxBatch`]).
+/// The receipt for messages claimed from a mailbox (see [`crate::MailboxBatch`]).
 ///
 /// Cheap to clone; all clones are one claim. Call [`Claim::delivered`] once a live connection took the
 /// messages: they leave the mailbox for good (and are forwarded to the identity's live connections on other
