@@ -107,7 +107,8 @@ impl Bus {
             engine: Engine::InProcess,
             ..config
         }));
-        let store: Arc<dyn MailboxStore> = Arc::new(MemoryStore::default());
+        let store: Arc<dyn MailboxStore> =
+            Arc::new(MemoryStore::new(core.config.mailbox_store_max_bytes));
         let mailboxes = Mailboxes::start(core.clone(), store, String::new());
         Bus {
             inner: Arc::new(BusInner {

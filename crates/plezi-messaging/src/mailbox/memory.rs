@@ -36,9 +36,20 @@ fn entry_charge(identity: &str) -> usize {
     ENTRY_OVERHEAD + identity.len()
 }
 
-#[derive(Default)]
 pub(crate) struct MemoryStore {
     state: Mutex<State>,
+    /// `mailbox_store_max_bytes`: above it, housekeeping also drops idle mailboxes (registrations are
+    /// never refused, so they may take the store past its cap; their mailboxes go once they leave).
+    max_bytes: usize,
+}
+
+impl MemoryStore {
+    pub(crate) fn new(max_bytes: usize) -> MemoryStore {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            max_bytes,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -189,7 +200,7 @@ impl MailboxStore for MemoryStore {
     ) -> Result<bool, BusError> {
         let now = Instant::now();
         let mut state = self.state.lock();
-        state.touch(identity, now, quota.store_max_bytes);
+        state.touch(identity, now, self.max_bytes);
         let charge = message.len() + MESSAGE_OVERHEAD;
         if let Err(e) = state.check(identity, charge, quota) {
             // Room may be held by expired or idle mailboxes: sweep (not too often) and look again.
@@ -217,7 +228,7 @@ impl MailboxStore for MemoryStore {
     fn register(&self, identity: &str, me: ServerId, lifespan: Duration) -> Result<(), BusError> {
         let now = Instant::now();
         let mut state = self.state.lock();
-        state.touch(identity, now, usize::MAX);
+        state.touch(identity, now, self.max_bytes);
         let b = state.open(identity, lifespan, now);
         b.lifespan = Some(lifespan);
         b.expires_at = now + lifespan;
@@ -235,7 +246,7 @@ impl MailboxStore for MemoryStore {
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
         let now = Instant::now();
         let mut state = self.state.lock();
-        state.touch(identity, now, usize::MAX);
+        state.touch(identity, now, self.max_bytes);
         if let Some(b) = state.boxes.get_mut(identity) {
             b.expires_at = now + b.lifespan.unwrap_or(turn.ttl.max(Duration::from_secs(1)));
         }
@@ -371,7 +382,7 @@ mod tests {
 
     #[test]
     fn bytes_are_counted_and_released() {
-        let s = MemoryStore::default();
+        let s = MemoryStore::new(1 << 20);
         let me = ServerId::from_u64(1);
         for i in 0..3u8 {
             s.notify("u", &[i; 100], me, DAY, &quota(), &signals())
@@ -405,7 +416,7 @@ mod tests {
 
     #[test]
     fn every_cap_refuses_with_its_limit() {
-        let s = MemoryStore::default();
+        let s = MemoryStore::new(1 << 20);
         let me = ServerId::from_u64(1);
         let q = Quota {
             max_messages: 2,
@@ -452,7 +463,7 @@ mod tests {
 
     #[test]
     fn idle_mailboxes_make_room() {
-        let s = MemoryStore::default();
+        let s = MemoryStore::new(1 << 20);
         let me = ServerId::from_u64(1);
         let q = Quota {
             store_max_bytes: entry_charge("a") + entry_charge("b") + 10 + 2 * MESSAGE_OVERHEAD,
@@ -476,8 +487,24 @@ mod tests {
     }
 
     #[test]
+    fn registration_churn_stays_bounded() {
+        let cap = 100 * entry_charge("user-0000");
+        let s = MemoryStore::new(cap);
+        let me = ServerId::from_u64(1);
+        for i in 0..20_000 {
+            let id = format!("user-{i:04}");
+            s.register(&id, me, DAY).unwrap();
+            s.unregister(&id, me).unwrap();
+        }
+        // Over the cap, every 1,024th operation drops the idle ones.
+        let state = s.state.lock();
+        assert!(state.boxes.len() <= 100 + 1024, "{}", state.boxes.len());
+        assert!(state.bytes <= cap + 1024 * entry_charge("user-0000"));
+    }
+
+    #[test]
     fn a_live_turn_makes_others_wait_and_an_expired_one_is_taken_over() {
-        let s = MemoryStore::default();
+        let s = MemoryStore::new(1 << 20);
         let (a, b) = (ServerId::from_u64(1), ServerId::from_u64(2));
         for i in 0..3u8 {
             s.notify("u", &[i], a, DAY, &quota(), &signals()).unwrap();
