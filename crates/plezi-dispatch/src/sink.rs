@@ -6,7 +6,7 @@
 //! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `write`.
 //! - Mailbox batches run on each live connection of the identity; the claim is confirmed once one
 //!   of them took every message. If none is open any more, the claim is dropped unconfirmed and
-//!   the bus puts the messages back.
+//!   the messages stay first in the mailbox.
 //! - A failed unicast runs the sender's `failed_unicast`.
 //! - A notification refused after `Ctx::notify` returned (the Redis store answers later) is
 //!   written to the sending connection as an `err` event (507 or 503).
@@ -116,7 +116,7 @@ impl Sink for DispatchSink {
             return;
         };
         let Some(handle) = core.handle() else {
-            return; // the claim is dropped: the messages go back
+            return; // the claim is dropped: the messages stay first in the mailbox
         };
         let MailboxBatch {
             identity,

@@ -43,7 +43,7 @@ pub struct LocalDelivery {
 ///
 /// Write every message, in order, to each listed connection that is still open; once at least one
 /// connection took them all, call [`Claim::delivered`]. If none is open any more, drop the claim (and every
-/// clone of it): the messages go back to the head of the mailbox, in order, for the next drain.
+/// clone of it): the messages stay first in the mailbox, in order, for the next drain.
 #[derive(Debug)]
 pub struct MailboxBatch {
     /// The identity whose mailbox was drained.
@@ -52,7 +52,7 @@ pub struct MailboxBatch {
     pub connections: Vec<ConnectionUuid>,
     /// The claimed messages, oldest first.
     pub messages: Vec<Payload>,
-    /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered returns them.
+    /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered leaves them first in line.
     pub claim: Claim,
 }
 
