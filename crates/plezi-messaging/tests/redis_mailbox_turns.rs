@@ -21,18 +21,20 @@ fn bus(redis: &RedisServer, config: BusConfig) -> (Bus, std::sync::Arc<Recorder>
     (bus, rec)
 }
 
-fn short_turns(app: &str) -> BusConfig {
+fn turns_of(app: &str, ttl: Duration) -> BusConfig {
     BusConfig {
-        mailbox_claim_ttl: Duration::from_millis(400),
+        mailbox_claim_ttl: ttl,
         ..config(app)
     }
 }
 
-#[test]
-fn a_crashed_holder_is_taken_over_when_its_turn_ends() {
-    let redis = RedisServer::start();
-    let (a, rec_a) = bus(&redis, short_turns("t1"));
-    let (b, rec_b) = bus(&redis, short_turns("t1"));
+/// a claims jo's three messages and holds the claim; b gets a live connection of jo meanwhile.
+fn a_holds_jo(
+    redis: &RedisServer,
+    config: impl Fn() -> BusConfig,
+) -> (Bus, Bus, std::sync::Arc<Recorder>, std::sync::Arc<Recorder>) {
+    let (a, rec_a) = bus(redis, config());
+    let (b, rec_b) = bus(redis, config());
     rec_a.hold_claims(true);
     a.register_as("jo", a.connection_uuid(0, 1, 0), None)
         .unwrap();
@@ -41,12 +43,31 @@ fn a_crashed_holder_is_taken_over_when_its_turn_ends() {
         a.notify_event("jo", "m", json!(i)).unwrap();
     }
     rec_a.wait("a's claim", |s| (!s.held.is_empty()).then_some(()));
-    // b gets a live connection while a holds the turn (a renews it: b keeps waiting).
     b.register_as("jo", b.connection_uuid(0, 1, 0), None)
         .unwrap();
     b.flush(WAIT).unwrap();
-    std::thread::sleep(Duration::from_millis(900)); // two turns long: a live holder keeps its turn
+    assert!(rec_b.mailbox_events().is_empty(), "b took a held turn");
+    (a, b, rec_a, rec_b)
+}
+
+#[test]
+fn a_live_holder_keeps_its_turn_past_the_ttl() {
+    let redis = RedisServer::start();
+    let ttl = Duration::from_secs(1);
+    let (a, _b, _rec_a, rec_b) = a_holds_jo(&redis, || turns_of("t0", ttl));
+    let token = redis.command(&["GET", "t0:mbox-turn:jo"]).unwrap();
+    assert!(token.contains(&a.server_id().to_string()), "{token}");
+    // Nothing to await here: the point is that nothing happens for well over one turn.
+    std::thread::sleep(ttl * 5 / 2);
+    assert_eq!(redis.command(&["GET", "t0:mbox-turn:jo"]).unwrap(), token);
+    assert!(redis.int(&["PTTL", "t0:mbox-turn:jo"]) > 0);
     assert!(rec_b.mailbox_events().is_empty(), "b took a live turn");
+}
+
+#[test]
+fn a_crashed_holder_is_taken_over_when_its_turn_ends() {
+    let redis = RedisServer::start();
+    let (a, b, rec_a, rec_b) = a_holds_jo(&redis, || turns_of("t1", Duration::from_millis(500)));
     // a dies holding the turn: its worker stops, nothing is confirmed or returned, nobody renews.
     drop(a);
     // No notify, no registration: b takes over once the turn ends, with the same messages, in order.
@@ -60,7 +81,7 @@ fn a_crashed_holder_is_taken_over_when_its_turn_ends() {
 #[test]
 fn a_turn_that_is_never_released_ends_by_itself() {
     let redis = RedisServer::start();
-    let (b, rec_b) = bus(&redis, short_turns("t2"));
+    let (b, rec_b) = bus(&redis, turns_of("t2", Duration::from_millis(400)));
     for i in 0..2 {
         b.notify_event("kim", "m", json!(i)).unwrap();
     }
