@@ -2,6 +2,7 @@
 //! AJAJ reply). Handlers may return anything that converts into one: `()`, a JSON [`Value`], a
 //! `String`, an `Option` of those, or a `Result` whose error is a [`SendError`].
 
+use plezi_messaging::BusError;
 use serde_json::{Map, Value};
 
 use crate::error::SendError;
@@ -124,12 +125,40 @@ impl<T: Into<Answer>> From<Option<T>> for Answer {
     }
 }
 
-/// A failed bus or write call answers `err` with status 503 and the error's message (the
-/// original message is not at hand here, so `request` is `null`); the failure is also logged.
+/// The `err` status for a bus error: 507 (Insufficient Storage) for a full mailbox or store, 400
+/// for an identity that is too long, 503 for the rest (Redis unreachable, a full queue...).
+pub(crate) fn bus_error_status(e: &BusError) -> u16 {
+    match e {
+        BusError::MailboxFull { .. } | BusError::StoreFull { .. } => 507,
+        BusError::IdentityTooLong { .. } => 400,
+        _ => 503,
+    }
+}
+
+/// The `err` status for a failed call: 429 for [`SendError::RateLimited`], the
+/// [`bus_error_status`] for bus errors, 503 for the rest.
+pub(crate) fn error_status(e: &SendError) -> u16 {
+    match e {
+        SendError::RateLimited { .. } => 429,
+        SendError::Bus(e) => bus_error_status(e),
+        _ => 503,
+    }
+}
+
+/// A failed bus or write call answers `err` with the error's message (the original message is
+/// not at hand here, so `request` is `null`) and a status: 429 when the client notifies too
+/// often, 507 when a mailbox or the mailbox store is full, 400 for an identity that is too long,
+/// 503 otherwise. 503s are logged as warnings; the others are the client's doing (debug level,
+/// so a flood cannot flood the log).
 impl From<SendError> for Answer {
     fn from(e: SendError) -> Answer {
-        log::warn!("plezi: a handler failed: {e}");
-        Answer::error(503, e.to_string(), Value::Null)
+        let status = error_status(&e);
+        if status == 503 {
+            log::warn!("plezi: a handler failed: {e}");
+        } else {
+            log::debug!("plezi: a handler refused a client's call ({status}): {e}");
+        }
+        Answer::error(status, e.to_string(), Value::Null)
     }
 }
 

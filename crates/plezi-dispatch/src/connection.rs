@@ -167,6 +167,7 @@ impl Connection {
                 uuid,
                 params,
                 on_bus: false,
+                notify_bucket: Default::default(),
             },
             live: Box::new(Typed { controller, events }),
         }

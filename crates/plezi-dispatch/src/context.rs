@@ -1,8 +1,9 @@
 //! [`Ctx`]: what a controller method can see and do besides its own fields.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::net::SocketAddr;
 use std::sync::LazyLock;
+use std::time::Instant;
 
 use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
 use plezi_server::{Request, Response, ServerHandle, SharedFrame, WebSocket, WriteError};
@@ -14,6 +15,7 @@ use crate::cookies::{Cookies, SetCookie};
 use crate::core::{Core, KindInfo};
 use crate::error::SendError;
 use crate::params::Params;
+use crate::rate::TokenBucket;
 
 /// Where the current call came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub(crate) struct ConnState {
     /// Whether the connection registered an identity or subscribed to a channel (so the bus
     /// must forget it when it closes).
     pub(crate) on_bus: bool,
+    /// The connection's `notify` rate limit (`BusConfig::notify_rate`).
+    pub(crate) notify_bucket: Cell<TokenBucket>,
 }
 
 /// The per-request state of an HTTP call.
@@ -462,8 +466,53 @@ impl<'a> Ctx<'a> {
     /// Stores `event` with `data` in `identity`'s mailbox and signals its live connections on
     /// every server: they run their handler for `event`; an offline identity gets it when it
     /// next registers (store-then-signal).
+    ///
+    /// Never waits for Redis (`Bus::notify_from`): the in-memory store answers at once; with
+    /// Redis the notification is queued for the bus's mailbox thread, stored in call order (two
+    /// notifications from one connection arrive in order), and a refusal found then reaches
+    /// this connection's client as an `err` event (507 for a full mailbox or store, 503 when
+    /// Redis failed) with `"request":{"notify":<identity>,"event":<event>}`.
+    ///
+    /// Calls made for a client are rate limited (`BusConfig::notify_rate`, default 20 per second
+    /// with bursts of 100): per connection for WebSocket events and hooks, per peer address for
+    /// AJAJ and HTTP actions; deliveries are not limited. Errors, and the `err` status a handler
+    /// that returns them answers with: [`SendError::RateLimited`] (429),
+    /// `BusError::MailboxFull`/`StoreFull` (507), `BusError::IdentityTooLong` (400),
+    /// `BusError::NotifyQueueFull` (503).
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
-        Ok(self.core.bus.notify_event(identity, event, data)?)
+        self.take_notify_token()?;
+        Ok(self
+            .core
+            .bus
+            .notify_from(self.me(), identity, Payload::event(event, data))?)
+    }
+
+    /// Applies `BusConfig::notify_rate` to this call's client.
+    fn take_notify_token(&self) -> Result<(), SendError> {
+        let config = self.core.bus.config();
+        let Some(limit) = &config.notify_rate else {
+            return Ok(());
+        };
+        if self.is_delivery() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let taken = match (&self.conn, self.req) {
+            (Some(conn), _) => {
+                let mut bucket = conn.notify_bucket.get();
+                let taken = bucket.take(now, limit);
+                conn.notify_bucket.set(bucket);
+                taken
+            }
+            (None, Some(req)) => self.core.notify_peers.take(
+                req.peer_addr().ip(),
+                now,
+                limit,
+                config.notify_rate_peers,
+            ),
+            (None, None) => Ok(()),
+        };
+        taken.map_err(|retry_after| SendError::RateLimited { retry_after })
     }
 
     /// Subscribes this connection to the named channel.

@@ -9,6 +9,7 @@ use plezi_server::{ConnId, ServerHandle};
 
 use crate::events::Mode;
 use crate::params::ParamsLimits;
+use crate::rate::PeerLimiter;
 
 /// What every part of a running application shares.
 pub(crate) struct Core {
@@ -17,6 +18,8 @@ pub(crate) struct Core {
     pub(crate) limits: ParamsLimits,
     /// Controller bus name → server tag.
     tags: HashMap<String, u64>,
+    /// The HTTP `notify` rate limit per peer address.
+    pub(crate) notify_peers: PeerLimiter,
 }
 
 impl Core {
@@ -26,6 +29,7 @@ impl Core {
             handle: OnceLock::new(),
             limits,
             tags: kinds.iter().map(|k| (k.name.clone(), k.tag)).collect(),
+            notify_peers: PeerLimiter::default(),
         }
     }
 

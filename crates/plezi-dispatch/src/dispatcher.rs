@@ -134,9 +134,16 @@ impl Dispatcher {
         )
     }
 
-    /// Stores `event` in `identity`'s mailbox and signals its live connections.
+    /// Stores `event` in `identity`'s mailbox and signals its live connections. Never waits for
+    /// Redis, so it may be called anywhere (an event loop's timer included): the in-memory store
+    /// answers at once; with Redis the notification is queued, and a refusal found later is
+    /// logged and counted in `BusState::notify_refused`. Not rate limited. To wait for the
+    /// stored-or-refused answer off the event loops, call `self.bus().notify(..)`.
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
-        Ok(self.core.bus.notify_event(identity, event, data)?)
+        Ok(self
+            .core
+            .bus
+            .notify_from(None, identity, Payload::event(event, data))?)
     }
 
     /// Fast path: `text` written as is to every connection of controller type `C` on every

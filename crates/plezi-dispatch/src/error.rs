@@ -2,6 +2,7 @@
 //! when a handler talks to a connection or the bus.
 
 use std::fmt;
+use std::time::Duration;
 
 use plezi_messaging::{BusError, ParseUuidError};
 use plezi_server::WriteError;
@@ -97,6 +98,12 @@ pub enum SendError {
     /// This call has no HTTP reply to carry a header (WebSocket events and `pre_connect` cannot
     /// set cookies: the upgrade answer carries none).
     NoHttpReply,
+    /// The client called `notify` more often than `BusConfig::notify_rate` allows (answered as
+    /// `err` 429).
+    RateLimited {
+        /// How long until the client may notify again.
+        retry_after: Duration,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -113,6 +120,11 @@ impl fmt::Display for SendError {
             SendError::NoHttpReply => write!(
                 f,
                 "this call has no HTTP reply to carry a cookie (WebSocket events and pre_connect cannot set cookies); set it from an HTTP action or AJAJ request"
+            ),
+            SendError::RateLimited { retry_after } => write!(
+                f,
+                "too many notifications: retry in {} ms (the limit is BusConfig::notify_rate)",
+                retry_after.as_millis().max(1)
             ),
         }
     }

@@ -81,6 +81,7 @@ mod dispatcher;
 mod endpoint;
 mod error;
 mod events;
+mod rate;
 mod routes;
 mod sink;
 mod wire;

@@ -6,18 +6,23 @@
 //! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `write`.
 //! - Mailbox batches run on each live connection of the identity; the claim is confirmed once one
 //!   of them took every message. If none is open any more, the claim is dropped unconfirmed and
-//!   the bus puts the messages back.
+//!   the messages stay first in the mailbox.
 //! - A failed unicast runs the sender's `failed_unicast`.
+//! - A notification refused after `Ctx::notify` returned (the Redis store answers later) is
+//!   written to the sending connection as an `err` event (507 or 503).
 
 use std::sync::{Arc, Weak};
 
 use plezi_messaging::{
-    ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Recipients, Sink, Target,
+    BusError, ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Recipients, Sink, Target,
 };
 use plezi_server::{Filter, SharedFrame};
+use serde_json::json;
 
+use crate::answer::bus_error_status;
 use crate::connection::{Connection, Delivery};
 use crate::core::Core;
+use crate::wire;
 
 /// The application's sink (registered with `Bus::set_sink`).
 ///
@@ -111,7 +116,7 @@ impl Sink for DispatchSink {
             return;
         };
         let Some(handle) = core.handle() else {
-            return; // the claim is dropped: the messages go back
+            return; // the claim is dropped: the messages stay first in the mailbox
         };
         let MailboxBatch {
             identity,
@@ -168,5 +173,25 @@ impl Sink for DispatchSink {
                 conn.failed_unicast(ws, target, &payload);
             }
         });
+    }
+
+    fn notify_refused(
+        &self,
+        from: ConnectionUuid,
+        identity: &str,
+        event: Option<&str>,
+        error: &BusError,
+    ) {
+        let Some(core) = self.core.upgrade() else {
+            return;
+        };
+        let (Some(handle), Some(id)) = (core.handle(), core.conn_of(from)) else {
+            log::debug!("plezi: a notification from {from} was refused: {error}");
+            return;
+        };
+        let status = bus_error_status(error);
+        let request = json!({"notify": identity, "event": event});
+        let text = wire::error_event(status, &error.to_string(), &request);
+        handle.write(id, SharedFrame::text(&text));
     }
 }

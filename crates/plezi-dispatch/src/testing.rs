@@ -146,6 +146,7 @@ impl<C: Controller> Harness<C> {
                 uuid,
                 params: Params::new(),
                 on_bus: false,
+                notify_bucket: Default::default(),
             },
             port: Recorder {
                 written: Vec::new(),

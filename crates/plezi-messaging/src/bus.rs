@@ -7,7 +7,9 @@ use crate::config::{BusConfig, Engine};
 use crate::core::{Core, Counters};
 use crate::envelope::Envelope;
 use crate::error::BusError;
-use crate::mailbox::{MailboxStore, Mailboxes, MemoryStore, RedisStore};
+use crate::mailbox::{
+    MailboxStore, MailboxUsage, Mailboxes, MemoryStore, RedisStore, check_identity,
+};
 use crate::message::{Message, Payload, Target};
 use crate::redis::{OnZero, Outgoing, RedisAddr, RedisEngine, redact};
 use crate::registry::{Change, Subscription};
@@ -38,6 +40,8 @@ pub struct BusState {
     pub reconnects: u64,
     /// Unicasts that reached no server.
     pub failed_unicasts: u64,
+    /// Notifications refused (a full mailbox or store, a full notify queue, or Redis unreachable).
+    pub notify_refused: u64,
 }
 
 /// The message bus of one server process. Cheap to clone (all clones are one bus); the last clone to be
@@ -103,7 +107,8 @@ impl Bus {
             engine: Engine::InProcess,
             ..config
         }));
-        let store: Arc<dyn MailboxStore> = Arc::new(MemoryStore::default());
+        let store: Arc<dyn MailboxStore> =
+            Arc::new(MemoryStore::new(core.config.mailbox_store_max_bytes));
         let mailboxes = Mailboxes::start(core.clone(), store, String::new());
         Bus {
             inner: Arc::new(BusInner {
@@ -292,6 +297,7 @@ impl Bus {
                 "register_as({identity:?}, {conn}): the connection belongs to another server; register it there"
             )));
         }
+        check_identity(identity)?;
         let lifespan = lifespan.unwrap_or(core.config.mailbox_lifespan);
         core.registry.write().register(identity, conn, lifespan);
         self.inner.mailboxes.register(identity, lifespan);
@@ -321,9 +327,38 @@ impl Bus {
     }
 
     /// Stores `payload` in `identity`'s mailbox, then signals every server holding live connections of it
-    /// (store-then-signal). Returns once the message is stored: with Redis this is one round trip.
+    /// (store-then-signal). Returns once the message is stored, or with the reason it was not:
+    /// [`BusError::MailboxFull`] / [`BusError::StoreFull`] (a cap of `BusConfig` was reached; nothing is
+    /// dropped silently), [`BusError::NotifyQueueFull`], [`BusError::IdentityTooLong`], or a Redis error.
+    ///
+    /// With Redis this waits for a round trip (the mailbox thread stores notifications in call order): do
+    /// not call it on an event loop; use [`Bus::notify_from`] there.
     pub fn notify(&self, identity: &str, payload: Payload) -> Result<(), BusError> {
-        self.inner.mailboxes.notify(identity, &payload)
+        self.inner.mailboxes.notify(identity, &payload, None, true)
+    }
+
+    /// [`Bus::notify`] that never waits for Redis, for event loops. The in-memory store answers at once
+    /// (the result is final). With Redis the notification is queued for the mailbox thread, which stores
+    /// notifications in call order (two notifications from one caller arrive in order): `Ok` means
+    /// "queued", and a refusal found later goes to [`Sink::notify_refused`] with `sender` (without a
+    /// sender it is logged at debug level); either way it is counted in [`BusState::notify_refused`].
+    /// Refused at once: [`BusError::NotifyQueueFull`] when `notify_queue_max_bytes` of notifications
+    /// already wait for Redis, and [`BusError::IdentityTooLong`].
+    pub fn notify_from(
+        &self,
+        sender: Option<ConnectionUuid>,
+        identity: &str,
+        payload: Payload,
+    ) -> Result<(), BusError> {
+        self.inner
+            .mailboxes
+            .notify(identity, &payload, sender, false)
+    }
+
+    /// What the mailbox store holds, as counted against `mailbox_store_max_identities` and
+    /// `mailbox_store_max_bytes` (with Redis, one round trip on this thread).
+    pub fn mailbox_usage(&self) -> Result<MailboxUsage, BusError> {
+        self.inner.mailboxes.usage()
     }
 
     /// Shorthand: [`Bus::notify`] with an event and its data.
@@ -364,6 +399,7 @@ impl Bus {
             duplicates: Counters::get(&c.duplicates),
             reconnects: Counters::get(&c.reconnects),
             failed_unicasts: Counters::get(&c.failed_unicasts),
+            notify_refused: Counters::get(&c.notify_refused),
         }
     }
 }

@@ -5,6 +5,36 @@ use std::time::Duration;
 /// The default mailbox lifespan: 21 days (1,814,400 s), as in the original Plezi.
 pub const DEFAULT_MAILBOX_LIFESPAN: Duration = Duration::from_secs(21 * 24 * 3600);
 
+/// The longest identity (user id) a mailbox accepts, in bytes: `register_as` and `notify` refuse longer
+/// ones with [`crate::BusError::IdentityTooLong`] (an identity is a key, not a payload).
+pub const MAX_IDENTITY_BYTES: usize = 1024;
+
+/// A token-bucket rate: `burst` calls at once, then `per_second` on average.
+///
+/// ```
+/// use plezi_messaging::RateLimit;
+/// let r = RateLimit::default();
+/// assert_eq!((r.per_second, r.burst), (20.0, 100));
+/// ```
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct RateLimit {
+    /// Calls per second, on average (the bucket refills at this rate). Default: 20.
+    pub per_second: f64,
+    /// Calls allowed at once (the bucket's size). Default: 100.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// 20 per second with bursts of 100: far above what a person types or a page's script sends, far
+    /// below what a flood needs.
+    fn default() -> RateLimit {
+        RateLimit {
+            per_second: 20.0,
+            burst: 100,
+        }
+    }
+}
+
 /// Which engine carries messages between servers.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Engine {
@@ -36,6 +66,28 @@ pub struct BusConfig {
     /// Most messages one mailbox holds; `notify` beyond it fails with [`crate::BusError::MailboxFull`].
     /// Default: 10,000.
     pub mailbox_max_messages: usize,
+    /// Most bytes one mailbox holds (each message counts its stored size plus 64 bytes of bookkeeping);
+    /// `notify` beyond it fails with [`crate::BusError::MailboxFull`]. Default: 1 MiB (as Socket.IO's
+    /// `maxHttpBufferSize`: one large notification or thousands of small ones).
+    pub mailbox_max_bytes: usize,
+    /// Most identities with stored messages in the whole store (memory or Redis); a `notify` that would
+    /// add one more fails with [`crate::BusError::StoreFull`]. Default: 100,000.
+    pub mailbox_store_max_identities: usize,
+    /// Most bytes in the whole store: messages (stored size + 64 bytes each) and mailboxes (identity +
+    /// 256 bytes each); a `notify` beyond it fails with [`crate::BusError::StoreFull`]. Default: 64 MiB,
+    /// which keeps the in-memory store's real footprint near 100 MiB at worst.
+    pub mailbox_store_max_bytes: usize,
+    /// Bytes of notifications that may wait for the Redis store (each counts its stored size, its
+    /// identity and 64 bytes); beyond it `notify` fails with [`crate::BusError::NotifyQueueFull`].
+    /// Default: 16 MiB.
+    pub notify_queue_max_bytes: usize,
+    /// How often one WebSocket connection may call `notify` (and, over HTTP, one peer address: an IPv4
+    /// address or an IPv6 /64); over it the client gets `err` 429. `None`: no limit. Used by the dispatch
+    /// layer. Default: `Some(RateLimit::default())`, 20 per second with bursts of 100.
+    pub notify_rate: Option<RateLimit>,
+    /// Most peer addresses whose HTTP notify rate is tracked at once (the map is bounded; when full, idle
+    /// entries go first). Default: 10,000.
+    pub notify_rate_peers: usize,
     /// Most messages handed to the sink in one mailbox claim. Default: 256.
     pub mailbox_claim_batch: usize,
     /// How long one server may hold an identity's drain turn before another may take it. Default: 30 s.
@@ -69,6 +121,12 @@ impl Default for BusConfig {
             app_name: default_app_name(),
             mailbox_lifespan: DEFAULT_MAILBOX_LIFESPAN,
             mailbox_max_messages: 10_000,
+            mailbox_max_bytes: 1 << 20,
+            mailbox_store_max_identities: 100_000,
+            mailbox_store_max_bytes: 64 << 20,
+            notify_queue_max_bytes: 16 << 20,
+            notify_rate: Some(RateLimit::default()),
+            notify_rate_peers: 10_000,
             mailbox_claim_batch: 256,
             mailbox_claim_ttl: Duration::from_secs(30),
             publish_queue_capacity: 65_536,

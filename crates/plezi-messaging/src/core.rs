@@ -21,6 +21,7 @@ pub(crate) struct Counters {
     pub duplicates: AtomicU64,
     pub reconnects: AtomicU64,
     pub failed_unicasts: AtomicU64,
+    pub notify_refused: AtomicU64,
 }
 
 impl Counters {

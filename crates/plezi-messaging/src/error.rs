@@ -2,6 +2,19 @@
 
 use std::fmt;
 
+/// Which mailbox cap a refused `notify` hit (see [`BusError::MailboxFull`] and [`BusError::StoreFull`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MailboxLimit {
+    /// The identity's mailbox holds this many messages (`mailbox_max_messages`).
+    Messages(usize),
+    /// The message would take the identity's mailbox past this many bytes (`mailbox_max_bytes`).
+    Bytes(usize),
+    /// The store holds mail for this many identities (`mailbox_store_max_identities`).
+    Identities(usize),
+    /// The message would take the store past this many bytes (`mailbox_store_max_bytes`).
+    StoreBytes(usize),
+}
+
 /// Why a bus call failed.
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[non_exhaustive]
@@ -15,17 +28,53 @@ pub enum BusError {
     Config(String),
     /// A Redis command failed or Redis is unreachable.
     Redis(String),
-    /// The identity's mailbox holds `mailbox_max_messages` already.
+    /// The identity's mailbox is full (`limit` says which cap): nothing was stored.
     MailboxFull {
         /// The identity.
         identity: String,
-        /// The configured limit.
-        limit: usize,
+        /// The cap it hit ([`MailboxLimit::Messages`] or [`MailboxLimit::Bytes`]).
+        limit: MailboxLimit,
+    },
+    /// The mailbox store as a whole is full (`limit` says which cap): nothing was stored.
+    StoreFull {
+        /// The cap it hit ([`MailboxLimit::Identities`] or [`MailboxLimit::StoreBytes`]).
+        limit: MailboxLimit,
+    },
+    /// Too many notifications are waiting for the Redis store (it is slow or unreachable): nothing was
+    /// stored.
+    NotifyQueueFull {
+        /// The configured cap (`notify_queue_max_bytes`).
+        max_bytes: usize,
+    },
+    /// An identity longer than [`crate::MAX_IDENTITY_BYTES`].
+    IdentityTooLong {
+        /// Its length in bytes.
+        bytes: usize,
+        /// The cap.
+        max: usize,
     },
     /// [`crate::Bus::flush`] gave up waiting.
     Timeout,
     /// The bus is shutting down.
     Closed,
+}
+
+/// At most this many characters of an identity go into an error message (an identity may come from a
+/// client; an error message may be echoed to one).
+const SHOWN_IDENTITY_CHARS: usize = 64;
+
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut chars = self.0.chars();
+        let head: String = chars.by_ref().take(SHOWN_IDENTITY_CHARS).collect();
+        if chars.next().is_some() {
+            write!(f, "{head:?}…")
+        } else {
+            write!(f, "{head:?}")
+        }
+    }
 }
 
 impl fmt::Display for BusError {
@@ -41,10 +90,51 @@ impl fmt::Display for BusError {
                 f,
                 "Redis command failed: {why} (check that Redis is reachable)"
             ),
-            BusError::MailboxFull { identity, limit } => write!(
+            BusError::MailboxFull { identity, limit } => {
+                let identity = Shown(identity);
+                match limit {
+                    MailboxLimit::Bytes(n) => write!(
+                        f,
+                        "mailbox full: this notification would take the mailbox of {identity} past {n} \
+                         bytes (mailbox_max_bytes); notify less or smaller, or raise mailbox_max_bytes"
+                    ),
+                    MailboxLimit::Messages(n)
+                    | MailboxLimit::Identities(n)
+                    | MailboxLimit::StoreBytes(n) => {
+                        write!(
+                            f,
+                            "mailbox full: the mailbox of {identity} holds {n} messages already \
+                             (mailbox_max_messages); it has not connected for a while: notify less, or raise \
+                             mailbox_max_messages"
+                        )
+                    }
+                }
+            }
+            BusError::StoreFull { limit } => match limit {
+                MailboxLimit::Identities(n) => write!(
+                    f,
+                    "mailbox store full: {n} identities have stored messages (mailbox_store_max_identities); \
+                     retry once some of them connect or their mailboxes expire, or raise \
+                     mailbox_store_max_identities"
+                ),
+                MailboxLimit::StoreBytes(n)
+                | MailboxLimit::Messages(n)
+                | MailboxLimit::Bytes(n) => write!(
+                    f,
+                    "mailbox store full: this notification would take the store past {n} bytes \
+                     (mailbox_store_max_bytes); retry once mail is delivered or expires, or raise \
+                     mailbox_store_max_bytes"
+                ),
+            },
+            BusError::NotifyQueueFull { max_bytes } => write!(
                 f,
-                "the mailbox of identity {identity:?} already holds {limit} messages: it has not connected \
-                 for a while; raise mailbox_max_messages or notify less"
+                "too many notifications are waiting for Redis ({max_bytes} bytes, notify_queue_max_bytes): \
+                 check that Redis is reachable and retry later, or raise notify_queue_max_bytes"
+            ),
+            BusError::IdentityTooLong { bytes, max } => write!(
+                f,
+                "an identity of {bytes} bytes is longer than the {max} an identity may have: use a user id, \
+                 not data"
             ),
             BusError::Timeout => write!(f, "timed out waiting for the bus to reach Redis"),
             BusError::Closed => write!(f, "the bus is shut down"),
@@ -57,5 +147,26 @@ impl std::error::Error for BusError {}
 impl From<redis::RedisError> for BusError {
     fn from(e: redis::RedisError) -> BusError {
         BusError::Redis(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_show_a_bounded_identity() {
+        let long = "x".repeat(10_000);
+        let e = BusError::MailboxFull {
+            identity: long,
+            limit: MailboxLimit::Bytes(1 << 20),
+        };
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        assert!(text.contains("mailbox_max_bytes"));
+        let e = BusError::StoreFull {
+            limit: MailboxLimit::Identities(3),
+        };
+        assert!(e.to_string().contains("mailbox_store_max_identities"));
     }
 }

@@ -23,16 +23,23 @@
 //! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
 //!
 //! # Identity mailboxes
-//! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`]. Store-then-signal: `notify` stores the
-//! message in the identity's mailbox first, then signals every server holding live connections of the
-//! identity. A signalled server *claims* messages (atomically: two servers never claim the same message),
-//! and hands them to [`Sink::deliver_mailbox`] with a [`Claim`]: [`Claim::delivered`] removes them for
-//! good and forwards them to the identity's live connections on the other servers; dropping the claim
-//! undelivered (the connection closed meanwhile) puts them back at the head of the mailbox, in order.
-//! Only one server at a time holds an identity's drain turn, so order is kept per identity. A mailbox
-//! outlives the identity's last access by its lifespan (default 21 days, per registration), and every
-//! access renews it. The in-process engine keeps mailboxes in memory: **they are lost when the process
-//! exits**. The Redis engine keeps them in Redis (Lua scripts, no read-modify-write races).
+//! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`], [`Bus::notify_from`]. Store-then-signal:
+//! `notify` stores the message in the identity's mailbox first, then signals every server holding live
+//! connections of the identity. A signalled server *claims* messages (two claims never overlap: one server
+//! at a time holds an identity's drain turn, so order is kept per identity) and hands them to
+//! [`Sink::deliver_mailbox`] with a [`Claim`]: [`Claim::delivered`] removes them for good and forwards them
+//! to the identity's live connections on the other servers; dropping the claim undelivered (the connection
+//! closed meanwhile) ends the turn, and the messages, which never left the mailbox, stay first in line. A
+//! server that dies holding a turn is taken over when its turn ends; a claim confirmed or returned after its
+//! turn moved on changes nothing, so it can never reorder the mail. A mailbox outlives the identity's last
+//! access by its lifespan (default 21 days, per registration), and every access renews it. The in-process
+//! engine keeps mailboxes in memory: **they are lost when the process exits**. The Redis engine keeps them
+//! in Redis (Lua scripts, no read-modify-write races).
+//!
+//! Quotas: a mailbox holds at most `mailbox_max_messages` messages and `mailbox_max_bytes` bytes, the store
+//! at most `mailbox_store_max_identities` identities with mail and `mailbox_store_max_bytes` bytes; a
+//! `notify` past one is refused ([`BusError::MailboxFull`], [`BusError::StoreFull`], naming the
+//! [`MailboxLimit`]), never dropped silently. [`Bus::mailbox_usage`] reports the counts.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -71,11 +78,11 @@ mod sink;
 mod uuid;
 
 pub use bus::{Bus, BusState};
-pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine};
+pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
-pub use error::BusError;
+pub use error::{BusError, MailboxLimit};
 pub use glob::glob_match;
-pub use mailbox::Claim;
+pub use mailbox::{Claim, MailboxUsage};
 pub use message::{Message, Payload, Target};
 pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

@@ -1,5 +1,6 @@
 //! Where local deliveries go: the [`Sink`] the dispatch layer registers with [`crate::Bus::set_sink`].
 
+use crate::error::BusError;
 use crate::mailbox::Claim;
 use crate::message::{Payload, Target};
 use crate::uuid::ConnectionUuid;
@@ -42,7 +43,7 @@ pub struct LocalDelivery {
 ///
 /// Write every message, in order, to each listed connection that is still open; once at least one
 /// connection took them all, call [`Claim::delivered`]. If none is open any more, drop the claim (and every
-/// clone of it): the messages go back to the head of the mailbox, in order, for the next drain.
+/// clone of it): the messages stay first in the mailbox, in order, for the next drain.
 #[derive(Debug)]
 pub struct MailboxBatch {
     /// The identity whose mailbox was drained.
@@ -51,7 +52,7 @@ pub struct MailboxBatch {
     pub connections: Vec<ConnectionUuid>,
     /// The claimed messages, oldest first.
     pub messages: Vec<Payload>,
-    /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered returns them.
+    /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered leaves them first in line.
     pub claim: Claim,
 }
 
@@ -94,6 +95,22 @@ pub trait Sink: Send + Sync + 'static {
     ) {
         let _ = payload;
         log::debug!("unicast from {from:?} to {target} failed: no server owns it");
+    }
+
+    /// A notification that connection `from` sent with [`crate::Bus::notify_from`] was refused after that
+    /// call returned: with the Redis store, notifications are stored off the caller's thread, so a full
+    /// mailbox or store ([`BusError::MailboxFull`], [`BusError::StoreFull`]) or an unreachable Redis is
+    /// known only later. `event` is the notification's event name (`None` for raw payloads). Called from
+    /// the bus's mailbox thread; hand the report to the connection's thread. Default: a debug log line.
+    fn notify_refused(
+        &self,
+        from: ConnectionUuid,
+        identity: &str,
+        event: Option<&str>,
+        error: &BusError,
+    ) {
+        let _ = (identity, event);
+        log::debug!("a notification from {from} was refused: {error}");
     }
 }
 

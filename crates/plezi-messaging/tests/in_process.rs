@@ -5,7 +5,8 @@ mod support;
 use std::time::Duration;
 
 use plezi_messaging::{
-    Bus, BusConfig, BusError, ConnectionUuid, Message, Payload, Recipients, ServerId, Target,
+    Bus, BusConfig, BusError, ConnectionUuid, MailboxLimit, Message, Payload, Recipients, ServerId,
+    Target,
 };
 use serde_json::json;
 use support::{Recorder, WAIT};
@@ -250,7 +251,10 @@ fn a_full_mailbox_refuses_with_an_error() {
     }
     assert!(matches!(
         bus.notify_event("u", "n", json!(3)),
-        Err(BusError::MailboxFull { limit: 3, .. })
+        Err(BusError::MailboxFull {
+            limit: MailboxLimit::Messages(3),
+            ..
+        })
     ));
 }
 

@@ -1,37 +1,56 @@
 //! Identity mailboxes: store-then-signal delivery to an identity's live connections on any server.
 //!
 //! One worker thread per bus runs every drain (claims, confirmations, returns), so the sink is called for
-//! mailboxes from that thread only. `notify` runs on the caller's thread: it returns once the message is
-//! stored (one Redis round trip with the Redis store).
+//! mailboxes from that thread only. With the Redis store it also stores every notification, in the order
+//! the calls were made, so that no caller's thread ever waits for Redis unless it asked to
+//! ([`crate::Bus::notify`]); the in-memory store is updated on the caller's thread (it never waits for I/O).
+//!
+//! Drain turns (see `store.rs` for the claim model): while a claim is out, the worker renews its turn, so
+//! only a holder that stopped (crashed, or stalled past `mailbox_claim_ttl`) loses it. A server whose claim
+//! found another turn live tries again when that turn ends, without waiting for another notify or
+//! registration: a crashed holder delays the identity's mail by at most one turn.
 
 mod memory;
 mod redis_store;
 mod store;
+mod worker;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 pub(crate) use memory::MemoryStore;
 pub(crate) use redis_store::RedisStore;
-pub(crate) use store::{Claimed, MailboxStore, Signals};
+pub(crate) use store::{Claimed, Done, MailboxStore, Quota, Signals, Turn};
 
-use crate::core::Core;
+use crate::config::MAX_IDENTITY_BYTES;
+use crate::core::{Core, Counters};
 use crate::envelope::{self, Envelope, EnvelopeBody};
 use crate::error::BusError;
-use crate::message::{Message, Payload, Target};
-use crate::sink::MailboxBatch;
+use crate::message::Payload;
+use crate::uuid::ConnectionUuid;
+use worker::Worker;
 
-/// The receipt for messages claimed from a mailbox (see [`MailboxBatch`]).
+/// What the mailbox store holds, as counted against its caps ([`crate::Bus::mailbox_usage`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct MailboxUsage {
+    /// Identities with stored messages (`mailbox_store_max_identities` caps it).
+    pub identities: usize,
+    /// Bytes counted: each message's stored size + 64, each mailbox's identity + 256
+    /// (`mailbox_store_max_bytes` caps it).
+    pub bytes: usize,
+}
+
+/// The receipt for messages claimed from a mailbox (see [`crate::MailboxBatch`]).
 ///
 /// Cheap to clone; all clones are one claim. Call [`Claim::delivered`] once a live connection took the
 /// messages: they leave the mailbox for good (and are forwarded to the identity's live connections on other
-/// servers). If every clone is dropped without that call, the messages return to the head of the mailbox in
-/// their order, and the identity's other servers are told to drain.
+/// servers). If every clone is dropped without that call, the messages stay first in the mailbox (they
+/// never left it) and the identity's other servers are told to drain.
 #[derive(Clone)]
 pub struct Claim {
     inner: Arc<ClaimInner>,
@@ -39,6 +58,7 @@ pub struct Claim {
 
 struct ClaimInner {
     identity: String,
+    token: String,
     messages: Mutex<Option<Vec<Vec<u8>>>>,
     jobs: Sender<Job>,
 }
@@ -49,6 +69,7 @@ impl Claim {
         if let Some(messages) = self.inner.messages.lock().take() {
             let _ = self.inner.jobs.send(Job::Delivered {
                 identity: self.inner.identity.clone(),
+                token: self.inner.token.clone(),
                 messages,
             });
         }
@@ -76,15 +97,28 @@ impl std::fmt::Debug for Claim {
 
 impl Drop for ClaimInner {
     fn drop(&mut self) {
-        if let Some(messages) = self.messages.get_mut().take() {
-            // If the worker is gone (bus shut down) the messages are lost with the in-memory store, and were
-            // already claimed from Redis: the bus is stopping either way.
+        if self.messages.get_mut().take().is_some() {
+            // If the worker is gone (bus shut down) the turn simply expires; the messages never left.
             let _ = self.jobs.send(Job::GiveBack {
                 identity: std::mem::take(&mut self.identity),
-                messages,
+                token: std::mem::take(&mut self.token),
             });
         }
     }
+}
+
+/// A notification waiting for the worker (Redis store).
+struct NotifyJob {
+    identity: String,
+    stored: Vec<u8>,
+    /// Bytes counted against `notify_queue_max_bytes` while queued.
+    charge: usize,
+    /// The connection to tell if it is refused (when nobody waits for the answer).
+    from: Option<ConnectionUuid>,
+    /// The event name, for that report.
+    event: Option<String>,
+    /// Whoever waits for the answer.
+    reply: Option<Sender<Result<(), BusError>>>,
 }
 
 enum Job {
@@ -98,16 +132,65 @@ enum Job {
     Drain {
         identity: String,
     },
+    Notify(NotifyJob),
     Delivered {
         identity: String,
+        token: String,
         messages: Vec<Vec<u8>>,
     },
     GiveBack {
         identity: String,
-        messages: Vec<Vec<u8>>,
+        token: String,
     },
     Barrier(Sender<()>),
     Stop,
+}
+
+/// Refuses identities longer than [`MAX_IDENTITY_BYTES`].
+pub(crate) fn check_identity(identity: &str) -> Result<(), BusError> {
+    if identity.len() > MAX_IDENTITY_BYTES {
+        return Err(BusError::IdentityTooLong {
+            bytes: identity.len(),
+            max: MAX_IDENTITY_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn quota(core: &Core) -> Quota {
+    let c = &core.config;
+    Quota {
+        max_messages: c.mailbox_max_messages,
+        max_bytes: c.mailbox_max_bytes,
+        store_max_identities: c.mailbox_store_max_identities,
+        store_max_bytes: c.mailbox_store_max_bytes,
+    }
+}
+
+/// Stores one notification; on success returns whether this server must drain.
+fn store_notify(
+    core: &Core,
+    store: &dyn MailboxStore,
+    server_channel_prefix: &str,
+    identity: &str,
+    stored: &[u8],
+) -> Result<bool, BusError> {
+    let drain = drain_envelope(core, identity);
+    let result = store.notify(
+        identity,
+        stored,
+        core.server,
+        core.config.mailbox_lifespan,
+        &quota(core),
+        &Signals {
+            server_channel_prefix,
+            drain: &drain,
+        },
+    );
+    if result.is_err() {
+        Counters::add(&core.counters.notify_refused, 1);
+    }
+    result
 }
 
 /// The mailbox side of a bus: the store plus the worker thread.
@@ -116,7 +199,10 @@ pub(crate) struct Mailboxes {
     store: Arc<dyn MailboxStore>,
     jobs: Sender<Job>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    worker: Option<ThreadId>,
     server_channel_prefix: String,
+    /// Bytes of notifications queued for the worker.
+    pending: Arc<AtomicUsize>,
 }
 
 impl Mailboxes {
@@ -126,15 +212,14 @@ impl Mailboxes {
         server_channel_prefix: String,
     ) -> Mailboxes {
         let (jobs, rx) = mpsc::channel();
-        let worker = Worker {
-            core: core.clone(),
-            store: store.clone(),
-            jobs: jobs.clone(),
-            in_flight: HashMap::new(),
-            refresh: HashMap::new(),
-            retry: Vec::new(),
-            server_channel_prefix: server_channel_prefix.clone(),
-        };
+        let pending = Arc::new(AtomicUsize::new(0));
+        let worker = Worker::new(
+            core.clone(),
+            store.clone(),
+            jobs.clone(),
+            server_channel_prefix.clone(),
+            pending.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("plezi-mailbox".into())
             .spawn(move || worker.run(rx))
@@ -144,30 +229,74 @@ impl Mailboxes {
             core,
             store,
             jobs,
+            worker: thread.as_ref().map(|t| t.thread().id()),
             thread: Mutex::new(thread),
             server_channel_prefix,
+            pending,
         }
     }
 
-    pub fn notify(&self, identity: &str, payload: &Payload) -> Result<(), BusError> {
+    /// Stores a notification. In memory (or on the worker thread itself) it is stored at once and the
+    /// answer is final. Otherwise it is queued for the worker, in call order: with `wait` the caller waits
+    /// for the answer; without, `Ok` means "queued", and a refusal goes to the sink's `notify_refused` for
+    /// `from` (or is logged and counted when there is no `from`).
+    pub fn notify(
+        &self,
+        identity: &str,
+        payload: &Payload,
+        from: Option<ConnectionUuid>,
+        wait: bool,
+    ) -> Result<(), BusError> {
+        check_identity(identity)?;
         let stored = envelope::encode_stored(payload);
-        let drain = drain_envelope(&self.core, identity);
-        let config = &self.core.config;
-        let mine = self.store.notify(
-            identity,
-            &stored,
-            self.core.server,
-            config.mailbox_lifespan,
-            config.mailbox_max_messages,
-            &Signals {
-                server_channel_prefix: &self.server_channel_prefix,
-                drain: &drain,
-            },
-        )?;
-        if mine {
-            self.drain(identity);
+        let here = self.store.is_local() || Some(std::thread::current().id()) == self.worker;
+        if here {
+            let mine = store_notify(
+                &self.core,
+                &*self.store,
+                &self.server_channel_prefix,
+                identity,
+                &stored,
+            )?;
+            if mine {
+                self.drain(identity);
+            }
+            return Ok(());
         }
-        Ok(())
+        let charge = stored.len() + identity.len() + store::MESSAGE_OVERHEAD;
+        let max_bytes = self.core.config.notify_queue_max_bytes;
+        let before = self.pending.fetch_add(charge, Ordering::AcqRel);
+        if before + charge > max_bytes {
+            self.pending.fetch_sub(charge, Ordering::AcqRel);
+            Counters::add(&self.core.counters.notify_refused, 1);
+            return Err(BusError::NotifyQueueFull { max_bytes });
+        }
+        let (reply, answer) = if wait {
+            let (tx, rx) = mpsc::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let event = match payload {
+            Payload::Event { event, .. } => Some(event.clone()),
+            Payload::Raw(_) => None,
+        };
+        let job = Job::Notify(NotifyJob {
+            identity: identity.to_owned(),
+            stored,
+            charge,
+            from,
+            event,
+            reply,
+        });
+        if self.jobs.send(job).is_err() {
+            self.pending.fetch_sub(charge, Ordering::AcqRel);
+            return Err(BusError::Closed);
+        }
+        match answer {
+            Some(rx) => rx.recv().unwrap_or(Err(BusError::Closed)),
+            None => Ok(()),
+        }
     }
 
     pub fn register(&self, identity: &str, lifespan: Duration) {
@@ -200,6 +329,15 @@ impl Mailboxes {
         })
     }
 
+    /// What the store holds.
+    pub fn usage(&self) -> Result<MailboxUsage, BusError> {
+        let u = self.store.usage()?;
+        Ok(MailboxUsage {
+            identities: u.identities,
+            bytes: u.bytes,
+        })
+    }
+
     /// Waits until the worker handled every job sent before this call.
     pub fn settle(&self, deadline: Instant) -> Result<(), BusError> {
         let (tx, rx) = mpsc::channel();
@@ -227,225 +365,4 @@ fn drain_envelope(core: &Core, identity: &str) -> Vec<u8> {
         },
     }
     .encode()
-}
-
-struct Worker {
-    core: Arc<Core>,
-    store: Arc<dyn MailboxStore>,
-    jobs: Sender<Job>,
-    /// Identities with a claim handed to the sink and not yet confirmed or returned; `true` if a drain was
-    /// asked for meanwhile.
-    in_flight: HashMap<String, bool>,
-    /// Locally registered identities and when to renew them next.
-    refresh: HashMap<String, (Duration, Instant)>,
-    /// Jobs that failed because the store was unreachable, retried on the next tick.
-    retry: Vec<Job>,
-    server_channel_prefix: String,
-}
-
-const TICK: Duration = Duration::from_millis(250);
-const MAX_REFRESH: Duration = Duration::from_secs(3600);
-
-impl Worker {
-    fn run(mut self, rx: Receiver<Job>) {
-        let mut next_tick = Instant::now() + TICK;
-        loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(Job::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(job) => self.handle(job),
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if Instant::now() >= next_tick {
-                self.tick();
-                next_tick = Instant::now() + TICK;
-            }
-        }
-        // Return what the sink dropped before the stop, so a Redis mailbox keeps it.
-        while let Ok(job) = rx.try_recv() {
-            if matches!(job, Job::GiveBack { .. } | Job::Delivered { .. }) {
-                self.handle(job);
-            }
-        }
-    }
-
-    fn handle(&mut self, job: Job) {
-        let result = match &job {
-            Job::Register { identity, lifespan } => self.register(identity, *lifespan),
-            Job::Unregister { identity } => self.unregister(identity),
-            Job::Drain { identity } => self.drain(identity),
-            Job::Delivered { identity, messages } => self.delivered(identity, messages),
-            Job::GiveBack { identity, messages } => self.give_back(identity, messages),
-            Job::Barrier(done) => {
-                let _ = done.send(());
-                Ok(())
-            }
-            Job::Stop => Ok(()),
-        };
-        if let Err(e) = result {
-            if self.retry.is_empty() {
-                log::warn!("mailbox store unreachable, will retry: {e}");
-            }
-            self.retry.push(job);
-        }
-    }
-
-    fn tick(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(String, Duration)> = self
-            .refresh
-            .iter()
-            .filter(|(_, (_, at))| *at <= now)
-            .map(|(id, (life, _))| (id.clone(), *life))
-            .collect();
-        for (identity, lifespan) in due {
-            if let Err(e) = self.store.register(&identity, self.core.server, lifespan) {
-                log::debug!("mailbox renewal of {identity:?} failed: {e}");
-                continue;
-            }
-            self.refresh
-                .insert(identity, (lifespan, now + refresh_every(lifespan)));
-        }
-        for job in std::mem::take(&mut self.retry) {
-            self.handle(job);
-        }
-    }
-
-    fn register(&mut self, identity: &str, lifespan: Duration) -> Result<(), BusError> {
-        if self.core.registry.read().identity(identity).is_none() {
-            return Ok(()); // unregistered meanwhile
-        }
-        self.store.register(identity, self.core.server, lifespan)?;
-        self.refresh.insert(
-            identity.to_owned(),
-            (lifespan, Instant::now() + refresh_every(lifespan)),
-        );
-        self.drain(identity)
-    }
-
-    fn unregister(&mut self, identity: &str) -> Result<(), BusError> {
-        if self.core.registry.read().identity(identity).is_some() {
-            return Ok(()); // registered again meanwhile
-        }
-        self.refresh.remove(identity);
-        self.store.unregister(identity, self.core.server)
-    }
-
-    fn drain(&mut self, identity: &str) -> Result<(), BusError> {
-        if let Some(asked) = self.in_flight.get_mut(identity) {
-            *asked = true;
-            return Ok(());
-        }
-        if self.core.registry.read().identity(identity).is_none() {
-            return Ok(());
-        }
-        let config = &self.core.config;
-        match self.store.claim(
-            identity,
-            self.core.server,
-            config.mailbox_claim_batch,
-            config.mailbox_claim_ttl,
-        )? {
-            Claimed::Busy => {
-                log::debug!("mailbox of {identity:?} is being drained by another server")
-            }
-            Claimed::Messages(messages) => self.hand_over(identity, messages),
-        }
-        Ok(())
-    }
-
-    fn delivered(&mut self, identity: &str, messages: &[Vec<u8>]) -> Result<(), BusError> {
-        let forwards: Vec<Vec<u8>> = messages
-            .iter()
-            .filter_map(|m| envelope::decode_stored(m))
-            .map(|payload| {
-                Envelope::message(
-                    self.core.server,
-                    Message::new(Target::Identity(identity.to_owned()), payload),
-                )
-                .encode()
-            })
-            .collect();
-        let drain = drain_envelope(&self.core, identity);
-        let signals = Signals {
-            server_channel_prefix: &self.server_channel_prefix,
-            drain: &drain,
-        };
-        let config = &self.core.config;
-        let next = self.store.delivered(
-            identity,
-            self.core.server,
-            &forwards,
-            config.mailbox_claim_batch,
-            config.mailbox_claim_ttl,
-            &signals,
-        )?;
-        self.in_flight.remove(identity);
-        match next {
-            Claimed::Busy => {}
-            Claimed::Messages(messages) => self.hand_over(identity, messages),
-        }
-        Ok(())
-    }
-
-    fn give_back(&mut self, identity: &str, messages: &[Vec<u8>]) -> Result<(), BusError> {
-        let drain = drain_envelope(&self.core, identity);
-        let signals = Signals {
-            server_channel_prefix: &self.server_channel_prefix,
-            drain: &drain,
-        };
-        self.store
-            .give_back(identity, self.core.server, messages, &signals)?;
-        let asked = self.in_flight.remove(identity).unwrap_or(false);
-        if asked {
-            // A connection registered while the claim was out: give it its turn now.
-            self.drain(identity)?;
-        }
-        Ok(())
-    }
-
-    /// Hands claimed messages to the sink (or straight back to the store if nobody is left to take them).
-    fn hand_over(&mut self, identity: &str, messages: Vec<Vec<u8>>) {
-        if messages.is_empty() {
-            return;
-        }
-        let connections = self
-            .core
-            .registry
-            .read()
-            .identity_recipients(identity, None);
-        let claim = Claim {
-            inner: Arc::new(ClaimInner {
-                identity: identity.to_owned(),
-                messages: Mutex::new(Some(messages.clone())),
-                jobs: self.jobs.clone(),
-            }),
-        };
-        self.in_flight.insert(identity.to_owned(), false);
-        if connections.is_empty() {
-            return; // dropping the claim returns the messages
-        }
-        let payloads: Vec<Payload> = messages
-            .iter()
-            .filter_map(|m| {
-                let p = envelope::decode_stored(m);
-                if p.is_none() {
-                    log::warn!(
-                        "dropping an unreadable stored message in the mailbox of {identity:?}"
-                    );
-                }
-                p
-            })
-            .collect();
-        self.core.sink().deliver_mailbox(MailboxBatch {
-            identity: identity.to_owned(),
-            connections,
-            messages: payloads,
-            claim,
-        });
-    }
-}
-
-fn refresh_every(lifespan: Duration) -> Duration {
-    (lifespan / 2).clamp(TICK, MAX_REFRESH)
 }

@@ -4,21 +4,43 @@
 //! - `{app}:mbox:{identity}` — a list, the messages in stored form, oldest at the head;
 //! - `{app}:mbox-meta:{identity}` — a hash: `life` (lifespan in ms) and one `s:{server id}` field per
 //!   server holding live connections of the identity;
-//! - `{app}:mbox-turn:{identity}` — the server whose drain turn it is (expires after `mailbox_claim_ttl`).
+//! - `{app}:mbox-turn:{identity}` — the token of the claim holding the drain turn (expires after
+//!   `mailbox_claim_ttl` unless its holder renews it).
 //!
 //! The list and the hash expire after the lifespan; every operation renews them.
+//!
+//! Store-wide accounting, kept by the same scripts so it cannot drift:
+//! - `{app}:mbox-index` — a sorted set: every identity with stored messages, scored by when its mailbox
+//!   expires (ms since the epoch, Redis `TIME`);
+//! - `{app}:mbox-sizes` — a hash: identity → bytes of its stored messages (each its length + 64);
+//! - `{app}:mbox-total` — bytes in the store: the sizes plus 256 + the identity's length per indexed mailbox.
+//!
+//! Every script first sweeps up to 64 index entries whose time has passed (their list expired with them, or
+//! is deleted then), subtracting their recorded sizes; an entry leaves the index when its list is emptied by
+//! a confirmed delivery. The count of identities is `ZCARD` of the index; the bytes are the counter. An
+//! expired mailbox is counted until a script sweeps it — the counts err on the full side, never the empty
+//! one.
 
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::store::{Claimed, MailboxStore, Signals};
-use crate::error::BusError;
+use super::store::{
+    Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
+};
+use crate::error::{BusError, MailboxLimit};
 use crate::uuid::ServerId;
 
-/// Publishes ARGV[first..] (or one envelope) to every other live server; prunes servers nobody listens for.
-const SIGNAL_OTHERS: &str = r#"
+/// Shared helpers. `signal_others` publishes ARGV[first..last] (or one envelope) to every other live
+/// server and prunes servers nobody listens for.
+const HELPERS: &str = r#"
+local MSG_OVERHEAD = tonumber('@MSG@')
+local ENTRY_OVERHEAD = tonumber('@ENTRY@')
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local function signal_others(meta, me, prefix, first, last)
   for _, f in ipairs(redis.call('HKEYS', meta)) do
     if string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me then
@@ -30,43 +52,80 @@ local function signal_others(meta, me, prefix, first, last)
     end
   end
 end
-local function renew(list, meta, life)
+-- removes an identity's accounting (index entry, size, its share of the total)
+local function forget_entry(idx, sizes, total, id)
+  local size = tonumber(redis.call('HGET', sizes, id))
+  if size then
+    redis.call('DECRBY', total, size + ENTRY_OVERHEAD + #id)
+    redis.call('HDEL', sizes, id)
+  end
+  redis.call('ZREM', idx, id)
+end
+-- forgets up to 64 mailboxes whose lifespan ended (their lists go with them)
+local function sweep(idx, sizes, total, list_prefix, now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'LIMIT', 0, 64)) do
+    forget_entry(idx, sizes, total, id)
+    redis.call('DEL', list_prefix .. id)
+  end
+end
+local function renew(list, meta, idx, id, life, now)
   if life then
     redis.call('PEXPIRE', list, life)
     redis.call('PEXPIRE', meta, life)
+    redis.call('ZADD', idx, 'XX', now + life, id)
   end
 end
-local function take(list, meta, turn, me, max, ttl)
-  local owner = redis.call('GET', turn)
-  if owner and owner ~= me then return false end
+-- reads a batch under `token` (the caller checked the turn is free or its own)
+local function take(list, meta, turn, idx, id, token, max, ttl, now)
   local msgs = redis.call('LRANGE', list, 0, max - 1)
   if #msgs == 0 then
-    if owner then redis.call('DEL', turn) end
+    redis.call('DEL', turn)
   else
-    redis.call('LTRIM', list, #msgs, -1)
-    redis.call('SET', turn, me, 'PX', ttl)
+    redis.call('SET', turn, token, 'PX', ttl)
   end
-  renew(list, meta, tonumber(redis.call('HGET', meta, 'life')))
+  renew(list, meta, idx, id, tonumber(redis.call('HGET', meta, 'life')), now)
   return msgs
+end
+local function busy(turn)
+  local left = redis.call('PTTL', turn)
+  if left < 0 then left = 0 end
+  return left
 end
 "#;
 
-/// KEYS: list, meta. ARGV: message, default life ms, max messages, me, server channel prefix, drain envelope.
+/// KEYS: list, meta, index, sizes, total. ARGV: message, default life ms, max messages, max bytes,
+/// store max identities, store max bytes, me, server channel prefix, drain envelope, identity, list prefix.
+/// Returns 1/0 (whether `me` holds live connections), or -1..-4 for the cap it hit.
 const NOTIFY: &str = r#"
+local now = now_ms()
+sweep(KEYS[3], KEYS[4], KEYS[5], ARGV[11], now)
+local id = ARGV[10]
 local life = tonumber(redis.call('HGET', KEYS[2], 'life')) or tonumber(ARGV[2])
+local charge = #ARGV[1] + MSG_OVERHEAD
+local size = tonumber(redis.call('HGET', KEYS[4], id))
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+if (size or 0) + charge > tonumber(ARGV[4]) then return -2 end
+local add = charge
+if not size then
+  if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -3 end
+  add = add + ENTRY_OVERHEAD + #id
+end
+if (tonumber(redis.call('GET', KEYS[5])) or 0) + add > tonumber(ARGV[6]) then return -4 end
 redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[4], id, charge)
+redis.call('INCRBY', KEYS[5], add)
+redis.call('ZADD', KEYS[3], now + life, id)
 local mine = 0
-if redis.call('HEXISTS', KEYS[2], 's:' .. ARGV[4]) == 1 then mine = 1 end
-signal_others(KEYS[2], ARGV[4], ARGV[5], 6, 6)
-renew(KEYS[1], KEYS[2], life)
+if redis.call('HEXISTS', KEYS[2], 's:' .. ARGV[7]) == 1 then mine = 1 end
+signal_others(KEYS[2], ARGV[7], ARGV[8], 9, 9)
+renew(KEYS[1], KEYS[2], KEYS[3], id, life, now)
 return mine
 "#;
 
-/// KEYS: list, meta. ARGV: me, life ms.
+/// KEYS: list, meta, index. ARGV: me, life ms, identity.
 const REGISTER: &str = r#"
 redis.call('HSET', KEYS[2], 's:' .. ARGV[1], '1', 'life', ARGV[2])
-renew(KEYS[1], KEYS[2], ARGV[2])
+renew(KEYS[1], KEYS[2], KEYS[3], ARGV[3], tonumber(ARGV[2]), now_ms())
 return 1
 "#;
 
@@ -76,24 +135,62 @@ redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
 return 1
 "#;
 
-/// KEYS: list, meta, turn. ARGV: me, max, turn ttl ms.
+/// KEYS: list, meta, turn, index, sizes, total. ARGV: token, max, turn ttl ms, identity, list prefix.
+/// Returns the messages, or the time left on another claim's turn (an integer).
 const CLAIM: &str = r#"
-return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]), ARGV[3])
+local now = now_ms()
+sweep(KEYS[4], KEYS[5], KEYS[6], ARGV[5], now)
+if redis.call('EXISTS', KEYS[3]) == 1 then return busy(KEYS[3]) end
+return take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[1], tonumber(ARGV[2]), ARGV[3], now)
 "#;
 
-/// KEYS: list, meta, turn. ARGV: me, max, turn ttl ms, server channel prefix, forward envelopes...
+/// KEYS: turn. ARGV: token, turn ttl ms.
+const RENEW: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// KEYS: list, meta, turn, index, sizes, total. ARGV: token, count, next token, max, turn ttl ms, me,
+/// identity, list prefix, server channel prefix, forward envelopes...
+/// A token that no longer holds the turn changes nothing: the answer is the time left on the turn.
 const DELIVERED: &str = r#"
-signal_others(KEYS[2], ARGV[1], ARGV[4], 5, #ARGV)
-return take(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[2]), ARGV[3])
+local now = now_ms()
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return busy(KEYS[3]) end
+signal_others(KEYS[2], ARGV[6], ARGV[9], 10, #ARGV)
+local id = ARGV[7]
+local n = tonumber(ARGV[2])
+if n > 0 then
+  local removed = 0
+  for _, m in ipairs(redis.call('LRANGE', KEYS[1], 0, n - 1)) do removed = removed + #m + MSG_OVERHEAD end
+  redis.call('LTRIM', KEYS[1], n, -1)
+  if redis.call('LLEN', KEYS[1]) == 0 then
+    forget_entry(KEYS[4], KEYS[5], KEYS[6], id)
+  elseif redis.call('HEXISTS', KEYS[5], id) == 1 then
+    redis.call('HINCRBY', KEYS[5], id, -removed)
+    redis.call('DECRBY', KEYS[6], removed)
+  end
+end
+sweep(KEYS[4], KEYS[5], KEYS[6], ARGV[8], now)
+return take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], id, ARGV[3], tonumber(ARGV[4]), ARGV[5], now)
 "#;
 
-/// KEYS: list, meta, turn. ARGV: me, server channel prefix, drain envelope, messages (oldest first)...
+/// KEYS: list, meta, turn, index. ARGV: token, me, server channel prefix, drain envelope, identity.
 const GIVE_BACK: &str = r#"
-for i = #ARGV, 4, -1 do redis.call('LPUSH', KEYS[1], ARGV[i]) end
-if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-renew(KEYS[1], KEYS[2], tonumber(redis.call('HGET', KEYS[2], 'life')))
-signal_others(KEYS[2], ARGV[1], ARGV[2], 3, 3)
+if redis.call('GET', KEYS[3]) == ARGV[1] then
+  redis.call('DEL', KEYS[3])
+  renew(KEYS[1], KEYS[2], KEYS[4], ARGV[5], tonumber(redis.call('HGET', KEYS[2], 'life')), now_ms())
+  signal_others(KEYS[2], ARGV[2], ARGV[3], 4, 4)
+end
 return 1
+"#;
+
+/// KEYS: index, sizes, total. ARGV: list prefix. Returns {identities, bytes}.
+const USAGE: &str = r#"
+sweep(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now_ms())
+return {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[3])) or 0}
 "#;
 
 struct Scripts {
@@ -101,8 +198,10 @@ struct Scripts {
     register: Script,
     unregister: Script,
     claim: Script,
+    renew: Script,
     delivered: Script,
     give_back: Script,
+    usage: Script,
 }
 
 pub(crate) struct RedisStore {
@@ -117,7 +216,10 @@ impl RedisStore {
     pub fn new(url: &str, app_name: &str, io_timeout: Duration) -> Result<RedisStore, BusError> {
         let client =
             redis::Client::open(url).map_err(|e| BusError::Config(format!("Redis URL: {e}")))?;
-        let with_helpers = |body: &str| Script::new(&format!("{SIGNAL_OTHERS}\n{body}"));
+        let helpers = HELPERS
+            .replace("@MSG@", &MESSAGE_OVERHEAD.to_string())
+            .replace("@ENTRY@", &ENTRY_OVERHEAD.to_string());
+        let with_helpers = |body: &str| Script::new(&format!("{helpers}\n{body}"));
         Ok(RedisStore {
             client,
             conn: Mutex::new(None),
@@ -128,8 +230,10 @@ impl RedisStore {
                 register: with_helpers(REGISTER),
                 unregister: Script::new(UNREGISTER),
                 claim: with_helpers(CLAIM),
+                renew: Script::new(RENEW),
                 delivered: with_helpers(DELIVERED),
                 give_back: with_helpers(GIVE_BACK),
+                usage: with_helpers(USAGE),
             },
         })
     }
@@ -140,6 +244,19 @@ impl RedisStore {
             format!("{}:mbox-meta:{identity}", self.prefix),
             format!("{}:mbox-turn:{identity}", self.prefix),
         ]
+    }
+
+    /// The store-wide keys: index, sizes, total.
+    fn accounting(&self) -> [String; 3] {
+        [
+            format!("{}:mbox-index", self.prefix),
+            format!("{}:mbox-sizes", self.prefix),
+            format!("{}:mbox-total", self.prefix),
+        ]
+    }
+
+    fn list_prefix(&self) -> String {
+        format!("{}:mbox:", self.prefix)
     }
 
     /// Runs `f` on the store's connection, connecting first if needed; a failed connection is dropped so
@@ -170,10 +287,26 @@ impl RedisStore {
         result.map_err(BusError::from)
     }
 
-    fn claimed(value: Option<Vec<Vec<u8>>>) -> Claimed {
+    /// A claim script's answer: the messages, or the time left on another claim's turn.
+    fn claimed(value: redis::Value) -> Result<Claimed, BusError> {
         match value {
-            None => Claimed::Busy,
-            Some(list) => Claimed::Messages(list),
+            redis::Value::Int(ms) => Ok(Claimed::Busy {
+                retry_in: Duration::from_millis(ms.max(0) as u64),
+            }),
+            redis::Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    redis::Value::BulkString(bytes) => Ok(bytes),
+                    other => Err(BusError::Redis(format!(
+                        "unexpected mailbox message {other:?}"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Claimed::Messages),
+            redis::Value::Nil => Ok(Claimed::Messages(Vec::new())),
+            other => Err(BusError::Redis(format!(
+                "unexpected claim answer {other:?}"
+            ))),
         }
     }
 }
@@ -183,47 +316,71 @@ fn ms(d: Duration) -> u64 {
 }
 
 impl MailboxStore for RedisStore {
+    fn is_local(&self) -> bool {
+        false
+    }
+
     fn notify(
         &self,
         identity: &str,
         message: &[u8],
         me: ServerId,
         default_lifespan: Duration,
-        max_messages: usize,
+        quota: &Quota,
         signals: &Signals<'_>,
     ) -> Result<bool, BusError> {
         let [list, meta, _] = self.keys(identity);
+        let [index, sizes, total] = self.accounting();
         let answer: i64 = self.with_conn(|c| {
             self.scripts
                 .notify
                 .key(&list)
                 .key(&meta)
+                .key(&index)
+                .key(&sizes)
+                .key(&total)
                 .arg(message)
                 .arg(ms(default_lifespan))
-                .arg(max_messages)
+                .arg(quota.max_messages)
+                .arg(quota.max_bytes)
+                .arg(quota.store_max_identities)
+                .arg(quota.store_max_bytes)
                 .arg(me.to_string())
                 .arg(signals.server_channel_prefix)
                 .arg(signals.drain)
+                .arg(identity)
+                .arg(self.list_prefix())
                 .invoke(c)
         })?;
-        if answer < 0 {
-            return Err(BusError::MailboxFull {
-                identity: identity.to_owned(),
-                limit: max_messages,
-            });
+        let mailbox = |limit| BusError::MailboxFull {
+            identity: identity.to_owned(),
+            limit,
+        };
+        match answer {
+            -1 => Err(mailbox(MailboxLimit::Messages(quota.max_messages))),
+            -2 => Err(mailbox(MailboxLimit::Bytes(quota.max_bytes))),
+            -3 => Err(BusError::StoreFull {
+                limit: MailboxLimit::Identities(quota.store_max_identities),
+            }),
+            -4 => Err(BusError::StoreFull {
+                limit: MailboxLimit::StoreBytes(quota.store_max_bytes),
+            }),
+            n => Ok(n == 1),
         }
-        Ok(answer == 1)
     }
 
     fn register(&self, identity: &str, me: ServerId, lifespan: Duration) -> Result<(), BusError> {
         let [list, meta, _] = self.keys(identity);
+        let [index, _, _] = self.accounting();
         self.with_conn(|c| {
             self.scripts
                 .register
                 .key(&list)
                 .key(&meta)
+                .key(&index)
                 .arg(me.to_string())
                 .arg(ms(lifespan))
+                .arg(identity)
                 .invoke::<i64>(c)
         })?;
         Ok(())
@@ -241,74 +398,112 @@ impl MailboxStore for RedisStore {
         Ok(())
     }
 
-    fn claim(
-        &self,
-        identity: &str,
-        me: ServerId,
-        max: usize,
-        turn_ttl: Duration,
-    ) -> Result<Claimed, BusError> {
-        let [list, meta, turn] = self.keys(identity);
-        let v: Option<Vec<Vec<u8>>> = self.with_conn(|c| {
+    fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
+        let [list, meta, turn_key] = self.keys(identity);
+        let [index, sizes, total] = self.accounting();
+        let v: redis::Value = self.with_conn(|c| {
             self.scripts
                 .claim
                 .key(&list)
                 .key(&meta)
-                .key(&turn)
-                .arg(me.to_string())
-                .arg(max)
-                .arg(ms(turn_ttl))
+                .key(&turn_key)
+                .key(&index)
+                .key(&sizes)
+                .key(&total)
+                .arg(turn.token)
+                .arg(turn.max)
+                .arg(ms(turn.ttl))
+                .arg(identity)
+                .arg(self.list_prefix())
                 .invoke(c)
         })?;
-        Ok(Self::claimed(v))
+        Self::claimed(v)
+    }
+
+    fn renew(&self, identity: &str, token: &str, ttl: Duration) -> Result<bool, BusError> {
+        let [_, _, turn_key] = self.keys(identity);
+        let held: i64 = self.with_conn(|c| {
+            self.scripts
+                .renew
+                .key(&turn_key)
+                .arg(token)
+                .arg(ms(ttl))
+                .invoke(c)
+        })?;
+        Ok(held == 1)
     }
 
     fn delivered(
         &self,
         identity: &str,
         me: ServerId,
-        forwards: &[Vec<u8>],
-        max: usize,
-        turn_ttl: Duration,
+        done: &Done<'_>,
+        next: &Turn<'_>,
         signals: &Signals<'_>,
     ) -> Result<Claimed, BusError> {
-        let [list, meta, turn] = self.keys(identity);
-        let v: Option<Vec<Vec<u8>>> = self.with_conn(|c| {
+        let [list, meta, turn_key] = self.keys(identity);
+        let [index, sizes, total] = self.accounting();
+        let v: redis::Value = self.with_conn(|c| {
             let mut inv = self.scripts.delivered.key(&list);
             inv.key(&meta)
-                .key(&turn)
+                .key(&turn_key)
+                .key(&index)
+                .key(&sizes)
+                .key(&total)
+                .arg(done.token)
+                .arg(done.count)
+                .arg(next.token)
+                .arg(next.max)
+                .arg(ms(next.ttl))
                 .arg(me.to_string())
-                .arg(max)
-                .arg(ms(turn_ttl))
+                .arg(identity)
+                .arg(self.list_prefix())
                 .arg(signals.server_channel_prefix);
-            for f in forwards {
+            for f in done.forwards {
                 inv.arg(f.as_slice());
             }
             inv.invoke(c)
         })?;
-        Ok(Self::claimed(v))
+        Self::claimed(v)
     }
 
     fn give_back(
         &self,
         identity: &str,
         me: ServerId,
-        messages: &[Vec<u8>],
+        token: &str,
         signals: &Signals<'_>,
     ) -> Result<(), BusError> {
-        let [list, meta, turn] = self.keys(identity);
+        let [list, meta, turn_key] = self.keys(identity);
+        let [index, _, _] = self.accounting();
         self.with_conn(|c| {
-            let mut inv = self.scripts.give_back.key(&list);
-            inv.key(&meta)
-                .key(&turn)
+            self.scripts
+                .give_back
+                .key(&list)
+                .key(&meta)
+                .key(&turn_key)
+                .key(&index)
+                .arg(token)
                 .arg(me.to_string())
                 .arg(signals.server_channel_prefix)
-                .arg(signals.drain);
-            for m in messages {
-                inv.arg(m.as_slice());
-            }
-            inv.invoke::<i64>(c)
+                .arg(signals.drain)
+                .arg(identity)
+                .invoke::<i64>(c)
         })?;
         Ok(())
+    }
+
+    fn usage(&self) -> Result<Usage, BusError> {
+        let [index, sizes, total] = self.accounting();
+        let (identities, bytes): (usize, usize) = self.with_conn(|c| {
+            self.scripts
+                .usage
+                .key(&index)
+                .key(&sizes)
+                .key(&total)
+                .arg(self.list_prefix())
+                .invoke(c)
+        })?;
+        Ok(Usage { identities, bytes })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use plezi_messaging::{
-    Bus, BusConfig, Claim, ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Sink,
+    Bus, BusConfig, BusError, Claim, ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Sink,
 };
 
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -109,6 +109,26 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the server: a Redis that accepts bytes and never answers.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let status = Command::new("kill")
+            .arg(if paused { "-STOP" } else { "-CONT" })
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -STOP/-CONT {pid}");
+    }
+
+    /// An integer reply (`:n`).
+    pub fn int(&self, args: &[&str]) -> i64 {
+        let r = self.command(args).unwrap();
+        r.trim()
+            .trim_start_matches(':')
+            .parse()
+            .unwrap_or_else(|_| panic!("{args:?}: not an integer reply: {r:?}"))
+    }
+
     /// Sends one command over a raw connection and returns the raw reply text.
     pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
         self.command_bytes(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
@@ -148,6 +168,8 @@ pub struct Seen {
     pub failed: Vec<(Option<ConnectionUuid>, ConnectionUuid, Payload)>,
     /// Claims kept instead of confirmed (see `Recorder::hold_claims`).
     pub held: Vec<Claim>,
+    /// Refused notifications reported to the sink: (sender, identity, event, error).
+    pub refused: Vec<(ConnectionUuid, String, Option<String>, BusError)>,
 }
 
 /// A sink that records everything; confirms mailbox claims unless told to hold them.
@@ -265,6 +287,22 @@ impl Sink for Recorder {
             .unwrap()
             .failed
             .push((from, target, payload.clone()));
+        self.changed.notify_all();
+    }
+
+    fn notify_refused(
+        &self,
+        from: ConnectionUuid,
+        identity: &str,
+        event: Option<&str>,
+        error: &BusError,
+    ) {
+        self.seen.lock().unwrap().refused.push((
+            from,
+            identity.to_owned(),
+            event.map(str::to_owned),
+            error.clone(),
+        ));
         self.changed.notify_all();
     }
 }
