@@ -67,6 +67,7 @@ mod mailbox;
 mod message;
 mod redis;
 mod registry;
+mod session_store;
 mod sink;
 mod uuid;
 
@@ -77,5 +78,6 @@ pub use error::BusError;
 pub use glob::glob_match;
 pub use mailbox::Claim;
 pub use message::{Message, Payload, Target};
+pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
 pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

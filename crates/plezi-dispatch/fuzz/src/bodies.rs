@@ -127,6 +127,7 @@ pub fn params(data: &[u8]) {
             max_params: 3,
             max_key_bytes: 6,
             max_depth: 1,
+            max_body_bytes: ParamsLimits::DEFAULT_MAX_BODY_BYTES,
         }
     };
     let content_type = match selector >> 1 & 3 {
