@@ -143,7 +143,7 @@ impl Controller for Notes {
             store.notes.insert(id, note);
             id
         };
-        Some(cx.redirect_to(&format!("/notes/{id}")))
+        cx.redirect_to(&format!("/notes/{id}")).ok()
     }
 
     fn update(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
