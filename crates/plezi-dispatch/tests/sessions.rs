@@ -66,9 +66,10 @@ impl Controller for Me {
                 session.set("n", n);
                 Ok::<_, SendError>(json!({"n": n}))
             })
-            .safe("peek", |_: &mut Me, cx: &mut Ctx<'_>, _: Value| {
-                json!({"user": user_of(cx)})
-            })
+            .safe(
+                "peek",
+                |_: &mut Me, cx: &mut Ctx<'_>, _: Value| json!({"user": user_of(cx)}),
+            )
     }
     fn index(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
         let user = cx.session().get_str("user").unwrap_or("anonymous");
@@ -255,7 +256,11 @@ fn forged_tampered_and_unknown_cookies_are_no_session_never_an_error() {
         "plezi_session=%00%ff",
     ] {
         let reply = app.http("GET", "/me", &[("Cookie", junk)], b"");
-        assert_eq!((reply.status, reply.text()), (200, "anonymous".into()), "{junk}");
+        assert_eq!(
+            (reply.status, reply.text()),
+            (200, "anonymous".into()),
+            "{junk}"
+        );
     }
     // Still valid after all that.
     assert_eq!(me(&app, &ann), "ann");
@@ -269,7 +274,11 @@ fn login_renews_the_id_and_logout_destroys_the_session() {
     // Logging in again (as someone else) with the old cookie: a new id, the old one is dead.
     let second = session_cookie(&login(&app, "bob", Some(&first)));
     assert_ne!(first, second);
-    assert_eq!(me(&app, &first), "anonymous", "the pre-login id no longer works");
+    assert_eq!(
+        me(&app, &first),
+        "anonymous",
+        "the pre-login id no longer works"
+    );
     assert_eq!(me(&app, &second), "bob");
     // Logout: the cookie is deleted and the id forgotten on the server.
     let reply = app.http("POST", "/logout", &[("Cookie", &second)], b"");
@@ -416,7 +425,10 @@ fn secure_cookies_when_the_public_origin_is_https() {
         .iter()
         .find(|c| c.starts_with("__Host-plezi_session="))
         .unwrap_or_else(|| panic!("{cookies:?}"));
-    assert!(session.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"), "{session}");
+    assert!(
+        session.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        "{session}"
+    );
     assert!(cookies.contains(&"seen=1; Path=/; Secure; HttpOnly; SameSite=Lax"));
     let cookie = session.split(';').next().unwrap();
     assert_eq!(me(&app, cookie), "ann");
@@ -496,7 +508,11 @@ fn the_redis_store_shares_sessions_between_servers_with_a_ttl() {
     let one = TestApp::start(routes(SessionConfig::new(key(), store("shared"))));
     let two = TestApp::start(routes(SessionConfig::new(key(), store("shared"))));
     let cookie = session_cookie(&login(&one, "ann", None));
-    assert_eq!(me(&two, &cookie), "ann", "server two reads server one's session");
+    assert_eq!(
+        me(&two, &cookie),
+        "ann",
+        "server two reads server one's session"
+    );
     let mut ws = Ws::connect_with(two.addr, "/members", &[("Cookie", &cookie)]).unwrap();
     assert_eq!(ws.json(), json!({"event": "hello", "user": "ann"}));
     // One key, prefixed with the app name, with the idle expiry as its TTL.
@@ -514,16 +530,20 @@ fn the_redis_store_shares_sessions_between_servers_with_a_ttl() {
     // Logout on server two ends it everywhere.
     two.http("POST", "/logout", &[("Cookie", &cookie)], b"");
     assert_eq!(me(&one, &cookie), "anonymous");
-    assert!(redis.command(&["KEYS", "shared:session:*"]).unwrap().starts_with("*0"));
+    assert!(
+        redis
+            .command(&["KEYS", "shared:session:*"])
+            .unwrap()
+            .starts_with("*0")
+    );
 }
 
 #[test]
 fn a_redis_outage_reads_as_no_session_and_a_login_fails_with_503() {
     let mut redis = Redis::start();
     let url = redis.url();
-    let store: Arc<dyn SessionStore> = Arc::new(
-        RedisSessionStore::new(&url, "down", SessionStoreConfig::default()).unwrap(),
-    );
+    let store: Arc<dyn SessionStore> =
+        Arc::new(RedisSessionStore::new(&url, "down", SessionStoreConfig::default()).unwrap());
     let app = TestApp::start(routes(SessionConfig::new(key(), store)));
     let cookie = session_cookie(&login(&app, "ann", None));
     assert_eq!(me(&app, &cookie), "ann");
