@@ -122,8 +122,14 @@ fn production_needs_a_long_session_key_and_never_prints_it() {
         let out = run(&env).output().expect("run the chat example");
         assert!(!out.status.success(), "{env:?} should stop the start");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("PL_SESSION_KEY") && stderr.contains("32"), "{env:?}: {stderr}");
-        assert!(!stderr.contains(short), "the key is never printed: {stderr}");
+        assert!(
+            stderr.contains("PL_SESSION_KEY") && stderr.contains("32"),
+            "{env:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(short),
+            "the key is never printed: {stderr}"
+        );
     }
     // Outside production a missing key is one warning and the app starts.
     let example = ExampleProcess::start("chat", &[("PLEZI_LOG", "warn")]);
@@ -131,7 +137,10 @@ fn production_needs_a_long_session_key_and_never_prints_it() {
     // With a good key in production it starts too.
     let example = ExampleProcess::start(
         "chat",
-        &[("PL_ENV", "production"), ("PL_SESSION_KEY", "0123456789abcdef0123456789abcdef")],
+        &[
+            ("PL_ENV", "production"),
+            ("PL_SESSION_KEY", "0123456789abcdef0123456789abcdef"),
+        ],
     );
     assert_eq!(get(example.addr, "/").0, 200);
 }
