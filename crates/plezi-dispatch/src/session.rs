@@ -101,8 +101,8 @@ impl SessionKey {
         Some(mac)
     }
 
-    /// `<id>.<signature>` for the cookie.
-    pub(crate) fn sign(&self, id: &str) -> String {
+    /// The cookie value for session `id`: `<id>.<signature>` (HMAC-SHA256 of the id, base64url).
+    pub fn sign(&self, id: &str) -> String {
         let Some(mut mac) = self.mac() else {
             return String::new();
         };
@@ -111,8 +111,9 @@ impl SessionKey {
         format!("{id}.{sig}")
     }
 
-    /// The id of a cookie value whose signature verifies (constant-time comparison).
-    pub(crate) fn verify<'v>(&self, value: &'v str) -> Option<&'v str> {
+    /// The session id of a cookie value whose signature verifies under this key (a 43-character
+    /// base64url id; the signature compared in constant time); `None` for anything else.
+    pub fn verify<'v>(&self, value: &'v str) -> Option<&'v str> {
         let (id, sig) = value.split_once('.')?;
         if id.len() != B64_LEN || sig.len() != B64_LEN || !id.bytes().all(is_b64url) {
             return None;
