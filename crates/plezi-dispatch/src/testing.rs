@@ -319,6 +319,47 @@ mod tests {
         h.close();
     }
 
+    /// Greets the session's user; drops deliveries of `spam`.
+    #[derive(Default)]
+    struct Greeter;
+
+    impl Controller for Greeter {
+        fn events() -> Events<Self> {
+            events![
+                bus spam => |_: &mut Greeter, _: &mut Ctx<'_>, m: Value| m,
+                bus news => |_: &mut Greeter, _: &mut Ctx<'_>, m: Value| m,
+            ]
+        }
+        fn on_open(&mut self, cx: &mut Ctx<'_>) {
+            let user = cx.session().get_str("user").unwrap_or("guest").to_owned();
+            let _ = cx.write(&format!("hello {user}"));
+            let writable = cx.session_mut().is_ok();
+            let _ = cx.write(&format!("writable {writable}"));
+        }
+        fn accept_delivery(&mut self, _: &mut Ctx<'_>, event: &str) -> bool {
+            event != "spam"
+        }
+    }
+
+    #[test]
+    fn sessions_and_accept_delivery_in_the_harness() {
+        let mut guest = Harness::new(Greeter).unwrap();
+        assert_eq!(
+            guest.open(),
+            [
+                Written::Text("hello guest".into()),
+                Written::Text("writable false".into())
+            ]
+        );
+        let mut ann = Harness::new(Greeter).unwrap();
+        let mut data = Map::new();
+        data.insert("user".into(), json!("ann"));
+        ann.set_session(data);
+        assert_eq!(ann.open()[0], Written::Text("hello ann".into()));
+        assert!(ann.deliver("spam", json!({"x": 1})).is_empty());
+        assert_eq!(ann.deliver("news", json!({"x": 1})).len(), 1);
+    }
+
     struct Reserved;
     impl Controller for Reserved {
         fn events() -> Events<Self> {
