@@ -6,28 +6,77 @@
 //! PL_REDIS_URL=redis://127.0.0.1:6379 PORT=3001 cargo run --release --example chat   # a second server
 //! ```
 //!
+//! Who is who: `POST /login` (a form `user=NAME` or JSON `{"user": NAME}`) starts a session
+//! (a new, signed session cookie) and answers `303` to `/`; a WebSocket opened with that cookie is
+//! registered as that user in `on_open` and receives the notices stored for them. Without it the
+//! connection is a guest: it can chat and notify, but nobody can notify it. `POST /logout` ends
+//! the session. This is a demo: there is no password, anyone may log in as any name (the page
+//! says so). A real application checks a password or a single sign-on answer in `Login::create`.
+//!
 //! Events (client → server), all JSON objects:
 //! - `echo` (WebSocket and AJAJ): the message comes back unchanged.
-//! - `whoami`: `{"event":"whoami","id":<this connection's UUID>}`.
+//! - `whoami`: `{"event":"whoami","id":<this connection's UUID>,"user":<name or null>}`.
 //! - `chat {message}`: every other chat connection, on every server, gets
 //!   `{"event":"chat","from":<UUID>,"message":...}`.
 //! - `dm {to, message}`: connection `to` gets `{"event":"dm","from":<UUID>,"message":...}`; if
 //!   its server is gone the sender gets an `err` event with status 404.
-//! - `login {user}`: registers the connection as `user`, answers `{"event":"login","user":...}`,
-//!   then every notification stored for `user` arrives.
-//! - `notify {user, message}` (WebSocket and AJAJ): `user`'s live connections get
-//!   `{"event":"notice","message":...}`; an offline user gets it at the next `login`.
-//! - `here {to, user}`: presence — answers a `joined` event (`to` gets `{"event":"here",...}`).
+//! - `notify {user, message}` (WebSocket and AJAJ by POST): `user`'s live connections get
+//!   `{"event":"notice","message":...}`; an offline user gets it when they next connect logged in.
+//! - `here {to}`: presence — a logged-in connection answers a `joined` event (`to` gets
+//!   `{"event":"here","user":...,"from":...}`).
 //!
-//! Server-side only: `notice`, `joined` (someone logged in) and `left` (someone closed).
-//! There is no `unknown` handler: unknown events get the `err` 404 answer.
+//! Server-side only: `notice`, `joined` (a logged-in connection opened) and `left` (it closed).
+//! There is no `login` event and no `unknown` handler: unknown events get the `err` 404 answer.
 
 use plezi::prelude::*;
+
+/// Longest user name accepted at `POST /login`, in characters.
+const MAX_NAME_CHARS: usize = 40;
+
+/// `POST /login`: a demo login without a password (see the module docs).
+#[derive(Default)]
+struct Login;
+
+impl Controller for Login {
+    fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        let user = cx.params().get_str("user").unwrap_or_default().trim();
+        if user.is_empty()
+            || user.chars().count() > MAX_NAME_CHARS
+            || user.chars().any(char::is_control)
+        {
+            return Some(Response::text(
+                400,
+                format!("a user name of 1 to {MAX_NAME_CHARS} characters, please\n"),
+            ));
+        }
+        let user = user.to_owned();
+        let session = match cx.session_mut() {
+            Ok(session) => session,
+            Err(e) => return Some(Response::text(500, format!("{e}\n"))),
+        };
+        session.renew(); // a new id at login: a planted cookie is worthless (session fixation)
+        session.set("user", user);
+        Some(Response::new(303).header("Location", "/"))
+    }
+}
+
+/// `POST /logout`: the session ends (its data is forgotten, the cookie deleted).
+#[derive(Default)]
+struct Logout;
+
+impl Controller for Logout {
+    fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        if let Ok(session) = cx.session_mut() {
+            session.destroy();
+        }
+        Some(Response::new(303).header("Location", "/"))
+    }
+}
 
 /// One chat connection.
 #[derive(Default)]
 struct Chat {
-    /// The name given at `login`.
+    /// The session's user, if the upgrade request carried a session.
     user: Option<String>,
 }
 
@@ -37,9 +86,9 @@ impl Chat {
         msg
     }
 
-    /// `whoami`: this connection's UUID.
+    /// `whoami`: this connection's UUID and user (null for a guest).
     fn whoami(&mut self, cx: &mut Ctx<'_>, _msg: Value) -> Value {
-        json!({"event": "whoami", "id": cx.id()})
+        json!({"event": "whoami", "id": cx.id(), "user": self.user})
     }
 
     /// `chat`: from the client, tell every other chat connection; from the bus, show it.
@@ -65,18 +114,8 @@ impl Chat {
         Ok(Answer::Nothing)
     }
 
-    /// `login`: register as `user`; stored notifications follow the answer.
-    fn login(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Answer, SendError> {
-        let Some(user) = msg["user"].as_str().filter(|u| !u.is_empty()) else {
-            return Ok(Answer::error(400, "login needs a `user`", msg));
-        };
-        cx.register_as(user)?;
-        cx.broadcast("joined", json!({"user": user, "from": cx.id()}))?;
-        self.user = Some(user.to_owned());
-        Ok(json!({"event": "login", "user": user}).into())
-    }
-
-    /// `notify`: a notice for `user`, now or at their next login.
+    /// `notify`: a notice for `user`, now or when they next connect logged in. Open to every
+    /// connection (guests included), as a message to an offline user is.
     fn notify(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Answer, SendError> {
         let Some(user) = msg["user"].as_str() else {
             return Ok(Answer::error(400, "notify needs a `user`", msg));
@@ -111,7 +150,6 @@ impl Controller for Chat {
             ws whoami => Chat::whoami,
             ws chat => Chat::chat,
             ws dm => Chat::dm,
-            ws login => Chat::login,
             both notify => Chat::notify,
             ws here => Chat::here,
             bus notice => Chat::relay,
@@ -135,6 +173,20 @@ impl Controller for Chat {
         }
     }
 
+    /// A connection whose upgrade carried a session is registered as its user (stored notices
+    /// follow) and announced; any other is a guest.
+    fn on_open(&mut self, cx: &mut Ctx<'_>) {
+        let Some(user) = cx.session().get_str("user").map(str::to_owned) else {
+            return;
+        };
+        if let Err(e) = cx.register_as(&user) {
+            log::warn!("chat: {user} not registered: {e}");
+            return;
+        }
+        let _ = cx.broadcast("joined", json!({"user": user, "from": cx.id()}));
+        self.user = Some(user);
+    }
+
     fn on_close(&mut self, cx: &mut Ctx<'_>, _info: &CloseInfo) {
         if self.user.is_some() {
             let _ = cx.broadcast("left", json!({"from": cx.id()}));
@@ -149,6 +201,8 @@ fn main() -> Result<(), plezi::Error> {
             "/../../examples/public"
         ))
         .client("/client.js")?
+        .route("/login", Login::default)?
+        .route("/logout", Logout::default)?
         .route("/chat", Chat::default)?
         .run()
 }

@@ -8,7 +8,7 @@
 //! curl -s localhost:3000/notes/1                            # show    (GET with an id)
 //! curl -s -X PATCH -d title=Hello localhost:3000/notes/1    # update  (PUT/PATCH with an id)
 //! curl -s -d _method=delete localhost:3000/notes/1          # delete  (DELETE, or POST + _method)
-//! curl -s localhost:3000/notes/count                        # AJAJ event `count` (GET or POST)
+//! curl -s localhost:3000/notes/count                        # AJAJ event `count` (safe: GET or POST)
 //! curl -s -H 'Content-Type: application/json' -d '{"id":"search","q":"hi"}' localhost:3000/notes
 //! ```
 //! A JSON body works wherever a form does. An id that is not a number declines (falls through to
@@ -98,10 +98,11 @@ impl Notes {
 
 impl Controller for Notes {
     fn events() -> Events<Self> {
-        // HTTP only (no WebSocket), with two AJAJ events.
+        // HTTP only (no WebSocket), with two AJAJ events; both only read, so both are declared
+        // safe for GET too (a handler that changes anything stays `both`: POST only).
         Events::none()
-            .both("count", Notes::count)
-            .both("search", Notes::search)
+            .safe("count", Notes::count)
+            .safe("search", Notes::search)
     }
 
     fn index(&mut self, _cx: &mut Ctx<'_>) -> Option<Response> {
@@ -143,7 +144,7 @@ impl Controller for Notes {
             store.notes.insert(id, note);
             id
         };
-        Some(cx.redirect_to(&format!("/notes/{id}")))
+        cx.redirect_to(&format!("/notes/{id}")).ok()
     }
 
     fn update(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {

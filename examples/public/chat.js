@@ -63,8 +63,7 @@
     status(true, 'connected');
     people.clear();
     renderPeople();
-    this.emit({ event: 'whoami' });
-    if (me.user) this.emit({ event: 'login', user: me.user });
+    this.emit({ event: 'whoami' }); // who the session cookie says we are (null: a guest)
   };
   client.onclose = function () {
     status(false, this.autoreconnect ? 'reconnecting…' : 'closed');
@@ -73,12 +72,18 @@
   // ---- events from the server ----
   client.whoami = (e) => {
     me.id = e.id;
-  };
-  client.login = (e) => {
-    me.user = e.user;
-    if (me.id) people.set(me.id, e.user);
-    renderPeople();
-    line('system', null, 'You are logged in as ' + e.user + '.');
+    me.user = e.user || null;
+    $('login').hidden = !!me.user;
+    $('demo').hidden = !!me.user;
+    $('logout').hidden = !me.user;
+    $('me').textContent = me.user ? 'Logged in as ' + me.user : '';
+    if (me.user) {
+      people.set(me.id, me.user);
+      renderPeople();
+      line('system', null, 'You are logged in as ' + me.user + '.');
+    } else {
+      line('system', null, 'You are a guest: log in to receive notices.');
+    }
   };
   client.joined = (e) => {
     people.set(e.from, e.user);
@@ -108,11 +113,8 @@
   client.unknown = (e) => line('system', null, 'unhandled: ' + (typeof e === 'string' ? e : JSON.stringify(e)));
 
   // ---- forms ----
-  $('login').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const user = $('name').value.trim();
-    if (user) client.emit({ event: 'login', user });
-  });
+  // Log in and log out are plain form posts (POST /login, POST /logout): the server sets or
+  // deletes the session cookie and sends the browser back to this page, which connects again.
 
   $('say').addEventListener('submit', (ev) => {
     ev.preventDefault();

@@ -13,12 +13,17 @@
 //! | `err` (`Answer::Error`) | its status, the `err` object as `application/json` |
 //!
 //! Every reply carries `Cache-Control: no-store` (an event is not a cacheable document).
+//!
+//! `GET` and `HEAD` run only handlers declared safe (`events![safe ..]`); for any other handler
+//! they are answered `405` with `Allow: POST` and the `err` object, and the handler does not run:
+//! any page can make a browser send a `GET` (a link, an `<img>`), with the user's cookies.
 
 use plezi_server::Response;
 use serde_json::Value;
 
 use crate::answer::Answer;
 use crate::context::HttpExtras;
+use crate::core::Core;
 use crate::generated::EVENT_KEY;
 use crate::params::Params;
 use crate::wire;
@@ -30,8 +35,19 @@ pub(crate) fn message(params: &Params, event: &str) -> Value {
     Value::Object(map)
 }
 
-/// The HTTP reply for a handler's answer, with the cookies it set.
-pub(crate) fn reply(answer: Answer, extras: &HttpExtras) -> Response {
+/// `405 Method Not Allowed` with `Allow: POST`: an AJAJ `GET`/`HEAD` for a handler not declared
+/// safe for it (`events![safe ..]`), so a link or an `<img>` on any page cannot run it.
+pub(crate) fn method_not_allowed(core: &Core, message: Value, extras: &mut HttpExtras) -> Response {
+    let answer = Answer::error(
+        405,
+        "this event runs from POST only (GET may only call handlers declared safe)",
+        message,
+    );
+    reply(core, answer, extras).header("Allow", "POST")
+}
+
+/// The HTTP reply for a handler's answer, with the cookies it set (and its session saved).
+pub(crate) fn reply(core: &Core, answer: Answer, extras: &mut HttpExtras) -> Response {
     let resp = match answer {
         Answer::Nothing => Response::new(200),
         Answer::Json(v) => Response::json(200, v.to_string()),
@@ -42,5 +58,5 @@ pub(crate) fn reply(answer: Answer, extras: &HttpExtras) -> Response {
             request,
         } => Response::json(status, wire::error_event(status, &result, &request)),
     };
-    extras.finish(resp.header("Cache-Control", "no-store"))
+    extras.finish(core, resp.header("Cache-Control", "no-store"))
 }

@@ -128,6 +128,9 @@ impl<C: Controller> Live for Typed<C> {
 
     fn deliver(&mut self, cx: &mut Ctx<'_>, event: &str, data: Value) -> Option<Answer> {
         let handler = self.events.for_delivery(event)?;
+        if !self.controller.accept_delivery(cx, event) {
+            return None;
+        }
         Some((handler.call)(&mut self.controller, cx, data))
     }
 
@@ -157,6 +160,8 @@ impl Connection {
         events: Arc<Events<C>>,
         controller: C,
         params: Params,
+        session_id: Option<String>,
+        session: std::cell::OnceCell<crate::session::Session>,
     ) -> Connection {
         // The real UUID is known in on_open (the server assigns the slot at the upgrade).
         let uuid = core.bus.connection_uuid(0, 0, 0);
@@ -168,6 +173,8 @@ impl Connection {
                 params,
                 on_bus: false,
                 notify_bucket: Default::default(),
+                session_id,
+                session,
             },
             live: Box::new(Typed { controller, events }),
         }

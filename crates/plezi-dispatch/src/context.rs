@@ -16,6 +16,8 @@ use crate::core::{Core, KindInfo};
 use crate::error::SendError;
 use crate::params::Params;
 use crate::rate::TokenBucket;
+use crate::redirect::{self, RedirectError};
+use crate::session::{Saved, Session};
 
 /// Where the current call came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,10 @@ pub(crate) struct ConnState {
     pub(crate) on_bus: bool,
     /// The connection's `notify` rate limit (`BusConfig::notify_rate`).
     pub(crate) notify_bucket: Cell<TokenBucket>,
+    /// The verified session id the upgrade request carried.
+    pub(crate) session_id: Option<String>,
+    /// That session, loaded at the first read (or by `pre_connect`).
+    pub(crate) session: OnceCell<Session>,
 }
 
 /// The per-request state of an HTTP call.
@@ -55,6 +61,8 @@ pub(crate) struct HttpExtras {
     pub(crate) set_cookies: Vec<String>,
     /// The subprotocol `pre_connect` accepted.
     pub(crate) protocol: Option<String>,
+    /// The session, loaded at the first use.
+    pub(crate) session: OnceCell<Session>,
 }
 
 impl HttpExtras {
@@ -64,15 +72,37 @@ impl HttpExtras {
             cookies: OnceCell::new(),
             set_cookies: Vec::new(),
             protocol: None,
+            session: OnceCell::new(),
         }
     }
 
-    /// Adds the `Set-Cookie` headers to `resp`.
-    pub(crate) fn finish(&self, mut resp: Response) -> Response {
+    /// Saves a changed session and adds the `Set-Cookie` headers to `resp`. A session that
+    /// cannot be saved replaces the reply with an error answer (500: data over the cap; 503: the
+    /// store is down), so a login never looks successful without its session.
+    pub(crate) fn finish(&mut self, core: &Core, mut resp: Response) -> Response {
+        if let Some(session) = self.session.get_mut() {
+            match core.sessions.save(session) {
+                Saved::Unchanged => {}
+                Saved::Cookie(c) => self.set_cookies.push(c),
+                Saved::Failed(status, text) => {
+                    return Response::text(status, text).header("Cache-Control", "no-store");
+                }
+            }
+        }
         for c in &self.set_cookies {
             resp = resp.header("Set-Cookie", c);
         }
         resp
+    }
+
+    /// The session of this request's cookies.
+    fn session(&self, core: &Core, req: &Request) -> &Session {
+        self.session.get_or_init(|| {
+            let cookies = self
+                .cookies
+                .get_or_init(|| Cookies::parse(req.header_all("cookie")));
+            core.sessions.load(core.sessions.verified_id(cookies))
+        })
     }
 }
 
@@ -274,9 +304,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Adds a `Set-Cookie` header to the HTTP reply.
+    /// Adds a `Set-Cookie` header to the HTTP reply. Cookies are `HttpOnly`, `SameSite=Lax`
+    /// and, when the application's public origin is https, `Secure` unless the [`SetCookie`]
+    /// says otherwise.
     pub fn set_cookie(&mut self, cookie: SetCookie) -> Result<(), SendError> {
-        let value = cookie.to_header_value()?;
+        let value = cookie
+            .secure_by_default(self.core.secure_cookies)
+            .to_header_value()?;
         match (&mut self.http, self.source) {
             (Some(h), Source::Http | Source::Ajaj)
                 if self.req.is_some_and(|r| !r.is_websocket_upgrade()) =>
@@ -293,9 +327,53 @@ impl<'a> Ctx<'a> {
         self.set_cookie(SetCookie::delete(name))
     }
 
-    /// A `302 Found` redirect to `url`.
-    pub fn redirect_to(&self, url: &str) -> Response {
-        Response::new(302).header("Location", url)
+    /// The session (see [`crate::session`]): on HTTP actions, AJAJ requests and `pre_connect`,
+    /// the one the request's cookie names; on a connection, the one its upgrade request carried
+    /// (read once, at the first call). Without a valid cookie, an empty session
+    /// ([`Session::exists`] is false). Calls with neither a request nor a connection see an
+    /// empty session.
+    pub fn session(&self) -> &Session {
+        static NO_SESSION: LazyLock<Session> = LazyLock::new(Session::default);
+        match (&self.http, self.req, &self.conn) {
+            (Some(h), Some(req), _) => h.session(self.core, req),
+            (_, _, Some(c)) => c
+                .session
+                .get_or_init(|| self.core.sessions.load(c.session_id.clone())),
+            _ => &NO_SESSION,
+        }
+    }
+
+    /// The session, to change it: HTTP actions and AJAJ requests only (the reply carries the
+    /// cookie; changes are saved when it is sent). Elsewhere, including `pre_connect`,
+    /// [`SendError::NoHttpReply`].
+    pub fn session_mut(&mut self) -> Result<&mut Session, SendError> {
+        let writable = matches!(self.source, Source::Http | Source::Ajaj)
+            && self.req.is_some_and(|r| !r.is_websocket_upgrade());
+        match (&mut self.http, self.req) {
+            (Some(h), Some(req)) if writable => {
+                h.session(self.core, req);
+                h.session.get_mut().ok_or(SendError::NoHttpReply)
+            }
+            _ => Err(SendError::NoHttpReply),
+        }
+    }
+
+    /// A `302 Found` redirect to `location` on this site: a path (`/items/7`, `/?page=2`) or an
+    /// absolute `http(s)` URL whose host is the request's `Host`. Another host (`https://evil`,
+    /// `//evil`, `/\evil`), another scheme (`javascript:`) and control characters are a
+    /// [`RedirectError`]; use [`Ctx::redirect_external`] to leave the site on purpose.
+    pub fn redirect_to(&self, location: &str) -> Result<Response, RedirectError> {
+        let host = self.req.and_then(|r| r.header("host"));
+        redirect::check_local(location, host)?;
+        Ok(Response::new(302).header("Location", location))
+    }
+
+    /// A `302 Found` redirect to any absolute `http`/`https` URL or local path, another host
+    /// included: for URLs the application chose, never one taken from the request unchecked.
+    /// Control characters and other schemes are still a [`RedirectError`].
+    pub fn redirect_external(&self, url: &str) -> Result<Response, RedirectError> {
+        redirect::check_external(url)?;
+        Ok(Response::new(302).header("Location", url))
     }
 
     /// In `pre_connect`: accept this WebSocket subprotocol (one the client offered).

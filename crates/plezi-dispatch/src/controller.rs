@@ -10,6 +10,51 @@ use crate::answer::Answer;
 use crate::context::Ctx;
 use crate::events::Events;
 
+/// What `pre_connect` decides about a WebSocket upgrade.
+///
+/// ```
+/// use plezi_dispatch::{Controller, Ctx, PreConnect};
+/// #[derive(Default)]
+/// struct Chat;
+/// impl Controller for Chat {
+///     fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> PreConnect {
+///         if cx.session().get_str("user").is_some() {
+///             PreConnect::Accept
+///         } else {
+///             PreConnect::unauthorized()
+///         }
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub enum PreConnect {
+    /// Open the connection.
+    Accept,
+    /// Not this route: routing falls through to the next one (404 at the end).
+    Decline,
+    /// Answer the upgrade request with this response (e.g. 401 or 403) and open nothing.
+    Refuse(Response),
+}
+
+impl PreConnect {
+    /// `401 Unauthorized` (the request carries no valid credentials: log in first).
+    pub fn unauthorized() -> PreConnect {
+        PreConnect::refuse(401, "log in first\n")
+    }
+
+    /// `403 Forbidden` (the credentials are valid but not allowed here).
+    pub fn forbidden() -> PreConnect {
+        PreConnect::refuse(403, "forbidden\n")
+    }
+
+    /// Any status with a plain-text body.
+    pub fn refuse(status: u16, text: &str) -> PreConnect {
+        PreConnect::Refuse(
+            Response::text(status, text.to_owned()).header("Cache-Control", "no-store"),
+        )
+    }
+}
+
 /// A controller: HTTP actions, WebSocket hooks and an event table. Every method has a default,
 /// so a controller implements only what it uses.
 ///
@@ -26,7 +71,8 @@ use crate::events::Events;
 ///   instead (AJAJ).
 /// - **WebSocket**: [`Controller::events`] decides the [`Mode`](crate::Mode): none (the default:
 ///   upgrades fall through), JSON auto-dispatch, or raw (`on_message` gets every message).
-///   `pre_connect` may refuse an upgrade (routing falls through).
+///   `pre_connect` may decline an upgrade (routing falls through) or refuse it (401/403).
+///   Server-side deliveries pass [`Controller::accept_delivery`] first.
 /// - **Server-side deliveries** (broadcast, multicast, unicast, channels, identities) run the
 ///   handler of the event's name with its data; its answer is written to this connection's
 ///   client. With no such handler the delivery is ignored.
@@ -51,10 +97,23 @@ pub trait Controller: Send + Sized + 'static {
         DEFAULT_MAILBOX_LIFESPAN
     }
 
-    /// A WebSocket upgrade request for this route (the request, params and cookies are in
-    /// `cx`). Return `false` to refuse: routing falls through to the next route (404 at the
-    /// end). Default: accept.
-    fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> bool {
+    /// A WebSocket upgrade request for this route (the request, params, cookies and session
+    /// are in `cx`). [`PreConnect::Accept`] opens the connection, [`PreConnect::Decline`] lets
+    /// routing fall through to the next route (404 at the end), [`PreConnect::Refuse`] answers
+    /// with its response (`PreConnect::unauthorized()`: 401, `PreConnect::forbidden()`: 403).
+    /// Default: accept.
+    fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> PreConnect {
+        PreConnect::Accept
+    }
+
+    /// Whether this connection takes a server-side delivery (broadcast, multicast, unicast,
+    /// channel, identity or mailbox message) of `event`; `cx.sender()` is the sending
+    /// connection (if any) and `cx.delivery_target()` how it was addressed. Return `false` to
+    /// drop it: no handler runs, nothing is written (a mailbox message counts as delivered).
+    /// Connection UUIDs are addresses, not secrets: anyone who learned one can unicast to it.
+    /// Raw fast-path payloads (`broadcast_raw`, `multicast_raw`) do not pass here. Default:
+    /// accept.
+    fn accept_delivery(&mut self, cx: &mut Ctx<'_>, event: &str) -> bool {
         true
     }
 

@@ -25,9 +25,14 @@
 //! - Reading: several `Cookie` headers are accepted; pairs without `=` are skipped; when a name
 //!   repeats, the first one wins (browsers send the most specific path first); at most
 //!   [`Cookies::MAX_COOKIES`] are kept.
-//! - Setting: names must be RFC 7230 tokens. `Path` defaults to `/` (so a later delete with the
-//!   default path removes it); `Domain`, `Max-Age`, `Expires`, `Secure`, `HttpOnly` and `SameSite`
-//!   are added only when set. `SameSite=None` without `Secure` is an error (browsers drop it).
+//! - Setting: names must be RFC 7230 tokens. Safe by default: `Path=/` (so a later delete with
+//!   the default path removes it), `HttpOnly` (scripts cannot read it) and `SameSite=Lax` (not
+//!   sent on cross-site subrequests and form posts), as Rails and Phoenix set their session
+//!   cookies; `Secure` when the application's public origin is https (through
+//!   [`Ctx::set_cookie`](crate::Ctx::set_cookie)). Each is opted out of explicitly
+//!   (`.http_only(false)`, `.no_same_site()`, `.secure(false)`). `Domain`, `Max-Age` and
+//!   `Expires` are added only when set. `SameSite=None` without `Secure` is an error (browsers
+//!   drop it).
 //! - Deleting ([`SetCookie::delete`]): empty value, `Max-Age=0` and an `Expires` in 1970. Use the
 //!   same `Path`/`Domain` the cookie was set with.
 
@@ -130,13 +135,18 @@ pub struct SetCookie {
     domain: Option<String>,
     max_age: Option<Duration>,
     expires: Option<SystemTime>,
-    secure: bool,
+    /// `None`: the application's default (`Secure` when its public origin is https).
+    secure: Option<bool>,
     http_only: bool,
     same_site: Option<SameSite>,
 }
 
 impl SetCookie {
-    /// A cookie `name=value` with `Path=/` and no other attribute.
+    /// A cookie `name=value` with the safe defaults: `Path=/`, `HttpOnly`, `SameSite=Lax`, and
+    /// `Secure` when the application's public origin is https (set through
+    /// [`Ctx::set_cookie`](crate::Ctx::set_cookie)). Opt out explicitly with
+    /// [`SetCookie::http_only`]`(false)` (a cookie scripts must read),
+    /// [`SetCookie::same_site`], [`SetCookie::no_same_site`] or [`SetCookie::secure`]`(false)`.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> SetCookie {
         SetCookie {
             name: name.into(),
@@ -145,9 +155,9 @@ impl SetCookie {
             domain: None,
             max_age: None,
             expires: None,
-            secure: false,
-            http_only: false,
-            same_site: None,
+            secure: None,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
         }
     }
 
@@ -186,21 +196,34 @@ impl SetCookie {
         self
     }
 
-    /// Sets or clears `Secure` (sent over HTTPS only).
+    /// Sets or clears `Secure` (sent over HTTPS only). Unset, it follows the application: on when
+    /// its public origin is https.
     pub fn secure(mut self, on: bool) -> SetCookie {
-        self.secure = on;
+        self.secure = Some(on);
         self
     }
 
-    /// Sets or clears `HttpOnly` (hidden from JavaScript).
+    /// Sets `Secure` to `on` unless [`SetCookie::secure`] already chose.
+    pub(crate) fn secure_by_default(mut self, on: bool) -> SetCookie {
+        self.secure.get_or_insert(on);
+        self
+    }
+
+    /// Sets or clears `HttpOnly` (hidden from JavaScript). Default: on.
     pub fn http_only(mut self, on: bool) -> SetCookie {
         self.http_only = on;
         self
     }
 
-    /// Sets `SameSite`.
+    /// Sets `SameSite` (default `Lax`).
     pub fn same_site(mut self, same_site: SameSite) -> SetCookie {
         self.same_site = Some(same_site);
+        self
+    }
+
+    /// Leaves the `SameSite` attribute out (the browser's own default applies).
+    pub fn no_same_site(mut self) -> SetCookie {
+        self.same_site = None;
         self
     }
 
@@ -232,14 +255,15 @@ impl SetCookie {
             out.push_str("; Expires=");
             out.push_str(&http_date(at));
         }
-        if self.secure {
+        let secure = self.secure.unwrap_or(false);
+        if secure {
             out.push_str("; Secure");
         }
         if self.http_only {
             out.push_str("; HttpOnly");
         }
         if let Some(same_site) = self.same_site {
-            if same_site == SameSite::None && !self.secure {
+            if same_site == SameSite::None && !secure {
                 return Err(CookieError::SameSiteNoneWithoutSecure);
             }
             out.push_str("; SameSite=");
@@ -432,21 +456,56 @@ mod tests {
             .same_site(SameSite::Strict)
             .to_header_value()
             .unwrap();
-        assert_eq!(h, "s=v; SameSite=Strict");
+        assert_eq!(h, "s=v; HttpOnly; SameSite=Strict");
+    }
+
+    #[test]
+    fn safe_defaults_and_explicit_opt_outs() {
+        let plain = SetCookie::new("s", "v");
+        assert_eq!(
+            plain.to_header_value().unwrap(),
+            "s=v; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            plain
+                .clone()
+                .secure_by_default(true)
+                .to_header_value()
+                .unwrap(),
+            "s=v; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            plain
+                .clone()
+                .secure(false)
+                .secure_by_default(true)
+                .to_header_value()
+                .unwrap(),
+            "s=v; Path=/; HttpOnly; SameSite=Lax",
+            "an explicit choice wins over the application's default"
+        );
+        assert_eq!(
+            plain
+                .http_only(false)
+                .no_same_site()
+                .to_header_value()
+                .unwrap(),
+            "s=v; Path=/"
+        );
     }
 
     #[test]
     fn delete_expires_the_cookie() {
         assert_eq!(
             SetCookie::delete("sid").to_header_value().unwrap(),
-            "sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+            "sid=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
         );
         assert_eq!(
             SetCookie::delete("sid")
                 .path("/app")
                 .to_header_value()
                 .unwrap(),
-            "sid=; Path=/app; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+            "sid=; Path=/app; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
         );
     }
 

@@ -10,12 +10,17 @@ use plezi_server::{ConnId, ServerHandle};
 use crate::events::Mode;
 use crate::params::ParamsLimits;
 use crate::rate::PeerLimiter;
+use crate::session::Sessions;
 
 /// What every part of a running application shares.
 pub(crate) struct Core {
     pub(crate) bus: Bus,
     handle: OnceLock<ServerHandle>,
     pub(crate) limits: ParamsLimits,
+    /// Session cookie and store.
+    pub(crate) sessions: Sessions,
+    /// Cookies default to `Secure` (the public origin is https).
+    pub(crate) secure_cookies: bool,
     /// Controller bus name → server tag.
     tags: HashMap<String, u64>,
     /// The HTTP `notify` rate limit per peer address.
@@ -23,11 +28,19 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(bus: Bus, limits: ParamsLimits, kinds: &[Arc<KindInfo>]) -> Core {
+    pub(crate) fn new(
+        bus: Bus,
+        limits: ParamsLimits,
+        sessions: Sessions,
+        secure_cookies: bool,
+        kinds: &[Arc<KindInfo>],
+    ) -> Core {
         Core {
             bus,
             handle: OnceLock::new(),
             limits,
+            sessions,
+            secure_cookies,
             tags: kinds.iter().map(|k| (k.name.clone(), k.tag)).collect(),
             notify_peers: PeerLimiter::default(),
         }

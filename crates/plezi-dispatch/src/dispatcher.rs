@@ -11,11 +11,13 @@ use serde_json::Value;
 use crate::client_route;
 use crate::controller::Controller;
 use crate::core::Core;
+use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
 use crate::events::Mode;
 use crate::params::Params;
 use crate::router::Router;
 use crate::routes::{NotFound, RouteTarget, Routes};
+use crate::session::Sessions;
 use crate::sink::DispatchSink;
 
 /// The immutable routing table.
@@ -66,9 +68,18 @@ impl Dispatcher {
             kinds,
             not_found,
             limits,
+            sessions,
+            secure_cookies,
             ..
         } = routes;
-        let core = Arc::new(Core::new(bus.clone(), limits, &kinds));
+        let sessions = Sessions::new(sessions, secure_cookies);
+        let core = Arc::new(Core::new(
+            bus.clone(),
+            limits,
+            sessions,
+            secure_cookies,
+            &kinds,
+        ));
         for kind in kinds.iter().filter(|k| k.mode != Mode::HttpOnly) {
             bus.join_controller(&kind.name);
         }
@@ -177,6 +188,10 @@ fn bad_request(e: &dyn std::fmt::Display) -> Reply {
     Reply::Response(Response::text(400, format!("{e}\n")))
 }
 
+fn bad_params(e: &crate::params::ParamsError) -> Reply {
+    Reply::Response(Response::text(e.status(), format!("{e}\n")))
+}
+
 impl Service for DispatchService {
     fn call(&self, req: &mut Request) -> Reply {
         let req: &Request = req;
@@ -205,14 +220,16 @@ impl Service for DispatchService {
                             &self.core.limits,
                         ) {
                             Ok(p) => base.insert(p),
-                            Err(e) => return bad_request(&e),
+                            Err(e) => return bad_params(&e),
                         },
                     };
                     let mut params = base.clone();
                     params.merge(m.params);
                     if req.is_websocket_upgrade() {
-                        if let Some(upgrade) = endpoint.upgrade(&self.core, req, params) {
-                            return Reply::Upgrade(upgrade);
+                        match endpoint.upgrade(&self.core, req, params) {
+                            UpgradeReply::Accept(upgrade) => return Reply::Upgrade(upgrade),
+                            UpgradeReply::Refuse(resp) => return Reply::Response(resp),
+                            UpgradeReply::Decline => {}
                         }
                     } else if let Some(resp) = endpoint.http(&self.core, req, params) {
                         return Reply::Response(resp);

@@ -9,18 +9,34 @@ use crate::ajaj;
 use crate::answer::Answer;
 use crate::connection::Connection;
 use crate::context::{Ctx, HttpExtras, Source};
-use crate::controller::Controller;
+use crate::controller::{Controller, PreConnect};
+use crate::cookies::Cookies;
 use crate::core::{Core, KindInfo};
 use crate::events::{Events, Mode};
 use crate::params::{BodyKind, Params};
 use crate::router::{Action, rest_action_for};
 
+/// What a route does with a WebSocket upgrade request.
+pub(crate) enum UpgradeReply {
+    /// Open the connection.
+    Accept(Upgrade),
+    /// Try the next route.
+    Decline,
+    /// Answer with this response.
+    Refuse(Response),
+}
+
 /// A route target with its controller type erased.
 pub(crate) trait Endpoint: Send + Sync {
     /// Answers an HTTP request, or declines (`None`: the next route is tried).
     fn http(&self, core: &Core, req: &Request, params: Params) -> Option<Response>;
-    /// Accepts a WebSocket upgrade, or declines.
-    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> Option<Upgrade>;
+    /// Accepts, declines or refuses a WebSocket upgrade.
+    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> UpgradeReply;
+}
+
+/// Whether a method is `GET` or `HEAD` (AJAJ runs only handlers declared safe for them).
+fn is_get(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
 /// A factory for controller instances.
@@ -60,11 +76,11 @@ impl<C: Controller> ControllerRoute<C> {
     }
 
     /// Whether an unanswered request counts as an unknown AJAJ event: the controller has an
-    /// event table, the body is JSON and `id` is a string.
+    /// event table, the method is not `GET`/`HEAD`, the body is JSON and `id` is a string.
     fn unknown_event<'p>(&self, req: &Request, params: &'p Params) -> Option<&'p str> {
         let has_table = self.events.mode() != Mode::HttpOnly || !self.events.is_empty();
         let json = BodyKind::from_content_type(req.header("content-type")) == BodyKind::Json;
-        if has_table && json {
+        if has_table && json && !is_get(req.method()) {
             params.get_str("id").filter(|id| !id.is_empty())
         } else {
             None
@@ -80,9 +96,12 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
         if let Rest::Handler(name) = &action {
             let handler = self.events.for_http(name)?;
             let message = ajaj::message(&extras.params, name);
+            if is_get(req.method()) && !self.events.is_safe(name) {
+                return Some(ajaj::method_not_allowed(core, message, &mut extras));
+            }
             let mut cx = Ctx::for_request(core, &self.kind, Source::Ajaj, req, &mut extras);
             let answer = (handler.call)(&mut controller, &mut cx, message);
-            return Some(ajaj::reply(answer, &extras));
+            return Some(ajaj::reply(core, answer, &mut extras));
         }
         let mut cx = Ctx::for_request(core, &self.kind, Source::Http, req, &mut extras);
         let resp = match action {
@@ -95,30 +114,46 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             Rest::Handler(_) => None,
         };
         if let Some(resp) = resp {
-            return Some(extras.finish(resp));
+            return Some(extras.finish(core, resp));
         }
         let event = self.unknown_event(req, &extras.params)?.to_owned();
         let message = ajaj::message(&extras.params, &event);
         let mut cx = Ctx::for_request(core, &self.kind, Source::Ajaj, req, &mut extras);
         let answer: Answer = controller.unknown(&mut cx, message);
-        Some(ajaj::reply(answer, &extras))
+        Some(ajaj::reply(core, answer, &mut extras))
     }
 
-    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> Option<Upgrade> {
+    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> UpgradeReply {
         if self.kind.mode == Mode::HttpOnly {
-            return None;
+            return UpgradeReply::Decline;
         }
         let mut controller = (self.factory)();
         let mut extras = HttpExtras::new(params);
-        let accepted = {
+        let decision = {
             let mut cx = Ctx::for_request(core, &self.kind, Source::Http, req, &mut extras);
             controller.pre_connect(&mut cx)
         };
-        if !accepted {
-            return None;
+        match decision {
+            PreConnect::Accept => {}
+            PreConnect::Decline => return UpgradeReply::Decline,
+            PreConnect::Refuse(resp) => return UpgradeReply::Refuse(resp),
         }
+        // The connection keeps the session the upgrade request carried: loaded if pre_connect
+        // read it, else its verified id for a read later.
+        let session_id = match extras.session.get() {
+            Some(_) => None,
+            None => {
+                let cookies = extras
+                    .cookies
+                    .get_or_init(|| Cookies::parse(req.header_all("cookie")));
+                core.sessions.verified_id(cookies)
+            }
+        };
         let HttpExtras {
-            params, protocol, ..
+            params,
+            protocol,
+            session,
+            ..
         } = extras;
         let conn = Connection::new(
             core.clone(),
@@ -126,9 +161,11 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             self.events.clone(),
             controller,
             params,
+            session_id,
+            session,
         );
         let upgrade = Upgrade::new(Box::new(conn)).tag(self.kind.tag);
-        Some(match protocol {
+        UpgradeReply::Accept(match protocol {
             Some(p) => upgrade.protocol(&p),
             None => upgrade,
         })

@@ -17,7 +17,7 @@
 //! impl Controller for Chat {
 //!     fn events() -> Events<Self> {
 //!         events![
-//!             both echo => Chat::echo, // WebSocket events and AJAJ requests
+//!             both echo => Chat::echo, // WebSocket events and AJAJ requests (POST)
 //!             ws chat => Chat::chat,   // WebSocket events only
 //!             bus tick => Chat::tick,  // only messages sent by the server (broadcast, unicast...)
 //!         ]
@@ -56,8 +56,11 @@ pub enum Mode {
 pub enum EventKind {
     /// WebSocket clients (and server-side deliveries).
     WebSocket,
-    /// WebSocket clients and AJAJ/HTTP requests (and server-side deliveries).
+    /// WebSocket clients and AJAJ/HTTP requests by `POST` (and server-side deliveries).
     Both,
+    /// Like [`EventKind::Both`], and AJAJ requests by `GET`/`HEAD` too: for handlers without side
+    /// effects (a `GET` can be sent by any page, e.g. with an `<img>` tag).
+    Safe,
     /// Only server-side deliveries: broadcast, multicast, unicast, channels, identities.
     Bus,
 }
@@ -65,12 +68,20 @@ pub enum EventKind {
 impl EventKind {
     /// Whether a WebSocket client message may call it.
     pub fn from_websocket(self) -> bool {
-        matches!(self, EventKind::WebSocket | EventKind::Both)
+        matches!(
+            self,
+            EventKind::WebSocket | EventKind::Both | EventKind::Safe
+        )
     }
 
     /// Whether an AJAJ/HTTP request may call it.
     pub fn from_http(self) -> bool {
-        matches!(self, EventKind::Both)
+        matches!(self, EventKind::Both | EventKind::Safe)
+    }
+
+    /// Whether an AJAJ request by `GET`/`HEAD` may call it.
+    pub fn from_get(self) -> bool {
+        matches!(self, EventKind::Safe)
     }
 }
 
@@ -159,6 +170,16 @@ impl<C> Events<C> {
         self.add(EventKind::Both, name, handler)
     }
 
+    /// Adds a handler WebSocket clients and AJAJ requests may call, `GET`/`HEAD` included
+    /// ([`EventKind::Safe`]): only for handlers without side effects.
+    pub fn safe<F, R>(self, name: &str, handler: F) -> Events<C>
+    where
+        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        R: Into<Answer>,
+    {
+        self.add(EventKind::Safe, name, handler)
+    }
+
     /// Adds a handler only server-side deliveries reach ([`EventKind::Bus`]).
     pub fn bus<F, R>(self, name: &str, handler: F) -> Events<C>
     where
@@ -214,6 +235,11 @@ impl<C> Events<C> {
         self.handlers.get(name).is_some_and(|h| h.kind.from_http())
     }
 
+    /// Whether `name` names a handler AJAJ requests by `GET`/`HEAD` may call.
+    pub fn is_safe(&self, name: &str) -> bool {
+        self.handlers.get(name).is_some_and(|h| h.kind.from_get())
+    }
+
     /// The first registration problem, as the error the route gets.
     pub(crate) fn check(&self, controller: &str) -> Result<(), RegisterError> {
         let controller = controller.to_owned();
@@ -252,8 +278,9 @@ impl<C> Events<C> {
 }
 
 /// Builds an auto-dispatch event table ([`Events::auto_dispatch`]) from `kind name => handler`
-/// entries, where `kind` is `ws` (WebSocket clients), `both` (WebSocket and AJAJ) or `bus`
-/// (server-side deliveries only), and `handler` is a method or closure
+/// entries, where `kind` is `ws` (WebSocket clients), `both` (WebSocket and AJAJ by `POST`),
+/// `safe` (WebSocket and AJAJ by `POST`, `GET` or `HEAD`: no side effects) or `bus` (server-side
+/// deliveries only), and `handler` is a method or closure
 /// `Fn(&mut C, &mut Ctx<'_>, serde_json::Value) -> impl Into<Answer>`.
 ///
 /// ```
@@ -290,8 +317,12 @@ mod tests {
         let e: Events<T> = Events::auto_dispatch()
             .ws("a", nothing)
             .both("b", nothing)
-            .bus("c", nothing);
+            .bus("c", nothing)
+            .safe("d", nothing);
         assert!(e.check("T").is_ok());
+        assert!(e.for_websocket("d").is_some() && e.for_http("d").is_some());
+        assert!(e.is_safe("d") && !e.is_safe("b") && !e.is_safe("a") && !e.is_safe("c"));
+        assert!(e.is_http("d"));
         assert!(e.for_websocket("a").is_some() && e.for_http("a").is_none());
         assert!(e.for_websocket("b").is_some() && e.for_http("b").is_some());
         assert!(e.for_websocket("c").is_none() && e.for_http("c").is_none());
@@ -302,7 +333,8 @@ mod tests {
             [
                 ("a", EventKind::WebSocket),
                 ("b", EventKind::Both),
-                ("c", EventKind::Bus)
+                ("c", EventKind::Bus),
+                ("d", EventKind::Safe)
             ]
         );
     }

@@ -51,16 +51,18 @@
 //!
 //! - **Controllers** ([`Controller`]): every method has a default. REST actions (`index`, `show`,
 //!   `new`, `create`, `update`, `delete`) return `Some(Response)` or `None` to fall through to the
-//!   next route. WebSocket hooks: `pre_connect` (return `false` to refuse), `on_open`,
-//!   `on_message` (raw mode), `on_drained`, `on_shutdown`, `on_close`; plus `unknown`,
-//!   `failed_unicast`, `message_store_lifespan` and `bus_name`.
-//! - **Events** ([`Events`], [`events!`]): `ws` (WebSocket clients), `both` (WebSocket and AJAJ),
-//!   `bus` (server-side deliveries only). Handlers are
+//!   next route. WebSocket hooks: `pre_connect` ([`PreConnect`]: accept, decline or refuse with
+//!   401/403), `on_open`, `on_message` (raw mode), `on_drained`, `on_shutdown`, `on_close`; plus
+//!   `accept_delivery`, `unknown`, `failed_unicast`, `message_store_lifespan` and `bus_name`.
+//! - **Events** ([`Events`], [`events!`]): `ws` (WebSocket clients), `both` (WebSocket and AJAJ by
+//!   `POST`), `safe` (also AJAJ by `GET`/`HEAD`: no side effects), `bus` (server-side deliveries
+//!   only). Handlers are
 //!   `fn(&mut self, &mut Ctx<'_>, serde_json::Value) -> impl Into<Answer>`; every kind also runs
 //!   for server-side deliveries of its name ([`Ctx::is_delivery`] tells them apart).
 //! - **The context** ([`Ctx`]): `write`, `close`, `id()`, `broadcast`, `multicast`, `unicast`,
 //!   `register_as`, `notify`, `subscribe`/`publish`, the fast paths `broadcast_raw`/
-//!   `multicast_raw`, `params`, `cookies`, `set_cookie`, `request`, `redirect_to`, `source()`.
+//!   `multicast_raw`, `params`, `cookies`, `set_cookie`, `session`/`session_mut`
+//!   ([`session`]), `request`, `redirect_to` (on this site only), `source()`.
 //! - **Answers** ([`Answer`]): a handler's return is written back (JSON as JSON text, a string as
 //!   is, nothing for `()`/`None`), or becomes the AJAJ reply.
 //! - **Routes** ([`Routes`]): controllers, the client script, rewrites, the 404 answer; errors
@@ -82,6 +84,7 @@ mod endpoint;
 mod error;
 mod events;
 mod rate;
+mod redirect;
 mod routes;
 mod sink;
 mod wire;
@@ -90,13 +93,16 @@ pub mod cookies;
 pub mod generated;
 pub mod params;
 pub mod router;
+pub mod session;
 pub mod testing;
 
 pub use answer::Answer;
 pub use client_route::client_etag;
 pub use context::{Ctx, Source};
-pub use controller::Controller;
+pub use controller::{Controller, PreConnect};
 pub use dispatcher::{DispatchService, Dispatcher};
 pub use error::{RegisterError, SendError};
 pub use events::{EventKind, Events, Mode};
+pub use redirect::RedirectError;
 pub use routes::Routes;
+pub use session::{Session, SessionConfig, SessionKey, SessionKeyError};

@@ -13,6 +13,7 @@ use crate::error::RegisterError;
 use crate::events::Events;
 use crate::params::ParamsLimits;
 use crate::router::Router;
+use crate::session::SessionConfig;
 
 /// The replaceable answer when no route answers.
 pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
@@ -55,6 +56,8 @@ pub struct Routes {
     pub(crate) kinds: Vec<Arc<KindInfo>>,
     pub(crate) not_found: NotFound,
     pub(crate) limits: ParamsLimits,
+    pub(crate) sessions: SessionConfig,
+    pub(crate) secure_cookies: bool,
 }
 
 impl Default for Routes {
@@ -87,6 +90,8 @@ impl Routes {
             kinds: Vec::new(),
             not_found: Box::new(default_not_found),
             limits: ParamsLimits::default(),
+            sessions: SessionConfig::default(),
+            secure_cookies: false,
         }
     }
 
@@ -143,6 +148,20 @@ impl Routes {
     /// Limits on request params (count, key length, nesting).
     pub fn params_limits(&mut self, limits: ParamsLimits) -> &mut Self {
         self.limits = limits;
+        self
+    }
+
+    /// How sessions are signed and stored (default: [`SessionConfig::default`], a random key and
+    /// an in-memory store).
+    pub fn sessions(&mut self, config: SessionConfig) -> &mut Self {
+        self.sessions = config;
+        self
+    }
+
+    /// Whether cookies are `Secure` by default (and the session cookie gets the `__Host-`
+    /// prefix): set it when the application's public origin is https. Default: off.
+    pub fn secure_cookies(&mut self, on: bool) -> &mut Self {
+        self.secure_cookies = on;
         self
     }
 

@@ -26,12 +26,13 @@
 //! assert_eq!(echo.text("not json"), [Written::Close(1003, "auto-dispatch takes JSON objects; this is not JSON".into())]);
 //! ```
 
+use std::cell::OnceCell;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use plezi_messaging::{Bus, BusConfig, ConnectionUuid, Target};
 use plezi_server::{CloseInfo, Message, ServerHandle, SharedFrame, WriteError};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::answer::Answer;
 use crate::auto;
@@ -42,6 +43,7 @@ use crate::core::{Core, KindInfo};
 use crate::error::RegisterError;
 use crate::events::{Events, Mode};
 use crate::params::{Params, ParamsLimits};
+use crate::session::{Session, SessionConfig, Sessions};
 
 /// What a controller wrote to its client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +140,13 @@ impl<C: Controller> Harness<C> {
         };
         let uuid = bus.connection_uuid(0, 1, 0);
         Ok(Harness {
-            core: Arc::new(Core::new(bus, ParamsLimits::default(), &[])),
+            core: Arc::new(Core::new(
+                bus,
+                ParamsLimits::default(),
+                Sessions::new(SessionConfig::default(), false),
+                false,
+                &[],
+            )),
             kind,
             events,
             controller,
@@ -147,12 +155,20 @@ impl<C: Controller> Harness<C> {
                 params: Params::new(),
                 on_bus: false,
                 notify_bucket: Default::default(),
+                session_id: None,
+                session: OnceCell::new(),
             },
             port: Recorder {
                 written: Vec::new(),
                 open: true,
             },
         })
+    }
+
+    /// Gives the pretend connection a session with `data`, as if its upgrade request had
+    /// carried a valid session cookie (`cx.session()` in `on_open` and handlers reads it).
+    pub fn set_session(&mut self, data: Map<String, Value>) {
+        self.state.session = OnceCell::from(Session::with_data("harness".to_owned(), data));
     }
 
     /// The pretend connection's UUID.
@@ -222,7 +238,9 @@ impl<C: Controller> Harness<C> {
             Source::Delivery { from: None },
             Some(&target),
             |c, events, cx| {
-                if let Some(handler) = events.for_delivery(event) {
+                if let Some(handler) = events.for_delivery(event)
+                    && c.accept_delivery(cx, event)
+                {
                     let answer: Answer = (handler.call)(c, cx, delivery.argument());
                     cx.write_answer(&answer);
                 }
@@ -300,6 +318,47 @@ mod tests {
         assert!(!h.is_open());
         assert!(h.text("{}").is_empty(), "nothing after the close");
         h.close();
+    }
+
+    /// Greets the session's user; drops deliveries of `spam`.
+    #[derive(Default)]
+    struct Greeter;
+
+    impl Controller for Greeter {
+        fn events() -> Events<Self> {
+            events![
+                bus spam => |_: &mut Greeter, _: &mut Ctx<'_>, m: Value| m,
+                bus news => |_: &mut Greeter, _: &mut Ctx<'_>, m: Value| m,
+            ]
+        }
+        fn on_open(&mut self, cx: &mut Ctx<'_>) {
+            let user = cx.session().get_str("user").unwrap_or("guest").to_owned();
+            let _ = cx.write(&format!("hello {user}"));
+            let writable = cx.session_mut().is_ok();
+            let _ = cx.write(&format!("writable {writable}"));
+        }
+        fn accept_delivery(&mut self, _: &mut Ctx<'_>, event: &str) -> bool {
+            event != "spam"
+        }
+    }
+
+    #[test]
+    fn sessions_and_accept_delivery_in_the_harness() {
+        let mut guest = Harness::new(Greeter).unwrap();
+        assert_eq!(
+            guest.open(),
+            [
+                Written::Text("hello guest".into()),
+                Written::Text("writable false".into())
+            ]
+        );
+        let mut ann = Harness::new(Greeter).unwrap();
+        let mut data = Map::new();
+        data.insert("user".into(), json!("ann"));
+        ann.set_session(data);
+        assert_eq!(ann.open()[0], Written::Text("hello ann".into()));
+        assert!(ann.deliver("spam", json!({"x": 1})).is_empty());
+        assert_eq!(ann.deliver("news", json!({"x": 1})).len(), 1);
     }
 
     struct Reserved;

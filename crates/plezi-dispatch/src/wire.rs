@@ -65,8 +65,61 @@ pub(crate) fn ack(eid: &Value) -> String {
     out
 }
 
-/// `{"event":"err","status":<status>,"result":<result>,"request":<request>}`.
+/// The most bytes of a request's JSON an `err` answer echoes whole.
+pub(crate) const MAX_ECHO_BYTES: usize = 1024;
+/// The most bytes of `event` or `_EID_` (as JSON) kept when the request is too big to echo.
+pub(crate) const MAX_ECHO_KEY_BYTES: usize = 256;
+/// The key set to `true` in an echo that is not the whole request.
+pub(crate) const TRUNCATED_KEY: &str = "_truncated";
+
+/// Counts JSON bytes and stops the encoder past a limit.
+struct Bounded {
+    len: usize,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.len += buf.len();
+        if self.len > self.limit {
+            return Err(std::io::Error::other("over the limit"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether `value` as JSON text fits in `limit` bytes (stops encoding past it).
+fn fits(value: &Value, limit: usize) -> bool {
+    serde_json::to_writer(&mut Bounded { len: 0, limit }, value).is_ok()
+}
+
+/// What an `err` answer echoes of `request` (see `docs/protocol.md`, "Errors"): the request
+/// itself when its JSON is at most [`MAX_ECHO_BYTES`]; otherwise an object with only its
+/// `event` and `_EID_` (each when its JSON is at most [`MAX_ECHO_KEY_BYTES`]) and
+/// `"_truncated": true`, so a client can still match the error to what it sent.
+pub(crate) fn bounded_echo(request: &Value) -> std::borrow::Cow<'_, Value> {
+    if fits(request, MAX_ECHO_BYTES) {
+        return std::borrow::Cow::Borrowed(request);
+    }
+    let mut echo = Map::new();
+    if let Value::Object(map) = request {
+        for key in [EVENT_KEY, EID_KEY] {
+            if let Some(v) = map.get(key).filter(|v| fits(v, MAX_ECHO_KEY_BYTES)) {
+                echo.insert(key.to_owned(), v.clone());
+            }
+        }
+    }
+    echo.insert(TRUNCATED_KEY.to_owned(), Value::Bool(true));
+    std::borrow::Cow::Owned(Value::Object(echo))
+}
+
+/// `{"event":"err","status":<status>,"result":<result>,"request":<request>}`, with `request`
+/// bounded by [`bounded_echo`].
 pub(crate) fn error_event(status: u16, result: &str, request: &Value) -> String {
+    let request = bounded_echo(request);
     format!(
         "{{\"{EVENT_KEY}\":\"{ERROR_EVENT}\",\"{ERROR_STATUS_KEY}\":{status},\"{ERROR_RESULT_KEY}\":{},\"{ERROR_REQUEST_KEY}\":{request}}}",
         Value::from(result)
@@ -113,5 +166,32 @@ mod tests {
         );
         let back: Value = serde_json::from_str(&e).unwrap();
         assert_eq!(back["request"]["event"], "x");
+    }
+
+    #[test]
+    fn the_echo_is_bounded() {
+        // At the limit: echoed whole.
+        let pad = MAX_ECHO_BYTES - r#"{"event":"x","p":""}"#.len();
+        let exact = json!({"event": "x", "p": "a".repeat(pad)});
+        assert_eq!(exact.to_string().len(), MAX_ECHO_BYTES);
+        assert_eq!(*bounded_echo(&exact), exact);
+        // One byte over: event and _EID_ only.
+        let over = json!({"event": "x", "_EID_": 7, "p": "a".repeat(pad + 1)});
+        assert_eq!(
+            *bounded_echo(&over),
+            json!({"event": "x", "_EID_": 7, "_truncated": true})
+        );
+        // Huge keys are dropped too; non-objects become the marker alone.
+        let huge = json!({"event": "e".repeat(5000), "_EID_": [1, 2], "p": "a".repeat(1 << 20)});
+        assert_eq!(
+            *bounded_echo(&huge),
+            json!({"_EID_": [1, 2], "_truncated": true})
+        );
+        assert_eq!(
+            *bounded_echo(&json!("s".repeat(2000))),
+            json!({"_truncated": true})
+        );
+        let e = error_event(404, "not found", &huge);
+        assert!(e.len() < 200, "{e}");
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 use plezi_dispatch::generated::{CLIENT_JS, CLIENT_VERSION};
+use plezi_dispatch::params::ParamsLimits;
 use plezi_dispatch::{Controller, Ctx, Events, RegisterError, Routes, events};
 use plezi_server::Response;
 use serde_json::{Value, json};
@@ -11,6 +12,10 @@ use support::TestApp;
 use support::controllers::{CatchAll, Items, Proto, Unknowing};
 
 fn app() -> TestApp {
+    TestApp::start(routes())
+}
+
+fn routes() -> Routes {
     let mut routes = Routes::new();
     routes
         .client("/client.js")
@@ -23,7 +28,7 @@ fn app() -> TestApp {
         .unwrap()
         .controller("/*", CatchAll::default)
         .unwrap();
-    TestApp::start(routes)
+    routes
 }
 
 #[test]
@@ -42,11 +47,43 @@ fn ajaj_reaches_http_enabled_handlers_with_the_websocket_shape() {
         reply.json(),
         json!({"event": "echo", "id": "echo", "q": "1", "n": 2})
     );
-    // GET works too (a handler is reachable by GET, HEAD and POST).
+    // GET and HEAD reach only handlers declared safe (`safe peek`)...
+    let reply = app.http("GET", "/proto/peek?x=y", &[], b"");
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json(),
+        json!({"event": "peek", "id": "peek", "x": "y"})
+    );
+    assert_eq!(app.http("HEAD", "/proto/peek", &[], b"").status, 200);
+    // ...any other handler answers 405 with `Allow: POST` and does not run (an `<img>` tag on
+    // another site cannot notify anyone).
+    for method in ["GET", "HEAD"] {
+        let reply = app.http(method, "/proto/echo?x=y", &[], b"");
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("POST"), "{method}");
+        assert_eq!(reply.header("cache-control"), Some("no-store"), "{method}");
+    }
     let reply = app.http("GET", "/proto/echo?x=y", &[], b"");
     assert_eq!(
         reply.json(),
-        json!({"event": "echo", "id": "echo", "x": "y"})
+        json!({"event": "err", "status": 405,
+               "result": "this event runs from POST only (GET may only call handlers declared safe)",
+               "request": {"event": "echo", "id": "echo", "x": "y"}})
+    );
+    let reply = app.http("GET", "/proto/notify?user=ann&data=x", &[], b"");
+    assert_eq!(reply.status, 405);
+    // A GET with a JSON content type naming an unknown event is not AJAJ either.
+    let reply = app.http(
+        "GET",
+        "/proto?id=nope",
+        &[("Content-Type", "application/json")],
+        b"",
+    );
+    assert_eq!(reply.status, 404);
+    assert_eq!(
+        reply.text(),
+        "Not Found\n",
+        "the route falls through, no handler runs"
     );
     // The handler can tell the source.
     let reply = app.post_json("/proto", &json!({"id": "source"}));
@@ -145,8 +182,15 @@ fn the_rest_table_over_http() {
         assert_eq!(reply.status, 200, "{method} {target}");
         assert_eq!(reply.text(), expected, "{method} {target}");
     }
-    // `id` naming an HTTP-enabled handler runs it (GET/POST); PUT still updates.
-    let reply = app.http("GET", "/items/publish?x=1", &[], b"");
+    // `id` naming an HTTP-enabled handler runs it (POST; GET only if declared safe); PUT
+    // still updates.
+    assert_eq!(app.http("GET", "/items/publish?x=1", &[], b"").status, 405);
+    let reply = app.http(
+        "POST",
+        "/items/publish?x=1",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"",
+    );
     assert_eq!(
         reply.json()["got"],
         json!({"event": "publish", "id": "publish", "x": "1"})
@@ -171,8 +215,19 @@ fn declined_actions_fall_through_and_redirects_and_cookies_work() {
     let reply = app.http("GET", "/items/go", &[], b"");
     assert_eq!(reply.status, 302);
     assert_eq!(reply.header("location"), Some("/items"));
+    let reply = app.http("GET", "/items/away", &[], b"");
+    assert_eq!(reply.status, 400, "redirect_to refuses another host");
+    assert!(
+        reply.text().contains("redirect_external"),
+        "{}",
+        reply.text()
+    );
     let reply = app.http("POST", "/items", &[], b"");
-    assert_eq!(reply.headers_named("set-cookie"), ["made=yes; Path=/"]);
+    assert_eq!(
+        reply.headers_named("set-cookie"),
+        ["made=yes; Path=/; HttpOnly; SameSite=Lax"],
+        "cookies are HttpOnly and SameSite=Lax unless the application says otherwise"
+    );
     let reply = app.http(
         "GET",
         "/items",
@@ -194,6 +249,30 @@ fn bad_params_are_400() {
         b"{not json",
     );
     assert_eq!(reply.status, 400);
+}
+
+#[test]
+fn parsed_bodies_over_the_params_cap_are_413() {
+    let mut routes = routes();
+    routes.params_limits(ParamsLimits {
+        max_body_bytes: 1000,
+        ..ParamsLimits::default()
+    });
+    let app = TestApp::start(routes);
+    let big = json!({"id": "echo", "pad": "x".repeat(1000)});
+    let reply = app.post_json("/proto", &big);
+    assert_eq!(reply.status, 413);
+    assert!(reply.text().contains("max_body_bytes"), "{}", reply.text());
+    let small = json!({"id": "echo", "pad": "x".repeat(900)});
+    assert_eq!(app.post_json("/proto", &small).status, 200);
+    // An upload (not parsed) is not capped here.
+    let reply = app.http(
+        "POST",
+        "/items",
+        &[("Content-Type", "application/octet-stream")],
+        &[0u8; 4000],
+    );
+    assert_eq!(reply.status, 200);
 }
 
 #[test]

@@ -151,14 +151,26 @@ fn raw_controllers_get_every_message_as_it_came() {
 }
 
 #[test]
-fn pre_connect_refusal_falls_through_to_the_next_route() {
+fn pre_connect_declines_to_the_next_route_or_refuses_with_401_or_403() {
     let app = app();
     let mut ws = app.ws("/guarded");
     ws.send(&json!({"event": "whoami"}));
-    assert_eq!(ws.json(), json!({"event": "fallback"}));
+    assert_eq!(
+        ws.json(),
+        json!({"event": "fallback"}),
+        "Decline falls through"
+    );
     let mut ws = app.ws("/guarded?key=secret");
     ws.send(&json!({"event": "whoami"}));
     assert_eq!(ws.json(), json!({"event": "guarded"}));
+    assert_eq!(
+        Ws::connect(app.addr, "/guarded?key=").err().as_deref(),
+        Some("HTTP 401")
+    );
+    assert_eq!(
+        Ws::connect(app.addr, "/guarded?key=wrong").err().as_deref(),
+        Some("HTTP 403")
+    );
 }
 
 #[test]

@@ -88,25 +88,25 @@ fn unicast_reaches_one_connection_and_a_gone_server_calls_failed_unicast() {
 fn notify_is_stored_for_offline_identities_and_live_for_online_ones() {
     let app = app();
     let mut sender = app.ws("/proto");
-    // Offline: stored, delivered after the login answer.
+    // Offline: stored, delivered after the register answer.
     sender.send(&json!({"event": "notify", "user": "ann", "data": {"text": "first"}}));
     sender.send(&json!({"event": "notify", "user": "ann", "data": {"text": "second"}}));
     sender.nothing_before_echo("stored");
     let mut ann = app.ws("/proto");
-    ann.send(&json!({"event": "login", "user": "ann"}));
-    assert_eq!(ann.json(), json!({"event": "login", "user": "ann"}));
+    ann.send(&json!({"event": "register", "user": "ann"}));
+    assert_eq!(ann.json(), json!({"event": "registered", "user": "ann"}));
     assert_eq!(ann.json(), json!({"event": "notice", "text": "first"}));
     assert_eq!(ann.json(), json!({"event": "notice", "text": "second"}));
     // Online, on two connections: both get it now, and it is not stored again.
     let mut ann2 = app.ws("/proto");
-    ann2.send(&json!({"event": "login", "user": "ann"}));
-    assert_eq!(ann2.json(), json!({"event": "login", "user": "ann"}));
+    ann2.send(&json!({"event": "register", "user": "ann"}));
+    assert_eq!(ann2.json(), json!({"event": "registered", "user": "ann"}));
     sender.send(&json!({"event": "notify", "user": "ann", "data": {"text": "live"}}));
     assert_eq!(ann.json(), json!({"event": "notice", "text": "live"}));
     assert_eq!(ann2.json(), json!({"event": "notice", "text": "live"}));
     let mut ann3 = app.ws("/proto");
-    ann3.send(&json!({"event": "login", "user": "ann"}));
-    assert_eq!(ann3.json(), json!({"event": "login", "user": "ann"}));
+    ann3.send(&json!({"event": "register", "user": "ann"}));
+    assert_eq!(ann3.json(), json!({"event": "registered", "user": "ann"}));
     ann3.nothing_before_echo("mailbox-empty");
     // Over AJAJ too.
     let reply = app.post_json(
@@ -122,8 +122,8 @@ fn a_closed_connection_is_forgotten_and_its_mail_waits() {
     let app = app();
     let closed_before = PROTO_CLOSED.load(Ordering::SeqCst);
     let mut bob = app.ws("/proto");
-    bob.send(&json!({"event": "login", "user": "bob"}));
-    assert_eq!(bob.json()["event"], "login");
+    bob.send(&json!({"event": "register", "user": "bob"}));
+    assert_eq!(bob.json()["event"], "registered");
     bob.send(&json!({"event": "bye"}));
     assert_eq!(bob.closed().0, Some(4000));
     drop(bob);
@@ -134,8 +134,8 @@ fn a_closed_connection_is_forgotten_and_its_mail_waits() {
     sender.send(&json!({"event": "notify", "user": "bob", "data": {"text": "while away"}}));
     sender.nothing_before_echo("sent");
     let mut bob = app.ws("/proto");
-    bob.send(&json!({"event": "login", "user": "bob"}));
-    assert_eq!(bob.json()["event"], "login");
+    bob.send(&json!({"event": "register", "user": "bob"}));
+    assert_eq!(bob.json()["event"], "registered");
     assert_eq!(bob.json(), json!({"event": "notice", "text": "while away"}));
 }
 

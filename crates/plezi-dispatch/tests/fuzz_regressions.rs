@@ -63,6 +63,9 @@ const DICTIONARY: &[&[u8]] = &[
     b"-0001-0000002a-00000003",
     b"[[[[[[[[[[[[",
     b"1e999",
+    b".",
+    b"-_",
+    b"==",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -156,6 +159,19 @@ fn params_never_panic_and_respect_limits() {
 #[test]
 fn cookies_never_panic_and_round_trip() {
     replay("cookies", bodies::cookies);
+}
+
+#[test]
+fn session_cookies_verify_only_when_signed() {
+    // The valid seed must verify, so that mutations explore near-valid cookies.
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/session_cookie/seed-valid");
+    let seed = std::fs::read_to_string(seed).expect("the valid session seed");
+    let key = plezi_dispatch::SessionKey::new(bodies::FUZZ_SESSION_KEY).unwrap();
+    assert!(
+        key.verify(&seed).is_some(),
+        "seed-valid does not verify: {seed}"
+    );
+    replay("session_cookie", bodies::session_cookie);
 }
 
 #[test]

@@ -74,6 +74,7 @@ mod mailbox;
 mod message;
 mod redis;
 mod registry;
+mod session_store;
 mod sink;
 mod uuid;
 
@@ -84,5 +85,6 @@ pub use error::{BusError, MailboxLimit};
 pub use glob::glob_match;
 pub use mailbox::{Claim, MailboxUsage};
 pub use message::{Message, Payload, Target};
+pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
 pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

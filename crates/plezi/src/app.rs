@@ -3,9 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::sync::Arc;
+
 use plezi_dispatch::params::ParamsLimits;
-use plezi_dispatch::{Controller, Dispatcher, Routes};
-use plezi_messaging::Bus;
+use plezi_dispatch::{Controller, Dispatcher, Routes, SessionConfig, SessionKey};
+use plezi_messaging::{
+    Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
+};
 use plezi_server::{Request, Response, RunningServer, Server, ServerConfig, ServerHandle};
 
 use crate::config::Config;
@@ -43,6 +47,7 @@ pub struct App {
     public_folder: Option<PathBuf>,
     server_config: ServerConfig,
     bus: Option<Bus>,
+    sessions: Option<SessionConfig>,
 }
 
 impl std::fmt::Debug for App {
@@ -63,8 +68,9 @@ impl Default for App {
 
 impl App {
     /// An application configured from the environment (`HOST`, `PORT`, `PL_THREADS`,
-    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`); a variable that does not parse makes
-    /// [`App::build`] fail.
+    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`,
+    /// `PL_SESSION_MAX`, `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`]
+    /// fail.
     pub fn new() -> App {
         App::with_config_result(Config::from_env())
     }
@@ -81,6 +87,7 @@ impl App {
             public_folder: None,
             server_config: ServerConfig::default(),
             bus: None,
+            sessions: None,
         }
     }
 
@@ -154,6 +161,13 @@ impl App {
         self
     }
 
+    /// Sessions with this key, store and limits instead of the ones built from the
+    /// configuration (`PL_SESSION_KEY`; Redis when the bus uses Redis, else memory).
+    pub fn sessions(mut self, config: SessionConfig) -> App {
+        self.sessions = Some(config);
+        self
+    }
+
     /// Starts the bus and binds the server; nothing is served until [`Built::run`] or
     /// [`Built::spawn`].
     pub fn build(self) -> Result<Built, Error> {
@@ -162,8 +176,16 @@ impl App {
             Some(bus) => bus,
             None => Bus::new(config.bus.clone())?,
         };
-        let redis = !matches!(bus.config().engine, plezi_messaging::Engine::InProcess);
-        let dispatcher = Dispatcher::new(self.routes, bus);
+        let redis = !matches!(bus.config().engine, Engine::InProcess);
+        let mut routes = self.routes;
+        let sessions = match self.sessions {
+            Some(sessions) => sessions,
+            None => session_config(&config, &bus)?,
+        };
+        routes
+            .sessions(sessions)
+            .secure_cookies(config.secure_cookies());
+        let dispatcher = Dispatcher::new(routes, bus);
         let mut builder = Server::builder()
             .bind(config.address())
             .config(self.server_config)
@@ -202,6 +224,37 @@ impl App {
     pub fn spawn(self) -> Result<Running, Error> {
         self.build()?.spawn()
     }
+}
+
+/// The sessions of `config`: its key (or, outside production, a random one with a warning), in
+/// Redis when the bus uses Redis, else in memory.
+fn session_config(config: &Config, bus: &Bus) -> Result<SessionConfig, Error> {
+    let key = match &config.session_key {
+        Some(key) => key.clone(),
+        None if config.production => {
+            return Err(Error::Session(format!(
+                "PL_ENV=production needs PL_SESSION_KEY: set it to at least {} random bytes \
+                 (e.g. `openssl rand -base64 48`), the same on every server of the application",
+                SessionKey::MIN_BYTES
+            )));
+        }
+        None => {
+            log::warn!(
+                "plezi: PL_SESSION_KEY is not set: session cookies are signed with a random key, \
+                 so sessions end when this process stops and other servers cannot read them; set \
+                 PL_SESSION_KEY (32 bytes or more) to keep them (required with PL_ENV=production)"
+            );
+            SessionKey::random()
+        }
+    };
+    let limits: SessionStoreConfig = config.sessions;
+    let store: Arc<dyn SessionStore> = match &bus.config().engine {
+        Engine::Redis { url } => {
+            Arc::new(RedisSessionStore::new(url, &bus.config().app_name, limits)?)
+        }
+        Engine::InProcess => Arc::new(MemorySessionStore::new(limits)),
+    };
+    Ok(SessionConfig::new(key, store))
 }
 
 /// A built application: the server is bound, the bus started.

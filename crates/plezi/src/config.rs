@@ -8,8 +8,16 @@
 //! | `PL_THREADS` | event-loop threads | the available cores |
 //! | `PL_REDIS_URL`, else `REDIS_URL` | Redis for fan-out across servers (`redis://[user:pass@]host:port/db`) | unset: in-process |
 //! | `PL_APP_NAME` | prefix of the Redis channels and keys (servers of one app must agree) | the executable's name |
+//! | `PL_ENV` | `production` makes a missing or short `PL_SESSION_KEY` a start-up error | unset: development |
+//! | `PL_SESSION_KEY` | the secret that signs session cookies, 32 bytes or more | unset: a random key per process (one warning) |
+//! | `PL_SESSION_IDLE` | seconds a session may go unused before it is forgotten | `86400` (24 hours) |
+//! | `PL_SESSION_MAX` | most sessions the in-memory store keeps (least recently used dropped) | `50000` |
+//! | `PL_PUBLIC_ORIGIN` | the origin users see (behind a proxy); `https://…` makes cookies `Secure` | unset |
 
-use plezi_messaging::BusConfig;
+use std::time::Duration;
+
+use plezi_dispatch::SessionKey;
+use plezi_messaging::{BusConfig, SessionStoreConfig};
 
 use crate::error::Error;
 
@@ -24,6 +32,18 @@ pub struct Config {
     pub threads: Option<usize>,
     /// The bus: in-process, or Redis (`PL_REDIS_URL`/`REDIS_URL`), app name (`PL_APP_NAME`).
     pub bus: BusConfig,
+    /// Production mode (`PL_ENV=production`): sessions need a configured key. Default: false.
+    pub production: bool,
+    /// The key that signs session cookies (`PL_SESSION_KEY`, at least 32 bytes). Default:
+    /// `None`: in production a start-up error, otherwise a random key per process and a warning.
+    pub session_key: Option<SessionKey>,
+    /// Session store limits (`PL_SESSION_IDLE`, `PL_SESSION_MAX`); sessions live in Redis when
+    /// the bus does. Default: `SessionStoreConfig::default()` (24 h idle, 50,000 sessions).
+    pub sessions: SessionStoreConfig,
+    /// The origin users see, e.g. `https://chat.example` behind a TLS proxy
+    /// (`PL_PUBLIC_ORIGIN`). When it is https, cookies are `Secure` and the session cookie is
+    /// named `__Host-plezi_session`. Default: `None`.
+    pub public_origin: Option<String>,
 }
 
 impl Default for Config {
@@ -33,6 +53,10 @@ impl Default for Config {
             port: 3000,
             threads: None,
             bus: BusConfig::default(),
+            production: false,
+            session_key: None,
+            sessions: SessionStoreConfig::default(),
+            public_origin: None,
         }
     }
 }
@@ -77,7 +101,47 @@ impl Config {
             }
             config.threads = Some(n);
         }
+        config.production = var("PL_ENV").is_some_and(|v| v.eq_ignore_ascii_case("production"));
+        if let Some(key) = std::env::var("PL_SESSION_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+        {
+            match SessionKey::new(key.as_bytes()) {
+                Ok(key) => config.session_key = Some(key),
+                Err(e) if config.production => {
+                    return Err(Error::Session(format!("PL_SESSION_KEY: {e}")));
+                }
+                Err(e) => log::warn!(
+                    "plezi: PL_SESSION_KEY ignored ({e}); sessions use a random key until it is fixed"
+                ),
+            }
+        }
+        if let Some(idle) = var("PL_SESSION_IDLE") {
+            let secs: u64 = idle.parse().ok().filter(|s| *s > 0).ok_or(Error::Config {
+                variable: "PL_SESSION_IDLE",
+                value: idle.clone(),
+                expected: "a number of seconds, 1 or more",
+            })?;
+            config.sessions.idle_expiry = Duration::from_secs(secs);
+        }
+        if let Some(max) = var("PL_SESSION_MAX") {
+            config.sessions.max_sessions =
+                max.parse().ok().filter(|n| *n > 0).ok_or(Error::Config {
+                    variable: "PL_SESSION_MAX",
+                    value: max.clone(),
+                    expected: "a number of sessions, 1 or more",
+                })?;
+        }
+        config.public_origin = var("PL_PUBLIC_ORIGIN");
         Ok(config)
+    }
+
+    /// Whether cookies default to `Secure`: the public origin is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_origin.as_deref().is_some_and(|o| {
+            o.get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
     }
 
     /// `host:port`, bracketing an IPv6 host.

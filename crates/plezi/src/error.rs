@@ -18,6 +18,9 @@ pub enum Error {
     Server(ServerError),
     /// The bus could not start (a bad Redis URL, for instance).
     Bus(BusError),
+    /// Sessions cannot be set up safely (in production: no `PL_SESSION_KEY`, or one shorter
+    /// than 32 bytes); the message says what to set.
+    Session(String),
     /// An environment variable does not parse.
     Config {
         /// The variable.
@@ -35,6 +38,7 @@ impl fmt::Display for Error {
             Error::Register(e) => write!(f, "{e}"),
             Error::Server(e) => write!(f, "{e}"),
             Error::Bus(e) => write!(f, "{e}"),
+            Error::Session(msg) => f.write_str(msg),
             Error::Config {
                 variable,
                 value,
@@ -59,7 +63,7 @@ impl std::error::Error for Error {
             Error::Register(e) => Some(e),
             Error::Server(e) => Some(e),
             Error::Bus(e) => Some(e),
-            Error::Config { .. } => None,
+            Error::Config { .. } | Error::Session(_) => None,
         }
     }
 }

@@ -32,7 +32,7 @@
 //! }
 //!
 //! fn main() -> Result<(), plezi::Error> {
-//!     App::new() // PORT, HOST, PL_THREADS, PL_REDIS_URL, PL_APP_NAME from the environment
+//!     App::new() // PORT, HOST, PL_THREADS, PL_REDIS_URL, PL_APP_NAME, PL_SESSION_KEY... from the environment
 //!         .public_folder("public")
 //!         .client("/client.js")?
 //!         .route("/chat", Chat::default)?
@@ -63,7 +63,8 @@ pub mod prelude {
     pub use crate::{App, Config, Error};
     pub use plezi_dispatch::cookies::{Cookies, SameSite, SetCookie};
     pub use plezi_dispatch::{
-        Answer, Controller, Ctx, EventKind, Events, Mode, SendError, Source, events,
+        Answer, Controller, Ctx, EventKind, Events, Mode, PreConnect, RedirectError, SendError,
+        Session, Source, events,
     };
     pub use plezi_messaging::{ConnectionUuid, Payload, Target};
     pub use plezi_server::{CloseInfo, Message, Request, Response};

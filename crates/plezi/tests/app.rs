@@ -102,6 +102,79 @@ fn environment_variables_that_do_not_parse_stop_the_start() {
 }
 
 #[test]
+fn production_needs_a_long_session_key_and_never_prints_it() {
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(example_path("chat"));
+        cmd.env_remove("PL_REDIS_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("PL_SESSION_KEY")
+            .env("PORT", "0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let short = "s3cret-but-short";
+    for env in [
+        vec![("PL_ENV", "production")],
+        vec![("PL_ENV", "production"), ("PL_SESSION_KEY", short)],
+    ] {
+        let out = run(&env).output().expect("run the chat example");
+        assert!(!out.status.success(), "{env:?} should stop the start");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("PL_SESSION_KEY") && stderr.contains("32"),
+            "{env:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(short),
+            "the key is never printed: {stderr}"
+        );
+    }
+    // Outside production a missing key is one warning and the app starts.
+    let example = ExampleProcess::start("chat", &[("PLEZI_LOG", "warn")]);
+    assert_eq!(get(example.addr, "/").0, 200);
+    // With a good key in production it starts too.
+    let example = ExampleProcess::start(
+        "chat",
+        &[
+            ("PL_ENV", "production"),
+            ("PL_SESSION_KEY", "0123456789abcdef0123456789abcdef"),
+        ],
+    );
+    assert_eq!(get(example.addr, "/").0, 200);
+}
+
+#[test]
+fn a_public_https_origin_makes_cookies_secure() {
+    let config = Config {
+        public_origin: Some("https://chat.example".into()),
+        ..Config::default()
+    };
+    assert!(config.secure_cookies());
+    for origin in [None, Some("http://chat.example"), Some("httpsx")] {
+        let config = Config {
+            public_origin: origin.map(str::to_owned),
+            ..Config::default()
+        };
+        assert!(!config.secure_cookies(), "{origin:?}");
+    }
+    let chat = ExampleProcess::start("chat", &[("PL_PUBLIC_ORIGIN", "https://chat.example")]);
+    let reply = support::http(
+        chat.addr,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"user=ann",
+    );
+    let cookie = reply.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.starts_with("__Host-plezi_session=") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+}
+
+#[test]
 fn the_chat_example_serves_its_page_and_the_client() {
     let chat = ExampleProcess::start("chat", &[]);
     let (status, page) = get(chat.addr, "/");

@@ -17,7 +17,8 @@ use plezi::prelude::*;
 use serde_json::json;
 use support::{ExampleProcess, RedisServer, Resp, Ws};
 
-/// Presence events the chat example broadcasts at `login` and close (`joined`, `left`).
+/// Presence events the chat example broadcasts when a logged-in connection opens and closes
+/// (`joined`, `left`).
 const PRESENCE: &[&str] = &["joined", "left"];
 
 /// A Redis server and chat example processes sharing it under one app name.
@@ -33,7 +34,12 @@ impl Cluster {
     fn chat(app: &str, n: usize) -> Cluster {
         let redis = RedisServer::start();
         let url = redis.url();
-        let env = [("PL_REDIS_URL", url.as_str()), ("PL_APP_NAME", app)];
+        // One session key for every server: a session started on one is valid on the others.
+        let env = [
+            ("PL_REDIS_URL", url.as_str()),
+            ("PL_APP_NAME", app),
+            ("PL_SESSION_KEY", "cross-process-test-key-0123456789abcdef"),
+        ];
         let servers = (0..n)
             .map(|_| ExampleProcess::start("chat", &env))
             .collect::<Vec<_>>();
@@ -84,6 +90,15 @@ impl Cluster {
     /// A chat client of server `i`, named for failure messages.
     fn client(&self, i: usize, name: &str) -> Ws {
         self.servers[i].ws("/chat").named(name)
+    }
+
+    /// A chat client of server `i` logged in as `user`: the session starts with `POST /login`
+    /// on the *next* server (sessions live in Redis, signed with the shared key), and the
+    /// connection's `on_open` registers it as `user`.
+    fn client_as(&self, i: usize, name: &str, user: &str) -> Ws {
+        let login_on = &self.servers[(i + 1) % self.servers.len()];
+        let cookie = login_on.login(user);
+        Ws::connect_with_cookie(self.servers[i].addr, "/chat", &cookie).named(name)
     }
 
     /// Publishes a multicast envelope straight on Redis, as any program may (docs/protocol.md):
@@ -139,14 +154,11 @@ fn notice(message: &str) -> Value {
     json!({"event": "notice", "message": message})
 }
 
-/// Logs `ws` in as `user` and checks the answer.
-fn login(ws: &mut Ws, user: &str) {
-    ws.send(&json!({"event": "login", "user": user}));
-    ws.expect(
-        PRESENCE,
-        &json!({"event": "login", "user": user}),
-        "login answer",
-    );
+/// Checks that `ws` is registered as `user` (its `whoami`), when no stored notice is due.
+fn assert_user(ws: &mut Ws, user: &str) {
+    ws.send(&json!({"event": "whoami"}));
+    let got = ws.json_skipping(PRESENCE);
+    assert_eq!(got["user"], user, "whoami: {got}");
 }
 
 #[test]
@@ -234,6 +246,7 @@ fn multicast_reaches_every_controller_type_on_every_server() {
             app_name: cluster.app.clone(),
             ..BusConfig::default()
         },
+        ..Config::default()
     };
     let app = App::with_config(config)
         .route("/shout", Shout::default)
@@ -398,9 +411,8 @@ fn notify_waits_for_an_offline_user_and_arrives_once_in_order_at_login_elsewhere
     // Stored in Redis while carol is offline.
     cluster.wait_mailbox_len("carol", 5);
 
-    // carol logs in on the other server: the answer, then every notice once, in order.
-    let mut carol = cluster.client(0, "carol on one");
-    login(&mut carol, "carol");
+    // carol logs in and connects on the other server: every notice once, in order.
+    let mut carol = cluster.client_as(0, "carol on one", "carol");
     for note in &notes {
         carol.expect(PRESENCE, &notice(note), "stored notices in order");
     }
@@ -416,8 +428,8 @@ fn notify_waits_for_an_offline_user_and_arrives_once_in_order_at_login_elsewhere
 
     // Logging in again (on server two) finds an empty mailbox.
     carol.close();
-    let mut again = cluster.client(1, "carol again on two");
-    login(&mut again, "carol");
+    let mut again = cluster.client_as(1, "carol again on two", "carol");
+    assert_user(&mut again, "carol");
     again.only_echo(PRESENCE, "nothing was left in the mailbox");
     assert_eq!(cluster.mailbox_len("carol"), 0);
 }
@@ -425,10 +437,10 @@ fn notify_waits_for_an_offline_user_and_arrives_once_in_order_at_login_elsewhere
 #[test]
 fn notify_reaches_a_live_user_on_both_servers() {
     let cluster = Cluster::chat("xp-notify-live", 2);
-    let mut dave_one = cluster.client(0, "dave on one");
-    let mut dave_two = cluster.client(1, "dave on two");
-    login(&mut dave_one, "dave");
-    login(&mut dave_two, "dave");
+    let mut dave_one = cluster.client_as(0, "dave on one", "dave");
+    let mut dave_two = cluster.client_as(1, "dave on two", "dave");
+    assert_user(&mut dave_one, "dave");
+    assert_user(&mut dave_two, "dave");
     let mut sender = cluster.client(1, "sender on two");
     let mut other = cluster.client(0, "someone else on one");
 
@@ -489,8 +501,8 @@ fn ajaj_echo_and_notify_over_http_post() {
     );
 
     // notify from server two's HTTP side: erin is live on server one.
-    let mut erin = cluster.client(0, "erin on one");
-    login(&mut erin, "erin");
+    let mut erin = cluster.client_as(0, "erin on one", "erin");
+    assert_user(&mut erin, "erin");
     let reply = two.post_json(
         "/chat",
         &json!({"id": "notify", "user": "erin", "message": "by post"}),
@@ -499,15 +511,14 @@ fn ajaj_echo_and_notify_over_http_post() {
     assert!(reply.body.is_empty(), "notify answers nothing: {reply:?}");
     erin.expect(PRESENCE, &notice("by post"), "a notice sent over AJAJ");
 
-    // ...and frank is offline: he gets it at his next login, on server two.
+    // ...and frank is offline: he gets it when he next connects logged in, on server two.
     let reply = one.post_json(
         "/chat",
         &json!({"id": "notify", "user": "frank", "message": "stored by post"}),
     );
     assert_eq!(reply.status, 200, "{reply:?}");
     cluster.wait_mailbox_len("frank", 1);
-    let mut frank = cluster.client(1, "frank on two");
-    login(&mut frank, "frank");
+    let mut frank = cluster.client_as(1, "frank on two", "frank");
     frank.expect(PRESENCE, &notice("stored by post"), "a stored AJAJ notice");
 
     // Unknown and WebSocket-only events: 404 with the err object.

@@ -116,27 +116,42 @@ fn the_rest_example_answers_every_action_and_ajaj() {
 #[test]
 fn the_notifications_example_stores_and_delivers() {
     let app = ExampleProcess::start("notifications", &[]);
-    let mut ann = app.ws("/inbox");
-    ann.send(&json!({"event": "login", "user": "ann"}));
-    assert_eq!(ann.json(), json!({"event": "login", "user": "ann"}));
+    let mut ann = app.ws_as("/inbox", "ann");
+    ann.send(&json!({"event": "whoami"}));
+    assert_eq!(ann.json(), json!({"event": "whoami", "user": "ann"}));
     // bob is offline: stored.
     ann.send(&json!({"event": "send", "to": "bob", "message": "hi bob"}));
     assert_eq!(ann.json(), json!({"event": "sent", "to": "bob"}));
-    // Over AJAJ too (the sender comes from the `from` param, as the page's ajaj.add sets it).
+    // Over AJAJ too: the sender is the request's session, never a `from` the client claims.
+    let carl = app.login("carl");
+    let reply = support::http(
+        app.addr,
+        "POST",
+        "/inbox",
+        &[("Content-Type", JSON), ("Cookie", &carl)],
+        br#"{"id":"send","to":"bob","message":"by http","from":"mallory"}"#,
+    );
+    assert_eq!(
+        (reply.status, reply.json()),
+        (200, json!({"event": "sent", "to": "bob"}))
+    );
     let (status, _, body) = http(
         app.addr,
         "POST",
         "/inbox",
         JSON,
-        r#"{"id":"send","to":"bob","message":"by http","from":"carl"}"#,
+        r#"{"id":"send","to":"bob","message":"anonymous","from":"mallory"}"#,
     );
     assert_eq!(
-        (status, json_of(&body)),
-        (200, json!({"event": "sent", "to": "bob"}))
+        (status, json_of(&body)["event"].as_str()),
+        (200, Some("sent"))
     );
-    let mut bob = app.ws("/inbox");
-    bob.send(&json!({"event": "login", "user": "bob"}));
-    assert_eq!(bob.json(), json!({"event": "login", "user": "bob"}));
+    // A guest is registered as nobody: it gets nothing.
+    let mut guest = app.ws("/inbox");
+    guest.send(&json!({"event": "whoami"}));
+    assert_eq!(guest.json(), json!({"event": "whoami", "user": null}));
+    // bob connects logged in: the stored messages arrive, in order, from their real senders.
+    let mut bob = app.ws_as("/inbox", "bob");
     let first = bob.json();
     assert_eq!(
         (
@@ -148,8 +163,15 @@ fn the_notifications_example_stores_and_delivers() {
     );
     assert!(first["at"].as_u64().is_some_and(|t| t > 1_700_000_000));
     assert_eq!(bob.json()["from"], "carl");
+    assert_eq!(bob.json()["from"], "guest");
     // Live: bob is here now.
     ann.send(&json!({"event": "send", "to": "bob", "message": "live"}));
     assert_eq!(ann.json()["event"], "sent");
     assert_eq!(bob.json()["message"], "live");
+    // The `login` event is gone: an unknown event like any other.
+    guest.send(&json!({"event": "login", "user": "bob"}));
+    assert_eq!(guest.json()["status"], 404);
+    // A plain GET cannot send (AJAJ handlers with side effects run from POST only).
+    let (status, _, _) = http(app.addr, "GET", "/inbox/send?to=bob&message=img", FORM, "");
+    assert_eq!(status, 405);
 }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
+use plezi_dispatch::SessionKey;
 use plezi_dispatch::cookies::{Cookies, SameSite, SetCookie};
 use plezi_dispatch::params::{
     Params, ParamsError, ParamsLimits, decode_form_component, decode_path_segment,
@@ -127,6 +128,7 @@ pub fn params(data: &[u8]) {
             max_params: 3,
             max_key_bytes: 6,
             max_depth: 1,
+            max_body_bytes: ParamsLimits::DEFAULT_MAX_BODY_BYTES,
         }
     };
     let content_type = match selector >> 1 & 3 {
@@ -160,6 +162,29 @@ pub fn params(data: &[u8]) {
             let _ = decode_form_component(part);
             let _ = decode_path_segment(part);
         }
+    }
+}
+
+/// The key of the `session_cookie` seeds (`corpus/session_cookie/seed-valid` is signed with it).
+pub const FUZZ_SESSION_KEY: [u8; 32] = [0x42; 32];
+
+/// A session cookie value, raw and through `Cookies::parse`: verification never panics, and
+/// whatever verifies is exactly what signing its id gives (no other value is accepted: a
+/// mutated signature, id, separator or length never verifies).
+pub fn session_cookie(data: &[u8]) {
+    static KEY: OnceLock<SessionKey> = OnceLock::new();
+    let key = KEY.get_or_init(|| SessionKey::new(FUZZ_SESSION_KEY).expect("a 32-byte key"));
+    let value = text(data);
+    if let Some(id) = key.verify(&value) {
+        assert_eq!(key.sign(id), value, "only the exact signed value verifies");
+        assert_eq!(id.len(), 43);
+    }
+    let header = format!("plezi_session={value}");
+    let cookies = Cookies::parse([header.as_str()]);
+    if let Some(v) = cookies.get("plezi_session")
+        && let Some(id) = key.verify(v)
+    {
+        assert_eq!(key.sign(id), v);
     }
 }
 

@@ -62,7 +62,13 @@ pub(crate) fn parse_into(
     limits: &ParamsLimits,
     into: &mut Map<String, Value>,
 ) -> Result<(), ParamsError> {
-    match BodyKind::from_content_type(content_type) {
+    let kind = BodyKind::from_content_type(content_type);
+    if kind != BodyKind::Other && body.len() > limits.max_body_bytes {
+        return Err(ParamsError::BodyTooLarge {
+            limit: limits.max_body_bytes,
+        });
+    }
+    match kind {
         BodyKind::Other => Ok(()),
         BodyKind::UrlEncoded => {
             let text = std::str::from_utf8(body).map_err(|_| ParamsError::BadEncoding {
@@ -171,11 +177,36 @@ mod tests {
     }
 
     #[test]
+    fn parsed_bodies_are_capped_other_bodies_are_not() {
+        let limits = ParamsLimits {
+            max_body_bytes: 10,
+            ..ParamsLimits::default()
+        };
+        let mut map = Map::new();
+        let big = br#"{"a":"0123456789"}"#;
+        let err = parse_into(Some("application/json"), big, &limits, &mut map).unwrap_err();
+        assert_eq!(err, ParamsError::BodyTooLarge { limit: 10 });
+        assert_eq!(err.status(), 413);
+        assert!(
+            parse_into(
+                Some("application/x-www-form-urlencoded"),
+                b"a=0123456789",
+                &limits,
+                &mut map
+            )
+            .is_err()
+        );
+        assert!(parse_into(Some("text/plain"), big, &limits, &mut map).is_ok());
+        assert!(parse_into(Some("application/json"), br#"{"a":1}"#, &limits, &mut map).is_ok());
+    }
+
+    #[test]
     fn json_limits() {
         let limits = ParamsLimits {
             max_params: 1,
             max_key_bytes: 3,
             max_depth: 8,
+            max_body_bytes: ParamsLimits::DEFAULT_MAX_BODY_BYTES,
         };
         let mut map = Map::new();
         assert!(matches!(

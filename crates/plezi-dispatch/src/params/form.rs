@@ -206,6 +206,7 @@ mod tests {
             max_params: 2,
             max_key_bytes: 4,
             max_depth: 2,
+            max_body_bytes: ParamsLimits::DEFAULT_MAX_BODY_BYTES,
         };
         let mut map = Map::new();
         let run =

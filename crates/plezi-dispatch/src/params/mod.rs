@@ -32,12 +32,14 @@
 //! ## Limits ([`ParamsLimits`], checked per source)
 //! At most [`ParamsLimits::DEFAULT_MAX_PARAMS`] pairs, keys of at most
 //! [`ParamsLimits::DEFAULT_MAX_KEY_BYTES`] bytes and [`ParamsLimits::DEFAULT_MAX_DEPTH`] levels of
-//! `[…]` nesting. Going over a limit is an error, not a silent truncation. The body size itself
-//! is capped by the server (`ServerConfig::max_body_bytes`).
+//! `[…]` nesting. Going over a limit is an error, not a silent truncation. A body that is parsed
+//! (JSON or urlencoded) may be at most [`ParamsLimits::DEFAULT_MAX_BODY_BYTES`] (1 MiB), else
+//! `413`: a second line of defence behind the server's own cap on parsed bodies; other bodies
+//! (uploads) are capped by the server (`ServerConfig::max_body_bytes`) only.
 //!
 //! ## Errors
-//! Every [`ParamsError`] means the request is malformed: answer `400 Bad Request`
-//! ([`ParamsError::status`]).
+//! Every [`ParamsError`] means the request is malformed: answer `400 Bad Request`, or `413
+//! Content Too Large` for a body over the cap ([`ParamsError::status`]).
 
 mod body;
 mod decode;
@@ -59,6 +61,9 @@ pub struct ParamsLimits {
     pub max_key_bytes: usize,
     /// Most `[…]` groups in one nested key.
     pub max_depth: usize,
+    /// Largest JSON or urlencoded body parsed into params, in bytes; bigger is
+    /// [`ParamsError::BodyTooLarge`] (413).
+    pub max_body_bytes: usize,
 }
 
 impl ParamsLimits {
@@ -68,6 +73,8 @@ impl ParamsLimits {
     pub const DEFAULT_MAX_KEY_BYTES: usize = 256;
     /// Default for [`ParamsLimits::max_depth`].
     pub const DEFAULT_MAX_DEPTH: usize = 8;
+    /// Default for [`ParamsLimits::max_body_bytes`]: 1 MiB, Socket.IO's `maxHttpBufferSize`.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 }
 
 impl Default for ParamsLimits {
@@ -76,6 +83,7 @@ impl Default for ParamsLimits {
             max_params: Self::DEFAULT_MAX_PARAMS,
             max_key_bytes: Self::DEFAULT_MAX_KEY_BYTES,
             max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -134,12 +142,20 @@ pub enum ParamsError {
     },
     /// A JSON content type with a body that is not valid JSON (the parser's message).
     InvalidJson(String),
+    /// A JSON or urlencoded body longer than [`ParamsLimits::max_body_bytes`].
+    BodyTooLarge {
+        /// The limit in force.
+        limit: usize,
+    },
 }
 
 impl ParamsError {
-    /// The HTTP status to answer with: always 400.
+    /// The HTTP status to answer with: 413 for [`ParamsError::BodyTooLarge`], else 400.
     pub fn status(&self) -> u16 {
-        400
+        match self {
+            ParamsError::BodyTooLarge { .. } => 413,
+            _ => 400,
+        }
     }
 }
 
@@ -160,6 +176,10 @@ impl fmt::Display for ParamsError {
             ParamsError::TooDeep { source, limit } => write!(
                 f,
                 "a parameter name in the {source} nests deeper than {limit} levels of [..]; flatten it"
+            ),
+            ParamsError::BodyTooLarge { limit } => write!(
+                f,
+                "the request body is over {limit} bytes, the most parsed into params (ParamsLimits::max_body_bytes); send less"
             ),
             ParamsError::InvalidJson(msg) => write!(
                 f,

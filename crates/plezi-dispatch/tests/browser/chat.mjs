@@ -142,5 +142,67 @@ const stalledScenarios = [
   },
 ];
 
+/** Scenarios of the chat example's own events: they need the real server (not mock-server.mjs). */
+const chatScenarios = [
+  {
+    name: 'chat example: POST /login sets an HttpOnly session cookie; the WebSocket is that user; login is no event; logout',
+    async run({ page, target }) {
+      await page.evaluate(async (ws) => {
+        const { check, deferred, within } = __t;
+        const whoami = async (client) => {
+          const got = deferred();
+          client.whoami = (e) => got.resolve(e);
+          client.emit({ event: 'whoami' });
+          return within(got.promise, 5000, 'whoami');
+        };
+        // A guest first: nobody.
+        const guest = await __t.open(ws);
+        check((await whoami(guest)).user === null, 'a connection without a session is a guest');
+        // Log in the way the page's form does (a form POST; fetch follows the 303 to /).
+        const login = await fetch('/login', { method: 'POST', body: new URLSearchParams({ user: 'ada' }) });
+        check(login.ok && login.redirected && new URL(login.url).pathname === '/', 'POST /login answered 303 to /: ' + login.status + ' ' + login.url);
+        check(!document.cookie.includes('plezi_session'), 'the session cookie is HttpOnly: ' + JSON.stringify(document.cookie));
+        const ada = await __t.open(ws);
+        const me = await whoami(ada);
+        check(me.user === 'ada' && typeof me.id === 'string', 'whoami after login: ' + JSON.stringify(me));
+        // The login event no longer exists: err 404 like any unknown event.
+        const err = deferred();
+        ada.err = (e) => err.resolve(e);
+        ada.emit({ event: 'login', user: 'eve' });
+        const e = await within(err.promise, 5000, 'the err answer to login');
+        check(e.status === 404 && e.request.event === 'login', 'login is unknown: ' + JSON.stringify(e));
+        check((await whoami(ada)).user === 'ada', 'still ada');
+        // A notice from the guest reaches ada's session connection.
+        const notice = deferred();
+        ada.notice = (n) => notice.resolve(n);
+        guest.emit({ event: 'notify', user: 'ada', message: 'hello ada' });
+        check((await within(notice.promise, 5000, 'the notice')).message === 'hello ada', 'notice delivered');
+        // Log out: a new connection is a guest again.
+        const logout = await fetch('/logout', { method: 'POST' });
+        check(logout.ok && logout.redirected, 'POST /logout answered 303: ' + logout.status);
+        const after = await __t.open(ws);
+        check((await whoami(after)).user === null, 'after logout the cookie is gone');
+        for (const c of [guest, ada, after]) c.close();
+      }, target.ws);
+    },
+  },
+  {
+    name: 'chat example: the page logs in through its form and shows the user',
+    async run({ page, target }) {
+      await page.goto(target.origin + '/');
+      await page.fill('#name', 'grace');
+      await Promise.all([page.waitForNavigation(), page.click('#login button')]);
+      await page.waitForFunction(() => document.getElementById('me').textContent === 'Logged in as grace', null, { timeout: 10000 });
+      const hidden = await page.evaluate(() => document.getElementById('login').hidden);
+      if (!hidden) throw new Error('the login form is still shown after logging in');
+      await Promise.all([page.waitForNavigation(), page.click('#logout button')]);
+      await page.waitForFunction(() => !document.getElementById('login').hidden, null, { timeout: 10000 });
+    },
+  },
+];
+
+const againstTheChatExample =
+  !process.argv.includes('--mock') && process.argv.some((a) => a.startsWith('--server-cmd'));
+if (againstTheChatExample) scenarios.push(...chatScenarios);
 scenarios.push(...stalledScenarios);
 await import('./run.mjs');

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use plezi_dispatch::cookies::SetCookie;
-use plezi_dispatch::{Answer, Controller, Ctx, Events, SendError, events};
+use plezi_dispatch::{Answer, Controller, Ctx, Events, PreConnect, SendError, events};
 use plezi_messaging::{ConnectionUuid, Payload};
 use plezi_server::{CloseInfo, Message, Response};
 use serde_json::{Value, json};
@@ -56,9 +56,11 @@ impl Proto {
     fn poked(&mut self, cx: &mut Ctx<'_>, m: Value) -> Value {
         json!({"event": "poked", "got": m, "from": cx.sender()})
     }
-    fn login(&mut self, cx: &mut Ctx<'_>, m: Value) -> Result<Value, SendError> {
+    /// Registers this connection as `user` (the test controller trusts its clients; an
+    /// application takes the identity from the session, see tests/sessions.rs).
+    fn register(&mut self, cx: &mut Ctx<'_>, m: Value) -> Result<Value, SendError> {
         cx.register_as(&s(&m, "user"))?;
-        Ok(json!({"event": "login", "user": m["user"]}))
+        Ok(json!({"event": "registered", "user": m["user"]}))
     }
     fn notify(&mut self, cx: &mut Ctx<'_>, m: Value) -> Result<(), SendError> {
         cx.notify(&s(&m, "user"), "notice", m["data"].clone())
@@ -94,6 +96,7 @@ impl Controller for Proto {
     fn events() -> Events<Self> {
         events![
             both echo => Proto::echo,
+            safe peek => Proto::echo,
             ws whoami => Proto::whoami,
             both text => Proto::text,
             both nothing => Proto::nothing,
@@ -104,7 +107,7 @@ impl Controller for Proto {
             bus heard => Proto::heard,
             ws poke => Proto::poke,
             bus poked => Proto::poked,
-            ws login => Proto::login,
+            ws register => Proto::register,
             both notify => Proto::notify,
             bus notice => Proto::notice,
             ws join => Proto::join,
@@ -193,7 +196,11 @@ impl Controller for Items {
     fn show(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
         match cx.params().get_str("id") {
             Some("decline") => None,
-            Some("go") => Some(cx.redirect_to("/items")),
+            Some("go") => cx.redirect_to("/items").ok(),
+            Some("away") => Some(match cx.redirect_to("https://evil.example/") {
+                Ok(_) => Response::text(500, "redirect_to left the site"),
+                Err(e) => Response::text(400, e.to_string()),
+            }),
             _ => action("show", cx),
         }
     }
@@ -226,7 +233,8 @@ impl Controller for CatchAll {
     }
 }
 
-/// Refuses WebSocket upgrades without `?key=secret`.
+/// Accepts WebSocket upgrades with `?key=secret`, refuses `?key=<other>` with 403, `?key=`
+/// with 401, and declines the rest (routing falls through).
 #[derive(Default)]
 pub struct Guarded;
 
@@ -234,8 +242,13 @@ impl Controller for Guarded {
     fn events() -> Events<Self> {
         events![ws whoami => |_: &mut Guarded, _: &mut Ctx<'_>, _: Value| json!({"event": "guarded"})]
     }
-    fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> bool {
-        cx.params().get_str("key") == Some("secret")
+    fn pre_connect(&mut self, cx: &mut Ctx<'_>) -> PreConnect {
+        match cx.params().get_str("key") {
+            Some("secret") => PreConnect::Accept,
+            Some("") => PreConnect::unauthorized(),
+            Some(_) => PreConnect::forbidden(),
+            None => PreConnect::Decline,
+        }
     }
 }
 

@@ -93,12 +93,33 @@ pub enum Got {
 impl Ws {
     /// Connects, or returns the handshake failure (e.g. an HTTP 404).
     pub fn connect(addr: SocketAddr, path: &str) -> Result<Ws, String> {
+        Ws::connect_with(addr, path, &[])
+    }
+
+    /// Connects with extra request headers (e.g. `Cookie`), or returns the handshake failure.
+    pub fn connect_with(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Ws, String> {
+        use tungstenite::client::IntoClientRequest;
         let stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(DEADLINE))
             .map_err(|e| e.to_string())?;
         let url = format!("ws://{addr}{path}");
-        match tungstenite::client::client(url.as_str(), stream) {
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        for (name, value) in headers {
+            let name = tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| e.to_string())?;
+            let value =
+                tungstenite::http::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            request.headers_mut().insert(name, value);
+        }
+        match tungstenite::client::client(request, stream) {
             Ok((socket, _)) => Ok(Ws { socket }),
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
                 Err(format!("HTTP {}", resp.status().as_u16()))

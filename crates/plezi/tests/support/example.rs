@@ -168,6 +168,32 @@ impl ExampleProcess {
         Ws::connect(self.addr, path)
     }
 
+    /// Logs in as `user` (`POST /login`, a form) and returns the session cookie as a `Cookie`
+    /// header value.
+    pub fn login(&self, user: &str) -> String {
+        let reply = http(
+            self.addr,
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("user={user}").as_bytes(),
+        );
+        assert_eq!(reply.status, 303, "{}: POST /login as {user}", self.name);
+        reply
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .find_map(|(_, v)| v.split(';').next().filter(|c| c.contains("plezi_session=")))
+            .unwrap_or_else(|| panic!("{}: no session cookie in {:?}", self.name, reply.headers))
+            .to_owned()
+    }
+
+    /// A WebSocket client connected to `path` as `user` (logged in first).
+    pub fn ws_as(&self, path: &str, user: &str) -> Ws {
+        let cookie = self.login(user);
+        Ws::connect_with_cookie(self.addr, path, &cookie).named(&format!("{user}@{}", self.name))
+    }
+
     /// A JSON POST to `path` (an AJAJ request).
     pub fn post_json(&self, path: &str, body: &Value) -> HttpReply {
         http(

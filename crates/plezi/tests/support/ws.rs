@@ -17,12 +17,37 @@ pub struct Ws {
 impl Ws {
     /// Connects to `ws://addr/path`.
     pub fn connect(addr: SocketAddr, path: &str) -> Ws {
+        Ws::try_connect(addr, path, None).unwrap_or_else(|e| panic!("ws://{addr}{path}: {e}"))
+    }
+
+    /// Connects with a `Cookie` header (a session cookie from `ExampleProcess::login`).
+    pub fn connect_with_cookie(addr: SocketAddr, path: &str, cookie: &str) -> Ws {
+        Ws::try_connect(addr, path, Some(cookie))
+            .unwrap_or_else(|e| panic!("ws://{addr}{path}: {e}"))
+    }
+
+    /// Connects, or says why not (`HTTP 401` for a refused upgrade).
+    pub fn try_connect(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Result<Ws, String> {
+        use tungstenite::client::IntoClientRequest;
         let url = format!("ws://{addr}{path}");
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
         stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-        let (socket, _) = tungstenite::client::client(url.as_str(), stream)
-            .unwrap_or_else(|e| panic!("WebSocket handshake with {url}: {e}"));
-        Ws { socket, name: url }
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| e.to_string())?;
+        if let Some(cookie) = cookie {
+            let value =
+                tungstenite::http::HeaderValue::from_str(cookie).map_err(|e| e.to_string())?;
+            request.headers_mut().insert("Cookie", value);
+        }
+        match tungstenite::client::client(request, stream) {
+            Ok((socket, _)) => Ok(Ws { socket, name: url }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+                Err(format!("HTTP {}", resp.status().as_u16()))
+            }
+            Err(e) => Err(format!("WebSocket handshake: {e}")),
+        }
     }
 
     /// Names this client in failure messages.
