@@ -40,7 +40,10 @@ fn victim(addr: SocketAddr, user: &str) -> Client {
     let cookie = login(addr, user);
     let mut c = Client::with_cookie(addr, &cookie, user);
     let me = c.whoami();
-    assert_eq!(me["user"], user, "the session's user, registered at open: {me}");
+    assert_eq!(
+        me["user"], user,
+        "the session's user, registered at open: {me}"
+    );
     c
 }
 
@@ -106,7 +109,10 @@ fn allowed_origins_come_from_pl_allowed_origins() {
         "null",
     ] {
         let reply = upgrade_status(addr, "/chat", &[("Origin", origin)]);
-        assert_eq!(reply.status, 403, "origin {origin} is not on the list: {reply:?}");
+        assert_eq!(
+            reply.status, 403,
+            "origin {origin} is not on the list: {reply:?}"
+        );
     }
 }
 
@@ -279,7 +285,10 @@ fn identities_come_from_the_session_not_from_a_login_event() {
         seen.push(carol.event());
     }
     assert_eq!(me["user"], "carol", "{me}");
-    assert_eq!(seen, vec![json!({"event": "notice", "message": "for carol"})]);
+    assert_eq!(
+        seen,
+        vec![json!({"event": "notice", "message": "for carol"})]
+    );
     carol.nothing_before_echo("delivered once");
     drop(carol);
     let mut again = Client::with_cookie(addr, &cookie, "carol again");
@@ -475,7 +484,10 @@ fn the_connection_cap_answers_503_and_the_server_recovers() {
                 "GET / with {} connections held (no 503 before running out of files?): {r:?}",
                 held.len()
             ),
-            Err(e) => panic!("the server stopped answering with {} connections: {e}", held.len()),
+            Err(e) => panic!(
+                "the server stopped answering with {} connections: {e}",
+                held.len()
+            ),
         }
     }
     let n = refused.expect("no 503 with 400 connections held under a 256 open-files limit");
@@ -551,7 +563,9 @@ fn big_notifications_to_made_up_identities_are_bounded() {
     let mut all = Vec::new();
     for k in 0..6 {
         let mut c = Client::guest(addr, &format!("flooder {k}"));
-        all.extend(notify_burst(&mut c, 90, 900_000, |i| format!("ghost-{k}-{i}")));
+        all.extend(notify_burst(&mut c, 90, 900_000, |i| {
+            format!("ghost-{k}-{i}")
+        }));
         if all.contains(&507) {
             break;
         }
@@ -590,7 +604,9 @@ impl Drop for PublicFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
         if let Some(dir) = self.0.parent()
-            && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            && dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         {
             let _ = std::fs::remove_dir(dir);
         }
@@ -621,7 +637,13 @@ fn dotfiles_are_not_served() {
 fn double_slash_paths_never_redirect_off_host() {
     let app = chat();
     let addr = app.addr;
-    for path in ["//echo", "//evil.example", "//evil.example/", "///evil.example", "/\\evil.example"] {
+    for path in [
+        "//echo",
+        "//evil.example",
+        "//evil.example/",
+        "///evil.example",
+        "/\\evil.example",
+    ] {
         let reply = get(addr, path);
         if (300..400).contains(&reply.status) {
             let location = reply.header("location").unwrap_or_default();
