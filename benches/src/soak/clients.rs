@@ -61,7 +61,9 @@ fn open(shared: &Shared, cookie: Option<&str>) -> Result<WebSocket<TcpStream>, S
     let stream = shared
         .tcp(Duration::from_secs(10))
         .map_err(|e| format!("connect: {}", e.kind()))?;
-    match tungstenite::client::client(req, stream) {
+    // Small read buffers: thousands of clients, each reading small frames.
+    let config = tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
+    match tungstenite::client::client_with_config(req, stream, Some(config)) {
         Ok((ws, _)) => Ok(ws),
         Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
             Err(format!("upgrade answered {}", r.status().as_u16()))
