@@ -18,7 +18,7 @@ options (defaults in brackets):
   --users 500             of them logged in (POST /login, then the session cookie), offline between connections
   --notifiers 10          logged-in senders of numbered notifications to random users
   --notify-rate 40        legitimate notifications per second, all notifiers together
-  --chat-rate 5           chat messages per second, all clients together (each reaches every other client)
+  --chat-rate 2           chat messages per second, all clients together (each reaches every other client)
   --lifetime 5-60         seconds a connection stays open (random in the range)
   --offline 1-10          seconds a logged-in user stays offline between connections
   --no-abuse              legitimate traffic only
@@ -117,7 +117,7 @@ pub fn parse(args: &[String]) -> Result<Option<SoakConfig>, String> {
         users: 500,
         notifiers: 10,
         notify_rate: 40.0,
-        chat_rate: 5.0,
+        chat_rate: 2.0,
         lifetime: (Duration::from_secs(5), Duration::from_secs(60)),
         offline: (Duration::from_secs(1), Duration::from_secs(10)),
         abuse: true,
