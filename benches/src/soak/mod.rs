@@ -177,13 +177,17 @@ impl Rng {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (nice 10): the clients yield to the server and to
-/// the measuring threads, whose figures would otherwise include the tool's own scheduling delays.
+/// Puts the calling thread in `SCHED_IDLE` (nice 19 if that is refused): the clients run on whatever
+/// CPU the server and the measuring threads leave, so the `GET /` probes measure the server, not the
+/// scheduling delays of the tool's thousands of threads on the same cores.
 pub fn lower_priority() {
-    // SAFETY: plain syscalls on the calling thread.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscalls on the calling thread (pid 0 = this thread on Linux).
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
     }
 }
 
