@@ -14,6 +14,10 @@
 #   OUT        [$TARGET/bench-results/soak-DATE.txt]  the report
 #   CARGO_TARGET_DIR [/work/target-bench]; LOAD, CHAT: other builds of plezi-load and the chat example
 #
+#   RT         [1]     run the server at SCHED_FIFO 10 (chrt; the kernel's RT throttling stays on), as the
+#                      other runs do: the tool's thousands of client threads run in SCHED_IDLE and its
+#                      probe at SCHED_FIFO, so GET / latency measures the server rather than the shared cores
+#
 # The server and the tool share the machine (no pinning: the tool runs thousands of mostly idle threads).
 # Both raise their open-files limit to the hard limit; 5,000 connections plus floods need about 8,000
 # descriptors on each side, and the tool spreads its clients over 127.0.0.2-9 so churn does not run out
@@ -33,11 +37,13 @@ log() { echo "run-soak: $*" >&2; }
 [ -n "${LOAD:-}" ] || cargo build --release --quiet -p plezi-benches --bin plezi-load
 [ -n "${CHAT:-}" ] || cargo build --release --quiet -p plezi --example chat
 ulimit -n "$(ulimit -Hn)"
+rt=()
+if [ "${RT:-1}" = 1 ]; then rt=(chrt -f 10); fi
 
 # A session key of 32+ bytes, so the run does not depend on a generated one.
 key="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
 env -u PL_REDIS_URL -u REDIS_URL PORT="$port" HOST=127.0.0.1 PL_THREADS="$threads" PL_SESSION_KEY="$key" \
-  "$chat" > "$target/bench-results/soak-server.log" 2>&1 &
+  "${rt[@]}" "$chat" > "$target/bench-results/soak-server.log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

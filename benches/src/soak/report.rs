@@ -88,7 +88,13 @@ pub fn progress(shared: &Shared) -> String {
 }
 
 /// Prints the report; whether every check held.
-pub fn finish(shared: &Shared, run_secs: f64, drained_after: f64) -> bool {
+pub fn finish(
+    shared: &Shared,
+    run_secs: f64,
+    drained_after: f64,
+    usage: &crate::usage::Usage,
+    load: &str,
+) -> bool {
     let cfg = &shared.cfg;
     let mut ok = true;
     let mut json = Vec::new();
@@ -106,6 +112,23 @@ pub fn finish(shared: &Shared, run_secs: f64, drained_after: f64) -> bool {
         if cfg.abuse { "on" } else { "off" },
         drained_after
     );
+
+    // CPU: the machine is shared with the tool, so say who used it.
+    println!(
+        "CPU during the run: server {}, plezi-load {:.0}% of a core; load average at the end {load}",
+        usage
+            .server_share()
+            .map_or("not measured".to_owned(), |s| format!(
+                "{:.0}% of a core",
+                s * 100.0
+            )),
+        usage.own_share() * 100.0
+    );
+    json.push(format!(
+        "\"server_cpu_pct\":{:.1},\"tool_cpu_pct\":{:.1}",
+        usage.server_share().unwrap_or(0.0) * 100.0,
+        usage.own_share() * 100.0
+    ));
 
     // RSS.
     let warmup = (run_secs / 5.0).min(120.0);
