@@ -125,7 +125,8 @@ fn cross_site_ajaj_posts_are_refused_and_run_nothing() {
     let mut alice = victim(addr, "alice");
     let form = b"id=notify&user=alice&message=forged";
     let text_plain = br#"{"id":"notify","user":"alice","message":"forged"}"#;
-    let attempts: [(&str, Vec<(&str, &str)>, &[u8]); 6] = [
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+    let attempts: [Attempt; 6] = [
         (
             "a cross-site form (Sec-Fetch-Site)",
             vec![
@@ -357,7 +358,7 @@ fn oversized_parsed_bodies_get_413_without_stalling_the_server() {
     let app = chat();
     let addr = app.addr;
     let before = rss(app.pid());
-    // The 48 MiB JSON body of the report, announced and sent in part, and bodies just over 1 MiB.
+    // A 48 MiB JSON body, announced and sent in part, and bodies just over 1 MiB.
     assert_eq!(
         oversized_post(addr, "application/json", 48 << 20, 4 << 20),
         413
@@ -438,7 +439,7 @@ fn a_trickled_body_gets_408() {
 fn thousands_of_trickling_bodies_do_not_stop_the_server() {
     let app = chat();
     let addr = app.addr;
-    // The report's 2,100 connections, each with a head and a body that never completes.
+    // 2,100 connections, each with a head and a body that never completes.
     let mut held = Vec::new();
     for i in 0..2_100 {
         let Ok(mut s) = TcpStream::connect(addr) else {

@@ -159,7 +159,8 @@ pub fn request(
     let has_length = headers
         .iter()
         .any(|(k, _)| k.eq_ignore_ascii_case("content-length"));
-    if !has_length && !(body.is_empty() && matches!(method, "GET" | "HEAD")) {
+    let bodiless = body.is_empty() && matches!(method, "GET" | "HEAD");
+    if !has_length && !bodiless {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
@@ -308,13 +309,13 @@ impl Client {
     /// The `whoami` answer.
     pub fn whoami(&mut self) -> Value {
         self.send(&json!({"event": "whoami"}));
-        loop {
-            let v = self.event();
-            if v["event"] == "whoami" {
-                return v;
-            }
-            panic!("{}: expected the whoami answer, got {v}", self.name);
-        }
+        let v = self.event();
+        assert_eq!(
+            v["event"], "whoami",
+            "{}: expected the whoami answer, got {v}",
+            self.name
+        );
+        v
     }
 
     /// Sends an echo with `marker` and expects it as the next event: nothing else was queued.
