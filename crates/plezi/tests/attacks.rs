@@ -720,3 +720,24 @@ fn deep_json_and_oversized_messages_close_the_socket() {
     assert_eq!(c.ended(), Ended::Closed(1009), "a message over 1 MiB");
     still_answers(addr);
 }
+
+#[test]
+fn a_client_that_never_reads_is_closed_1008() {
+    let app = chat();
+    let addr = app.addr;
+    let mut c = Client::guest(addr, "never reads");
+    // Echoes of ~900 KB each, none read while sending: the server's queue for this client passes
+    // its cap once the socket buffers are full, and the server closes it instead of growing.
+    let big = "x".repeat(900_000);
+    for i in 0..40 {
+        if !c.try_send(&json!({"event": "echo", "n": i, "x": big})) {
+            break; // already closed by the server
+        }
+    }
+    let end = c.ended();
+    assert!(
+        end == Ended::Closed(1008),
+        "a client that never reads: expected close 1008, got {end:?}"
+    );
+    still_answers(addr);
+}

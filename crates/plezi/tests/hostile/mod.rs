@@ -268,6 +268,11 @@ impl Client {
             .unwrap_or_else(|e| panic!("{name}: send: {e}"));
     }
 
+    /// Sends a JSON value; false when the connection is already gone.
+    pub fn try_send(&mut self, value: &Value) -> bool {
+        self.socket.send(Message::text(value.to_string())).is_ok()
+    }
+
     /// The next text message, or how the connection ended.
     pub fn next(&mut self) -> Result<String, Ended> {
         loop {
