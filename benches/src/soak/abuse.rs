@@ -247,6 +247,11 @@ fn notify_flood(shared: &Shared) {
 fn connection_flood(shared: &Shared) {
     nap(shared, Duration::from_secs(15), RUN);
     while shared.phase() == RUN {
+        eprintln!(
+            "soak {:>5.1} min: connection flood of {} starts",
+            shared.secs() / 60.0,
+            shared.cfg.flood
+        );
         let mut held = Vec::new();
         for _ in 0..shared.cfg.flood {
             if shared.phase() != RUN {

@@ -254,7 +254,9 @@ pub fn notifier(shared: &Shared, k: usize) {
                 }
                 continue;
             }
-            next += every;
+            // No catching up after a stall (the clients run in SCHED_IDLE): a burst of overdue
+            // notifications would trip the server's per-connection rate limit.
+            next = (next + every).max(now);
             if shared.cfg.users == 0 {
                 continue;
             }

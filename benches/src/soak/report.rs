@@ -250,6 +250,14 @@ pub fn finish(
             format!("OVER {:.0} ms (or failed)", ms(cfg.max_p99))
         }
     );
+    let mut slowest: Vec<&(f64, Duration, bool)> = probes.iter().collect();
+    slowest.sort_by(|a, b| b.1.cmp(&a.1));
+    let slowest: Vec<String> = slowest
+        .iter()
+        .take(5)
+        .map(|p| format!("{:.1} ms at {:.0} s", ms(p.1), p.0))
+        .collect();
+    println!("GET / slowest probes: {}", slowest.join(", "));
     json.push(format!(
         "\"get_p50_ms\":{:.2},\"get_p99_ms\":{:.2},\"get_max_ms\":{:.2},\"get_worst_minute_p99_ms\":{:.2},\
          \"get_failed\":{failures}",
