@@ -251,7 +251,7 @@ pub fn finish(
         }
     );
     let mut slowest: Vec<&(f64, Duration, bool)> = probes.iter().collect();
-    slowest.sort_by(|a, b| b.1.cmp(&a.1));
+    slowest.sort_by_key(|p| std::cmp::Reverse(p.1));
     let slowest: Vec<String> = slowest
         .iter()
         .take(5)
