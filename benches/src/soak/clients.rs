@@ -122,16 +122,24 @@ fn received(shared: &Shared, text: &str) {
 /// A graceful close: our close frame, then everything up to the server's (notices included).
 fn close(shared: &Shared, mut ws: WebSocket<TcpStream>) {
     let _ = ws.close(None);
-    let end = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < end {
-        match read(&mut ws, Duration::from_millis(500)) {
-            Read::Text(t) => received(shared, &t),
+    // Read until the server's close frame; give up only after the socket stayed silent for 3 reads
+    // of 2 s (not after a wall-clock deadline: a client thread starved of CPU for a while must still
+    // read what is waiting in its socket).
+    let mut silent = 0;
+    while silent < 3 {
+        match read(&mut ws, Duration::from_secs(2)) {
+            Read::Text(t) => {
+                silent = 0;
+                received(shared, &t);
+            }
             Read::Idle => {
+                silent += 1;
                 let _ = ws.flush();
             }
             Read::Closed => return,
         }
     }
+    shared.failed("no close frame from the server within 6 s of silence");
 }
 
 /// Connection slot `i`: slots below `--users` are logged-in users (one connection at a time, offline
@@ -298,7 +306,7 @@ pub fn notifier(shared: &Shared, k: usize) {
             }
             match refused {
                 None => {
-                    shared.accepted.lock().insert(n);
+                    shared.accepted.lock().insert(n, to);
                 }
                 Some(why) => *shared.refused.lock().entry(why).or_default() += 1,
             }

@@ -21,7 +21,7 @@ mod args;
 mod clients;
 mod report;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
@@ -55,8 +55,8 @@ pub struct Shared {
     next_source: AtomicUsize,
     /// The next notification number.
     pub next_note: AtomicU64,
-    /// Notifications the server accepted (no `err`).
-    pub accepted: Mutex<HashSet<u64>>,
+    /// Notifications the server accepted (no `err`), with the user each was for.
+    pub accepted: Mutex<HashMap<u64, String>>,
     /// Legitimate notifications the server refused, by `err` status.
     pub refused: Mutex<BTreeMap<String, u64>>,
     /// How often each notification number arrived.
@@ -334,7 +334,7 @@ fn run(cfg: SoakConfig) -> Result<bool, String> {
         sources,
         next_source: AtomicUsize::new(0),
         next_note: AtomicU64::new(1),
-        accepted: Mutex::new(HashSet::new()),
+        accepted: Mutex::new(HashMap::new()),
         refused: Mutex::new(BTreeMap::new()),
         delivered: Mutex::new(HashMap::new()),
         chat_sent: AtomicU64::new(0),
@@ -449,7 +449,7 @@ fn run(cfg: SoakConfig) -> Result<bool, String> {
                 .delivered
                 .lock()
                 .keys()
-                .filter(|k| accepted.contains(k))
+                .filter(|k| accepted.contains_key(k))
                 .count()
         };
         if delivered >= accepted && shared.users_online.load(Ordering::Relaxed) >= shared.cfg.users
@@ -461,6 +461,11 @@ fn run(cfg: SoakConfig) -> Result<bool, String> {
         std::thread::sleep(Duration::from_millis(200));
     }
     let drained_after = shared.secs() - run_for.as_secs_f64();
+    eprintln!(
+        "soak: drain ended after {drained_after:.1} s with {} of {} users online",
+        shared.users_online.load(Ordering::Relaxed),
+        shared.cfg.users
+    );
     shared.phase.store(STOP, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();

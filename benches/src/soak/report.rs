@@ -172,7 +172,7 @@ pub fn finish(
     let delivered = shared.delivered.lock().clone();
     let refused = shared.refused.lock().clone();
     let got = accepted
-        .iter()
+        .keys()
         .filter(|n| delivered.contains_key(n))
         .count();
     let lost = accepted.len() - got;
@@ -181,7 +181,16 @@ pub fn finish(
         .filter(|&&c| c > 1)
         .map(|&c| u64::from(c - 1))
         .sum();
-    let unconfirmed = delivered.keys().filter(|n| !accepted.contains(n)).count();
+    let unconfirmed = delivered
+        .keys()
+        .filter(|n| !accepted.contains_key(n))
+        .count();
+    let mut missing: Vec<(u64, &String)> = accepted
+        .iter()
+        .filter(|(n, _)| !delivered.contains_key(n))
+        .map(|(n, u)| (*n, u))
+        .collect();
+    missing.sort();
     let refused_total: u64 = refused.values().sum();
     ok &= lost == 0 && duplicated == 0;
     println!(
@@ -195,6 +204,14 @@ pub fn finish(
         refused,
         unconfirmed
     );
+    if !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .take(10)
+            .map(|(n, u)| format!("#{n} for {u}"))
+            .collect();
+        println!("lost notifications (first 10): {}", list.join(", "));
+    }
     json.push(format!(
         "\"notify_accepted\":{},\"notify_delivered\":{got},\"notify_duplicated\":{duplicated},\
          \"notify_lost\":{lost},\"notify_refused\":{refused_total}",
