@@ -52,7 +52,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 log "chat example pid $server_pid on port $port; report: $out (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+# The kernel's listen-queue counters (all listeners on this machine): SYNs dropped because an accept
+# queue was full show up as GET / probes of 1 s, 3 s or 7 s (SYN retransmissions).
+listen_drops() { awk '/^TcpExt:/ { if (!h) { split($0, k); h = 1 } else { for (i = 2; i <= NF; i++) if (k[i] == "ListenOverflows" || k[i] == "ListenDrops") printf "%s=%s ", k[i], $i } }' /proc/net/netstat; }
+drops_before="$(listen_drops)"
 status=0
 "$load" soak --url "http://127.0.0.1:$port" --server-pid "$server_pid" "$@" | tee "$out" || status=$?
+echo "run-soak: kernel listen queues: before: $drops_before; after: $(listen_drops)" | tee -a "$out" >&2
 kill -0 "$server_pid" 2>/dev/null || { log "the server died during the run"; status=1; }
 exit "$status"
