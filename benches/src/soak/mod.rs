@@ -73,8 +73,8 @@ pub struct Shared {
     pub users_online: AtomicUsize,
     /// Abusive requests: (kind, answer) → count.
     pub abuse: Mutex<BTreeMap<(String, String), u64>>,
-    /// `GET /` probes: (seconds since start, latency, answered 200).
-    pub probes: Mutex<Vec<(f64, Duration, bool)>>,
+    /// `GET /` probes: (seconds since start, latency, answered 200, of which connecting).
+    pub probes: Mutex<Vec<(f64, Duration, bool, Duration)>>,
     /// RSS samples: (seconds since start, bytes).
     pub rss: Mutex<Vec<(f64, u64)>>,
 }

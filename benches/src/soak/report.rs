@@ -1,9 +1,10 @@
 //! The measuring threads (RSS samples, `GET /` probes) and the report.
 
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{RUN, STOP, Shared, http, nap};
+use super::{RUN, STOP, Shared, nap, read_answer};
 
 /// Samples the server's RSS every 2 s until the stop.
 pub fn sample_rss(shared: &Shared) {
@@ -32,10 +33,24 @@ pub fn probe(shared: &Shared) {
     let mut next = Instant::now();
     while shared.phase() == RUN {
         let started = Instant::now();
-        let r = http(shared, "GET", "/", &[], b"", Duration::from_secs(5));
+        let timeout = Duration::from_secs(5);
+        let mut connected = None;
+        let r = shared.tcp(timeout).and_then(|mut s| {
+            connected = Some(started.elapsed());
+            let req = format!(
+                "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                shared.host()
+            );
+            s.write_all(req.as_bytes())?;
+            read_answer(&mut s)
+        });
         let took = started.elapsed();
         let ok = matches!(r, Ok((200, _)));
-        shared.probes.lock().push((shared.secs(), took, ok));
+        let connect = connected.unwrap_or(took);
+        shared
+            .probes
+            .lock()
+            .push((shared.secs(), took, ok, connect));
         next += Duration::from_millis(100);
         let now = Instant::now();
         if next > now {
@@ -267,12 +282,19 @@ pub fn finish(
             format!("OVER {:.0} ms (or failed)", ms(cfg.max_p99))
         }
     );
-    let mut slowest: Vec<&(f64, Duration, bool)> = probes.iter().collect();
+    let mut slowest: Vec<&(f64, Duration, bool, Duration)> = probes.iter().collect();
     slowest.sort_by_key(|p| std::cmp::Reverse(p.1));
     let slowest: Vec<String> = slowest
         .iter()
         .take(5)
-        .map(|p| format!("{:.1} ms at {:.0} s", ms(p.1), p.0))
+        .map(|p| {
+            format!(
+                "{:.1} ms (connect {:.1} ms) at {:.0} s",
+                ms(p.1),
+                ms(p.3),
+                p.0
+            )
+        })
         .collect();
     println!("GET / slowest probes: {}", slowest.join(", "));
     json.push(format!(
