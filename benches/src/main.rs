@@ -18,6 +18,7 @@ mod pool;
 mod report;
 mod room;
 mod shootout;
+mod soak;
 mod socketio;
 mod summary;
 #[cfg(test)]
@@ -31,6 +32,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(code) = room::main(&argv) {
+        return code;
+    }
+    if let Some(code) = soak::main(&argv) {
         return code;
     }
     let command = match args::parse(&argv) {
