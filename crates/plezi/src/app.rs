@@ -189,7 +189,8 @@ impl App {
         let mut builder = Server::builder()
             .bind(config.address())
             .config(self.server_config)
-            .service(dispatcher.service());
+            .service(dispatcher.service())
+            .origin_policy(config.origin_policy()?);
         if let Some(n) = config.threads {
             builder = builder.threads(n);
         }

@@ -13,6 +13,7 @@
 //! | `PL_SESSION_IDLE` | seconds a session may go unused before it is forgotten | `86400` (24 hours) |
 //! | `PL_SESSION_MAX` | most sessions the in-memory store keeps (least recently used dropped) | `50000` |
 //! | `PL_PUBLIC_ORIGIN` | the origin users see (behind a proxy); `https://…` makes cookies `Secure` | unset |
+//! | `PL_ALLOWED_ORIGINS` | other origins allowed to open WebSockets and send non-safe requests (comma-separated, or `*`) | unset: same-origin only |
 
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ pub struct Config {
     /// (`PL_PUBLIC_ORIGIN`). When it is https, cookies are `Secure` and the session cookie is
     /// named `__Host-plezi_session`. Default: `None`.
     pub public_origin: Option<String>,
+    /// Other origins whose pages may open WebSockets and send non-safe requests
+    /// (`PL_ALLOWED_ORIGINS`: comma-separated origins, or `*`). Default: `None`, same-origin only.
+    pub allowed_origins: Option<String>,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             session_key: None,
             sessions: SessionStoreConfig::default(),
             public_origin: None,
+            allowed_origins: None,
         }
     }
 }
@@ -133,6 +138,7 @@ impl Config {
                 })?;
         }
         config.public_origin = var("PL_PUBLIC_ORIGIN");
+        config.allowed_origins = var("PL_ALLOWED_ORIGINS");
         Ok(config)
     }
 
@@ -142,6 +148,29 @@ impl Config {
             o.get(..8)
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
         })
+    }
+
+    /// The server's origin policy: `PL_ALLOWED_ORIGINS` and `PL_PUBLIC_ORIGIN`.
+    pub fn origin_policy(&self) -> Result<plezi_server::OriginPolicy, Error> {
+        let mut policy = match &self.allowed_origins {
+            Some(list) => {
+                plezi_server::OriginPolicy::from_list(list).map_err(|_| Error::Config {
+                    variable: "PL_ALLOWED_ORIGINS",
+                    value: list.clone(),
+                    expected: "comma-separated origins such as https://app.example, or *",
+                })?
+            }
+            None => plezi_server::OriginPolicy::default(),
+        };
+        if let Some(public) = &self.public_origin {
+            let origin = plezi_server::Origin::parse(public).map_err(|_| Error::Config {
+                variable: "PL_PUBLIC_ORIGIN",
+                value: public.clone(),
+                expected: "an origin such as https://chat.example",
+            })?;
+            policy = policy.public_origin(origin);
+        }
+        Ok(policy)
     }
 
     /// `host:port`, bracketing an IPv6 host.
