@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dispatch (issue 4): chat fan-out through plezi's auto-dispatch (examples/chat: the `chat` event runs the
+# Dispatch: chat fan-out through plezi's auto-dispatch (examples/chat: the `chat` event runs the
 # handler of every other connection, which writes its JSON answer) against, in the same run, the raw
 # shootout fast path (examples/shootout: one pre-encoded frame for everyone) and Socket.IO 4
 # (benches/peers/socketio: `socket.broadcast.emit`). Prints deliveries/s and the two ratios of the issue:
@@ -14,14 +14,14 @@
 #   ROUNDS     [3]     rounds; each round runs every server once, in turn, so ratios come from neighbours
 #   RT         [1]     SCHED_FIFO for server and tool, RT throttling lifted for the run (see run-peers.sh)
 #   OUT        [$TARGET/bench-results/dispatch-DATE.jsonl]  JSON lines of every run
-#   CARGO_TARGET_DIR [/work/target-bench]; LOAD, CHAT, SHOOTOUT: other builds of plezi-load and the examples
+#   CARGO_TARGET_DIR [target/bench]; LOAD, CHAT, SHOOTOUT: other builds of plezi-load and the examples
 #
 # The server runs pinned to core 0 (one event loop: available_parallelism is 1 there), plezi-load to core 1.
 # Every run starts its server fresh and stops it with SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
-target="${CARGO_TARGET_DIR:-/work/target-bench}"
+target="${CARGO_TARGET_DIR:-target/bench}"
 export CARGO_TARGET_DIR="$target"
 clients="${CLIENTS:-1000}"
 senders="${SENDERS:-1}"

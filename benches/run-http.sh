@@ -11,13 +11,13 @@
 #   RT       [1]   SCHED_FIFO for server and wrk (see run-peers.sh)
 #   HELLO    [$TARGET/release/plezi-hello, built from this tree]    another build of plezi-hello
 #   ECHO     [$TARGET/release/examples/echo, built from this tree]  another build of plezi's example
-#   CARGO_TARGET_DIR [/work/target-bench]
+#   CARGO_TARGET_DIR [target/bench]
 #
 # Each server runs pinned to core 0 and wrk to core 1. Prints requests/s, latency and the server's CPU
 # time per request (from /proc/PID/stat utime+stime).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-/work/target-bench}"
+target="${CARGO_TARGET_DIR:-target/bench}"
 export CARGO_TARGET_DIR="$target"
 duration="${DURATION:-10}"
 connections="${CONNECTIONS:-64}"

@@ -14,7 +14,7 @@
 #                     for the duration of the run and restored on exit: otherwise a saturated server is
 #                     stopped for 50 ms every second, which shows up as a 50-70 ms latency tail.
 #   OUT        [$TARGET/bench-results/peers-DATE.jsonl]  JSON lines of every run
-#   CARGO_TARGET_DIR [/work/target-bench]
+#   CARGO_TARGET_DIR [target/bench]
 #   LOAD       [$TARGET/release/plezi-load, built from this tree]  another build of the load tool
 #   SHOOTOUT   [$TARGET/release/examples/shootout, built from this tree]  another build of plezi's example
 #
@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
-target="${CARGO_TARGET_DIR:-/work/target-bench}"
+target="${CARGO_TARGET_DIR:-target/bench}"
 export CARGO_TARGET_DIR="$target"
 duration="${DURATION:-10}"
 scenarios="${SCENARIOS:-broadcast-1k broadcast-5k echo-500 idle-10k}"

@@ -12,7 +12,7 @@
 #   PORT       [3900]  the chat example's port (loopback only)
 #   THREADS    [2]     the chat example's event loops (PL_THREADS)
 #   OUT        [$TARGET/bench-results/soak-DATE.txt]  the report
-#   CARGO_TARGET_DIR [/work/target-bench]; LOAD, CHAT: other builds of plezi-load and the chat example
+#   CARGO_TARGET_DIR [target/bench]; LOAD, CHAT: other builds of plezi-load and the chat example
 #
 #   RT         [1]     run the server at SCHED_FIFO 10 (chrt; the kernel's RT throttling stays on), as the
 #                      other runs do: the tool's thousands of client threads run in SCHED_IDLE and its
@@ -24,7 +24,7 @@
 # of ephemeral ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-/work/target-bench}"
+target="${CARGO_TARGET_DIR:-target/bench}"
 export CARGO_TARGET_DIR="$target"
 port="${PORT:-3900}"
 threads="${THREADS:-2}"

@@ -3,13 +3,13 @@
 #
 # The @btc-vision/uwebsockets.js binaries need glibc >= 2.38; Debian 12 has 2.36. We fetch Debian 13's libc6
 # .deb with `apt-get download` through a private trixie source list, unpack it into a private folder outside
-# the repo (PEER_LIBS, default /work/peer-libs/glibc-trixie), and start the same `node` through that folder's
+# the repo (PEER_LIBS, default $HOME/.cache/plezi-peer-libs/glibc-trixie), and start the same `node` through that folder's
 # dynamic loader. `run.sh` in this folder does the starting.
 #
 # Prints the loader command prefix on its last line.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-libs="${PEER_LIBS:-/work/peer-libs/glibc-trixie}"
+libs="${PEER_LIBS:-$HOME/.cache/plezi-peer-libs/glibc-trixie}"
 apt_dir="$libs/apt"
 root="$libs/root"
 
