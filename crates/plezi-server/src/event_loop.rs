@@ -8,6 +8,7 @@
 //! vectored write per connection for everything queued during the turn (a burst of broadcasts, a
 //! batch of pipelined requests).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,13 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const EV_WRITABLE: u8 = 0x80;
 /// Size of the per-loop read buffer.
 const SCRATCH: usize = 64 * 1024;
+/// Most connections one turn flushes from each of its two lists (this turn's and the backlog's): a
+/// broadcast to many connections is written in slices, with polls for other connections' input
+/// in between, and frames that reach a connection still in the backlog leave in the same write.
+const FLUSH_BUDGET: usize = 256;
+/// Most connections one turn accepts; a flood of connections is taken in slices, with the loop's
+/// other work in between.
+const ACCEPT_BUDGET: usize = 256;
 /// How long to wait for the peer's close frame after ours, and for its FIN after our shutdown.
 pub(crate) const CLOSE_WAIT_MS: u32 = 5_000;
 /// How long a finished connection waits for the peer's FIN.
@@ -151,8 +159,10 @@ pub(crate) struct EventLoop {
     pub(crate) env: Env,
     pub(crate) timers: Timers,
     pub(crate) spare_tasks: Vec<Task>,
-    /// Connections to flush at the end of this turn.
+    /// Connections marked for flushing during this turn.
     pub(crate) dirty: Vec<u32>,
+    /// Connections still to flush from earlier turns (this turn's beyond [`FLUSH_BUDGET`]), oldest first.
+    backlog: VecDeque<u32>,
     /// Connections with work left over for the next turn.
     pub(crate) ready: Vec<u32>,
     start: Instant,
@@ -163,6 +173,8 @@ pub(crate) struct EventLoop {
     pub(crate) grace_deadline: u32,
     /// Accepting failed for lack of resources (EMFILE...); retry on the next tick.
     pub(crate) accept_paused: bool,
+    /// The listener may have more connections waiting than the last turn accepted.
+    accept_more: bool,
     /// The last accept error was logged (not repeated every tick).
     accept_warned: bool,
     /// The connection cap was reached and logged (logged again once it was left).
@@ -192,6 +204,7 @@ impl EventLoop {
             timers: Timers::default(),
             spare_tasks: Vec::new(),
             dirty: Vec::new(),
+            backlog: VecDeque::new(),
             ready: Vec::new(),
             start: Instant::now(),
             now: 0,
@@ -199,6 +212,7 @@ impl EventLoop {
             stopping: false,
             grace_deadline: 0,
             accept_paused: false,
+            accept_more: false,
             accept_warned: false,
             cap_warned: false,
         })
@@ -250,6 +264,9 @@ impl EventLoop {
                     Token(slot) => self.on_socket_event(slot as u32, bits),
                 }
             }
+            if std::mem::take(&mut self.accept_more) {
+                self.accept();
+            }
             self.run_tasks();
             self.timers.run_due(Instant::now());
             if Self::reached(self.now, self.next_tick) {
@@ -268,7 +285,12 @@ impl EventLoop {
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.ready.is_empty() || !self.env.handle.inbox_for(self.index).is_empty() {
+        if !self.ready.is_empty()
+            || !self.dirty.is_empty()
+            || !self.backlog.is_empty()
+            || self.accept_more
+            || !self.env.handle.inbox_for(self.index).is_empty()
+        {
             return Some(Duration::ZERO);
         }
         self.update_clock();
@@ -300,9 +322,10 @@ impl EventLoop {
         }
     }
 
-    /// Accepts every pending connection, spreading them round-robin over the loops.
+    /// Accepts pending connections (up to [`ACCEPT_BUDGET`], the rest next turn), spreading them
+    /// round-robin over the loops.
     pub(crate) fn accept(&mut self) {
-        loop {
+        for _ in 0..ACCEPT_BUDGET {
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -352,6 +375,7 @@ impl EventLoop {
                 Err(e) => log::debug!("plezi: accept failed: {e}"),
             }
         }
+        self.accept_more = true;
     }
 
     /// Registers an accepted socket with this loop.
@@ -400,28 +424,49 @@ impl EventLoop {
         }
     }
 
+    /// Flushes up to [`FLUSH_BUDGET`] of this turn's connections first (the answer to a request read
+    /// this turn does not wait behind an earlier broadcast), then up to as many from the backlog; the
+    /// rest waits for the next turn, which polls without blocking.
     fn flush_dirty(&mut self) {
-        // Flushing can run hooks that dirty more connections: loop until the list stays empty.
-        for _ in 0..4 {
-            if self.dirty.is_empty() {
-                return;
-            }
-            let dirty = std::mem::take(&mut self.dirty);
+        let mut flushed = 0;
+        // Flushing can run hooks that dirty more connections: take the list until it stays empty.
+        while !self.dirty.is_empty() && flushed < FLUSH_BUDGET {
+            let mut dirty = std::mem::take(&mut self.dirty);
+            let mut drained = 0;
             for &slot in &dirty {
-                let Some(conn) = self.conns.get_mut(slot) else {
-                    continue;
-                };
-                if conn.flags & DIRTY == 0 {
-                    continue;
+                if flushed == FLUSH_BUDGET {
+                    break;
                 }
-                conn.flags &= !DIRTY;
-                self.flush(slot);
+                drained += 1;
+                flushed += usize::from(self.flush_if_dirty(slot));
             }
+            self.backlog.extend(&dirty[drained..]);
             if self.dirty.is_empty() {
+                dirty.clear();
                 self.dirty = dirty;
-                self.dirty.clear();
             }
         }
+        self.backlog.extend(self.dirty.drain(..));
+        let mut flushed = 0;
+        while flushed < FLUSH_BUDGET
+            && let Some(slot) = self.backlog.pop_front()
+        {
+            flushed += usize::from(self.flush_if_dirty(slot));
+        }
+    }
+
+    /// Flushes a connection that is still marked dirty; false when it was not (already flushed,
+    /// closed, or its slot reused by a connection that was not marked).
+    fn flush_if_dirty(&mut self, slot: u32) -> bool {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        if conn.flags & DIRTY == 0 {
+            return false;
+        }
+        conn.flags &= !DIRTY;
+        self.flush(slot);
+        true
     }
 }
 

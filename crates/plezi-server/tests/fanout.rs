@@ -247,6 +247,35 @@ fn stale_id_never_reaches_a_newer_connection() {
     );
 }
 
+/// More connections per loop than one turn flushes: the broadcast is written in slices over
+/// several turns, and frames that reach a connection still waiting leave in one write. Every client
+/// still gets every frame once, in order.
+#[test]
+fn broadcast_wider_than_one_turn_arrives_whole_and_in_order() {
+    const CLIENTS: usize = 700;
+    const FRAMES: usize = 30;
+    let s = TestServer::start();
+    let mut clients = connect_many(&s, CLIENTS, None);
+    wait_count(&s, CLIENTS);
+    for i in 0..FRAMES {
+        s.handle
+            .broadcast(SharedFrame::text(&format!("m{i}")), Filter::default());
+    }
+    for (n, (c, _)) in clients.iter_mut().enumerate() {
+        for i in 0..FRAMES {
+            assert_eq!(c.expect_text(), format!("m{i}"), "client {n}");
+        }
+    }
+    for (n, (c, _)) in clients.iter_mut().enumerate().step_by(50) {
+        c.send_text("echo");
+        assert_eq!(
+            c.expect_text(),
+            "echo",
+            "client {n}: something else was queued"
+        );
+    }
+}
+
 #[test]
 fn concurrent_broadcasters_keep_per_sender_order() {
     let s = TestServer::start();
