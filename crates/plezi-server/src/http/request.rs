@@ -18,7 +18,9 @@ pub struct Request {
 }
 
 impl Request {
-    /// Builds the request from a parsed head, its decoded body and the peer address.
+    /// Builds the request from a parsed head, its decoded body and the peer address (the server
+    /// and the fuzzers do; a test builds one with [`Request::new`]).
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn from_head(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request {
         Request {
             method: head.method,
