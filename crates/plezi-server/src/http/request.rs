@@ -5,6 +5,20 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::RequestHead;
 
 /// An HTTP request, fully received (head + decoded body).
+///
+/// ```
+/// use plezi_server::{Reply, Request, Response};
+///
+/// fn service(req: &mut Request) -> Reply {
+///     let name = req.query().and_then(|q| q.strip_prefix("name=")).unwrap_or("world");
+///     let agent = req.header("user-agent").unwrap_or("?");
+///     Reply::Response(Response::text(200, format!("hello {name} ({agent}, {})\n", req.method())))
+/// }
+///
+/// // A request built without a socket, as in a test:
+/// let mut req = Request::new("GET", "/hi?name=ann").with_header("User-Agent", "curl");
+/// assert!(matches!(service(&mut req), Reply::Response(r) if r.status() == 200));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Request {
     method: String,

@@ -98,6 +98,17 @@ impl fmt::Debug for FileBody {
 }
 
 /// A response body.
+///
+/// ```
+/// use plezi_server::{Body, FileBody, Response};
+///
+/// let small = Response::new(200).body("in memory"); // &str, String, Vec<u8>...
+/// let file = Response::new(200).body(Body::File(FileBody::open("Cargo.toml")?)); // streamed from disk
+/// let stream = Response::new(200).body(Body::stream(std::io::repeat(b'x').take(10)));
+/// # use std::io::Read;
+/// # drop((small, file, stream));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub enum Body {
     /// No body (`Content-Length: 0` where a body is allowed).
     Empty,
@@ -196,6 +207,14 @@ impl From<FileBody> for Body {
 ///
 /// `Content-Length`, `Transfer-Encoding` and `Date` are written by the encoder from the body; a
 /// `Connection` header only matters through its `close` token (which ends keep-alive).
+///
+/// ```
+/// use plezi_server::Response;
+///
+/// let page = Response::html(200, "<h1>hi</h1>").header("Cache-Control", "no-store");
+/// assert_eq!(page.status(), 200);
+/// assert_eq!(page.header_value("content-type"), Some("text/html; charset=utf-8"));
+/// ```
 #[derive(Debug)]
 pub struct Response {
     status: u16,
@@ -252,6 +271,11 @@ fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
 
 impl Response {
     /// A response with this status and an empty body. Statuses outside 100..=999 become 500.
+    ///
+    /// ```
+    /// let redirect = plezi_server::Response::new(303).header("Location", "/done");
+    /// assert_eq!(redirect.status(), 303);
+    /// ```
     pub fn new(status: u16) -> Response {
         let status = if (100..=999).contains(&status) {
             status
@@ -266,6 +290,11 @@ impl Response {
     }
 
     /// A `text/plain; charset=utf-8` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::text(404, "no such item\n");
+    /// assert_eq!(r.header_value("Content-Type"), Some("text/plain; charset=utf-8"));
+    /// ```
     pub fn text(status: u16, body: impl Into<String>) -> Response {
         Response::new(status)
             .header("Content-Type", "text/plain; charset=utf-8")
@@ -273,6 +302,11 @@ impl Response {
     }
 
     /// A `text/html; charset=utf-8` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::html(200, "<p>hello</p>");
+    /// assert_eq!(r.body_ref().as_bytes(), Some(&b"<p>hello</p>"[..]));
+    /// ```
     pub fn html(status: u16, body: impl Into<String>) -> Response {
         Response::new(status)
             .header("Content-Type", "text/html; charset=utf-8")
@@ -280,6 +314,11 @@ impl Response {
     }
 
     /// An `application/json` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::json(201, r#"{"id":7}"#);
+    /// assert_eq!(r.header_value("content-type"), Some("application/json"));
+    /// ```
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response::new(status)
             .header("Content-Type", "application/json")
@@ -290,6 +329,14 @@ impl Response {
     /// not a token, or a value with a control character (CR, LF, NUL, others except tab), is
     /// dropped with a warning: it could split the response. Use [`Response::try_header`] to get
     /// the error instead.
+    ///
+    /// ```
+    /// use plezi_server::Response;
+    /// let r = Response::new(200).header("Set-Cookie", "a=1").header("Set-Cookie", "b=2");
+    /// assert_eq!(r.headers().len(), 2);
+    /// let r = Response::new(200).header("X-Bad", "split\r\nInjected: 1"); // dropped, with a warning
+    /// assert_eq!(r.header_value("x-bad"), None);
+    /// ```
     pub fn header(self, name: &str, value: &str) -> Response {
         if let Err(e) = check_header(name, value) {
             log::warn!("plezi: dropped a response header: {e}");
@@ -300,6 +347,12 @@ impl Response {
 
     /// Appends a header, or says why it cannot be sent ([`HeaderError`]): a name that is not a
     /// token, or a value with a control character.
+    ///
+    /// ```
+    /// use plezi_server::Response;
+    /// assert!(Response::new(200).try_header("X-Id", "42").is_ok());
+    /// assert!(Response::new(200).try_header("Bad Name", "1").is_err());
+    /// ```
     pub fn try_header(self, name: &str, value: &str) -> Result<Response, HeaderError> {
         check_header(name, value)?;
         Ok(self.push_checked(name, value))
@@ -311,6 +364,11 @@ impl Response {
     }
 
     /// Replaces the body.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::new(200).body(vec![1u8, 2, 3]);
+    /// assert_eq!(r.body_ref().len(), Some(3));
+    /// ```
     pub fn body(mut self, body: impl Into<Body>) -> Response {
         self.body = body.into();
         self
