@@ -1,4 +1,4 @@
-//! AJAJ (spec §5): the same event handlers over HTTP.
+//! AJAJ (`docs/protocol.md#ajaj`): the same event handlers over HTTP.
 //!
 //! The request's `id` param (route segment, query, form or JSON body) names the event; the
 //! handler receives the params as one JSON object with `event` set to that name (so the same

@@ -61,6 +61,19 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// Joins the routes to `bus`: registers the bus sink and joins every WebSocket controller
     /// type's broadcast channel.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// assert!(dispatcher.bus().state().connected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(routes: Routes, bus: Bus) -> Dispatcher {
         let Routes {
             router,
@@ -97,6 +110,20 @@ impl Dispatcher {
     }
 
     /// The server [`Service`] (cheap to clone).
+    ///
+    /// ```no_run
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let server = plezi_server::Server::builder().service(app.service()).build()?;
+    /// app.attach(server.handle());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn service(&self) -> DispatchService {
         DispatchService {
             core: self.core.clone(),
@@ -106,6 +133,21 @@ impl Dispatcher {
 
     /// Connects the dispatcher to its server; call once, before the server runs. Deliveries need
     /// it: until then they are dropped (mailbox messages stay stored).
+    ///
+    /// ```no_run
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let server = plezi_server::Server::builder().service(app.service()).build()?;
+    /// app.attach(server.handle()); // before run: deliveries reach the connections from now on
+    /// server.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attach(&self, handle: ServerHandle) {
         if !self.core.attach(handle) {
             log::warn!("plezi: Dispatcher::attach called twice; the first server stays attached");
@@ -113,12 +155,39 @@ impl Dispatcher {
     }
 
     /// The bus.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// println!("this server: {}", dispatcher.bus().server_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bus(&self) -> &Bus {
         &self.core.bus
     }
 
     /// Every connection of controller type `C`, on every server, runs its handler for `event`
     /// (upstream `Controller.broadcast`, from outside any connection).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// // A thread outside any connection: every Chat connection runs its `news` handler.
+    /// dispatcher.broadcast::<Chat>("news", json!({"title": "hello"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn broadcast<C: Controller>(&self, event: &str, data: Value) -> Result<(), SendError> {
         let target = Target::Broadcast {
             controller: C::bus_name(),
@@ -128,16 +197,56 @@ impl Dispatcher {
 
     /// Every WebSocket connection of the application, on every server, runs its handler for
     /// `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.multicast("maintenance", json!({"in_minutes": 5}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn multicast(&self, event: &str, data: Value) -> Result<(), SendError> {
         self.post(Target::Multicast, Payload::event(event, data))
     }
 
     /// Connection `to` runs its handler for `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let to = dispatcher.bus().connection_uuid(0, 7, 0); // usually a UUID a client sent
+    /// dispatcher.unicast(to, "private", json!({"text": "hi"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unicast(&self, to: ConnectionUuid, event: &str, data: Value) -> Result<(), SendError> {
         self.post(Target::Unicast(to), Payload::event(event, data))
     }
 
     /// The subscribers of `channel` run their handler for `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.publish("room:lobby", "say", json!({"text": "server restarts soon"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&self, channel: &str, event: &str, data: Value) -> Result<(), SendError> {
         self.post(
             Target::Channel(channel.to_owned()),
@@ -150,6 +259,20 @@ impl Dispatcher {
     /// answers at once; with Redis the notification is queued, and a refusal found later is
     /// logged and counted in `BusState::notify_refused`. Not rate limited. To wait for the
     /// stored-or-refused answer off the event loops, call `self.bus().notify(..)`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// // Stored in user-7's mailbox: delivered now if connected, else when they register.
+    /// dispatcher.notify("user-7", "invoice", json!({"id": 42}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         Ok(self
             .core
@@ -159,6 +282,19 @@ impl Dispatcher {
 
     /// Fast path: `text` written as is to every connection of controller type `C` on every
     /// server (framed once per server, no handler runs).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.broadcast_raw::<Chat>(r#"{"event":"tick"}"#)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn broadcast_raw<C: Controller>(&self, text: &str) -> Result<(), SendError> {
         let target = Target::Broadcast {
             controller: C::bus_name(),
@@ -172,6 +308,20 @@ impl Dispatcher {
 }
 
 /// The [`Service`] of a [`Dispatcher`]: routes, REST actions, AJAJ, upgrades, the client.
+///
+/// ```no_run
+/// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+/// # use plezi_messaging::{Bus, BusConfig};
+/// # use serde_json::json;
+/// # #[derive(Default)] struct Chat;
+/// # impl Controller for Chat {}
+/// let mut routes = Routes::new();
+/// routes.controller("/chat", Chat::default)?;
+/// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+/// let service = app.service(); // what `ServerBuilder::service` takes
+/// let server = plezi_server::Server::builder().service(service).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct DispatchService {
     core: Arc<Core>,

@@ -1,5 +1,6 @@
-//! Auto-dispatch over real sockets (spec §4): `_ack_` first, answers written back, unknown and
-//! reserved events, close 1003 on what is not a JSON object, raw controllers beside it.
+//! Auto-dispatch over real sockets (`docs/protocol.md#auto-dispatch`): `_ack_` first, answers
+//! written back, unknown and reserved events, close 1003 on what is not a JSON object, raw
+//! controllers beside it.
 
 mod support;
 

@@ -1,6 +1,6 @@
-//! Communication from handlers, in one process (spec §2): broadcast, multicast, unicast and
-//! failed_unicast, identities and mailboxes, named channels, the encode-once fast path, and
-//! deliveries from outside a connection.
+//! Communication from handlers, in one process (`docs/protocol.md#deliveries`): broadcast,
+//! multicast, unicast and failed_unicast, identities and mailboxes, named channels, the
+//! encode-once fast path, and deliveries from outside a connection.
 
 mod support;
 

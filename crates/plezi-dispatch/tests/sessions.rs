@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plezi_dispatch::cookies::SetCookie;
+use plezi_dispatch::SetCookie;
 use plezi_dispatch::{
     Controller, Ctx, Events, PreConnect, Routes, SendError, SessionConfig, SessionKey, events,
 };

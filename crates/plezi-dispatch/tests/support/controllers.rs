@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use plezi_dispatch::cookies::SetCookie;
+use plezi_dispatch::SetCookie;
 use plezi_dispatch::{Answer, Controller, Ctx, Events, PreConnect, SendError, events};
 use plezi_messaging::{ConnectionUuid, Payload};
 use plezi_server::{CloseInfo, Message, Response};

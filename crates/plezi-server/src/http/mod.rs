@@ -7,7 +7,7 @@
 //! - [`encode_head`] / [`encode_response_head`] write a [`Response`]'s head; [`encode_chunk`] and
 //!   [`encode_last_chunk`] frame a streamed body.
 //!
-//! Additions to the interface agreed with the connection layer (no deviations):
+//! What the connection layer relies on:
 //! - [`encode_response_head`] takes the request's HTTP minor version and returns an [`EncodedHead`]
 //!   ([`Framing`] + final keep-alive), so the caller knows whether to write a body, how, and whether
 //!   to close afterwards. [`encode_head`] is that function for HTTP/1.1 with the result dropped.
@@ -32,9 +32,10 @@ mod response;
 pub(crate) use date::{format_system_time, parse_imf};
 pub use decode::BodyDecoder;
 pub use encode::{
-    CONTINUE_100, EncodedHead, Framing, encode_chunk, encode_head, encode_last_chunk,
-    encode_response_head, reason_phrase,
+    CONTINUE_100, EncodedHead, Framing, encode_chunk, encode_last_chunk, encode_response_head,
 };
+#[cfg(feature = "internals")]
+pub use encode::{encode_head, reason_phrase};
 pub use error::HttpError;
 pub use origin::{Origin, OriginError};
 pub use parse::{BodyKind, HeadParse, RequestHead, parse_head};
