@@ -3,14 +3,16 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::RequestHead;
+use super::head_text::HeadText;
 
 /// An HTTP request, fully received (head + decoded body).
+///
+/// The method, target and header fields share one buffer (see [`RequestHead`]); the accessors
+/// borrow from it.
 #[derive(Debug, Clone)]
 pub struct Request {
-    method: String,
-    target: String,
+    text: HeadText,
     minor_version: u8,
-    headers: Vec<(String, String)>,
     body: Vec<u8>,
     peer: SocketAddr,
     keep_alive: bool,
@@ -21,10 +23,8 @@ impl Request {
     /// Builds the request from a parsed head, its decoded body and the peer address.
     pub fn from_head(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request {
         Request {
-            method: head.method,
-            target: head.target,
+            text: head.text,
             minor_version: head.minor_version,
-            headers: head.headers,
             body,
             peer,
             keep_alive: head.keep_alive,
@@ -36,10 +36,8 @@ impl Request {
     /// empty body, peer `0.0.0.0:0`.
     pub fn new(method: &str, target: &str) -> Request {
         Request {
-            method: method.to_owned(),
-            target: target.to_owned(),
+            text: HeadText::new(method, target, 0, 0),
             minor_version: 1,
-            headers: Vec::new(),
             body: Vec::new(),
             peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             keep_alive: true,
@@ -49,7 +47,7 @@ impl Request {
 
     /// Appends a header (builder style, for [`Request::new`]).
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.text.push_field(name, value.as_bytes());
         self
     }
 
@@ -61,21 +59,19 @@ impl Request {
 
     /// The method token ("GET", "POST", ...).
     pub fn method(&self) -> &str {
-        &self.method
+        self.text.method()
     }
 
     /// The raw request-target as sent (`/a%20b?x=1`).
     pub fn target(&self) -> &str {
-        &self.target
+        self.text.target()
     }
 
     /// The raw path part of the target (not percent-decoded). For an absolute-form target
     /// (`http://host/p?q`) this is `/p`; for `*` it is `*`.
     pub fn path(&self) -> &str {
-        let without_query = self
-            .target
-            .split_once('?')
-            .map_or(&*self.target, |(p, _)| p);
+        let target = self.target();
+        let without_query = target.split_once('?').map_or(target, |(p, _)| p);
         match without_query.split_once("://") {
             Some((_, rest)) if !without_query.starts_with('/') => {
                 rest.find('/').map_or("/", |i| &rest[i..])
@@ -86,28 +82,22 @@ impl Request {
 
     /// The raw query string without the `?`, if the target has one.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The first value of a header, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.text.value(name)
     }
 
     /// Every value of a header, in order, compared case-insensitively.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.text.values(name)
     }
 
     /// All headers in arrival order, names as sent.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.text.fields()
     }
 
     /// The decoded body.
@@ -199,11 +189,11 @@ mod tests {
 
     #[test]
     fn from_head_keeps_everything() {
+        let mut text = HeadText::new("POST", "/p", 0, 1);
+        text.push_field("Host", b"h");
         let head = RequestHead {
-            method: "POST".into(),
-            target: "/p".into(),
+            text,
             minor_version: 0,
-            headers: vec![("Host".into(), "h".into())],
             body: super::super::BodyKind::Length(2),
             keep_alive: false,
             expect_continue: false,
