@@ -43,17 +43,19 @@ fn offset(len: usize) -> Option<u32> {
 impl HeadText {
     /// A head with this method and target and no fields yet. `capacity` is the expected total
     /// length of method, target, names and values and `fields` the expected number of fields, so
-    /// that pushing them does not reallocate.
+    /// that pushing them does not reallocate. A method and target that together pass 4 GiB (never from a socket) are kept empty.
     pub(crate) fn new(method: &str, target: &str, capacity: usize, fields: usize) -> HeadText {
-        let mut text = String::with_capacity(capacity.max(method.len() + target.len()));
+        let (method, target, target_end) = match offset(method.len() + target.len()) {
+            Some(end) => (method, target, end),
+            None => ("", "", 0),
+        };
+        let mut text = String::with_capacity(capacity.max(target_end as usize));
         text.push_str(method);
-        let method_end = offset(text.len()).unwrap_or(0);
         text.push_str(target);
-        let target_end = offset(text.len()).unwrap_or(method_end);
-        text.truncate(target_end as usize);
         HeadText {
             text,
-            method_end,
+            // Not past `target_end`, which fits.
+            method_end: method.len() as u32,
             target_end,
             inline: [Ends::default(); INLINE_FIELDS],
             spilled: Vec::with_capacity(fields.saturating_sub(INLINE_FIELDS)),
