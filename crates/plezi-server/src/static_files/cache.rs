@@ -11,16 +11,17 @@
 //!   if it is still the same inode; otherwise the path is resolved again at once.
 //! - A body is kept only if the file did not change while it was read (same metadata before and
 //!   after), so a response never mixes two versions of a file.
-//! - The cache is shared by the server's loops behind one mutex held for a map lookup. It holds at
-//!   most [`MAX_ENTRIES`] paths and [`MAX_BYTES`] bytes (bodies and keys); past either, entries
-//!   due for revalidation go first, then arbitrary ones. Only files are kept, never misses, so
-//!   requests for paths that name no file cannot push the files out.
+//! - The cache is shared by the server's loops behind a read-write lock: a read for a lookup, a
+//!   write only to remember or forget a file. It holds at most [`MAX_ENTRIES`] paths and
+//!   [`MAX_BYTES`] bytes (bodies and keys); past either, entries due for revalidation go first,
+//!   then arbitrary ones. Only files are kept, never misses, so requests for paths that name no
+//!   file cannot push the files out.
 
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::http::format_system_time;
@@ -207,7 +208,7 @@ impl Entry {
 /// The bounded map from request path to [`Entry`].
 #[derive(Default)]
 pub(crate) struct Cache {
-    map: Mutex<Map>,
+    map: RwLock<Map>,
 }
 
 #[derive(Default)]
@@ -219,7 +220,7 @@ struct Map {
 
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("Cache")
             .field("entries", &map.entries.len())
             .field("bytes", &map.bytes)
@@ -230,19 +231,24 @@ impl std::fmt::Debug for Cache {
 impl Cache {
     /// The entry for `path`, if it was resolved less than [`REVALIDATE`] before `now`.
     pub(crate) fn fresh(&self, path: &str, now: Instant) -> Option<Arc<Entry>> {
-        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         map.entries.get(path).filter(|e| e.is_fresh(now)).cloned()
     }
 
     /// The entry for `path`, however old (its bodies may be reused when the files are unchanged).
     pub(crate) fn previous(&self, path: &str) -> Option<Arc<Entry>> {
-        let map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         map.entries.get(path).cloned()
     }
 
-    /// Forgets `path`.
+    /// Forgets `path` (a read first: misses, the common case, never wait for the write lock).
     pub(crate) fn remove(&self, path: &str) {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let read = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        if !read.entries.contains_key(path) {
+            return;
+        }
+        drop(read);
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         map.remove(path);
     }
 
@@ -250,7 +256,7 @@ impl Cache {
     pub(crate) fn insert(&self, path: &str, entry: Entry) -> Arc<Entry> {
         let entry = Arc::new(entry);
         let cost = entry.bytes() + path.len();
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         map.remove(path);
         if cost > MAX_BYTES {
             return entry;
@@ -268,7 +274,7 @@ impl Cache {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
             .entries
             .len()
@@ -331,7 +337,7 @@ mod tests {
     }
 
     fn bytes(cache: &Cache) -> usize {
-        cache.map.lock().unwrap().bytes
+        cache.map.read().unwrap().bytes
     }
 
     #[test]
