@@ -1,7 +1,9 @@
 //! The HTTP/1.1 layer as pure code over buffers: no sockets, no event loop.
 //!
 //! - [`parse_head`] turns the start of a read buffer into a validated [`RequestHead`] (or `Partial`,
-//!   or an [`HttpError`] that maps to the status to answer with before closing).
+//!   or an [`HttpError`] that maps to the status to answer with before closing). The head's text
+//!   (method, target, fields) is copied into one buffer addressed by offsets (`head_text`): one
+//!   allocation per head, which [`Request`] keeps.
 //! - [`BodyDecoder`] decodes a `Content-Length` or chunked body incrementally.
 //! - [`Request::from_head`] assembles what the service sees.
 //! - [`encode_head`] / [`encode_response_head`] write a [`Response`]'s head; [`encode_chunk`] and
@@ -20,10 +22,13 @@
 
 use crate::config::ServerConfig;
 
+#[cfg(test)]
+mod alloc_tests;
 mod date;
 mod decode;
 mod encode;
 mod error;
+mod head_text;
 mod origin;
 mod parse;
 mod request;

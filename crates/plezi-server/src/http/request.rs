@@ -3,8 +3,11 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::RequestHead;
+use super::head_text::HeadText;
 
 /// An HTTP request, fully received (head + decoded body).
+///
+/// The method, target and header fields share one buffer; the accessors borrow from it.
 ///
 /// ```
 /// use plezi_server::{Reply, Request, Response};
@@ -21,10 +24,8 @@ use super::RequestHead;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Request {
-    method: String,
-    target: String,
+    text: HeadText,
     minor_version: u8,
-    headers: Vec<(String, String)>,
     body: Vec<u8>,
     peer: SocketAddr,
     keep_alive: bool,
@@ -37,10 +38,8 @@ impl Request {
     #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn from_head(head: RequestHead, body: Vec<u8>, peer: SocketAddr) -> Request {
         Request {
-            method: head.method,
-            target: head.target,
+            text: head.text,
             minor_version: head.minor_version,
-            headers: head.headers,
             body,
             peer,
             keep_alive: head.keep_alive,
@@ -58,10 +57,8 @@ impl Request {
     /// ```
     pub fn new(method: &str, target: &str) -> Request {
         Request {
-            method: method.to_owned(),
-            target: target.to_owned(),
+            text: HeadText::new(method, target, 0, 0),
             minor_version: 1,
-            headers: Vec::new(),
             body: Vec::new(),
             peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             keep_alive: true,
@@ -77,7 +74,7 @@ impl Request {
     /// assert_eq!(req.header("accept"), Some("text/html"));
     /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.text.push_field(name, value.as_bytes());
         self
     }
 
@@ -100,7 +97,7 @@ impl Request {
     /// assert_eq!(Request::new("DELETE", "/items/7").method(), "DELETE");
     /// ```
     pub fn method(&self) -> &str {
-        &self.method
+        self.text.method()
     }
 
     /// The raw request-target as sent (`/a%20b?x=1`).
@@ -110,7 +107,7 @@ impl Request {
     /// assert_eq!(Request::new("GET", "/a%20b?x=1").target(), "/a%20b?x=1");
     /// ```
     pub fn target(&self) -> &str {
-        &self.target
+        self.text.target()
     }
 
     /// The raw path part of the target (not percent-decoded). For an absolute-form target
@@ -121,10 +118,8 @@ impl Request {
     /// assert_eq!(Request::new("GET", "/a%20b?x=1").path(), "/a%20b"); // not decoded
     /// ```
     pub fn path(&self) -> &str {
-        let without_query = self
-            .target
-            .split_once('?')
-            .map_or(&*self.target, |(p, _)| p);
+        let target = self.target();
+        let without_query = target.split_once('?').map_or(target, |(p, _)| p);
         match without_query.split_once("://") {
             Some((_, rest)) if !without_query.starts_with('/') => {
                 rest.find('/').map_or("/", |i| &rest[i..])
@@ -141,7 +136,7 @@ impl Request {
     /// assert_eq!(Request::new("GET", "/").query(), None);
     /// ```
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        self.target().split_once('?').map(|(_, q)| q)
     }
 
     /// The first value of a header, compared case-insensitively.
@@ -152,10 +147,7 @@ impl Request {
     /// assert_eq!(req.header("X-ID"), Some("1"));
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.text.value(name)
     }
 
     /// Every value of a header, in order, compared case-insensitively.
@@ -166,10 +158,7 @@ impl Request {
     /// assert_eq!(req.header_all("cookie").collect::<Vec<_>>(), ["a=1", "b=2"]);
     /// ```
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.text.values(name)
     }
 
     /// All headers in arrival order, names as sent.
@@ -180,7 +169,7 @@ impl Request {
     /// assert_eq!(req.headers().collect::<Vec<_>>(), [("Host", "example.com")]);
     /// ```
     pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.text.fields()
     }
 
     /// The decoded body.
@@ -318,11 +307,11 @@ mod tests {
 
     #[test]
     fn from_head_keeps_everything() {
+        let mut text = HeadText::new("POST", "/p", 0, 1);
+        text.push_field("Host", b"h");
         let head = RequestHead {
-            method: "POST".into(),
-            target: "/p".into(),
+            text,
             minor_version: 0,
-            headers: vec![("Host".into(), "h".into())],
             body: super::super::BodyKind::Length(2),
             keep_alive: false,
             expect_continue: false,
