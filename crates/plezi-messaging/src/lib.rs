@@ -66,10 +66,11 @@
 
 mod bus;
 mod config;
-mod core;
+mod counters;
 pub mod envelope;
 mod error;
 mod glob;
+mod local_node;
 mod mailbox;
 mod message;
 mod redis;
@@ -83,8 +84,8 @@ pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};
 pub use glob::glob_match;
-pub use mailbox::{Claim, MailboxUsage};
+pub use mailbox::MailboxUsage;
 pub use message::{Message, Payload, Target};
 pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
-pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
+pub use sink::{Claim, LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};
