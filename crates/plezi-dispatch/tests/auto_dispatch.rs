@@ -164,11 +164,15 @@ fn pre_connect_declines_to_the_next_route_or_refuses_with_401_or_403() {
     ws.send(&json!({"event": "whoami"}));
     assert_eq!(ws.json(), json!({"event": "guarded"}));
     assert_eq!(
-        Ws::connect(app.addr, "/guarded?key=").err().as_deref(),
+        Ws::try_connect(app.addr, "/guarded?key=", &[])
+            .err()
+            .as_deref(),
         Some("HTTP 401")
     );
     assert_eq!(
-        Ws::connect(app.addr, "/guarded?key=wrong").err().as_deref(),
+        Ws::try_connect(app.addr, "/guarded?key=wrong", &[])
+            .err()
+            .as_deref(),
         Some("HTTP 403")
     );
 }
@@ -177,11 +181,11 @@ fn pre_connect_declines_to_the_next_route_or_refuses_with_401_or_403() {
 fn http_only_controllers_refuse_upgrades_and_unrouted_paths_get_404() {
     let app = app();
     assert_eq!(
-        Ws::connect(app.addr, "/items").err().as_deref(),
+        Ws::try_connect(app.addr, "/items", &[]).err().as_deref(),
         Some("HTTP 404")
     );
     assert_eq!(
-        Ws::connect(app.addr, "/nowhere").err().as_deref(),
+        Ws::try_connect(app.addr, "/nowhere", &[]).err().as_deref(),
         Some("HTTP 404")
     );
 }

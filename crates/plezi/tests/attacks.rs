@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use hostile::{Client, Ended, eventually, get, login, request, rss, upgrade_status};
-use support::{DEADLINE, ExampleProcess};
+use hostile::{Client, Ended, get, login, request, rss, upgrade_status};
+use plezi_test_support::eventually;
+use support::ExampleProcess;
 
 fn chat() -> ExampleProcess {
     ExampleProcess::start("chat", &[])
@@ -461,7 +462,7 @@ fn thousands_of_trickling_bodies_do_not_stop_the_server() {
 #[test]
 fn the_connection_cap_answers_503_and_the_server_recovers() {
     // A small open-files limit gives a small default cap.
-    let app = hostile::Limited::start("chat", 256, &[]);
+    let app = ExampleProcess::start_limited("chat", 256, &[]);
     let addr = app.addr;
     let mut held = Vec::new();
     let mut refused = None;
@@ -494,7 +495,7 @@ fn the_connection_cap_answers_503_and_the_server_recovers() {
     let n = refused.expect("no 503 with 400 connections held under a 256 open-files limit");
     assert!(n > 10, "503 after only {n} connections");
     drop(held);
-    eventually("GET / answers 200 again", DEADLINE, || {
+    eventually("GET / answers 200 again", || {
         (get(addr, "/").status == 200).then_some(())
     });
 }

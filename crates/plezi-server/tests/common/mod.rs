@@ -5,7 +5,7 @@
 //! Each test file includes this module; not every file uses every helper.
 #![allow(dead_code, unused_imports)]
 
-pub mod client;
+pub use plezi_test_support::raw as client;
 pub mod interop;
 pub mod tools;
 
@@ -123,19 +123,7 @@ impl EventLog {
     }
 }
 
-/// Polls `cond` every few milliseconds until it holds or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use plezi_test_support::wait_until;
 
 /// Parses "L.S.G" (ConnId's Display) back into a ConnId.
 pub fn parse_conn_id(s: &str) -> ConnId {

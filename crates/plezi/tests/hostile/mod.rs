@@ -3,11 +3,9 @@
 //! chosen open-files limit, and the server's RSS. Every read has a deadline.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tungstenite::Message;
@@ -15,7 +13,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::WebSocket;
 
-use crate::support::{DEADLINE, example_path};
+use crate::support::DEADLINE;
 
 /// An HTTP answer read from a raw socket.
 #[derive(Debug)]
@@ -344,66 +342,6 @@ impl Client {
     }
 }
 
-/// The chat example (or another) started with the open-files limit set to `nofile` (through
-/// `prlimit`), killed on drop.
-pub struct Limited {
-    pub addr: SocketAddr,
-    child: Child,
-}
-
-impl Limited {
-    /// Starts example `name` under `prlimit --nofile=N:N` with `env`; waits for its ready line.
-    pub fn start(name: &str, nofile: u64, env: &[(&str, &str)]) -> Limited {
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={nofile}:{nofile}"))
-            .arg(example_path(name))
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("PL_THREADS", "2")
-            .env_remove("PL_REDIS_URL")
-            .env_remove("REDIS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run prlimit (util-linux) for {name}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("{name} under prlimit printed no ready line within {DEADLINE:?}")
-        });
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in the ready line {line:?}"));
-        Limited { addr, child }
-    }
-
-    /// The process id (prlimit execs the program).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The resident set of process `pid` in bytes (`VmRSS` of `/proc/PID/status`).
 pub fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -414,19 +352,4 @@ pub fn rss(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .expect("a VmRSS line")
-}
-
-/// Polls `check` until it gives `Some`, or fails with `what` after the deadline.
-pub fn eventually<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "{what}: not within {deadline:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20)); // polling with a deadline
-    }
 }
