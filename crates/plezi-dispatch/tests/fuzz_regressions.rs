@@ -11,7 +11,14 @@ use std::path::Path;
 
 use plezi_test_support::fuzz::Replay;
 
-/// Mutated inputs per target (plus the seeds and reproducers).
+/// Every target of this crate: its fuzz folder, the dictionary below, and the mutated inputs per
+/// target (plus the seeds and reproducers).
+const REPLAY: Replay = Replay {
+    fuzz_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"),
+    dictionary: DICTIONARY,
+    random_inputs: RANDOM_INPUTS,
+};
+
 const RANDOM_INPUTS: usize = 10_000;
 
 /// Tokens the mutator splices in: URL, form, cookie, JSON and glob syntax.
@@ -52,34 +59,24 @@ const DICTIONARY: &[&[u8]] = &[
     b"==",
 ];
 
-/// Runs `body` over the seeds, the reproducers and mutated inputs of `target`.
-fn replay(target: &str, body: fn(&[u8])) {
-    Replay {
-        fuzz_dir: &Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz"),
-        dictionary: DICTIONARY,
-        random_inputs: RANDOM_INPUTS,
-    }
-    .run(target, body);
-}
-
 #[test]
 fn router_matches_never_panic() {
-    replay("router_match", bodies::router_match);
+    REPLAY.run("router_match", bodies::router_match);
 }
 
 #[test]
 fn router_add_returns_errors_not_panics() {
-    replay("router_add", bodies::router_add);
+    REPLAY.run("router_add", bodies::router_add);
 }
 
 #[test]
 fn params_never_panic_and_respect_limits() {
-    replay("params", bodies::params);
+    REPLAY.run("params", bodies::params);
 }
 
 #[test]
 fn cookies_never_panic_and_round_trip() {
-    replay("cookies", bodies::cookies);
+    REPLAY.run("cookies", bodies::cookies);
 }
 
 #[test]
@@ -92,20 +89,20 @@ fn session_cookies_verify_only_when_signed() {
         key.verify(&seed).is_some(),
         "seed-valid does not verify: {seed}"
     );
-    replay("session_cookie", bodies::session_cookie);
+    REPLAY.run("session_cookie", bodies::session_cookie);
 }
 
 #[test]
 fn messaging_uuid_parse_never_panics() {
-    replay("uuid", bodies::uuid);
+    REPLAY.run("uuid", bodies::uuid);
 }
 
 #[test]
 fn messaging_envelope_decode_never_panics_and_round_trips() {
-    replay("envelope", bodies::envelope);
+    REPLAY.run("envelope", bodies::envelope);
 }
 
 #[test]
 fn messaging_glob_never_panics() {
-    replay("glob", bodies::glob);
+    REPLAY.run("glob", bodies::glob);
 }

@@ -24,11 +24,16 @@ mod resolve;
 #[path = "../fuzz/src/bodies.rs"]
 mod bodies;
 
-use std::path::Path;
-
 use plezi_test_support::fuzz::Replay;
 
-/// Mutated inputs per target (plus the seeds and reproducers).
+/// Every target of this crate: its fuzz folder, the dictionary below, and the mutated inputs per
+/// target (plus the seeds and reproducers).
+const REPLAY: Replay = Replay {
+    fuzz_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"),
+    dictionary: DICTIONARY,
+    random_inputs: RANDOM_INPUTS,
+};
+
 const RANDOM_INPUTS: usize = 20_000;
 
 /// Tokens the mutator splices in: HTTP and WebSocket framing that random bytes rarely hit.
@@ -66,47 +71,37 @@ const DICTIONARY: &[&[u8]] = &[
     b"cross-site",
 ];
 
-/// Runs `body` over the seeds, the reproducers and mutated inputs of `target`.
-fn replay(target: &str, body: fn(&[u8])) {
-    Replay {
-        fuzz_dir: &Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz"),
-        dictionary: DICTIONARY,
-        random_inputs: RANDOM_INPUTS,
-    }
-    .run(target, body);
-}
-
 #[test]
 fn http_head_never_panics() {
-    replay("http_head", bodies::http_head);
+    REPLAY.run("http_head", bodies::http_head);
 }
 
 #[test]
 fn http_body_never_panics_and_ignores_read_boundaries() {
-    replay("http_body", bodies::http_body);
+    REPLAY.run("http_body", bodies::http_body);
 }
 
 #[test]
 fn ws_decode_never_panics_and_ignores_read_boundaries() {
-    replay("ws_decode", bodies::ws_decode);
+    REPLAY.run("ws_decode", bodies::ws_decode);
 }
 
 #[test]
 fn ws_handshake_never_panics() {
-    replay("ws_handshake", bodies::ws_handshake);
+    REPLAY.run("ws_handshake", bodies::ws_handshake);
 }
 
 #[test]
 fn http_date_never_panics_and_round_trips() {
-    replay("http_date", bodies::http_date);
+    REPLAY.run("http_date", bodies::http_date);
 }
 
 #[test]
 fn static_files_helpers_never_panic_and_stay_inside_the_root() {
-    replay("static_files", bodies::static_files);
+    REPLAY.run("static_files", bodies::static_files);
 }
 
 #[test]
 fn origins_policy_and_cors_never_panic_and_hold_their_invariants() {
-    replay("origins", bodies::origins);
+    REPLAY.run("origins", bodies::origins);
 }

@@ -8,10 +8,21 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
-/// How one crate replays its fuzz targets.
+/// How one crate replays its fuzz targets; a `const`, so each test is one line:
+///
+/// ```
+/// use plezi_test_support::fuzz::Replay;
+///
+/// const REPLAY: Replay = Replay {
+///     fuzz_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"),
+///     dictionary: &[b"\r\n"],
+///     random_inputs: 1_000,
+/// };
+/// // #[test] fn http_head_never_panics() { REPLAY.run("http_head", bodies::http_head); }
+/// ```
 pub struct Replay<'a> {
     /// The fuzz folder (`corpus/` and `regressions/` below it).
-    pub fuzz_dir: &'a Path,
+    pub fuzz_dir: &'a str,
     /// Tokens the mutator splices in: syntax that random bytes rarely hit.
     pub dictionary: &'a [&'a [u8]],
     /// Mutated inputs per target (plus the seeds and reproducers).
@@ -22,17 +33,15 @@ impl Replay<'_> {
     /// Runs `body` over the seeds, the reproducers and mutated inputs of `target`; fails naming
     /// the first input that panicked (as hex, ready to save under `regressions/<target>/`).
     pub fn run(&self, target: &str, body: fn(&[u8])) {
-        let seeds = files_in(&self.fuzz_dir.join("corpus").join(target), "seed-");
+        let fuzz_dir = Path::new(self.fuzz_dir);
+        let seeds = files_in(&fuzz_dir.join("corpus").join(target), "seed-");
         assert!(
             !seeds.is_empty(),
             "no seeds for {target} in {}",
-            self.fuzz_dir.display()
+            self.fuzz_dir
         );
         let mut inputs = seeds.clone();
-        inputs.extend(files_in(
-            &self.fuzz_dir.join("regressions").join(target),
-            "",
-        ));
+        inputs.extend(files_in(&fuzz_dir.join("regressions").join(target), ""));
         let mut rng = Rng(0x5EED_0000 ^ target.len() as u64);
         for i in 0..self.random_inputs {
             let (_, seed) = &seeds[rng.below(seeds.len())];
