@@ -24,6 +24,8 @@ pub enum Got {
     Binary(Vec<u8>),
     /// The close (code and reason), or the end of the stream (no code).
     Closed(Option<u16>, String),
+    /// The connection failed without a close (a reset, a broken stream): what the socket said.
+    Gone(String),
 }
 
 impl Ws {
@@ -70,6 +72,11 @@ impl Ws {
         }
     }
 
+    /// The name failure messages give this client.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Names this client in failure messages.
     pub fn named(mut self, name: &str) -> Ws {
         self.name = name.to_owned();
@@ -87,6 +94,11 @@ impl Ws {
     /// Sends a JSON value as a text message.
     pub fn send(&mut self, value: &Value) {
         self.send_text(&value.to_string());
+    }
+
+    /// Sends a text message; false when the connection is already gone.
+    pub fn try_send_text(&mut self, text: &str) -> bool {
+        self.socket.send(Message::text(text)).is_ok()
     }
 
     /// Sends a binary message.
@@ -122,7 +134,7 @@ impl Ws {
                 {
                     panic!("{}: no message within {DEADLINE:?}", self.name)
                 }
-                Err(e) => panic!("{}: reading: {e}", self.name),
+                Err(e) => return Got::Gone(e.to_string()),
             }
         }
     }

@@ -312,7 +312,7 @@ fn the_session_cookie_is_httponly_and_samesite_lax() {
             body,
         );
         assert_eq!(reply.status, 303, "{content_type} login: {reply:?}");
-        assert_eq!(reply.header("location").as_deref(), Some("/"), "{reply:?}");
+        assert_eq!(reply.header("location"), Some("/"), "{reply:?}");
         let set = reply.header("set-cookie").expect("a session cookie");
         let attrs: Vec<String> = set
             .split(';')
@@ -673,11 +673,10 @@ fn response_splitting_and_traversal_still_fail() {
         "/%0d%0aLocation:%20http://evil.example/",
     ] {
         let reply = get(addr, path);
+        let head = format!("{:?}", reply.headers);
         assert!(
-            !reply.head.to_ascii_lowercase().contains("injected")
-                && !reply.head.contains("evil.example"),
-            "GET {path} split the answer: {:?}",
-            reply.head
+            !head.to_ascii_lowercase().contains("injected") && !head.contains("evil.example"),
+            "GET {path} split the answer: {head}"
         );
     }
     for path in [
