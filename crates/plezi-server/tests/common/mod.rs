@@ -117,6 +117,17 @@ impl EventLog {
             .unwrap_or((None, false))
     }
 
+    /// Every on_close so far, in order: (code, initiated_by_server).
+    pub fn closes(&self) -> Vec<(Option<u16>, bool)> {
+        self.snapshot()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Close(_, code, by_server) => Some((code, by_server)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many events match.
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.snapshot().iter().filter(|e| pred(e)).count()
