@@ -3,20 +3,13 @@
 
 mod support;
 
-use plezi_dispatch::Routes;
 use serde_json::json;
-use support::controllers::{Fallback, Guarded, Items, Proto, Raw, Unknowing};
+use support::controllers::{Fallback, Guarded, Items, Proto, proto_routes};
 use support::{Got, TestApp, Ws};
 
 fn app() -> TestApp {
-    let mut routes = Routes::new();
+    let mut routes = proto_routes();
     routes
-        .controller("/proto", Proto::default)
-        .unwrap()
-        .controller("/unknowing", Unknowing::default)
-        .unwrap()
-        .controller("/raw", Raw::default)
-        .unwrap()
         .controller("/items", Items::default)
         .unwrap()
         .controller("/guarded", Guarded::default)
