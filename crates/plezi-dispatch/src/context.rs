@@ -10,9 +10,9 @@ use plezi_server::{Request, Response, ServerHandle, SharedFrame, WebSocket, Writ
 use serde_json::Value;
 
 use crate::answer::Answer;
+use crate::app_state::{AppState, KindInfo};
 use crate::controller::Controller;
 use crate::cookies::{Cookies, SetCookie};
-use crate::core::{Core, KindInfo};
 use crate::error::SendError;
 use crate::params::Params;
 use crate::rate::TokenBucket;
@@ -93,9 +93,9 @@ impl HttpExtras {
     /// Saves a changed session and adds the `Set-Cookie` headers to `resp`. A session that
     /// cannot be saved replaces the reply with an error answer (500: data over the cap; 503: the
     /// store is down), so a login never looks successful without its session.
-    pub(crate) fn finish(&mut self, core: &Core, mut resp: Response) -> Response {
+    pub(crate) fn finish(&mut self, app: &AppState, mut resp: Response) -> Response {
         if let Some(session) = self.session.get_mut() {
-            match core.sessions.save(session) {
+            match app.sessions.save(session) {
                 Saved::Unchanged => {}
                 Saved::Cookie(c) => self.set_cookies.push(c),
                 Saved::Failed(status, text) => {
@@ -110,12 +110,12 @@ impl HttpExtras {
     }
 
     /// The session of this request's cookies.
-    fn session(&self, core: &Core, req: &Request) -> &Session {
+    fn session(&self, app: &AppState, req: &Request) -> &Session {
         self.session.get_or_init(|| {
             let cookies = self
                 .cookies
                 .get_or_init(|| Cookies::parse(req.header_all("cookie")));
-            core.sessions.load(core.sessions.verified_id(cookies))
+            app.sessions.load(app.sessions.verified_id(cookies))
         })
     }
 }
@@ -189,7 +189,7 @@ static NO_COOKIES: LazyLock<Cookies> = LazyLock::new(Cookies::default);
 /// }
 /// ```
 pub struct Ctx<'a> {
-    core: &'a Core,
+    app: &'a AppState,
     kind: &'a KindInfo,
     source: Source,
     conn: Option<&'a mut ConnState>,
@@ -202,14 +202,14 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A call on an open connection.
     pub(crate) fn for_connection(
-        core: &'a Core,
+        app: &'a AppState,
         kind: &'a KindInfo,
         source: Source,
         conn: &'a mut ConnState,
         ws: Option<&'a mut (dyn WsPort + 'a)>,
     ) -> Ctx<'a> {
         Ctx {
-            core,
+            app,
             kind,
             source,
             conn: Some(conn),
@@ -222,14 +222,14 @@ impl<'a> Ctx<'a> {
 
     /// A call for an HTTP request.
     pub(crate) fn for_request(
-        core: &'a Core,
+        app: &'a AppState,
         kind: &'a KindInfo,
         source: Source,
         req: &'a Request,
         http: &'a mut HttpExtras,
     ) -> Ctx<'a> {
         Ctx {
-            core,
+            app,
             kind,
             source,
             conn: None,
@@ -464,7 +464,7 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn set_cookie(&mut self, cookie: SetCookie) -> Result<(), SendError> {
         let value = cookie
-            .secure_by_default(self.core.secure_cookies)
+            .secure_by_default(self.app.secure_cookies)
             .to_header_value()?;
         match (&mut self.http, self.source) {
             (Some(h), Source::Http | Source::Ajaj)
@@ -506,10 +506,10 @@ impl<'a> Ctx<'a> {
     pub fn session(&self) -> &Session {
         static NO_SESSION: LazyLock<Session> = LazyLock::new(Session::default);
         match (&self.http, self.req, &self.conn) {
-            (Some(h), Some(req), _) => h.session(self.core, req),
+            (Some(h), Some(req), _) => h.session(self.app, req),
             (_, _, Some(c)) => c
                 .session
-                .get_or_init(|| self.core.sessions.load(c.session_id.clone())),
+                .get_or_init(|| self.app.sessions.load(c.session_id.clone())),
             _ => &NO_SESSION,
         }
     }
@@ -534,7 +534,7 @@ impl<'a> Ctx<'a> {
             && self.req.is_some_and(|r| !r.is_websocket_upgrade());
         match (&mut self.http, self.req) {
             (Some(h), Some(req)) if writable => {
-                h.session(self.core, req);
+                h.session(self.app, req);
                 h.session.get_mut().ok_or(SendError::NoHttpReply)
             }
             _ => Err(SendError::NoHttpReply),
@@ -739,7 +739,7 @@ impl<'a> Ctx<'a> {
     /// }
     /// ```
     pub fn bus(&self) -> &Bus {
-        &self.core.bus
+        &self.app.bus
     }
 
     /// The server (to reach connections by id, run timers...), once it runs.
@@ -758,7 +758,7 @@ impl<'a> Ctx<'a> {
     pub fn server(&self) -> Option<&ServerHandle> {
         match self.ws.as_ref().and_then(|ws| ws.server()) {
             Some(server) => Some(server),
-            None => self.core.handle(),
+            None => self.app.handle(),
         }
     }
 
@@ -775,7 +775,7 @@ impl<'a> Ctx<'a> {
                 message.from(me)
             };
         }
-        Ok(self.core.bus.publish(message)?)
+        Ok(self.app.bus.publish(message)?)
     }
 
     /// Every other connection of this controller type, on every server, runs its handler for
@@ -923,7 +923,7 @@ impl<'a> Ctx<'a> {
         let conn = self.conn_mut()?;
         conn.on_bus = true;
         let uuid = conn.uuid;
-        Ok(self.core.bus.register_as(identity, uuid, Some(lifespan))?)
+        Ok(self.app.bus.register_as(identity, uuid, Some(lifespan))?)
     }
 
     /// Ends this connection's registration as `identity`.
@@ -937,7 +937,7 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn unregister(&mut self, identity: &str) -> Result<(), SendError> {
         let uuid = self.conn_mut()?.uuid;
-        self.core.bus.unregister(identity, uuid);
+        self.app.bus.unregister(identity, uuid);
         Ok(())
     }
 
@@ -970,14 +970,14 @@ impl<'a> Ctx<'a> {
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         self.take_notify_token()?;
         Ok(self
-            .core
+            .app
             .bus
             .notify_from(self.me(), identity, Payload::event(event, data))?)
     }
 
     /// Applies `BusConfig::notify_rate` to this call's client.
     fn take_notify_token(&self) -> Result<(), SendError> {
-        let config = self.core.bus.config();
+        let config = self.app.bus.config();
         let Some(limit) = &config.notify_rate else {
             return Ok(());
         };
@@ -992,7 +992,7 @@ impl<'a> Ctx<'a> {
                 conn.notify_bucket.set(bucket);
                 taken
             }
-            (None, Some(req)) => self.core.notify_peers.take(
+            (None, Some(req)) => self.app.notify_peers.take(
                 req.peer_addr().ip(),
                 now,
                 limit,
@@ -1017,7 +1017,7 @@ impl<'a> Ctx<'a> {
         let conn = self.conn_mut()?;
         conn.on_bus = true;
         let uuid = conn.uuid;
-        self.core.bus.subscribe(uuid, channel);
+        self.app.bus.subscribe(uuid, channel);
         Ok(())
     }
 
@@ -1034,7 +1034,7 @@ impl<'a> Ctx<'a> {
         let conn = self.conn_mut()?;
         conn.on_bus = true;
         let uuid = conn.uuid;
-        self.core.bus.psubscribe(uuid, pattern);
+        self.app.bus.psubscribe(uuid, pattern);
         Ok(())
     }
 
@@ -1050,7 +1050,7 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn unsubscribe(&mut self, channel: &str) -> Result<(), SendError> {
         let uuid = self.conn_mut()?.uuid;
-        self.core.bus.unsubscribe(uuid, channel);
+        self.app.bus.unsubscribe(uuid, channel);
         Ok(())
     }
 
@@ -1065,7 +1065,7 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn punsubscribe(&mut self, pattern: &str) -> Result<(), SendError> {
         let uuid = self.conn_mut()?.uuid;
-        self.core.bus.punsubscribe(uuid, pattern);
+        self.app.bus.punsubscribe(uuid, pattern);
         Ok(())
     }
 }

@@ -8,9 +8,9 @@ use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
 use plezi_server::{Reply, Request, Response, ServerHandle, Service};
 use serde_json::Value;
 
+use crate::app_state::AppState;
 use crate::client_route;
 use crate::controller::Controller;
-use crate::core::Core;
 use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
 use crate::events::Mode;
@@ -45,14 +45,14 @@ struct Table {
 /// ```
 #[derive(Clone)]
 pub struct Dispatcher {
-    core: Arc<Core>,
+    app: Arc<AppState>,
     table: Arc<Table>,
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("bus", &self.core.bus)
+            .field("bus", &self.app.bus)
             .field("routes", &self.table.router)
             .finish()
     }
@@ -86,7 +86,7 @@ impl Dispatcher {
             ..
         } = routes;
         let sessions = Sessions::new(sessions, secure_cookies);
-        let core = Arc::new(Core::new(
+        let app = Arc::new(AppState::new(
             bus.clone(),
             limits,
             sessions,
@@ -97,10 +97,10 @@ impl Dispatcher {
             bus.join_controller(&kind.name);
         }
         bus.set_sink(Arc::new(DispatchSink {
-            core: Arc::downgrade(&core),
+            app: Arc::downgrade(&app),
         }));
         Dispatcher {
-            core,
+            app,
             table: Arc::new(Table {
                 router,
                 targets,
@@ -126,7 +126,7 @@ impl Dispatcher {
     /// ```
     pub fn service(&self) -> DispatchService {
         DispatchService {
-            core: self.core.clone(),
+            app: self.app.clone(),
             table: self.table.clone(),
         }
     }
@@ -149,7 +149,7 @@ impl Dispatcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn attach(&self, handle: ServerHandle) {
-        if !self.core.attach(handle) {
+        if !self.app.attach(handle) {
             log::warn!("plezi: Dispatcher::attach called twice; the first server stays attached");
         }
     }
@@ -169,7 +169,7 @@ impl Dispatcher {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bus(&self) -> &Bus {
-        &self.core.bus
+        &self.app.bus
     }
 
     /// Every connection of controller type `C`, on every server, runs its handler for `event`
@@ -275,7 +275,7 @@ impl Dispatcher {
     /// ```
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         Ok(self
-            .core
+            .app
             .bus
             .notify_from(None, identity, Payload::event(event, data))?)
     }
@@ -303,7 +303,7 @@ impl Dispatcher {
     }
 
     fn post(&self, target: Target, payload: Payload) -> Result<(), SendError> {
-        Ok(self.core.bus.publish(Message::new(target, payload))?)
+        Ok(self.app.bus.publish(Message::new(target, payload))?)
     }
 }
 
@@ -324,7 +324,7 @@ impl Dispatcher {
 /// ```
 #[derive(Clone)]
 pub struct DispatchService {
-    core: Arc<Core>,
+    app: Arc<AppState>,
     table: Arc<Table>,
 }
 
@@ -367,7 +367,7 @@ impl Service for DispatchService {
                             req.query(),
                             req.header("content-type"),
                             req.body(),
-                            &self.core.limits,
+                            &self.app.limits,
                         ) {
                             Ok(p) => base.insert(p),
                             Err(e) => return bad_params(&e),
@@ -376,12 +376,12 @@ impl Service for DispatchService {
                     let mut params = base.clone();
                     params.merge(m.params);
                     if req.is_websocket_upgrade() {
-                        match endpoint.upgrade(&self.core, req, params) {
+                        match endpoint.upgrade(&self.app, req, params) {
                             UpgradeReply::Accept(upgrade) => return Reply::Upgrade(upgrade),
                             UpgradeReply::Refuse(resp) => return Reply::Response(resp),
                             UpgradeReply::Decline => {}
                         }
-                    } else if let Some(resp) = endpoint.http(&self.core, req, params) {
+                    } else if let Some(resp) = endpoint.http(&self.app, req, params) {
                         return Reply::Response(resp);
                     }
                 }

@@ -74,12 +74,12 @@
 
 mod ajaj;
 mod answer;
+mod app_state;
 mod auto;
 mod client_route;
 mod connection;
 mod context;
 mod controller;
-mod core;
 mod dispatcher;
 mod endpoint;
 mod error;

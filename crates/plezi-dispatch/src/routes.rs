@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use plezi_server::{Request, Response};
 
+use crate::app_state::KindInfo;
 use crate::controller::Controller;
-use crate::core::KindInfo;
 use crate::endpoint::{ControllerRoute, Endpoint};
 use crate::error::RegisterError;
 use crate::events::Events;

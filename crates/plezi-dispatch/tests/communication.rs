@@ -6,21 +6,12 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use plezi_dispatch::Routes;
 use serde_json::json;
-use support::controllers::{PROTO_CLOSED, Proto, Raw, Unknowing};
+use support::controllers::{PROTO_CLOSED, Proto, proto_routes};
 use support::{Got, TestApp, eventually};
 
 fn app() -> TestApp {
-    let mut routes = Routes::new();
-    routes
-        .controller("/proto", Proto::default)
-        .unwrap()
-        .controller("/unknowing", Unknowing::default)
-        .unwrap()
-        .controller("/raw", Raw::default)
-        .unwrap();
-    TestApp::start(routes)
+    TestApp::start(proto_routes())
 }
 
 #[test]

@@ -72,13 +72,14 @@
 
 mod bus;
 mod config;
-mod core;
+mod counters;
 #[cfg(feature = "internals")]
 pub mod envelope;
 #[cfg(not(feature = "internals"))]
 mod envelope;
 mod error;
 mod glob;
+mod local_node;
 mod mailbox;
 mod message;
 mod redis;
@@ -94,8 +95,8 @@ pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};
 #[cfg(feature = "internals")]
 pub use glob::glob_match;
-pub use mailbox::{Claim, MailboxUsage};
+pub use mailbox::MailboxUsage;
 pub use message::{Message, Payload, Target};
 pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
-pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
+pub use sink::{Claim, LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};
