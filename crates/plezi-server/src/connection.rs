@@ -208,7 +208,9 @@ impl EventLoop {
         loop {
             let now = self.now;
             let stopping = self.stopping;
-            let EventLoop { conns, env, .. } = self;
+            let EventLoop {
+                conns, env, tags, ..
+            } = self;
             let Some(conn) = conns.get_mut(slot) else {
                 return input.len();
             };
@@ -220,6 +222,7 @@ impl EventLoop {
                     match next {
                         HttpNext::NeedMore | HttpNext::Paused | HttpNext::Close => return pos,
                         HttpNext::Upgrade(ws) => {
+                            tags.insert(slot, ws.tag);
                             conn.mode = Mode::Ws(*ws);
                             env.handle.shared.websockets.fetch_add(1, Ordering::Relaxed);
                             if let Mode::Ws(ws) = &mut conn.mode {
@@ -366,6 +369,7 @@ impl EventLoop {
         else {
             return;
         };
+        self.tags.remove(slot);
         self.env
             .handle
             .shared

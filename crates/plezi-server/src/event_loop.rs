@@ -28,6 +28,7 @@ use crate::http_conn::HttpCx;
 use crate::security::Guards;
 use crate::slab::Slab;
 use crate::static_files::StaticFiles;
+use crate::tag_index::TagIndex;
 use crate::timers::Timers;
 use crate::ws_conn::{WsCx, WsLimits};
 
@@ -155,6 +156,8 @@ pub(crate) struct EventLoop {
     events: Events,
     pub(crate) listener: Option<TcpListener>,
     pub(crate) conns: Slab<Conn>,
+    /// The open WebSocket connections by tag, for fan-outs.
+    pub(crate) tags: TagIndex,
     pub(crate) scratch: Box<[u8]>,
     pub(crate) env: Env,
     pub(crate) timers: Timers,
@@ -199,6 +202,7 @@ impl EventLoop {
             events: Events::with_capacity(1024),
             listener,
             conns: Slab::new(),
+            tags: TagIndex::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             env,
             timers: Timers::default(),

@@ -87,6 +87,7 @@ mod slab;
 mod socket_sink;
 mod static_files;
 mod sweep;
+mod tag_index;
 mod timers;
 mod ws_conn;
 
