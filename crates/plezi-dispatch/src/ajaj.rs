@@ -52,6 +52,7 @@ pub(crate) fn reply(core: &Core, answer: Answer, extras: &mut HttpExtras) -> Res
         Answer::Nothing => Response::new(200),
         Answer::Json(v) => Response::json(200, v.to_string()),
         Answer::Text(s) => Response::text(200, s),
+        Answer::Msg(m) => Response::json(200, m.to_string()),
         Answer::Error {
             status,
             result,

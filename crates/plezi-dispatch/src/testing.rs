@@ -241,8 +241,8 @@ impl<C: Controller> Harness<C> {
                 if let Some(handler) = events.for_delivery(event)
                     && c.accept_delivery(cx, event)
                 {
-                    let answer: Answer = (handler.call)(c, cx, delivery.argument());
-                    cx.write_answer(&answer);
+                    let answer: Answer = (handler.call)(c, cx, delivery.msg());
+                    delivery.write_answer(cx, &answer);
                 }
             },
         )
