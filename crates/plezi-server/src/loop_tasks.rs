@@ -120,7 +120,8 @@ impl EventLoop {
     }
 
     /// Calls `visit` on every open WebSocket connection of this loop that `filter` selects and
-    /// marks each one for a flush at the end of this turn. Only the members of the filter's tag
+    /// lists each one as a fan-out receiver, flushed at the end of this turn (or, when the loop
+    /// lags, within `ServerConfig::broadcast_coalesce`). Only the members of the filter's tag
     /// (or the WebSocket connections, without a tag) are visited, not every slot.
     fn each_open_ws(
         &mut self,
@@ -130,7 +131,7 @@ impl EventLoop {
         let EventLoop {
             conns,
             env,
-            dirty,
+            fanout,
             index,
             tags,
             ..
@@ -149,13 +150,13 @@ impl EventLoop {
             visit(env, id, conn.peer, &mut conn.out, ws);
             if conn.flags & DIRTY == 0 {
                 conn.flags |= DIRTY;
-                dirty.push(slot);
+                fanout.push(slot);
             }
         }
     }
 
     /// Calls `visit` on each listed connection of this loop that is still an open WebSocket and
-    /// marks each one for a flush at the end of this turn.
+    /// lists each one as a fan-out receiver (see `each_open_ws`).
     fn each_listed_ws(
         &mut self,
         ids: &[ConnId],
@@ -164,7 +165,7 @@ impl EventLoop {
         let EventLoop {
             conns,
             env,
-            dirty,
+            fanout,
             index,
             ..
         } = self;
@@ -184,7 +185,7 @@ impl EventLoop {
             visit(env, id, conn.peer, &mut conn.out, ws);
             if conn.flags & DIRTY == 0 {
                 conn.flags |= DIRTY;
-                dirty.push(id.slot());
+                fanout.push(id.slot());
             }
         }
     }

@@ -384,6 +384,37 @@ fn broadcast_wider_than_one_turn_arrives_whole_and_in_order() {
     }
 }
 
+/// While a lagging loop holds fan-out frames back (`ServerConfig::broadcast_coalesce`, here far
+/// longer than the test waits), a connection's own output is not held: its answer goes out at once,
+/// after the frames queued before it.
+#[test]
+fn own_output_does_not_wait_behind_coalesced_fanout() {
+    const CLIENTS: usize = 300; // more than one turn flushes: the loop lags
+    let s = TestServer::start_with(Options {
+        threads: 1,
+        config: plezi_server::ServerConfig {
+            broadcast_coalesce: Duration::from_secs(600),
+            ..Default::default()
+        },
+        ..Options::default()
+    });
+    let mut clients = connect_many(&s, CLIENTS, None);
+    wait_count(&s, CLIENTS);
+    s.handle
+        .broadcast(SharedFrame::text("held"), Filter::default());
+    // Tasks run in order: once this one ran, "held" is queued (and held) everywhere.
+    let (tx, rx) = std::sync::mpsc::channel();
+    s.handle.run_on_loop(0, move || {
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(STEP).expect("the loop runs the task");
+    for (n, (c, _)) in clients.iter_mut().enumerate().step_by(37) {
+        c.send_text("echo");
+        assert_eq!(c.expect_text(), "held", "client {n}");
+        assert_eq!(c.expect_text(), "echo", "client {n}");
+    }
+}
+
 #[test]
 fn concurrent_broadcasters_keep_per_sender_order() {
     let s = TestServer::start();
