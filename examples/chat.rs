@@ -91,8 +91,9 @@ impl Chat {
         json!({"event": "whoami", "id": cx.id(), "user": self.user})
     }
 
-    /// `chat`: from the client, tell every other chat connection; from the bus, show it.
-    fn chat(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Option<Value>, SendError> {
+    /// `chat`: from the client, tell every other chat connection; from the bus, show it (as it
+    /// came: no copy and no encoding per receiver).
+    fn chat(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Option<Msg>, SendError> {
         if cx.is_delivery() {
             return Ok(Some(msg));
         }
@@ -102,7 +103,7 @@ impl Chat {
     }
 
     /// `dm`: from the client, unicast to `to`; from the bus, show it.
-    fn dm(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Answer, SendError> {
+    fn dm(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Answer, SendError> {
         if cx.is_delivery() {
             return Ok(msg.into());
         }
@@ -125,7 +126,7 @@ impl Chat {
     }
 
     /// `here`: from the client, tell `to` who we are; from the bus, show it.
-    fn here(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Answer, SendError> {
+    fn here(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Answer, SendError> {
         if cx.is_delivery() {
             return Ok(msg.into());
         }
@@ -137,8 +138,9 @@ impl Chat {
         Ok(Answer::Nothing)
     }
 
-    /// `notice`, `joined`, `left` (server-side only): show them.
-    fn relay(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value {
+    /// `notice`, `joined`, `left` (server-side only): show them. The message is shared by every
+    /// receiver; returned unchanged, it is written from one frame encoded once for all of them.
+    fn relay(&mut self, _cx: &mut Ctx<'_>, msg: Msg) -> Msg {
         msg
     }
 }

@@ -117,6 +117,15 @@ fn serve() -> Result<(), ServerError> {
     if let Some(threads) = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()) {
         builder = builder.threads(threads);
     }
+    if let Some(ms) = std::env::var("COALESCE_MS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        builder = builder.config(plezi::plezi_server::ServerConfig {
+            broadcast_coalesce: std::time::Duration::from_millis(ms),
+            ..Default::default()
+        });
+    }
     let server = builder.build()?;
     println!("shootout listening on ws://{}/ws", server.local_addr());
     server.run()

@@ -56,6 +56,7 @@ pub(crate) fn reply(app: &AppState, answer: Answer, extras: &mut HttpExtras) -> 
         Answer::Nothing => Response::new(200),
         Answer::Json(v) => Response::json(200, v.to_string()),
         Answer::Text(s) => Response::text(200, s),
+        Answer::Msg(m) => Response::json(200, m.to_string()),
         Answer::Error {
             status,
             result,

@@ -1,12 +1,13 @@
 //! What an event handler gives back: an [`Answer`], written to the WebSocket client (or sent as the
 //! AJAJ reply). Handlers may return anything that converts into one: `()`, a JSON [`Value`], a
-//! `String`, an `Option` of those, or a `Result` whose error is a [`SendError`].
+//! [`Msg`], a `String`, an `Option` of those, or a `Result` whose error is a [`SendError`].
 
 use plezi_messaging::BusError;
 use serde_json::{Map, Value};
 
 use crate::error::SendError;
 use crate::generated::{NOT_FOUND_RESULT, NOT_FOUND_STATUS};
+use crate::msg::Msg;
 use crate::wire;
 
 /// A handler's reply.
@@ -16,6 +17,7 @@ use crate::wire;
 /// | `Nothing` | nothing is written | `200`, empty body |
 /// | `Json(v)` | `v` as JSON text | `200`, `application/json` |
 /// | `Text(s)` | `s` as is | `200`, `text/plain; charset=utf-8` |
+/// | `Msg(m)` | `m` as JSON text (a delivery's unchanged message: its one shared frame) | `200`, `application/json` |
 /// | `Error{..}` | `{"event":"err","status":S,"result":R,"request":Q}` | status `S`, the same object as `application/json` |
 ///
 /// ```
@@ -38,6 +40,9 @@ pub enum Answer {
     Json(Value),
     /// Text written exactly as given.
     Text(String),
+    /// A handler's [`Msg`], written as JSON text. When it is a delivery's message, unchanged, it
+    /// is written from the frame encoded once for every receiver.
+    Msg(Msg),
     /// The protocol's `err` event (over AJAJ: this HTTP status with the same object).
     Error {
         /// An HTTP-like status code (404: not found, 400: bad request...).
@@ -62,11 +67,11 @@ impl Answer {
     ///     Some(r#"{"event":"err","status":404,"result":"not found","request":{"_EID_":3,"event":"nope"}}"#)
     /// );
     /// ```
-    pub fn not_found(request: Value) -> Answer {
+    pub fn not_found(request: impl Into<Value>) -> Answer {
         Answer::Error {
             status: NOT_FOUND_STATUS,
             result: NOT_FOUND_RESULT.to_owned(),
-            request,
+            request: request.into(),
         }
     }
 
@@ -83,11 +88,11 @@ impl Answer {
     ///     Answer::Nothing
     /// }
     /// ```
-    pub fn error(status: u16, result: impl Into<String>, request: Value) -> Answer {
+    pub fn error(status: u16, result: impl Into<String>, request: impl Into<Value>) -> Answer {
         Answer::Error {
             status,
             result: result.into(),
-            request,
+            request: request.into(),
         }
     }
 
@@ -115,6 +120,7 @@ impl Answer {
             Answer::Nothing => None,
             Answer::Json(v) => Some(v.to_string()),
             Answer::Text(s) => Some(s.clone()),
+            Answer::Msg(m) => Some(m.to_string()),
             Answer::Error {
                 status,
                 result,
@@ -133,6 +139,12 @@ impl From<()> for Answer {
 impl From<Value> for Answer {
     fn from(v: Value) -> Answer {
         Answer::Json(v)
+    }
+}
+
+impl From<Msg> for Answer {
+    fn from(m: Msg) -> Answer {
+        Answer::Msg(m)
     }
 }
 

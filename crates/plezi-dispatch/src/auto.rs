@@ -16,6 +16,7 @@ use crate::context::Ctx;
 use crate::controller::Controller;
 use crate::events::Events;
 use crate::generated::EID_KEY;
+use crate::msg::Msg;
 use crate::wire::{self, Rejected};
 
 /// Handles one client message of an auto-dispatch connection.
@@ -44,7 +45,7 @@ pub(crate) fn on_message<C: Controller>(
     let handler = wire::event_name(&map).and_then(|name| events.for_websocket(name));
     let message = Value::Object(map);
     let answer: Answer = match handler {
-        Some(handler) => (handler.call)(controller, cx, message),
+        Some(handler) => (handler.call)(controller, cx, Msg::new(message)),
         None => controller.unknown(cx, message),
     };
     cx.write_answer(&answer);

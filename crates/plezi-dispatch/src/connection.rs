@@ -2,10 +2,10 @@
 //! builds a [`Ctx`] for every hook, runs auto-dispatch, and receives bus deliveries.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use plezi_messaging::{ConnectionUuid, Payload, Target};
-use plezi_server::{CloseInfo, ConnId, Message, SharedFrame, WebSocket, WebSocketHandler};
+use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
 use serde_json::Value;
 
 use crate::answer::Answer;
@@ -15,20 +15,20 @@ use crate::context::{ConnState, Ctx, Source, WsPort};
 use crate::controller::Controller;
 use crate::events::{Events, Mode};
 use crate::generated::EVENT_KEY;
+use crate::msg::Msg;
 use crate::params::Params;
 
 /// One server-side delivery, shared by all its local receivers.
 ///
-/// Most receivers answer with the argument unchanged (show the chat message to the client):
-/// that answer is encoded and framed once, and the frame shared by every such receiver.
+/// Its handler message is built once and shared ([`Msg`]): most receivers show it to their client
+/// unchanged (the chat line), and then it is encoded and framed once, the frame shared by every
+/// such receiver.
 #[derive(Debug)]
 pub(crate) struct Delivery {
     event: String,
-    data: Value,
+    msg: Msg,
     from: Option<ConnectionUuid>,
     target: Target,
-    /// The argument, encoded and framed once, on first use.
-    frame: OnceLock<SharedFrame>,
 }
 
 impl Delivery {
@@ -39,43 +39,43 @@ impl Delivery {
         target: Target,
     ) -> Delivery {
         Delivery {
+            msg: Msg::new(argument(&event, data)),
             event,
-            data,
             from,
             target,
-            frame: OnceLock::new(),
         }
     }
 
-    /// Whether `answer` equals [`Delivery::argument`] (without building it).
-    fn is_argument(&self, answer: &Value) -> bool {
-        match (&self.data, answer) {
-            (Value::Object(data), Value::Object(answer)) if !data.contains_key(EVENT_KEY) => {
-                answer.len() == data.len() + 1
-                    && answer.get(EVENT_KEY).and_then(Value::as_str) == Some(self.event.as_str())
-                    && data.iter().all(|(k, v)| answer.get(k) == Some(v))
+    /// The handler's message (shared: no copy).
+    pub(crate) fn msg(&self) -> Msg {
+        self.msg.clone()
+    }
+
+    /// Writes a receiver's answer. A [`Msg`] returned unchanged is the shared frame (see
+    /// [`Ctx::write_answer`]); so is a `Value` equal to the message, from a handler that took its
+    /// own copy (`Value`) and gave it back.
+    pub(crate) fn write_answer(&self, cx: &mut Ctx<'_>, answer: &Answer) {
+        match answer {
+            Answer::Json(v) if self.msg == *v => {
+                if let Err(e) = cx.write_frame(self.msg.frame()) {
+                    log::debug!("plezi: answer not written: {e}");
+                }
             }
-            _ => self.data == *answer,
+            _ => cx.write_answer(answer),
         }
     }
+}
 
-    /// The argument as a shared text frame.
-    fn argument_frame(&self) -> &SharedFrame {
-        self.frame
-            .get_or_init(|| SharedFrame::text(&self.argument().to_string()))
+/// The handler's message for a delivery of `event` with `data`: `data`, with `"event": <event>`
+/// added when it is an object without an `event` key, so every source hands handlers the same
+/// shape.
+fn argument(event: &str, mut data: Value) -> Value {
+    if let Value::Object(map) = &mut data
+        && !map.contains_key(EVENT_KEY)
+    {
+        map.insert(EVENT_KEY.to_owned(), Value::from(event));
     }
-
-    /// The handler's argument: `data`, with `"event": <event>` added when it is an object
-    /// without an `event` key, so every source hands handlers the same shape.
-    pub(crate) fn argument(&self) -> Value {
-        let mut data = self.data.clone();
-        if let Value::Object(map) = &mut data
-            && !map.contains_key(EVENT_KEY)
-        {
-            map.insert(EVENT_KEY.to_owned(), Value::from(self.event.as_str()));
-        }
-        data
-    }
+    data
 }
 
 /// The controller side of a connection, with its type erased.
@@ -88,7 +88,7 @@ trait Live: Send {
     fn shutdown(&mut self, cx: &mut Ctx<'_>);
     fn close(&mut self, cx: &mut Ctx<'_>, info: &CloseInfo);
     /// Runs the handler named `event`; `None` when there is none.
-    fn deliver(&mut self, cx: &mut Ctx<'_>, event: &str, data: Value) -> Option<Answer>;
+    fn deliver(&mut self, cx: &mut Ctx<'_>, event: &str, msg: Msg) -> Option<Answer>;
     fn failed_unicast(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -132,12 +132,12 @@ impl<C: Controller> Live for Typed<C> {
         self.controller.on_close(cx, info);
     }
 
-    fn deliver(&mut self, cx: &mut Ctx<'_>, event: &str, data: Value) -> Option<Answer> {
+    fn deliver(&mut self, cx: &mut Ctx<'_>, event: &str, msg: Msg) -> Option<Answer> {
         let handler = self.events.for_delivery(event)?;
         if !self.controller.accept_delivery(cx, event) {
             return None;
         }
-        Some((handler.call)(&mut self.controller, cx, data))
+        Some((handler.call)(&mut self.controller, cx, msg))
     }
 
     fn failed_unicast(
@@ -208,20 +208,11 @@ impl Connection {
         let source = Source::Delivery {
             from: delivery.from,
         };
-        self.with_cx(
-            port,
-            source,
-            Some(&delivery.target),
-            |live, cx| match live.deliver(cx, &delivery.event, delivery.argument()) {
-                Some(Answer::Json(v)) if delivery.is_argument(&v) => {
-                    if let Err(e) = cx.write_frame(delivery.argument_frame()) {
-                        log::debug!("plezi: answer not written: {e}");
-                    }
-                }
-                Some(answer) => cx.write_answer(&answer),
-                None => {}
-            },
-        );
+        self.with_cx(port, source, Some(&delivery.target), |live, cx| {
+            if let Some(answer) = live.deliver(cx, &delivery.event, delivery.msg()) {
+                delivery.write_answer(cx, &answer);
+            }
+        });
     }
 
     /// Pre-encoded bytes from the bus, written as they are.
@@ -320,42 +311,146 @@ impl WebSocketHandler for Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use plezi_messaging::{Bus, BusConfig};
+    use plezi_server::{ServerHandle, SharedFrame, WriteError};
     use serde_json::json;
+
+    use crate::params::ParamsLimits;
+    use crate::session::{SessionConfig, Sessions};
 
     fn delivery(event: &str, data: Value) -> Delivery {
         Delivery::new(event.into(), data, None, Target::Multicast)
     }
 
     #[test]
-    fn the_argument_carries_the_event_name() {
+    fn the_message_carries_the_event_name() {
         assert_eq!(
-            delivery("chat", json!({"m": 1})).argument(),
+            *delivery("chat", json!({"m": 1})).msg(),
             json!({"event": "chat", "m": 1})
         );
         assert_eq!(
-            delivery("chat", json!({"event": "other"})).argument(),
+            *delivery("chat", json!({"event": "other"})).msg(),
             json!({"event": "other"})
         );
-        assert_eq!(delivery("chat", json!([1])).argument(), json!([1]));
+        assert_eq!(*delivery("chat", json!([1])).msg(), json!([1]));
+    }
+
+    /// Records where each written frame's bytes live, and every other write.
+    #[derive(Default)]
+    struct Port {
+        frames: Vec<(*const u8, Vec<u8>)>,
+        texts: Vec<String>,
+    }
+
+    impl WsPort for Port {
+        fn write_text(&mut self, text: &str) -> Result<(), WriteError> {
+            self.texts.push(text.to_owned());
+            Ok(())
+        }
+        fn write_binary(&mut self, _: &[u8]) -> Result<(), WriteError> {
+            Ok(())
+        }
+        fn write_frame(&mut self, frame: &SharedFrame) -> Result<(), WriteError> {
+            let bytes = frame.as_bytes();
+            self.frames.push((bytes.as_ptr(), bytes.to_vec()));
+            Ok(())
+        }
+        fn close(&mut self, _: u16, _: &str) {}
+        fn pending(&self) -> usize {
+            0
+        }
+        fn is_open(&self) -> bool {
+            true
+        }
+        fn server(&self) -> Option<&ServerHandle> {
+            None
+        }
+        fn peer_addr(&self) -> SocketAddr {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+        }
+    }
+
+    /// Runs `answer_of` as three receivers' handler for one delivery; returns what each wrote.
+    fn three_receivers(d: &Delivery, answer_of: impl Fn(Msg) -> Answer) -> Vec<Port> {
+        let bus = Bus::in_process(BusConfig::default());
+        let app = AppState::new(
+            bus.clone(),
+            ParamsLimits::default(),
+            Sessions::new(SessionConfig::default(), false),
+            false,
+            &[],
+        );
+        let kind = KindInfo {
+            name: "T".into(),
+            tag: 1,
+            lifespan: std::time::Duration::ZERO,
+            mode: Mode::AutoDispatch,
+        };
+        (0..3)
+            .map(|i| {
+                let mut port = Port::default();
+                let mut state = ConnState {
+                    uuid: bus.connection_uuid(0, i, 0),
+                    params: Params::new(),
+                    on_bus: false,
+                    notify_bucket: Default::default(),
+                    session_id: None,
+                    session: Default::default(),
+                };
+                let p: &mut dyn WsPort = &mut port;
+                let source = Source::Delivery { from: None };
+                {
+                    let mut cx = Ctx::for_connection(&app, &kind, source, &mut state, Some(p));
+                    let answer = answer_of(d.msg());
+                    d.write_answer(&mut cx, &answer);
+                }
+                port
+            })
+            .collect()
     }
 
     #[test]
-    fn unchanged_answers_are_recognised() {
-        for data in [
-            json!({"m": 1}),
-            json!({"event": "x", "m": [1]}),
-            json!("s"),
-            json!(null),
-        ] {
-            let d = delivery("chat", data);
-            assert!(d.is_argument(&d.argument()), "{:?}", d.data);
-            let framed = d.argument_frame().as_bytes().to_vec();
-            assert!(framed.ends_with(d.argument().to_string().as_bytes()));
+    fn an_unchanged_msg_is_one_frame_for_every_receiver() {
+        let d = delivery("chat", json!({"m": "hi"}));
+        let ports = three_receivers(&d, Answer::from);
+        let first = ports[0].frames[0].0;
+        for p in &ports {
+            assert!(p.texts.is_empty());
+            assert_eq!(p.frames.len(), 1);
+            assert_eq!(p.frames[0].0, first, "the same bytes, not a copy");
+            assert!(p.frames[0].1.ends_with(br#"{"event":"chat","m":"hi"}"#));
         }
+    }
+
+    #[test]
+    fn an_unchanged_value_is_the_shared_frame_too() {
+        let d = delivery("chat", json!({"m": [1, 2]}));
+        let ports = three_receivers(&d, |m| Answer::from(m.into_value()));
+        let first = ports[0].frames[0].0;
+        assert!(ports.iter().all(|p| p.frames[0].0 == first));
+    }
+
+    #[test]
+    fn a_changed_message_is_written_for_its_receiver_only() {
         let d = delivery("chat", json!({"m": 1}));
-        assert!(!d.is_argument(&json!({"event": "chat", "m": 2})));
-        assert!(!d.is_argument(&json!({"event": "chat", "m": 1, "x": 0})));
-        assert!(!d.is_argument(&json!({"event": "other", "m": 1})));
-        assert!(!d.is_argument(&json!({"m": 1})));
+        let ports = three_receivers(&d, |mut m| {
+            m.to_mut()["m"] = json!(2);
+            Answer::from(m)
+        });
+        for p in &ports {
+            let written: Vec<&[u8]> = p
+                .frames
+                .iter()
+                .map(|f| f.1.as_slice())
+                .chain(p.texts.iter().map(|t| t.as_bytes()))
+                .collect();
+            assert_eq!(written.len(), 1);
+            assert!(written[0].ends_with(br#"{"event":"chat","m":2}"#));
+        }
+        assert_eq!(d.msg()["m"], 1, "the shared message is unchanged");
+        let other = three_receivers(&d, |m| Answer::from(json!({"seen": m["m"]})));
+        assert_eq!(other[0].texts, [r#"{"seen":1}"#]);
     }
 }

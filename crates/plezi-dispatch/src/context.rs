@@ -248,9 +248,12 @@ impl<'a> Ctx<'a> {
 
     /// Writes an answer to the connection (logged and dropped when it cannot be written).
     pub(crate) fn write_answer(&mut self, answer: &Answer) {
-        if let Some(text) = answer.encode()
-            && let Err(e) = self.write(&text)
-        {
+        let written = match answer {
+            // A message other receivers share: its one frame, encoded once for all of them.
+            Answer::Msg(m) if m.is_shared() => self.write_frame(m.frame()),
+            _ => answer.encode().map_or(Ok(()), |text| self.write(&text)),
+        };
+        if let Err(e) = written {
             log::debug!("plezi: answer not written: {e}");
         }
     }

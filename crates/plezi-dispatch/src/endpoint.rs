@@ -13,6 +13,7 @@ use crate::context::{Ctx, HttpExtras, Source};
 use crate::controller::{Controller, PreConnect};
 use crate::cookies::Cookies;
 use crate::events::{Events, Mode};
+use crate::msg::Msg;
 use crate::params::{BodyKind, Params};
 use crate::router::{Action, rest_action_for};
 
@@ -100,7 +101,7 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
                 return Some(ajaj::method_not_allowed(app, message, &mut extras));
             }
             let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
-            let answer = (handler.call)(&mut controller, &mut cx, message);
+            let answer = (handler.call)(&mut controller, &mut cx, Msg::new(message));
             return Some(ajaj::reply(app, answer, &mut extras));
         }
         let mut cx = Ctx::for_request(app, &self.kind, Source::Http, req, &mut extras);

@@ -4,7 +4,7 @@
 //! (usually with the [`events!`](crate::events!) macro):
 //!
 //! ```
-//! use plezi_dispatch::{events, Controller, Ctx, Events};
+//! use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
 //! use serde_json::Value;
 //!
 //! #[derive(Default)]
@@ -12,7 +12,7 @@
 //! impl Chat {
 //!     fn echo(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
 //!     fn chat(&mut self, _cx: &mut Ctx<'_>, _msg: Value) {}
-//!     fn tick(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value { msg }
+//!     fn tick(&mut self, _cx: &mut Ctx<'_>, msg: Msg) -> Msg { msg } // relayed as it came
 //! }
 //! impl Controller for Chat {
 //!     fn events() -> Events<Self> {
@@ -33,12 +33,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use crate::answer::Answer;
 use crate::context::Ctx;
 use crate::error::RegisterError;
 use crate::generated::is_reserved;
+use crate::msg::{EventArg, Msg};
 
 /// How a controller's WebSocket connections behave.
 ///
@@ -131,7 +130,7 @@ impl EventKind {
 }
 
 /// A handler with its return value already turned into an [`Answer`].
-pub(crate) type HandlerFn<C> = Box<dyn Fn(&mut C, &mut Ctx<'_>, Value) -> Answer + Send + Sync>;
+pub(crate) type HandlerFn<C> = Box<dyn Fn(&mut C, &mut Ctx<'_>, Msg) -> Answer + Send + Sync>;
 
 /// One registered event.
 pub(crate) struct Handler<C> {
@@ -268,9 +267,10 @@ impl<C> Events<C> {
     /// let events = Events::auto_dispatch().ws("say", Chat::say);
     /// assert!(!events.is_http("say"));
     /// ```
-    pub fn ws<F, R>(self, name: &str, handler: F) -> Events<C>
+    pub fn ws<F, A, R>(self, name: &str, handler: F) -> Events<C>
     where
-        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
+        A: EventArg,
         R: Into<Answer>,
     {
         self.add(EventKind::WebSocket, name, handler)
@@ -289,9 +289,10 @@ impl<C> Events<C> {
     /// let events = Events::auto_dispatch().both("say", Chat::say);
     /// assert!(events.is_http("say") && !events.is_safe("say"));
     /// ```
-    pub fn both<F, R>(self, name: &str, handler: F) -> Events<C>
+    pub fn both<F, A, R>(self, name: &str, handler: F) -> Events<C>
     where
-        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
+        A: EventArg,
         R: Into<Answer>,
     {
         self.add(EventKind::Both, name, handler)
@@ -311,9 +312,10 @@ impl<C> Events<C> {
     /// let events = Events::auto_dispatch().safe("stats", Chat::stats);
     /// assert!(events.is_safe("stats")); // GET /chat/stats calls it
     /// ```
-    pub fn safe<F, R>(self, name: &str, handler: F) -> Events<C>
+    pub fn safe<F, A, R>(self, name: &str, handler: F) -> Events<C>
     where
-        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
+        A: EventArg,
         R: Into<Answer>,
     {
         self.add(EventKind::Safe, name, handler)
@@ -332,9 +334,10 @@ impl<C> Events<C> {
     /// let events = Events::auto_dispatch().bus("say", Chat::say);
     /// assert_eq!(events.names(), [("say", EventKind::Bus)]); // no client can call it
     /// ```
-    pub fn bus<F, R>(self, name: &str, handler: F) -> Events<C>
+    pub fn bus<F, A, R>(self, name: &str, handler: F) -> Events<C>
     where
-        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
+        A: EventArg,
         R: Into<Answer>,
     {
         self.add(EventKind::Bus, name, handler)
@@ -353,9 +356,10 @@ impl<C> Events<C> {
     /// let events = Events::auto_dispatch().add(EventKind::Both, "say", Chat::say);
     /// assert!(events.is_http("say"));
     /// ```
-    pub fn add<F, R>(mut self, kind: EventKind, name: &str, handler: F) -> Events<C>
+    pub fn add<F, A, R>(mut self, kind: EventKind, name: &str, handler: F) -> Events<C>
     where
-        F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
+        F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
+        A: EventArg,
         R: Into<Answer>,
     {
         if name.is_empty() {
@@ -365,7 +369,8 @@ impl<C> Events<C> {
         } else if self.handlers.contains_key(name) {
             self.problems.push(Problem::Duplicate(name.to_owned()));
         } else {
-            let call: HandlerFn<C> = Box::new(move |c, cx, v| handler(c, cx, v).into());
+            let call: HandlerFn<C> =
+                Box::new(move |c, cx, m| handler(c, cx, A::from_msg(m)).into());
             self.handlers
                 .insert(name.to_owned(), Handler { kind, call });
         }
@@ -503,7 +508,11 @@ impl<C> Events<C> {
 /// entries, where `kind` is `ws` (WebSocket clients), `both` (WebSocket and AJAJ by `POST`),
 /// `safe` (WebSocket and AJAJ by `POST`, `GET` or `HEAD`: no side effects) or `bus` (server-side
 /// deliveries only), and `handler` is a method or closure
-/// `Fn(&mut C, &mut Ctx<'_>, serde_json::Value) -> impl Into<Answer>`.
+/// `Fn(&mut C, &mut Ctx<'_>, M) -> impl Into<Answer>`, where the message `M` is a [`Msg`] (shared,
+/// relayed unchanged for free) or a `serde_json::Value` (an owned copy); see [`EventArg`].
+///
+/// [`Msg`]: crate::Msg
+/// [`EventArg`]: crate::EventArg
 ///
 /// ```
 /// use plezi_dispatch::{events, Ctx, Events};
@@ -529,6 +538,7 @@ macro_rules! events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     struct T;
 

@@ -10,7 +10,7 @@
 //! # How to use
 //!
 //! ```no_run
-//! use plezi_dispatch::{events, Answer, Controller, Ctx, Dispatcher, Events, Routes, SendError};
+//! use plezi_dispatch::{events, Answer, Controller, Ctx, Dispatcher, Events, Msg, Routes, SendError};
 //! use plezi_messaging::{Bus, BusConfig};
 //! use plezi_server::Server;
 //! use serde_json::{json, Value};
@@ -23,8 +23,9 @@
 //!     fn echo(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value {
 //!         msg
 //!     }
-//!     /// From a client: tell everyone else. From the bus: write it to this client.
-//!     fn chat(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Option<Value>, SendError> {
+//!     /// From a client: tell everyone else. From the bus: show it to this client (the message
+//!     /// is shared by every receiver and written from one frame encoded once).
+//!     fn chat(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Option<Msg>, SendError> {
 //!         if cx.is_delivery() {
 //!             return Ok(Some(msg));
 //!         }
@@ -57,9 +58,10 @@
 //!   `accept_delivery`, `unknown`, `failed_unicast`, `message_store_lifespan` and `bus_name`.
 //! - **Events** ([`Events`], [`events!`]): `ws` (WebSocket clients), `both` (WebSocket and AJAJ by
 //!   `POST`), `safe` (also AJAJ by `GET`/`HEAD`: no side effects), `bus` (server-side deliveries
-//!   only). Handlers are
-//!   `fn(&mut self, &mut Ctx<'_>, serde_json::Value) -> impl Into<Answer>`; every kind also runs
-//!   for server-side deliveries of its name ([`Ctx::is_delivery`] tells them apart).
+//!   only). Handlers are `fn(&mut self, &mut Ctx<'_>, Msg) -> impl Into<Answer>` (or with a
+//!   `serde_json::Value`: an owned copy, [`EventArg`]); every kind also runs for server-side
+//!   deliveries of its name ([`Ctx::is_delivery`] tells them apart). A [`Msg`] returned unchanged is
+//!   relayed from one frame shared by every receiver.
 //! - **The context** ([`Ctx`]): `write`, `close`, `id()`, `broadcast`, `multicast`, `unicast`,
 //!   `register_as`, `notify`, `subscribe`/`publish`, the fast paths `broadcast_raw`/
 //!   `multicast_raw`, `params`, `cookies`, `set_cookie`, `session`/`session_mut`
@@ -84,6 +86,7 @@ mod dispatcher;
 mod endpoint;
 mod error;
 mod events;
+mod msg;
 mod rate;
 mod redirect;
 mod routes;
@@ -118,6 +121,7 @@ pub use dispatcher::{DispatchService, Dispatcher};
 pub use error::{RegisterError, SendError};
 pub use events::{EventKind, Events, Mode};
 pub use generated::{CLIENT_DTS, CLIENT_JS, CLIENT_VERSION};
+pub use msg::{EventArg, Msg};
 pub use params::{DecodeError, ParamSource, Params, ParamsError, ParamsLimits};
 pub use redirect::RedirectError;
 pub use router::RouteError;

@@ -2,9 +2,11 @@
 //!
 //! - Event payloads run the receiver's handler for the event (server side) and write its answer:
 //!   `ServerHandle::for_each` with the controller's tag for broadcasts (no tag for multicasts),
-//!   `ServerHandle::run` per listed connection (unicast, channel, identity).
-//! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `write`.
-//! - Mailbox batches run on each live connection of the identity; the claim is confirmed once one
+//!   `ServerHandle::for_each_listed` for listed connections (unicast, channel, identity): one task
+//!   per loop, however many receivers. The handler's message is built once and shared
+//!   (`Msg`); a receiver that relays it unchanged writes the frame encoded once for all.
+//! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `broadcast_listed`.
+//! - Mailbox batches run on each live connection of the identity (one task per loop); the claim is confirmed once one
 //!   of them took every message. If none is open any more, the claim is dropped unconfirmed and
 //!   the messages stay first in the mailbox.
 //! - A failed unicast runs the sender's `failed_unicast`.
@@ -16,7 +18,7 @@ use std::sync::{Arc, Weak};
 use plezi_messaging::{
     BusError, ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Recipients, Sink, Target,
 };
-use plezi_server::{Filter, SharedFrame};
+use plezi_server::{EachFn, Filter, SharedFrame};
 use serde_json::json;
 
 use crate::answer::bus_error_status;
@@ -77,33 +79,24 @@ impl Sink for DispatchSink {
                 match (filter, recipients) {
                     (Some(filter), _) => handle.broadcast(frame, filter),
                     (None, Recipients::Listed(list)) => {
-                        for id in list.into_iter().filter_map(|u| app.conn_of(u)) {
-                            handle.write(id, frame.clone());
-                        }
+                        let ids = list.into_iter().filter_map(|u| app.conn_of(u));
+                        handle.broadcast_listed(ids, frame);
                     }
                     (None, _) => {}
                 }
             }
             Payload::Event { event, data } => {
-                let delivery = Arc::new(Delivery::new(event, data, from, target));
+                let delivery = Delivery::new(event, data, from, target);
+                let each: EachFn = Arc::new(move |h, ws| {
+                    if let Some(conn) = Connection::downcast(h) {
+                        conn.deliver(ws, &delivery);
+                    }
+                });
                 match (filter, recipients) {
-                    (Some(filter), _) => handle.for_each(
-                        filter,
-                        Arc::new(move |h, ws| {
-                            if let Some(conn) = Connection::downcast(h) {
-                                conn.deliver(ws, &delivery);
-                            }
-                        }),
-                    ),
+                    (Some(filter), _) => handle.for_each(filter, each),
                     (None, Recipients::Listed(list)) => {
-                        for id in list.into_iter().filter_map(|u| app.conn_of(u)) {
-                            let delivery = delivery.clone();
-                            handle.run(id, move |h, ws| {
-                                if let Some(conn) = Connection::downcast(h) {
-                                    conn.deliver(ws, &delivery);
-                                }
-                            });
-                        }
+                        let ids = list.into_iter().filter_map(|u| app.conn_of(u));
+                        handle.for_each_listed(ids, each);
                     }
                     (None, _) => {}
                 }
@@ -125,33 +118,29 @@ impl Sink for DispatchSink {
             claim,
         } = batch;
         let target = Target::Identity(identity);
-        let deliveries: Arc<Vec<Result<Delivery, Arc<[u8]>>>> = Arc::new(
-            messages
-                .into_iter()
-                .map(|p| match p {
-                    Payload::Event { event, data } => {
-                        Ok(Delivery::new(event, data, None, target.clone()))
-                    }
-                    Payload::Raw(bytes) => Err(bytes),
-                })
-                .collect(),
-        );
-        for id in connections.into_iter().filter_map(|u| app.conn_of(u)) {
-            let deliveries = deliveries.clone();
-            let claim = claim.clone();
-            handle.run(id, move |h, ws| {
-                let Some(conn) = Connection::downcast(h) else {
-                    return;
-                };
-                for d in deliveries.iter() {
-                    match d {
-                        Ok(delivery) => conn.deliver(ws, delivery),
-                        Err(bytes) => Connection::deliver_raw(ws, bytes),
-                    }
+        let deliveries: Vec<Result<Delivery, Arc<[u8]>>> = messages
+            .into_iter()
+            .map(|p| match p {
+                Payload::Event { event, data } => {
+                    Ok(Delivery::new(event, data, None, target.clone()))
                 }
-                claim.delivered();
-            });
-        }
+                Payload::Raw(bytes) => Err(bytes),
+            })
+            .collect();
+        let each: EachFn = Arc::new(move |h, ws| {
+            let Some(conn) = Connection::downcast(h) else {
+                return;
+            };
+            for d in deliveries.iter() {
+                match d {
+                    Ok(delivery) => conn.deliver(ws, delivery),
+                    Err(bytes) => Connection::deliver_raw(ws, bytes),
+                }
+            }
+            claim.delivered();
+        });
+        let ids = connections.into_iter().filter_map(|u| app.conn_of(u));
+        handle.for_each_listed(ids, each);
     }
 
     fn failed_unicast(

@@ -194,21 +194,29 @@ impl Bus {
             Some(redis) => {
                 let local_unicast = matches!(message.target, Target::Unicast(_)) && !remote_unicast;
                 if !local_unicast {
-                    let on_zero = match message.target {
-                        Target::Unicast(to) => Some(OnZero::FailedUnicast {
+                    let channel = redis.names().route(&message.target);
+                    let body = Envelope::encode_message(node.server, &message);
+                    if let Target::Unicast(to) = message.target {
+                        // Not delivered here: the payload moves to the sender's
+                        // `failed_unicast`, should no server take it.
+                        let on_zero = OnZero::FailedUnicast {
                             from: message.from,
                             to,
-                            payload: message.payload.clone(),
-                        }),
-                        _ => None,
-                    };
-                    let channel = redis.names().route(&message.target);
-                    let body = Envelope::message(node.server, message.clone()).encode();
+                            payload: message.payload,
+                        };
+                        redis.enqueue(Outgoing {
+                            channel,
+                            body,
+                            seq: None,
+                            on_zero: Some(on_zero),
+                        })?;
+                        return Ok(());
+                    }
                     redis.enqueue(Outgoing {
                         channel,
                         body,
                         seq: None,
-                        on_zero,
+                        on_zero: None,
                     })?;
                 }
             }

@@ -227,57 +227,20 @@ impl Envelope {
 
     /// Encodes to JSON, appending to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let mut o = Out {
-            v: ENVELOPE_VERSION,
-            seq: self.seq,
-            origin: self.origin,
-            kind: "",
-            controller: None,
-            to: None,
-            channel: None,
-            identity: None,
-            except: None,
-            from: None,
-            event: None,
-            data: None,
-            raw: None,
-            raw64: None,
+        let body = match &self.body {
+            EnvelopeBody::Drain { identity } => BodyRef::Drain(identity),
+            EnvelopeBody::Message(m) => BodyRef::Message(m),
         };
-        match &self.body {
-            EnvelopeBody::Drain { identity } => {
-                o.kind = "drain";
-                o.identity = Some(identity);
-            }
-            EnvelopeBody::Message(m) => {
-                o.except = m.except;
-                o.from = m.from;
-                let p = PayloadOut::new(&m.payload);
-                (o.event, o.data, o.raw, o.raw64) = (p.event, p.data, p.raw, p.raw64);
-                match &m.target {
-                    Target::Multicast => o.kind = "multicast",
-                    Target::Broadcast { controller } => {
-                        o.kind = "broadcast";
-                        o.controller = Some(controller);
-                    }
-                    Target::Unicast(to) => {
-                        o.kind = "unicast";
-                        o.to = Some(*to);
-                    }
-                    Target::Channel(name) => {
-                        o.kind = "channel";
-                        o.channel = Some(name);
-                    }
-                    Target::Identity(id) => {
-                        o.kind = "identity";
-                        o.identity = Some(id);
-                    }
-                }
-            }
-        }
-        // Serializing this struct into a Vec cannot fail (no maps with non-string keys, no I/O).
-        if let Err(e) = serde_json::to_writer(&mut *out, &o) {
-            log::error!("envelope encoding failed: {e}");
-        }
+        encode_parts(self.origin, self.seq, body, out);
+    }
+
+    /// Encodes the envelope of `message` from `origin` (without `seq`) straight from the borrow:
+    /// the same bytes as `Envelope::message(origin, message.clone()).encode()`, with no copy of
+    /// the message.
+    pub fn encode_message(origin: ServerId, message: &Message) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        encode_parts(origin, None, BodyRef::Message(message), &mut out);
+        out
     }
 
     /// Decodes and checks an envelope (at most `max_len` bytes).
@@ -327,6 +290,67 @@ impl Envelope {
                 from: raw.from,
             }),
         })
+    }
+}
+
+/// What an envelope carries, borrowed for encoding.
+enum BodyRef<'a> {
+    Message(&'a Message),
+    Drain(&'a str),
+}
+
+/// Encodes one envelope as JSON, appending to `out`.
+fn encode_parts(origin: ServerId, seq: Option<u64>, body: BodyRef<'_>, out: &mut Vec<u8>) {
+    let mut o = Out {
+        v: ENVELOPE_VERSION,
+        seq,
+        origin,
+        kind: "",
+        controller: None,
+        to: None,
+        channel: None,
+        identity: None,
+        except: None,
+        from: None,
+        event: None,
+        data: None,
+        raw: None,
+        raw64: None,
+    };
+    match body {
+        BodyRef::Drain(identity) => {
+            o.kind = "drain";
+            o.identity = Some(identity);
+        }
+        BodyRef::Message(m) => {
+            o.except = m.except;
+            o.from = m.from;
+            let p = PayloadOut::new(&m.payload);
+            (o.event, o.data, o.raw, o.raw64) = (p.event, p.data, p.raw, p.raw64);
+            match &m.target {
+                Target::Multicast => o.kind = "multicast",
+                Target::Broadcast { controller } => {
+                    o.kind = "broadcast";
+                    o.controller = Some(controller);
+                }
+                Target::Unicast(to) => {
+                    o.kind = "unicast";
+                    o.to = Some(*to);
+                }
+                Target::Channel(name) => {
+                    o.kind = "channel";
+                    o.channel = Some(name);
+                }
+                Target::Identity(id) => {
+                    o.kind = "identity";
+                    o.identity = Some(id);
+                }
+            }
+        }
+    }
+    // Serializing this struct into a Vec cannot fail (no maps with non-string keys, no I/O).
+    if let Err(e) = serde_json::to_writer(&mut *out, &o) {
+        log::error!("envelope encoding failed: {e}");
     }
 }
 
@@ -401,6 +425,11 @@ mod tests {
                     except: Some(uuid(1)),
                     from: Some(uuid(2)),
                 };
+                assert_eq!(
+                    Envelope::encode_message(origin, &m),
+                    Envelope::message(origin, m.clone()).encode(),
+                    "encoding from a borrow writes the same bytes"
+                );
                 round_trip(Envelope {
                     origin,
                     seq: Some(3),

@@ -78,6 +78,13 @@ pub struct ServerConfig {
     /// On shutdown, how long to wait for WebSocket peers to answer the 1001 close and for
     /// in-flight HTTP responses to finish before dropping the connections. Default 10 s.
     pub shutdown_grace: Duration,
+    /// When a loop lags (more connections got fan-out frames in one turn than a turn flushes, or
+    /// some still wait from earlier turns), the most a fan-out frame may wait before its write, so
+    /// that the frames of the fan-outs that reach the same connection meanwhile leave in one write:
+    /// less CPU per delivery for at most this much added latency. A fan-out that fits in one turn
+    /// is written at once, and so is a connection's own output (an answer, a hook's writes).
+    /// Whole milliseconds; zero writes every fan-out as soon as the turn budget allows. Default 2 ms.
+    pub broadcast_coalesce: Duration,
     /// Log one line per HTTP request at info level, target `plezi::access`. Default false.
     pub access_log: bool,
 }
@@ -99,6 +106,7 @@ impl Default for ServerConfig {
             max_pending_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::default(),
             shutdown_grace: Duration::from_secs(10),
+            broadcast_coalesce: Duration::from_millis(2),
             access_log: false,
         }
     }
@@ -144,6 +152,7 @@ mod tests {
         assert_eq!(c.max_form_body_bytes, 1024 * 1024);
         assert_eq!(c.min_body_rate, 240);
         assert_eq!(c.slow_consumer, SlowConsumerPolicy::Close(1008));
+        assert_eq!(c.broadcast_coalesce, Duration::from_millis(2));
     }
 
     #[test]

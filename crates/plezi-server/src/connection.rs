@@ -32,6 +32,8 @@ pub(crate) const PEER_EOF: u8 = 8;
 pub(crate) const HUP: u8 = 16;
 /// Listed to continue work next turn.
 pub(crate) const READY: u8 = 32;
+/// Dirty with fan-out frames only, waiting (the loop lags) so that more can join them.
+pub(crate) const DEFERRED: u8 = 64;
 
 /// Reads per readiness event before other connections get a turn.
 const READ_BUDGET: usize = 8;
@@ -92,12 +94,13 @@ impl Conn {
 }
 
 impl EventLoop {
-    /// Marks a connection for a flush at the end of this turn.
+    /// Marks a connection for a flush at the end of this turn (also one whose fan-out frames
+    /// were waiting: its own output does not wait).
     pub(crate) fn mark_dirty(&mut self, slot: u32) {
         if let Some(conn) = self.conns.get_mut(slot)
-            && conn.flags & DIRTY == 0
+            && (conn.flags & DIRTY == 0 || conn.flags & DEFERRED != 0)
         {
-            conn.flags |= DIRTY;
+            conn.flags = (conn.flags | DIRTY) & !DEFERRED;
             self.dirty.push(slot);
         }
     }
@@ -208,7 +211,9 @@ impl EventLoop {
         loop {
             let now = self.now;
             let stopping = self.stopping;
-            let EventLoop { conns, env, .. } = self;
+            let EventLoop {
+                conns, env, tags, ..
+            } = self;
             let Some(conn) = conns.get_mut(slot) else {
                 return input.len();
             };
@@ -220,6 +225,7 @@ impl EventLoop {
                     match next {
                         HttpNext::NeedMore | HttpNext::Paused | HttpNext::Close => return pos,
                         HttpNext::Upgrade(ws) => {
+                            tags.insert(slot, ws.tag);
                             conn.mode = Mode::Ws(*ws);
                             env.handle.shared.websockets.fetch_add(1, Ordering::Relaxed);
                             if let Mode::Ws(ws) = &mut conn.mode {
@@ -366,6 +372,7 @@ impl EventLoop {
         else {
             return;
         };
+        self.tags.remove(slot);
         self.env
             .handle
             .shared

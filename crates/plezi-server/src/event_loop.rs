@@ -20,7 +20,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::ServerConfig;
 use crate::conn_id::ConnId;
-use crate::connection::{Conn, DIRTY, HUP, READ_READY, READY, WRITE_BLOCKED};
+use crate::connection::{Conn, DEFERRED, DIRTY, HUP, READ_READY, READY, WRITE_BLOCKED};
 use crate::handle::{ServerHandle, Task};
 use crate::handler::Service;
 use crate::http::HttpLimits;
@@ -28,6 +28,7 @@ use crate::http_conn::HttpCx;
 use crate::security::Guards;
 use crate::slab::Slab;
 use crate::static_files::StaticFiles;
+use crate::tag_index::TagIndex;
 use crate::timers::Timers;
 use crate::ws_conn::{WsCx, WsLimits};
 
@@ -75,6 +76,8 @@ pub(crate) struct Env {
     pub(crate) min_body_grace: u32,
     /// Most connections of the whole server (checked when loop 0 accepts).
     pub(crate) max_connections: usize,
+    /// How long fan-out frames may wait for a write when the loop lags, in ms (0 = never).
+    pub(crate) coalesce: u32,
 }
 
 fn millis(d: Duration) -> u32 {
@@ -113,6 +116,7 @@ impl Env {
             min_body_rate: config.min_body_rate,
             min_body_grace: millis(config.min_body_rate_grace),
             max_connections,
+            coalesce: config.broadcast_coalesce.as_millis().min(1 << 30) as u32,
         }
     }
 
@@ -155,6 +159,8 @@ pub(crate) struct EventLoop {
     events: Events,
     pub(crate) listener: Option<TcpListener>,
     pub(crate) conns: Slab<Conn>,
+    /// The open WebSocket connections by tag, for fan-outs.
+    pub(crate) tags: TagIndex,
     pub(crate) scratch: Box<[u8]>,
     pub(crate) env: Env,
     pub(crate) timers: Timers,
@@ -163,6 +169,10 @@ pub(crate) struct EventLoop {
     pub(crate) dirty: Vec<u32>,
     /// Connections still to flush from earlier turns (this turn's beyond [`FLUSH_BUDGET`]), oldest first.
     backlog: VecDeque<u32>,
+    /// Connections that got only fan-out frames during this turn.
+    pub(crate) fanout: Vec<u32>,
+    /// Fan-out receivers waiting, while the loop lags, until the loop-clock ms given (oldest first).
+    deferred: VecDeque<(u32, u32)>,
     /// Connections with work left over for the next turn.
     pub(crate) ready: Vec<u32>,
     start: Instant,
@@ -199,12 +209,15 @@ impl EventLoop {
             events: Events::with_capacity(1024),
             listener,
             conns: Slab::new(),
+            tags: TagIndex::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             env,
             timers: Timers::default(),
             spare_tasks: Vec::new(),
             dirty: Vec::new(),
             backlog: VecDeque::new(),
+            fanout: Vec::new(),
+            deferred: VecDeque::new(),
             ready: Vec::new(),
             start: Instant::now(),
             now: 0,
@@ -287,6 +300,7 @@ impl EventLoop {
     fn poll_timeout(&mut self) -> Option<Duration> {
         if !self.ready.is_empty()
             || !self.dirty.is_empty()
+            || !self.fanout.is_empty()
             || !self.backlog.is_empty()
             || self.accept_more
             || !self.env.handle.inbox_for(self.index).is_empty()
@@ -301,6 +315,14 @@ impl EventLoop {
         let mut timeout = Duration::from_millis(u64::from(wait));
         if let Some(deadline) = self.timers.next_deadline() {
             timeout = timeout.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        if let Some(&(_, due)) = self.deferred.front() {
+            let wait = if Self::reached(self.now, due) {
+                0
+            } else {
+                due.wrapping_sub(self.now)
+            };
+            timeout = timeout.min(Duration::from_millis(u64::from(wait)));
         }
         Some(timeout)
     }
@@ -425,9 +447,33 @@ impl EventLoop {
     }
 
     /// Flushes up to [`FLUSH_BUDGET`] of this turn's connections first (the answer to a request read
-    /// this turn does not wait behind an earlier broadcast), then up to as many from the backlog; the
-    /// rest waits for the next turn, which polls without blocking.
+    /// this turn does not wait behind an earlier broadcast), then up to as many from earlier turns;
+    /// the rest waits for the next turn, which polls without blocking.
+    ///
+    /// Connections that got only fan-out frames this turn are written now when they fit in one
+    /// turn's budget and nothing waits from earlier turns. Otherwise the loop lags: they wait up to
+    /// `ServerConfig::broadcast_coalesce`, and the frames of the fan-outs that reach them meanwhile
+    /// leave with theirs, in one write.
     fn flush_dirty(&mut self) {
+        let mut fanout = std::mem::take(&mut self.fanout);
+        let lagging = !self.backlog.is_empty()
+            || !self.deferred.is_empty()
+            || self.dirty.len() + fanout.len() > FLUSH_BUDGET;
+        if self.env.coalesce == 0 || !lagging {
+            self.dirty.append(&mut fanout);
+        } else {
+            let due = self.now.wrapping_add(self.env.coalesce);
+            for &slot in &fanout {
+                if let Some(conn) = self.conns.get_mut(slot) {
+                    conn.flags |= DEFERRED;
+                    self.deferred.push_back((slot, due));
+                }
+            }
+            fanout.clear();
+        }
+        if self.fanout.is_empty() {
+            self.fanout = fanout;
+        }
         let mut flushed = 0;
         // Flushing can run hooks that dirty more connections: take the list until it stays empty.
         while !self.dirty.is_empty() && flushed < FLUSH_BUDGET {
@@ -453,6 +499,13 @@ impl EventLoop {
         {
             flushed += usize::from(self.flush_if_dirty(slot));
         }
+        while flushed < FLUSH_BUDGET
+            && let Some(&(slot, due)) = self.deferred.front()
+            && Self::reached(self.now, due)
+        {
+            self.deferred.pop_front();
+            flushed += usize::from(self.flush_if_dirty(slot));
+        }
     }
 
     /// Flushes a connection that is still marked dirty; false when it was not (already flushed,
@@ -464,7 +517,7 @@ impl EventLoop {
         if conn.flags & DIRTY == 0 {
             return false;
         }
-        conn.flags &= !DIRTY;
+        conn.flags &= !(DIRTY | DEFERRED);
         self.flush(slot);
         true
     }

@@ -39,6 +39,10 @@ pub(crate) enum Task {
     Broadcast(SharedFrame, Filter),
     /// Run a closure on every matching WebSocket connection of the loop.
     ForEach(Filter, EachFn),
+    /// Queue a frame on each listed connection of the loop.
+    BroadcastListed(Vec<ConnId>, SharedFrame),
+    /// Run a closure on each listed connection of the loop.
+    ForEachListed(Vec<ConnId>, EachFn),
     /// Run a closure on the loop thread.
     Call(Box<dyn FnOnce() + Send>),
     /// Schedule a timer.
@@ -203,6 +207,41 @@ impl ServerHandle {
         for inbox in self.shared.inboxes.iter() {
             inbox.push(Task::ForEach(filter, f.clone()));
         }
+    }
+
+    /// Queues `frame` on each listed connection that is an open WebSocket: one task per loop
+    /// (not one per connection) carrying the shared bytes. Gone or stale ids are skipped.
+    pub fn broadcast_listed(&self, ids: impl IntoIterator<Item = ConnId>, frame: SharedFrame) {
+        for (loop_index, ids) in self.by_loop(ids) {
+            self.send(loop_index, Task::BroadcastListed(ids, frame.clone()));
+        }
+    }
+
+    /// Runs `f` on each listed connection that is an open WebSocket, each on its loop thread: one
+    /// task per loop (not one per connection). Gone or stale ids are skipped.
+    pub fn for_each_listed(&self, ids: impl IntoIterator<Item = ConnId>, f: EachFn) {
+        for (loop_index, ids) in self.by_loop(ids) {
+            self.send(loop_index, Task::ForEachListed(ids, f.clone()));
+        }
+    }
+
+    /// `ids` grouped by their loop (ids of loops this server does not have are dropped).
+    fn by_loop(
+        &self,
+        ids: impl IntoIterator<Item = ConnId>,
+    ) -> impl Iterator<Item = (u16, Vec<ConnId>)> {
+        let mut groups: Vec<Vec<ConnId>> =
+            (0..self.shared.inboxes.len()).map(|_| Vec::new()).collect();
+        for id in ids {
+            if let Some(group) = groups.get_mut(usize::from(id.loop_index())) {
+                group.push(id);
+            }
+        }
+        groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(i, ids)| (i as u16, ids))
     }
 
     /// Runs `f` on loop `loop_index`'s thread (ignored if there is no such loop).

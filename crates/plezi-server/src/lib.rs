@@ -43,7 +43,13 @@
 //!   non-empty.
 //! - **A loop turn.** Poll → read and process socket input → inbox tasks → due timers → the
 //!   timeout sweep (every ¼ of the shortest timeout, at most 1 s) → flush every connection that
-//!   got output during the turn, once, with vectored writes.
+//!   got output during the turn, once, with vectored writes. When a loop lags behind a wide
+//!   fan-out, receivers of fan-out frames wait up to [`ServerConfig::broadcast_coalesce`] so that
+//!   later frames leave in the same write; a connection's own output never waits.
+//! - **Fan-out.** Each loop lists its WebSocket connections by [`Upgrade::tag`]: a
+//!   [`ServerHandle::broadcast`] or [`ServerHandle::for_each`] to a tag visits only its members;
+//!   [`ServerHandle::broadcast_listed`] and [`ServerHandle::for_each_listed`] send one task per
+//!   loop for a list of ids.
 //! - **Memory.** Input is read into one 64 KiB buffer per loop; a connection keeps only the bytes
 //!   of an incomplete head or frame, and an outbound queue of encoded chunks (owned, or shared
 //!   `Arc` bytes such as a broadcast [`SharedFrame`]) — both unallocated when idle.
@@ -99,6 +105,7 @@ mod slab;
 mod socket_sink;
 mod static_files;
 mod sweep;
+mod tag_index;
 mod timers;
 mod ws_conn;
 

@@ -1,5 +1,6 @@
 //! Work that reaches a loop through its inbox: adopting accepted sockets, writes / closes / closures
-//! addressed to one connection by `ConnId`, fan-outs over every matching WebSocket connection,
+//! addressed to one connection by `ConnId`, fan-outs over the matching WebSocket connections (the
+//! members of a tag, from the loop's `TagIndex`, or a listed set of ids),
 //! closures and timers for the loop itself, shutdown.
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ impl EventLoop {
             Task::Run(id, f) => self.with_ws(id, "a ServerHandle::run closure", f),
             Task::Broadcast(frame, filter) => self.broadcast(&frame, filter),
             Task::ForEach(filter, f) => self.for_each(filter, &mut |h, ws| f(h, ws)),
+            Task::BroadcastListed(ids, frame) => self.broadcast_listed(&ids, &frame),
+            Task::ForEachListed(ids, f) => self.for_each_listed(&ids, &mut |h, ws| f(h, ws)),
             Task::Call(f) => {
                 guard("a run_on_loop closure", f);
             }
@@ -78,13 +81,28 @@ impl EventLoop {
     fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
         let now = self.now;
         self.each_open_ws(filter, |env, id, peer, out, ws| {
-            let mut io = WsIo {
-                out,
-                state: &mut ws.state,
-                limits: &env.ws_limits,
-                now,
-            };
-            let _ = io.write_frame(id, peer, frame);
+            write_shared(env, now, id, peer, out, ws, frame)
+        });
+    }
+
+    /// Queues `frame` on each listed open WebSocket connection of this loop.
+    fn broadcast_listed(&mut self, ids: &[ConnId], frame: &SharedFrame) {
+        let now = self.now;
+        self.each_listed_ws(ids, |env, id, peer, out, ws| {
+            write_shared(env, now, id, peer, out, ws, frame)
+        });
+    }
+
+    /// Runs `f` on each listed open WebSocket connection of this loop.
+    fn for_each_listed(
+        &mut self,
+        ids: &[ConnId],
+        f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
+    ) {
+        let now = self.now;
+        self.each_listed_ws(ids, |env, id, peer, out, ws| {
+            let cx = env.ws_cx(id, peer, now);
+            ws.with_socket(out, &cx, "a for_each_listed closure", &mut *f);
         });
     }
 
@@ -102,7 +120,9 @@ impl EventLoop {
     }
 
     /// Calls `visit` on every open WebSocket connection of this loop that `filter` selects and
-    /// marks each one for a flush at the end of this turn.
+    /// lists each one as a fan-out receiver, flushed at the end of this turn (or, when the loop
+    /// lags, within `ServerConfig::broadcast_coalesce`). Only the members of the filter's tag
+    /// (or the WebSocket connections, without a tag) are visited, not every slot.
     fn each_open_ws(
         &mut self,
         filter: Filter,
@@ -111,26 +131,81 @@ impl EventLoop {
         let EventLoop {
             conns,
             env,
-            dirty,
+            fanout,
             index,
+            tags,
             ..
         } = self;
-        for slot in 0..conns.capacity_slots() {
+        for &slot in tags.members(filter.tag) {
             let Some((generation, conn)) = conns.get_with_generation(slot) else {
                 continue;
             };
+            let id = ConnId::new(*index, slot, generation);
             let Mode::Ws(ws) = &mut conn.mode else {
                 continue;
             };
-            let id = ConnId::new(*index, slot, generation);
             if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
                 continue;
             }
             visit(env, id, conn.peer, &mut conn.out, ws);
             if conn.flags & DIRTY == 0 {
                 conn.flags |= DIRTY;
-                dirty.push(slot);
+                fanout.push(slot);
             }
         }
     }
+
+    /// Calls `visit` on each listed connection of this loop that is still an open WebSocket and
+    /// lists each one as a fan-out receiver (see `each_open_ws`).
+    fn each_listed_ws(
+        &mut self,
+        ids: &[ConnId],
+        mut visit: impl FnMut(&Env, ConnId, SocketAddr, &mut OutQueue, &mut WsConn),
+    ) {
+        let EventLoop {
+            conns,
+            env,
+            fanout,
+            index,
+            ..
+        } = self;
+        for &id in ids {
+            if id.loop_index() != *index {
+                continue;
+            }
+            let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
+                continue;
+            };
+            let Mode::Ws(ws) = &mut conn.mode else {
+                continue;
+            };
+            if ws.state.phase != Phase::Open {
+                continue;
+            }
+            visit(env, id, conn.peer, &mut conn.out, ws);
+            if conn.flags & DIRTY == 0 {
+                conn.flags |= DIRTY;
+                fanout.push(id.slot());
+            }
+        }
+    }
+}
+
+/// Queues a shared frame on one connection (under its outbound cap and slow-consumer policy).
+fn write_shared(
+    env: &Env,
+    now: u32,
+    id: ConnId,
+    peer: SocketAddr,
+    out: &mut OutQueue,
+    ws: &mut WsConn,
+    frame: &SharedFrame,
+) {
+    let mut io = WsIo {
+        out,
+        state: &mut ws.state,
+        limits: &env.ws_limits,
+        now,
+    };
+    let _ = io.write_frame(id, peer, frame);
 }

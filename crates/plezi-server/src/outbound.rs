@@ -3,7 +3,8 @@
 //! Chunks are either owned bytes (small frames and response heads are coalesced into the tail
 //! chunk) or shared, reference-counted bytes (a broadcast frame encoded once for every receiver,
 //! a static response body). [`OutQueue::write_to`] flushes with vectored writes over up to
-//! [`MAX_IOVECS`] chunks per system call. An empty queue owns no heap memory.
+//! [`MAX_IOVECS`] chunks per system call. An empty queue owns no heap memory, and one chunk queued
+//! on an empty queue (a broadcast frame to an idle connection) needs none either.
 //!
 //! Public as a low-level building block (benchmarks use it); applications write through
 //! `WebSocket` and `ServerHandle` instead.
@@ -52,6 +53,63 @@ impl Chunk {
     }
 }
 
+/// The queued chunks, oldest first. The first one lives inline, so a connection that gets one
+/// frame at a time (an idle receiver of broadcasts) never allocates to queue it; only a second
+/// chunk waiting behind the first uses the deque.
+#[derive(Default)]
+struct Chunks {
+    /// The oldest chunk; `None` only when `rest` is empty too.
+    first: Option<Chunk>,
+    rest: VecDeque<Chunk>,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn push_back(&mut self, chunk: Chunk) {
+        if self.first.is_none() {
+            self.first = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
+        }
+    }
+
+    fn front(&self) -> Option<&Chunk> {
+        self.first.as_ref()
+    }
+
+    fn pop_front(&mut self) -> Option<Chunk> {
+        let first = self.first.take();
+        self.first = self.rest.pop_front();
+        first
+    }
+
+    fn back(&self) -> Option<&Chunk> {
+        self.rest.back().or(self.first.as_ref())
+    }
+
+    fn back_mut(&mut self) -> Option<&mut Chunk> {
+        match self.rest.back_mut() {
+            Some(c) => Some(c),
+            None => self.first.as_mut(),
+        }
+    }
+
+    fn pop_back(&mut self) -> Option<Chunk> {
+        self.rest.pop_back().or_else(|| self.first.take())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Chunk> {
+        self.first.iter().chain(self.rest.iter())
+    }
+}
+
 /// What a flush achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flush {
@@ -64,7 +122,7 @@ pub enum Flush {
 /// A connection's queue of outbound bytes.
 #[derive(Default)]
 pub struct OutQueue {
-    chunks: VecDeque<Chunk>,
+    chunks: Chunks,
     /// Bytes of the first chunk already written.
     offset: usize,
     /// Bytes queued and not yet written.
@@ -157,7 +215,10 @@ impl OutQueue {
         while self.pending > 0 {
             if self.chunks.len() == 1 {
                 // The common case (one frame or one coalesced buffer): a plain write.
-                let bytes = &self.chunks[0].bytes()[self.offset..];
+                let Some(only) = self.chunks.front() else {
+                    break;
+                };
+                let bytes = &only.bytes()[self.offset..];
                 match w.write(bytes) {
                     Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                     Ok(n) => self.advance(n),
@@ -208,7 +269,7 @@ impl OutQueue {
 
     /// Frees the deque's buffer: an idle connection keeps no outbound memory.
     fn release(&mut self) {
-        self.chunks = VecDeque::new();
+        self.chunks = Chunks::default();
         self.offset = 0;
     }
 }
@@ -326,10 +387,31 @@ mod tests {
     }
 
     #[test]
+    fn one_chunk_on_an_empty_queue_uses_no_deque() {
+        let mut q = OutQueue::default();
+        let f = SharedFrame::text("x");
+        for _ in 0..3 {
+            q.push_frame(f.clone());
+            assert_eq!(q.chunks.rest.capacity(), 0);
+            let mut w = writer(100, 100);
+            assert_eq!(q.write_to(&mut w).unwrap(), Flush::Drained);
+            assert_eq!(w.out, f.as_bytes());
+        }
+        q.push_frame(SharedFrame::text("a"));
+        q.push_owned(b"b".to_vec());
+        q.push_frame(SharedFrame::text("c"));
+        assert_eq!(q.chunks.len(), 3);
+        let mut w = writer(2, 100);
+        q.write_to(&mut w).unwrap();
+        assert_eq!(w.out, [0x81, 1, b'a', b'b', 0x81, 1, b'c']);
+        assert!(q.chunks.is_empty() && q.chunks.rest.capacity() == 0);
+    }
+
+    #[test]
     fn drained_queue_frees_its_buffer() {
         let mut q = OutQueue::default();
         q.push_owned(vec![1; 10]);
         q.write_to(&mut writer(100, 100)).unwrap();
-        assert_eq!(q.chunks.capacity(), 0);
+        assert_eq!(q.chunks.rest.capacity(), 0);
     }
 }

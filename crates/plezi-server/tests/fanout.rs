@@ -136,6 +136,114 @@ fn tag_filter_reaches_only_the_tag() {
     }
 }
 
+/// A fan-out to a tag visits the loop's list of that tag's members (`docs/architecture.md`, the
+/// server's code map): members that close leave it, and a newer connection in a reused slot is
+/// reached under its own tag only.
+#[test]
+fn tag_fanout_stays_right_as_connections_come_and_go() {
+    let s = TestServer::start();
+    let mut ones = connect_many(&s, 6, Some(1));
+    let mut twos = connect_many(&s, 4, Some(2));
+    let mut plain = connect_many(&s, 2, None);
+    wait_count(&s, 12);
+    let closed: Vec<(Client, ConnId)> = ones.drain(..3).collect();
+    let freed: Vec<(u16, u32)> = closed
+        .iter()
+        .map(|(_, id)| (id.loop_index(), id.slot()))
+        .collect();
+    for (mut c, _) in closed {
+        c.close_handshake(1000);
+    }
+    wait_count(&s, 9);
+    // New connections take the freed slots (with new generations), under other tags.
+    twos.extend(connect_many(&s, 2, Some(2)));
+    plain.extend(connect_many(&s, 1, None));
+    wait_count(&s, 12);
+    let reused = twos
+        .iter()
+        .chain(plain.iter())
+        .filter(|(_, id)| freed.contains(&(id.loop_index(), id.slot())))
+        .count();
+    assert!(
+        reused > 0,
+        "no slot was reused: the test does not test reuse"
+    );
+    for round in 0..2 {
+        s.handle.broadcast(
+            SharedFrame::text(&format!("ones {round}")),
+            Filter {
+                tag: Some(1),
+                except: None,
+            },
+        );
+        s.handle.broadcast(
+            SharedFrame::text(&format!("twos {round}")),
+            Filter {
+                tag: Some(2),
+                except: Some(twos[0].1),
+            },
+        );
+        s.handle
+            .broadcast(SharedFrame::text("marker"), Filter::default());
+        for (c, _) in ones.iter_mut() {
+            assert_eq!(c.expect_text(), format!("ones {round}"));
+            assert_eq!(c.expect_text(), "marker");
+        }
+        for (i, (c, _)) in twos.iter_mut().enumerate() {
+            if i != 0 {
+                assert_eq!(c.expect_text(), format!("twos {round}"), "client {i}");
+            }
+            assert_eq!(c.expect_text(), "marker", "client {i}");
+        }
+        for (c, _) in plain.iter_mut() {
+            assert_eq!(c.expect_text(), "marker");
+        }
+        // The last member of tag 1 leaves: the next round reaches the other two.
+        if round == 0 {
+            let (mut c, _) = ones.pop().expect("a member of tag 1");
+            c.close_handshake(1000);
+            wait_count(&s, 11);
+        }
+    }
+}
+
+/// Listed fan-outs (`broadcast_listed`, `for_each_listed`) reach exactly the listed open
+/// connections, on every loop, and skip stale ids.
+#[test]
+fn listed_fanouts_reach_exactly_the_listed_connections() {
+    let s = TestServer::start();
+    let mut clients = connect_many(&s, 8, None);
+    wait_count(&s, 8);
+    let (mut gone, gone_id) = clients.pop().expect("a client");
+    gone.close_handshake(1000);
+    wait_count(&s, 7);
+    let listed: Vec<ConnId> = clients
+        .iter()
+        .step_by(2)
+        .map(|(_, id)| *id)
+        .chain([gone_id])
+        .collect();
+    let loops: std::collections::HashSet<u16> = listed.iter().map(|id| id.loop_index()).collect();
+    assert_eq!(loops.len(), 2, "the list should span both loops");
+    s.handle
+        .broadcast_listed(listed.iter().copied(), SharedFrame::text("listed"));
+    s.handle.for_each_listed(
+        listed.iter().copied(),
+        Arc::new(|_, ws| {
+            let _ = ws.write_text(&format!("each {}", ws.id()));
+        }),
+    );
+    s.handle
+        .broadcast(SharedFrame::text("marker"), Filter::default());
+    for (i, (c, id)) in clients.iter_mut().enumerate() {
+        if listed.contains(id) {
+            assert_eq!(c.expect_text(), "listed", "client {i}");
+            assert_eq!(c.expect_text(), format!("each {id}"), "client {i}");
+        }
+        assert_eq!(c.expect_text(), "marker", "client {i}");
+    }
+}
+
 #[test]
 fn for_each_runs_on_matching_connections() {
     let s = TestServer::start();
@@ -273,6 +381,37 @@ fn broadcast_wider_than_one_turn_arrives_whole_and_in_order() {
             "echo",
             "client {n}: something else was queued"
         );
+    }
+}
+
+/// While a lagging loop holds fan-out frames back (`ServerConfig::broadcast_coalesce`, here far
+/// longer than the test waits), a connection's own output is not held: its answer goes out at once,
+/// after the frames queued before it.
+#[test]
+fn own_output_does_not_wait_behind_coalesced_fanout() {
+    const CLIENTS: usize = 300; // more than one turn flushes: the loop lags
+    let s = TestServer::start_with(Options {
+        threads: 1,
+        config: plezi_server::ServerConfig {
+            broadcast_coalesce: Duration::from_secs(600),
+            ..Default::default()
+        },
+        ..Options::default()
+    });
+    let mut clients = connect_many(&s, CLIENTS, None);
+    wait_count(&s, CLIENTS);
+    s.handle
+        .broadcast(SharedFrame::text("held"), Filter::default());
+    // Tasks run in order: once this one ran, "held" is queued (and held) everywhere.
+    let (tx, rx) = std::sync::mpsc::channel();
+    s.handle.run_on_loop(0, move || {
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(STEP).expect("the loop runs the task");
+    for (n, (c, _)) in clients.iter_mut().enumerate().step_by(37) {
+        c.send_text("echo");
+        assert_eq!(c.expect_text(), "held", "client {n}");
+        assert_eq!(c.expect_text(), "echo", "client {n}");
     }
 }
 

@@ -81,8 +81,8 @@ pub use serde_json;
 pub mod prelude {
     pub use crate::{App, Config, Error};
     pub use plezi_dispatch::{
-        Answer, Controller, Ctx, EventKind, Events, Mode, PreConnect, RedirectError, SendError,
-        Session, Source, events,
+        Answer, Controller, Ctx, EventKind, Events, Mode, Msg, PreConnect, RedirectError,
+        SendError, Session, Source, events,
     };
     pub use plezi_dispatch::{Cookies, SameSite, SetCookie};
     pub use plezi_messaging::{ConnectionUuid, Payload, Target};

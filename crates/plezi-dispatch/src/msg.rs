@@ -1,0 +1,247 @@
+//! [`Msg`], the message an event handler receives, and [`EventArg`], the argument types a handler
+//! may take.
+//!
+//! One server-side delivery (a broadcast, a channel message...) reaches many local receivers. They
+//! all get the same `Msg`: a reference-counted JSON value with, beside it, its encoding as one
+//! WebSocket frame, made the first time a receiver writes it. A handler that relays the message
+//! unchanged (`-> Msg`, the common case: show the chat line to the client) thus costs no JSON work
+//! and no copy per receiver: every receiver's connection queues the same frame bytes.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use plezi_server::SharedFrame;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+/// The message an event handler receives: a JSON value (an object with `event`, for every source
+/// but a few deliveries of non-object data), shared by every local receiver of one delivery.
+///
+/// It derefs to [`Value`]: `msg["message"]`, `msg.get("to")` and `msg.as_object()` read it
+/// without a copy. Returned unchanged (as `Msg`, or inside `Some`/`Ok`/[`Answer`]), it is written
+/// from one frame encoded once for all the delivery's receivers. [`Msg::to_mut`] changes it
+/// (copying the value first when other receivers share it) and [`Msg::into_value`] takes it
+/// (copying only when shared).
+///
+/// A handler may take `serde_json::Value` instead ([`EventArg`]); it then gets its own copy, which
+/// for a delivery means one deep copy per receiver.
+///
+/// ```
+/// use plezi_dispatch::{events, Ctx, Events, Msg};
+/// use serde_json::json;
+///
+/// struct Chat;
+/// impl Chat {
+///     /// A delivery shown to the client as it came: no copy, no encoding per receiver.
+///     fn shown(&mut self, _cx: &mut Ctx<'_>, msg: Msg) -> Msg {
+///         msg
+///     }
+///     /// A changed copy for this receiver only.
+///     fn stamped(&mut self, _cx: &mut Ctx<'_>, mut msg: Msg) -> Msg {
+///         msg.to_mut()["seen"] = json!(true);
+///         msg
+///     }
+/// }
+/// let table: Events<Chat> = events![bus shown => Chat::shown, bus stamped => Chat::stamped];
+/// assert_eq!(table.names().len(), 2);
+///
+/// let msg = Msg::new(json!({"event": "chat", "message": "hi"}));
+/// assert_eq!(msg["message"], "hi");
+/// ```
+///
+/// [`Answer`]: crate::Answer
+#[derive(Clone)]
+pub struct Msg {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    value: Value,
+    /// `value` as one text frame, encoded on first use.
+    frame: OnceLock<SharedFrame>,
+}
+
+/// A copy made to be changed: without the frame, which would no longer match.
+impl Clone for Inner {
+    fn clone(&self) -> Inner {
+        Inner {
+            value: self.value.clone(),
+            frame: OnceLock::new(),
+        }
+    }
+}
+
+impl Msg {
+    /// A message holding `value`.
+    pub fn new(value: Value) -> Msg {
+        Msg {
+            inner: Arc::new(Inner {
+                value,
+                frame: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The JSON value (also reachable through `Deref`: `msg["key"]`).
+    pub fn value(&self) -> &Value {
+        &self.inner.value
+    }
+
+    /// The value, to change: copied first when other receivers share this message, so the change
+    /// is this handler's own.
+    ///
+    /// ```
+    /// # use plezi_dispatch::Msg;
+    /// # use serde_json::json;
+    /// let shared = Msg::new(json!({"n": 1}));
+    /// let mut mine = shared.clone();
+    /// mine.to_mut()["n"] = json!(2);
+    /// assert_eq!((shared["n"].as_i64(), mine["n"].as_i64()), (Some(1), Some(2)));
+    /// ```
+    pub fn to_mut(&mut self) -> &mut Value {
+        let inner = Arc::make_mut(&mut self.inner);
+        inner.frame.take();
+        &mut inner.value
+    }
+
+    /// The value itself: moved out when this is the message's only holder, copied otherwise.
+    pub fn into_value(self) -> Value {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.value,
+            Err(shared) => shared.value.clone(),
+        }
+    }
+
+    /// Whether `self` and `other` are the same shared message (not merely equal values).
+    pub(crate) fn is(&self, other: &Msg) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Whether other holders share this message (so its frame is worth keeping).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner) > 1 || self.inner.frame.get().is_some()
+    }
+
+    /// The value as one text frame, encoded on the first call and shared by every later one.
+    pub(crate) fn frame(&self) -> &SharedFrame {
+        self.inner
+            .frame
+            .get_or_init(|| SharedFrame::text(&self.inner.value.to_string()))
+    }
+}
+
+impl Deref for Msg {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.inner.value
+    }
+}
+
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Msg").field(&self.inner.value).finish()
+    }
+}
+
+/// The value as JSON text.
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner.value, f)
+    }
+}
+
+/// Equal values (shared or not).
+impl PartialEq for Msg {
+    fn eq(&self, other: &Msg) -> bool {
+        self.is(other) || self.inner.value == other.inner.value
+    }
+}
+
+impl PartialEq<Value> for Msg {
+    fn eq(&self, other: &Value) -> bool {
+        self.inner.value == *other
+    }
+}
+
+impl From<Value> for Msg {
+    fn from(value: Value) -> Msg {
+        Msg::new(value)
+    }
+}
+
+impl From<Msg> for Value {
+    fn from(msg: Msg) -> Value {
+        msg.into_value()
+    }
+}
+
+impl Serialize for Msg {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.inner.value.serialize(serializer)
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Msg {}
+    impl Sealed for serde_json::Value {}
+}
+
+/// What an event handler may take as its message: [`Msg`] (shared with the delivery's other
+/// receivers, no copy; relayed unchanged from one shared frame) or [`Value`] (the handler's own
+/// copy: free for a client's message, one deep copy per receiver for a delivery).
+pub trait EventArg: sealed::Sealed + Sized {
+    /// The argument for a handler, from the message.
+    fn from_msg(msg: Msg) -> Self;
+}
+
+impl EventArg for Msg {
+    fn from_msg(msg: Msg) -> Msg {
+        msg
+    }
+}
+
+impl EventArg for Value {
+    fn from_msg(msg: Msg) -> Value {
+        msg.into_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_frame_is_encoded_once_and_shared() {
+        let a = Msg::new(json!({"event": "chat", "m": 1}));
+        let b = a.clone();
+        assert!(a.is(&b) && a.is_shared());
+        let fa = a.frame().as_bytes().as_ptr();
+        assert_eq!(fa, b.frame().as_bytes().as_ptr());
+        assert!(a.frame().as_bytes().ends_with(br#"{"event":"chat","m":1}"#));
+    }
+
+    #[test]
+    fn changing_a_shared_message_copies_it_and_drops_the_frame() {
+        let a = Msg::new(json!({"m": 1}));
+        let _ = a.frame();
+        let mut b = a.clone();
+        b.to_mut()["m"] = json!(2);
+        assert!(!a.is(&b));
+        assert_eq!(a["m"], 1);
+        assert!(b.frame().as_bytes().ends_with(br#"{"m":2}"#));
+        assert!(a.frame().as_bytes().ends_with(br#"{"m":1}"#));
+    }
+
+    #[test]
+    fn into_value_moves_when_alone_and_copies_when_shared() {
+        let a = Msg::new(json!([1, 2]));
+        let b = a.clone();
+        assert_eq!(b.into_value(), json!([1, 2]));
+        assert!(!a.is_shared(), "the copy was the only other holder");
+        assert_eq!(Value::from(a), json!([1, 2]));
+    }
+}
