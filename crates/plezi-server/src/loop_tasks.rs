@@ -2,17 +2,14 @@
 //! addressed to one connection by `ConnId`, fan-outs over every matching WebSocket connection,
 //! closures and timers for the loop itself, shutdown.
 
-use std::net::SocketAddr;
-
 use crate::conn_id::ConnId;
-use crate::connection::{DIRTY, Mode};
-use crate::event_loop::{Env, EventLoop};
+use crate::connection::{Conn, ConnCx};
+use crate::event_loop::EventLoop;
+use crate::flags::Flags;
 use crate::handle::Task;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
-use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::ws::SharedFrame;
-use crate::ws_conn::{Phase, WsConn, WsIo};
 
 impl EventLoop {
     /// Runs every task queued so far.
@@ -57,35 +54,17 @@ impl EventLoop {
         what: &str,
         f: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
-        if id.loop_index() != self.index {
+        if id.loop_index() != self.index
+            || self.conns.get_checked(id.slot(), id.generation()).is_none()
+        {
             return;
         }
-        let now = self.now;
-        let EventLoop { conns, env, .. } = self;
-        let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
-            return;
-        };
-        let Mode::Ws(ws) = &mut conn.mode else { return };
-        if ws.state.phase != Phase::Open {
-            return;
-        }
-        let cx = env.ws_cx(id, conn.peer, now);
-        ws.with_socket(&mut conn.out, &cx, what, f);
-        self.mark_dirty(id.slot());
+        self.with_conn(id.slot(), |conn, cx, _| conn.with_ws(cx, what, f));
     }
 
     /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.
     fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
-        let now = self.now;
-        self.each_open_ws(filter, |env, id, peer, out, ws| {
-            let mut io = WsIo {
-                out,
-                state: &mut ws.state,
-                limits: &env.ws_limits,
-                now,
-            };
-            let _ = io.write_frame(id, peer, frame);
-        });
+        self.each_open_ws(filter, |conn, cx| conn.write_shared(cx, frame));
     }
 
     /// Runs `f` on every open WebSocket connection of this loop that `filter` selects.
@@ -94,41 +73,39 @@ impl EventLoop {
         filter: Filter,
         f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
-        let now = self.now;
-        self.each_open_ws(filter, |env, id, peer, out, ws| {
-            let cx = env.ws_cx(id, peer, now);
-            ws.with_socket(out, &cx, "a for_each closure", &mut *f);
+        self.each_open_ws(filter, |conn, cx| {
+            conn.with_ws(cx, "a for_each closure", &mut *f);
         });
     }
 
     /// Calls `visit` on every open WebSocket connection of this loop that `filter` selects and
     /// marks each one for a flush at the end of this turn.
-    fn each_open_ws(
-        &mut self,
-        filter: Filter,
-        mut visit: impl FnMut(&Env, ConnId, SocketAddr, &mut OutQueue, &mut WsConn),
-    ) {
+    fn each_open_ws(&mut self, filter: Filter, mut visit: impl FnMut(&mut Conn, &ConnCx<'_>)) {
         let EventLoop {
             conns,
             env,
             dirty,
             index,
+            now,
+            stopping,
             ..
         } = self;
         for slot in 0..conns.capacity_slots() {
             let Some((generation, conn)) = conns.get_with_generation(slot) else {
                 continue;
             };
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
             let id = ConnId::new(*index, slot, generation);
-            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
+            if !conn.selected_by(&filter, id) {
                 continue;
             }
-            visit(env, id, conn.peer, &mut conn.out, ws);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
+            let cx = ConnCx {
+                env,
+                id,
+                now: *now,
+                stopping: *stopping,
+            };
+            visit(conn, &cx);
+            if conn.enlist(Flags::DIRTY) {
                 dirty.push(slot);
             }
         }
