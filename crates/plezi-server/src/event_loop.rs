@@ -7,6 +7,10 @@
 //! connection that got output this turn. Deferring the flushes to the end of the turn gives one
 //! vectored write per connection for everything queued during the turn (a burst of broadcasts, a
 //! batch of pipelined requests).
+//!
+//! The loop routes readiness, tasks and ticks to its connections and carries out the [`Next`] each
+//! one answers (flush, resume next turn, drop); what happens to a connection is decided in
+//! `connection.rs`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -47,7 +51,8 @@ pub(crate) struct EventLoop {
     events: Events,
     pub(crate) listener: Option<TcpListener>,
     pub(crate) conns: Slab<Conn>,
-    pub(crate) scratch: Box<[u8]>,
+    /// The read buffer every connection of the loop reads into.
+    scratch: Box<[u8]>,
     pub(crate) env: Env,
     pub(crate) timers: Timers,
     pub(crate) spare_tasks: Vec<Task>,
@@ -56,7 +61,7 @@ pub(crate) struct EventLoop {
     /// Connections still to flush from earlier turns (this turn's beyond [`FLUSH_BUDGET`]), oldest first.
     backlog: VecDeque<u32>,
     /// Connections with work left over for the next turn.
-    pub(crate) ready: Vec<u32>,
+    ready: Vec<u32>,
     start: Instant,
     /// Loop clock: milliseconds since `start`, wrapping.
     pub(crate) now: u32,
