@@ -2,7 +2,7 @@
 # Dispatch: chat fan-out through plezi's auto-dispatch (examples/chat: the `chat` event runs the
 # handler of every other connection, which writes its JSON answer) against, in the same run, the raw
 # shootout fast path (examples/shootout: one pre-encoded frame for everyone) and Socket.IO 4
-# (benches/peers/socketio: `socket.broadcast.emit`). Prints deliveries/s and the two ratios of the issue:
+# (benches/peers/socketio: `socket.broadcast.emit`). Prints deliveries/s and two ratios:
 # chat / shootout (target >= 0.60) and chat / Socket.IO (target >= 5). Benchmarks only; never in CI.
 #
 #   benches/run-dispatch.sh [SERVER...]     default servers: shootout chat socketio

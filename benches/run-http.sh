@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# HTTP keep-alive `GET /` with wrk, in one run: plezi-hello (benches/src/bin/plezi-hello.rs: a small text
-# from memory) against the minimal hyper server doing the same, plus plezi's examples/echo, whose `GET /`
-# is a static file from its public folder (stat, ETag, file body: a different job, shown for reference).
+# HTTP keep-alive GETs with wrk, in one run:
+#   plezi-hello    `GET /`: a small text from memory (benches/src/bin/plezi-hello.rs)
+#   hyper          the same from the minimal hyper server (benches/peers/hyper-hello)
+#   plezi-static   `GET /index.html`: examples/public/echo/index.html (421 B) as a static file
+#                  (plezi-hello with PUBLIC=examples/public/echo)
+#   plezi-memory   `GET /from-memory`: the same bytes from memory, same server, no public folder
+#                  (plezi-hello with MEMORY_FILE=examples/public/echo/index.html)
+#   plezi-echo-static  examples/echo's `GET /`: the same file through the full example app
+#   before-hello, before-echo-static: `GET /` of other builds of plezi-hello / examples/echo
+#                  (BEFORE_HELLO, BEFORE_ECHO), for a before/after in the same run
 # Benchmarks only; never part of CI's test path.
 #
-#   benches/run-http.sh
+#   benches/run-http.sh [SERVER...]     (default: plezi-hello hyper plezi-static plezi-memory
+#                                        plezi-echo-static, plus before-* when their build is set)
 #
 # Environment (defaults in brackets):
 #   DURATION [10]  seconds per run      CONNECTIONS [64]  wrk connections (one wrk thread)
 #   RT       [1]   SCHED_FIFO for server and wrk (see run-peers.sh)
 #   HELLO    [$TARGET/release/plezi-hello, built from this tree]    another build of plezi-hello
 #   ECHO     [$TARGET/release/examples/echo, built from this tree]  another build of plezi's example
+#   BEFORE_HELLO, BEFORE_ECHO [unset]  builds to measure as before-hello / before-echo-static
 #   CARGO_TARGET_DIR [target/bench]
 #
 # Each server runs pinned to core 0 and wrk to core 1. Prints requests/s, latency and the server's CPU
@@ -37,18 +46,32 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
 port=3600
 printf '| server | requests/s | latency avg | latency p99 | server CPU µs/request |\n|---|---|---|---|---|\n' > "$target/bench-results/http-table.md"
-for name in plezi-hello hyper plezi-echo-static; do
+servers=("$@")
+if [ ${#servers[@]} -eq 0 ]; then
+  servers=(plezi-hello hyper plezi-static plezi-memory plezi-echo-static)
+  [ -z "${BEFORE_HELLO:-}" ] || servers+=(before-hello)
+  [ -z "${BEFORE_ECHO:-}" ] || servers+=(before-echo-static)
+fi
+hello="${HELLO:-$target/release/plezi-hello}"
+file=examples/public/echo/index.html
+for name in "${servers[@]}"; do
   port=$((port + 1))
+  url_path=/
   case "$name" in
-    plezi-hello) cmd=("${HELLO:-$target/release/plezi-hello}") ;;
+    plezi-hello) cmd=("$hello") ;;
+    plezi-static) cmd=(env PUBLIC="$(dirname "$file")" "$hello"); url_path=/index.html ;;
+    plezi-memory) cmd=(env MEMORY_FILE="$file" "$hello"); url_path=/from-memory ;;
     plezi-echo-static) cmd=("${ECHO:-$target/release/examples/echo}") ;;
+    before-hello) cmd=("$BEFORE_HELLO") ;;
+    before-echo-static) cmd=("$BEFORE_ECHO") ;;
     hyper) cmd=("$target/peers/release/peer-hyper-hello") ;;
+    *) log "unknown server $name"; exit 2 ;;
   esac
   launch_server "http-$name" "$port" "${cmd[@]}"
   # Warm-up, then the measured run.
-  timeout 30 taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$port/" > /dev/null
+  timeout 30 taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$port$url_path" > /dev/null
   before="$(cpu_ticks "$server_pid")"
-  out="$(timeout $((duration + 30)) taskset -c 1 "${rt[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port/")"
+  out="$(timeout $((duration + 30)) taskset -c 1 "${rt[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$port$url_path")"
   after="$(cpu_ticks "$server_pid")"
   stop_server
   echo "== $name" >&2

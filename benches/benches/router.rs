@@ -5,8 +5,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use plezi_dispatch::params::{Params, ParamsLimits};
 use plezi_dispatch::router::Router;
+use plezi_dispatch::{Params, ParamsLimits};
 
 /// 100 routes in the shapes real apps use: literals with the automatic `(:id)`, nested resources,
 /// constrained segments; the last one is the one the "last route" case hits.

@@ -12,7 +12,7 @@
 //! `broadcast.emit`). Like the shootout's `broadcastResult`, that is when the fan-out was queued, not
 //! when every client has it.
 //!
-//! This module holds the protocol interface and the command line; [`run`] (in `run.rs`) drives the load.
+//! This module holds the protocol interface and the command line; [`run()`] (in `run.rs`) drives the load.
 
 mod run;
 

@@ -1,4 +1,4 @@
-//! AJAJ (spec §5): the same event handlers over HTTP.
+//! AJAJ (`docs/protocol.md#ajaj`): the same event handlers over HTTP.
 //!
 //! The request's `id` param (route segment, query, form or JSON body) names the event; the
 //! handler receives the params as one JSON object with `event` set to that name (so the same
@@ -22,8 +22,8 @@ use plezi_server::Response;
 use serde_json::Value;
 
 use crate::answer::Answer;
+use crate::app_state::AppState;
 use crate::context::HttpExtras;
-use crate::core::Core;
 use crate::generated::EVENT_KEY;
 use crate::params::Params;
 use crate::wire;
@@ -37,17 +37,21 @@ pub(crate) fn message(params: &Params, event: &str) -> Value {
 
 /// `405 Method Not Allowed` with `Allow: POST`: an AJAJ `GET`/`HEAD` for a handler not declared
 /// safe for it (`events![safe ..]`), so a link or an `<img>` on any page cannot run it.
-pub(crate) fn method_not_allowed(core: &Core, message: Value, extras: &mut HttpExtras) -> Response {
+pub(crate) fn method_not_allowed(
+    app: &AppState,
+    message: Value,
+    extras: &mut HttpExtras,
+) -> Response {
     let answer = Answer::error(
         405,
         "this event runs from POST only (GET may only call handlers declared safe)",
         message,
     );
-    reply(core, answer, extras).header("Allow", "POST")
+    reply(app, answer, extras).header("Allow", "POST")
 }
 
 /// The HTTP reply for a handler's answer, with the cookies it set (and its session saved).
-pub(crate) fn reply(core: &Core, answer: Answer, extras: &mut HttpExtras) -> Response {
+pub(crate) fn reply(app: &AppState, answer: Answer, extras: &mut HttpExtras) -> Response {
     let resp = match answer {
         Answer::Nothing => Response::new(200),
         Answer::Json(v) => Response::json(200, v.to_string()),
@@ -58,5 +62,5 @@ pub(crate) fn reply(core: &Core, answer: Answer, extras: &mut HttpExtras) -> Res
             request,
         } => Response::json(status, wire::error_event(status, &result, &request)),
     };
-    extras.finish(core, resp.header("Cache-Control", "no-store"))
+    extras.finish(app, resp.header("Cache-Control", "no-store"))
 }

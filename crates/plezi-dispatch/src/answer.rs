@@ -52,6 +52,16 @@ pub enum Answer {
 impl Answer {
     /// The `err` 404 answer to an unknown event: `{"event":"err","status":404,"result":"not
     /// found","request":request}`.
+    ///
+    /// ```
+    /// use plezi_dispatch::Answer;
+    /// use serde_json::json;
+    /// let answer = Answer::not_found(json!({"event": "nope", "_EID_": 3}));
+    /// assert_eq!(
+    ///     answer.encode().as_deref(),
+    ///     Some(r#"{"event":"err","status":404,"result":"not found","request":{"_EID_":3,"event":"nope"}}"#)
+    /// );
+    /// ```
     pub fn not_found(request: Value) -> Answer {
         Answer::Error {
             status: NOT_FOUND_STATUS,
@@ -61,6 +71,18 @@ impl Answer {
     }
 
     /// An `err` answer with any status and result text.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Answer, Ctx};
+    /// use serde_json::Value;
+    ///
+    /// fn withdraw(cx: &mut Ctx<'_>, msg: Value) -> Answer {
+    ///     if cx.session().get_str("user").is_none() {
+    ///         return Answer::error(401, "log in first", msg); // over AJAJ: HTTP 401
+    ///     }
+    ///     Answer::Nothing
+    /// }
+    /// ```
     pub fn error(status: u16, result: impl Into<String>, request: Value) -> Answer {
         Answer::Error {
             status,
@@ -70,11 +92,24 @@ impl Answer {
     }
 
     /// Whether there is nothing to write.
+    ///
+    /// ```
+    /// use plezi_dispatch::Answer;
+    /// assert!(Answer::from(()).is_nothing());
+    /// assert!(!Answer::from("ok").is_nothing());
+    /// ```
     pub fn is_nothing(&self) -> bool {
         matches!(self, Answer::Nothing)
     }
 
     /// The text written to a WebSocket client, if any.
+    ///
+    /// ```
+    /// use plezi_dispatch::Answer;
+    /// use serde_json::json;
+    /// assert_eq!(Answer::from(json!([1, 2])).encode().as_deref(), Some("[1,2]"));
+    /// assert_eq!(Answer::Nothing.encode(), None);
+    /// ```
     pub fn encode(&self) -> Option<String> {
         match self {
             Answer::Nothing => None,

@@ -1,4 +1,5 @@
-//! Auto-dispatch (spec §4): a client's JSON message runs the handler its `event` names.
+//! Auto-dispatch (`docs/protocol.md#auto-dispatch`): a client's JSON message runs the handler its
+//! `event` names.
 //!
 //! 1. Binary, non-JSON text, or JSON that is not an object: close 1003 with a short reason.
 //! 2. `_EID_` present (any JSON value): write `{"event":"_ack_","_EID_":<same>}` first.

@@ -22,7 +22,7 @@ static ETAG: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The entity tag the client route sends.
-pub fn client_etag() -> &'static str {
+pub(crate) fn client_etag() -> &'static str {
     &ETAG
 }
 

@@ -9,10 +9,10 @@ use plezi_server::{CloseInfo, ConnId, Message, SharedFrame, WebSocket, WebSocket
 use serde_json::Value;
 
 use crate::answer::Answer;
+use crate::app_state::{AppState, KindInfo};
 use crate::auto;
 use crate::context::{ConnState, Ctx, Source, WsPort};
 use crate::controller::Controller;
-use crate::core::{Core, KindInfo};
 use crate::events::{Events, Mode};
 use crate::generated::EVENT_KEY;
 use crate::params::Params;
@@ -80,6 +80,8 @@ impl Delivery {
 
 /// The controller side of a connection, with its type erased.
 trait Live: Send {
+    /// The controller instance (a `C` for a `Typed<C>`).
+    fn controller(&mut self) -> &mut dyn Any;
     fn open(&mut self, cx: &mut Ctx<'_>);
     fn message(&mut self, cx: &mut Ctx<'_>, message: Message<'_>);
     fn drained(&mut self, cx: &mut Ctx<'_>);
@@ -102,6 +104,10 @@ struct Typed<C: Controller> {
 }
 
 impl<C: Controller> Live for Typed<C> {
+    fn controller(&mut self) -> &mut dyn Any {
+        &mut self.controller
+    }
+
     fn open(&mut self, cx: &mut Ctx<'_>) {
         self.controller.on_open(cx);
     }
@@ -146,7 +152,7 @@ impl<C: Controller> Live for Typed<C> {
 
 /// The server's handler for one dispatch connection.
 pub(crate) struct Connection {
-    core: Arc<Core>,
+    app: Arc<AppState>,
     kind: Arc<KindInfo>,
     state: ConnState,
     live: Box<dyn Live>,
@@ -155,7 +161,7 @@ pub(crate) struct Connection {
 impl Connection {
     /// A connection for `controller`, which accepted the upgrade in `pre_connect`.
     pub(crate) fn new<C: Controller>(
-        core: Arc<Core>,
+        app: Arc<AppState>,
         kind: Arc<KindInfo>,
         events: Arc<Events<C>>,
         controller: C,
@@ -164,9 +170,9 @@ impl Connection {
         session: std::cell::OnceCell<crate::session::Session>,
     ) -> Connection {
         // The real UUID is known in on_open (the server assigns the slot at the upgrade).
-        let uuid = core.bus.connection_uuid(0, 0, 0);
+        let uuid = app.bus.connection_uuid(0, 0, 0);
         Connection {
-            core,
+            app,
             kind,
             state: ConnState {
                 uuid,
@@ -180,17 +186,17 @@ impl Connection {
         }
     }
 
-    /// Runs `f` with a context for this connection.
+    /// Runs `f` with a context for this connection, writing to `port` (the server's WebSocket, or
+    /// the test harness's recorder).
     fn with_cx<R>(
         &mut self,
-        ws: &mut WebSocket<'_>,
+        port: &mut dyn WsPort,
         source: Source,
         target: Option<&Target>,
         f: impl FnOnce(&mut dyn Live, &mut Ctx<'_>) -> R,
     ) -> R {
-        let port: &mut dyn WsPort = ws;
         let mut cx =
-            Ctx::for_connection(&self.core, &self.kind, source, &mut self.state, Some(port));
+            Ctx::for_connection(&self.app, &self.kind, source, &mut self.state, Some(port));
         if let Some(target) = target {
             cx = cx.with_target(target);
         }
@@ -198,12 +204,15 @@ impl Connection {
     }
 
     /// A server-side delivery: the handler named by the event runs; its answer is written.
-    pub(crate) fn deliver(&mut self, ws: &mut WebSocket<'_>, delivery: &Delivery) {
+    pub(crate) fn deliver(&mut self, port: &mut dyn WsPort, delivery: &Delivery) {
         let source = Source::Delivery {
             from: delivery.from,
         };
-        self.with_cx(ws, source, Some(&delivery.target), |live, cx| {
-            match live.deliver(cx, &delivery.event, delivery.argument()) {
+        self.with_cx(
+            port,
+            source,
+            Some(&delivery.target),
+            |live, cx| match live.deliver(cx, &delivery.event, delivery.argument()) {
                 Some(Answer::Json(v)) if delivery.is_argument(&v) => {
                     if let Err(e) = cx.write_frame(delivery.argument_frame()) {
                         log::debug!("plezi: answer not written: {e}");
@@ -211,8 +220,8 @@ impl Connection {
                 }
                 Some(answer) => cx.write_answer(&answer),
                 None => {}
-            }
-        });
+            },
+        );
     }
 
     /// Pre-encoded bytes from the bus, written as they are.
@@ -229,14 +238,52 @@ impl Connection {
     /// A unicast this connection sent found no server.
     pub(crate) fn failed_unicast(
         &mut self,
-        ws: &mut WebSocket<'_>,
+        port: &mut dyn WsPort,
         target: ConnectionUuid,
         payload: &Payload,
     ) {
-        self.with_cx(ws, Source::Hook, None, |live, cx| {
+        self.with_cx(port, Source::Hook, None, |live, cx| {
             let answer = live.failed_unicast(cx, target, payload);
             cx.write_answer(&answer);
         });
+    }
+
+    /// The connection opened as `uuid`: runs `on_open`.
+    pub(crate) fn open(&mut self, port: &mut dyn WsPort, uuid: ConnectionUuid) {
+        self.state.uuid = uuid;
+        self.with_cx(port, Source::Hook, None, |live, cx| live.open(cx));
+    }
+
+    /// A message from the client: auto-dispatch or `on_message`, by the controller's mode.
+    pub(crate) fn message(&mut self, port: &mut dyn WsPort, msg: Message<'_>) {
+        self.with_cx(port, Source::WebSocket, None, |live, cx| {
+            live.message(cx, msg)
+        });
+    }
+
+    /// The connection closed: runs `on_close` and leaves the bus.
+    pub(crate) fn close(&mut self, info: &CloseInfo) {
+        let mut cx =
+            Ctx::for_connection(&self.app, &self.kind, Source::Hook, &mut self.state, None);
+        self.live.close(&mut cx, info);
+        if self.state.on_bus {
+            self.app.bus.forget(self.state.uuid);
+        }
+    }
+
+    /// The connection's bus UUID (a placeholder until it opens).
+    pub(crate) fn uuid(&self) -> ConnectionUuid {
+        self.state.uuid
+    }
+
+    /// The connection's state (UUID, params, session).
+    pub(crate) fn state_mut(&mut self) -> &mut ConnState {
+        &mut self.state
+    }
+
+    /// The controller instance (downcast it to the controller's type).
+    pub(crate) fn controller(&mut self) -> &mut dyn Any {
+        self.live.controller()
     }
 
     /// The dispatch connection behind a server handler, if it is one.
@@ -248,14 +295,12 @@ impl Connection {
 
 impl WebSocketHandler for Connection {
     fn on_open(&mut self, ws: &mut WebSocket<'_>) {
-        self.state.uuid = self.core.uuid_of(ws.id());
-        self.with_cx(ws, Source::Hook, None, |live, cx| live.open(cx));
+        let uuid = self.app.uuid_of(ws.id());
+        self.open(ws, uuid);
     }
 
     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
-        self.with_cx(ws, Source::WebSocket, None, |live, cx| {
-            live.message(cx, msg)
-        });
+        self.message(ws, msg);
     }
 
     fn on_drained(&mut self, ws: &mut WebSocket<'_>) {
@@ -267,12 +312,7 @@ impl WebSocketHandler for Connection {
     }
 
     fn on_close(&mut self, id: ConnId, info: &CloseInfo) {
-        let mut cx =
-            Ctx::for_connection(&self.core, &self.kind, Source::Hook, &mut self.state, None);
-        self.live.close(&mut cx, info);
-        if self.state.on_bus {
-            self.core.bus.forget(self.state.uuid);
-        }
+        self.close(info);
         log::trace!("plezi: connection {id} ({}) closed", self.state.uuid);
     }
 }

@@ -1,40 +1,6 @@
 //! Cookies: reading the `Cookie` request header and building `Set-Cookie` values.
 //!
-//! ```
-//! use plezi_dispatch::cookies::{Cookies, SameSite, SetCookie};
-//! use std::time::Duration;
-//!
-//! let header = SetCookie::new("name", "Ann Lee; admin")
-//!     .max_age(Duration::from_secs(3600))
-//!     .http_only(true)
-//!     .same_site(SameSite::Lax)
-//!     .to_header_value()
-//!     .unwrap();
-//! assert_eq!(header, "name=Ann%20Lee%3B%20admin; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax");
-//!
-//! // What the browser sends back reads as the original value.
-//! let cookies = Cookies::parse(["name=Ann%20Lee%3B%20admin; theme=dark"]);
-//! assert_eq!(cookies.get("name"), Some("Ann Lee; admin"));
-//! ```
-//!
-//! ## Decisions
-//! - Values are percent-encoded when set (every byte outside RFC 6265's `cookie-octet`, and `%`
-//!   itself) and percent-decoded when read, so any string round-trips. A received value whose
-//!   escapes do not decode (a cookie some other software set) is kept as sent: a foreign cookie
-//!   never fails a request. Surrounding double quotes are removed.
-//! - Reading: several `Cookie` headers are accepted; pairs without `=` are skipped; when a name
-//!   repeats, the first one wins (browsers send the most specific path first); at most
-//!   [`Cookies::MAX_COOKIES`] are kept.
-//! - Setting: names must be RFC 7230 tokens. Safe by default: `Path=/` (so a later delete with
-//!   the default path removes it), `HttpOnly` (scripts cannot read it) and `SameSite=Lax` (not
-//!   sent on cross-site subrequests and form posts), as Rails and Phoenix set their session
-//!   cookies; `Secure` when the application's public origin is https (through
-//!   [`Ctx::set_cookie`](crate::Ctx::set_cookie)). Each is opted out of explicitly
-//!   (`.http_only(false)`, `.no_same_site()`, `.secure(false)`). `Domain`, `Max-Age` and
-//!   `Expires` are added only when set. `SameSite=None` without `Secure` is an error (browsers
-//!   drop it).
-//! - Deleting ([`SetCookie::delete`]): empty value, `Max-Age=0` and an `Expires` in 1970. Use the
-//!   same `Path`/`Domain` the cookie was set with.
+//! The details are on [`Cookies`] and [`SetCookie`].
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +8,42 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::params::decode_path_segment;
 
 /// The cookies a request carried, by name.
+///
+/// ```
+/// use plezi_dispatch::{Cookies, SameSite, SetCookie};
+/// use std::time::Duration;
+///
+/// let header = SetCookie::new("name", "Ann Lee; admin")
+///     .max_age(Duration::from_secs(3600))
+///     .http_only(true)
+///     .same_site(SameSite::Lax)
+///     .to_header_value()
+///     .unwrap();
+/// assert_eq!(header, "name=Ann%20Lee%3B%20admin; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax");
+///
+/// // What the browser sends back reads as the original value.
+/// let cookies = Cookies::parse(["name=Ann%20Lee%3B%20admin; theme=dark"]);
+/// assert_eq!(cookies.get("name"), Some("Ann Lee; admin"));
+/// ```
+///
+/// # Decisions
+/// - Values are percent-encoded when set (every byte outside RFC 6265's `cookie-octet`, and `%`
+///   itself) and percent-decoded when read, so any string round-trips. A received value whose
+///   escapes do not decode (a cookie some other software set) is kept as sent: a foreign cookie
+///   never fails a request. Surrounding double quotes are removed.
+/// - Reading: several `Cookie` headers are accepted; pairs without `=` are skipped; when a name
+///   repeats, the first one wins (browsers send the most specific path first); at most
+///   [`Cookies::MAX_COOKIES`] are kept.
+/// - Setting: names must be RFC 7230 tokens. Safe by default: `Path=/` (so a later delete with
+///   the default path removes it), `HttpOnly` (scripts cannot read it) and `SameSite=Lax` (not
+///   sent on cross-site subrequests and form posts), as Rails and Phoenix set their session
+///   cookies; `Secure` when the application's public origin is https (through
+///   [`Ctx::set_cookie`](crate::Ctx::set_cookie)). Each is opted out of explicitly
+///   (`.http_only(false)`, `.no_same_site()`, `.secure(false)`). `Domain`, `Max-Age` and
+///   `Expires` are added only when set. `SameSite=None` without `Secure` is an error (browsers
+///   drop it).
+/// - Deleting ([`SetCookie::delete`]): empty value, `Max-Age=0` and an `Expires` in 1970. Use the
+///   same `Path`/`Domain` the cookie was set with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cookies {
     pairs: Vec<(String, String)>,
@@ -53,6 +55,13 @@ impl Cookies {
     pub const MAX_COOKIES: usize = 256;
 
     /// Parses every `Cookie` header value of a request (usually one).
+    ///
+    /// ```
+    /// use plezi_dispatch::Cookies;
+    /// let cookies = Cookies::parse(["theme=dark; lang=fr", "theme=light"]);
+    /// assert_eq!(cookies.get("theme"), Some("dark")); // the first one wins
+    /// assert_eq!(cookies.len(), 2);
+    /// ```
     pub fn parse<'a>(headers: impl IntoIterator<Item = &'a str>) -> Cookies {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for header in headers {
@@ -81,6 +90,13 @@ impl Cookies {
     }
 
     /// The value of cookie `name`.
+    ///
+    /// ```
+    /// use plezi_dispatch::Cookies;
+    /// let cookies = Cookies::parse(["name=Ann%20Lee"]);
+    /// assert_eq!(cookies.get("name"), Some("Ann Lee"));
+    /// assert_eq!(cookies.get("other"), None);
+    /// ```
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -89,22 +105,42 @@ impl Cookies {
     }
 
     /// Every cookie, in the order received.
+    ///
+    /// ```
+    /// use plezi_dispatch::Cookies;
+    /// let cookies = Cookies::parse(["a=1; b=2"]);
+    /// assert_eq!(cookies.iter().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// Number of distinct cookie names.
+    ///
+    /// ```
+    /// assert_eq!(plezi_dispatch::Cookies::parse(["a=1; b=2"]).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.pairs.len()
     }
 
     /// Whether the request had no cookies.
+    ///
+    /// ```
+    /// assert!(plezi_dispatch::Cookies::parse([""]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
 }
 
 /// The `SameSite` attribute.
+///
+/// ```
+/// use plezi_dispatch::{SameSite, SetCookie};
+/// let value = SetCookie::new("sid", "1").same_site(SameSite::Strict).to_header_value().unwrap();
+/// assert!(value.ends_with("SameSite=Strict"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
     /// Sent only on same-site requests.
@@ -127,6 +163,16 @@ impl SameSite {
 
 /// A `Set-Cookie` header value, built step by step and checked by
 /// [`SetCookie::to_header_value`].
+///
+/// ```
+/// use plezi_dispatch::{Ctx, SendError, SetCookie};
+/// use serde_json::Value;
+///
+/// fn remember(cx: &mut Ctx<'_>, msg: Value) -> Result<(), SendError> {
+///     let lang = msg["lang"].as_str().unwrap_or("en");
+///     cx.set_cookie(SetCookie::new("lang", lang)) // Path=/; HttpOnly; SameSite=Lax
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetCookie {
     name: String,
@@ -147,6 +193,12 @@ impl SetCookie {
     /// [`Ctx::set_cookie`](crate::Ctx::set_cookie)). Opt out explicitly with
     /// [`SetCookie::http_only`]`(false)` (a cookie scripts must read),
     /// [`SetCookie::same_site`], [`SetCookie::no_same_site`] or [`SetCookie::secure`]`(false)`.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::new("lang", "fr").to_header_value().unwrap();
+    /// assert_eq!(value, "lang=fr; Path=/; HttpOnly; SameSite=Lax");
+    /// ```
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> SetCookie {
         SetCookie {
             name: name.into(),
@@ -163,6 +215,12 @@ impl SetCookie {
 
     /// A header that makes the browser drop cookie `name` (empty value, `Max-Age=0`, `Expires`
     /// in 1970). Set the same `path`/`domain` it was created with.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::delete("lang").to_header_value().unwrap();
+    /// assert!(value.starts_with("lang=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970"));
+    /// ```
     pub fn delete(name: impl Into<String>) -> SetCookie {
         SetCookie {
             max_age: Some(Duration::ZERO),
@@ -172,6 +230,12 @@ impl SetCookie {
     }
 
     /// Sets `Path` (default `/`); an empty string leaves the attribute out.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::new("a", "1").path("/admin").to_header_value().unwrap();
+    /// assert!(value.contains("; Path=/admin;"));
+    /// ```
     pub fn path(mut self, path: impl Into<String>) -> SetCookie {
         let path = path.into();
         self.path = (!path.is_empty()).then_some(path);
@@ -179,18 +243,39 @@ impl SetCookie {
     }
 
     /// Sets `Domain`.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::new("a", "1").domain("example.com").to_header_value().unwrap();
+    /// assert!(value.contains("; Domain=example.com"));
+    /// ```
     pub fn domain(mut self, domain: impl Into<String>) -> SetCookie {
         self.domain = Some(domain.into());
         self
     }
 
     /// Sets `Max-Age` (whole seconds).
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// use std::time::Duration;
+    /// let value = SetCookie::new("a", "1").max_age(Duration::from_secs(60)).to_header_value().unwrap();
+    /// assert!(value.contains("; Max-Age=60"));
+    /// ```
     pub fn max_age(mut self, age: Duration) -> SetCookie {
         self.max_age = Some(age);
         self
     }
 
     /// Sets `Expires` (an HTTP date; times before 1970 are written as 1970).
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let at = UNIX_EPOCH + Duration::from_secs(784_111_777);
+    /// let value = SetCookie::new("a", "1").expires(at).to_header_value().unwrap();
+    /// assert!(value.contains("; Expires=Sun, 06 Nov 1994 08:49:37 GMT"));
+    /// ```
     pub fn expires(mut self, at: SystemTime) -> SetCookie {
         self.expires = Some(at);
         self
@@ -198,6 +283,12 @@ impl SetCookie {
 
     /// Sets or clears `Secure` (sent over HTTPS only). Unset, it follows the application: on when
     /// its public origin is https.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::new("a", "1").secure(true).to_header_value().unwrap();
+    /// assert!(value.contains("; Secure"));
+    /// ```
     pub fn secure(mut self, on: bool) -> SetCookie {
         self.secure = Some(on);
         self
@@ -210,24 +301,50 @@ impl SetCookie {
     }
 
     /// Sets or clears `HttpOnly` (hidden from JavaScript). Default: on.
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// // A cookie the page's JavaScript reads:
+    /// let value = SetCookie::new("theme", "dark").http_only(false).to_header_value().unwrap();
+    /// assert!(!value.contains("HttpOnly"));
+    /// ```
     pub fn http_only(mut self, on: bool) -> SetCookie {
         self.http_only = on;
         self
     }
 
     /// Sets `SameSite` (default `Lax`).
+    ///
+    /// ```
+    /// use plezi_dispatch::{SameSite, SetCookie};
+    /// let value = SetCookie::new("a", "1").same_site(SameSite::Strict).to_header_value().unwrap();
+    /// assert!(value.contains("SameSite=Strict"));
+    /// ```
     pub fn same_site(mut self, same_site: SameSite) -> SetCookie {
         self.same_site = Some(same_site);
         self
     }
 
     /// Leaves the `SameSite` attribute out (the browser's own default applies).
+    ///
+    /// ```
+    /// use plezi_dispatch::SetCookie;
+    /// let value = SetCookie::new("a", "1").no_same_site().to_header_value().unwrap();
+    /// assert!(!value.contains("SameSite"));
+    /// ```
     pub fn no_same_site(mut self) -> SetCookie {
         self.same_site = None;
         self
     }
 
     /// The header value (without `Set-Cookie: `), or why it cannot be sent.
+    ///
+    /// ```
+    /// use plezi_dispatch::{SameSite, SetCookie};
+    /// assert!(SetCookie::new("bad name", "1").to_header_value().is_err()); // not a token
+    /// // SameSite=None needs Secure, or browsers drop the cookie:
+    /// assert!(SetCookie::new("a", "1").same_site(SameSite::None).to_header_value().is_err());
+    /// ```
     pub fn to_header_value(&self) -> Result<String, CookieError> {
         if self.name.is_empty() || !self.name.bytes().all(is_token_byte) {
             return Err(CookieError::BadName(self.name.clone()));
@@ -274,6 +391,12 @@ impl SetCookie {
 }
 
 /// Why a [`SetCookie`] cannot be sent.
+///
+/// ```
+/// use plezi_dispatch::{CookieError, SetCookie};
+/// let err: CookieError = SetCookie::new("", "1").to_header_value().unwrap_err();
+/// println!("{err}"); // says what a cookie name may contain
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CookieError {
     /// The name is empty or not an RFC 7230 token.

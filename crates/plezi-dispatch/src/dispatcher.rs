@@ -8,9 +8,9 @@ use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
 use plezi_server::{Reply, Request, Response, ServerHandle, Service};
 use serde_json::Value;
 
+use crate::app_state::AppState;
 use crate::client_route;
 use crate::controller::Controller;
-use crate::core::Core;
 use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
 use crate::events::Mode;
@@ -45,14 +45,14 @@ struct Table {
 /// ```
 #[derive(Clone)]
 pub struct Dispatcher {
-    core: Arc<Core>,
+    app: Arc<AppState>,
     table: Arc<Table>,
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("bus", &self.core.bus)
+            .field("bus", &self.app.bus)
             .field("routes", &self.table.router)
             .finish()
     }
@@ -61,6 +61,19 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// Joins the routes to `bus`: registers the bus sink and joins every WebSocket controller
     /// type's broadcast channel.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// assert!(dispatcher.bus().state().connected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(routes: Routes, bus: Bus) -> Dispatcher {
         let Routes {
             router,
@@ -73,7 +86,7 @@ impl Dispatcher {
             ..
         } = routes;
         let sessions = Sessions::new(sessions, secure_cookies);
-        let core = Arc::new(Core::new(
+        let app = Arc::new(AppState::new(
             bus.clone(),
             limits,
             sessions,
@@ -84,10 +97,10 @@ impl Dispatcher {
             bus.join_controller(&kind.name);
         }
         bus.set_sink(Arc::new(DispatchSink {
-            core: Arc::downgrade(&core),
+            app: Arc::downgrade(&app),
         }));
         Dispatcher {
-            core,
+            app,
             table: Arc::new(Table {
                 router,
                 targets,
@@ -97,28 +110,84 @@ impl Dispatcher {
     }
 
     /// The server [`Service`] (cheap to clone).
+    ///
+    /// ```no_run
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let server = plezi_server::Server::builder().service(app.service()).build()?;
+    /// app.attach(server.handle());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn service(&self) -> DispatchService {
         DispatchService {
-            core: self.core.clone(),
+            app: self.app.clone(),
             table: self.table.clone(),
         }
     }
 
     /// Connects the dispatcher to its server; call once, before the server runs. Deliveries need
     /// it: until then they are dropped (mailbox messages stay stored).
+    ///
+    /// ```no_run
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let server = plezi_server::Server::builder().service(app.service()).build()?;
+    /// app.attach(server.handle()); // before run: deliveries reach the connections from now on
+    /// server.run()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attach(&self, handle: ServerHandle) {
-        if !self.core.attach(handle) {
+        if !self.app.attach(handle) {
             log::warn!("plezi: Dispatcher::attach called twice; the first server stays attached");
         }
     }
 
     /// The bus.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// println!("this server: {}", dispatcher.bus().server_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bus(&self) -> &Bus {
-        &self.core.bus
+        &self.app.bus
     }
 
     /// Every connection of controller type `C`, on every server, runs its handler for `event`
     /// (upstream `Controller.broadcast`, from outside any connection).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// // A thread outside any connection: every Chat connection runs its `news` handler.
+    /// dispatcher.broadcast::<Chat>("news", json!({"title": "hello"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn broadcast<C: Controller>(&self, event: &str, data: Value) -> Result<(), SendError> {
         let target = Target::Broadcast {
             controller: C::bus_name(),
@@ -128,16 +197,56 @@ impl Dispatcher {
 
     /// Every WebSocket connection of the application, on every server, runs its handler for
     /// `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.multicast("maintenance", json!({"in_minutes": 5}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn multicast(&self, event: &str, data: Value) -> Result<(), SendError> {
         self.post(Target::Multicast, Payload::event(event, data))
     }
 
     /// Connection `to` runs its handler for `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// let to = dispatcher.bus().connection_uuid(0, 7, 0); // usually a UUID a client sent
+    /// dispatcher.unicast(to, "private", json!({"text": "hi"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unicast(&self, to: ConnectionUuid, event: &str, data: Value) -> Result<(), SendError> {
         self.post(Target::Unicast(to), Payload::event(event, data))
     }
 
     /// The subscribers of `channel` run their handler for `event`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.publish("room:lobby", "say", json!({"text": "server restarts soon"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn publish(&self, channel: &str, event: &str, data: Value) -> Result<(), SendError> {
         self.post(
             Target::Channel(channel.to_owned()),
@@ -150,15 +259,42 @@ impl Dispatcher {
     /// answers at once; with Redis the notification is queued, and a refusal found later is
     /// logged and counted in `BusState::notify_refused`. Not rate limited. To wait for the
     /// stored-or-refused answer off the event loops, call `self.bus().notify(..)`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// // Stored in user-7's mailbox: delivered now if connected, else when they register.
+    /// dispatcher.notify("user-7", "invoice", json!({"id": 42}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         Ok(self
-            .core
+            .app
             .bus
             .notify_from(None, identity, Payload::event(event, data))?)
     }
 
     /// Fast path: `text` written as is to every connection of controller type `C` on every
     /// server (framed once per server, no handler runs).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// # use serde_json::json;
+    /// # #[derive(Default)] struct Chat;
+    /// # impl Controller for Chat {}
+    /// let mut routes = Routes::new();
+    /// routes.controller("/chat", Chat::default)?;
+    /// let dispatcher = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+    /// dispatcher.broadcast_raw::<Chat>(r#"{"event":"tick"}"#)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn broadcast_raw<C: Controller>(&self, text: &str) -> Result<(), SendError> {
         let target = Target::Broadcast {
             controller: C::bus_name(),
@@ -167,14 +303,28 @@ impl Dispatcher {
     }
 
     fn post(&self, target: Target, payload: Payload) -> Result<(), SendError> {
-        Ok(self.core.bus.publish(Message::new(target, payload))?)
+        Ok(self.app.bus.publish(Message::new(target, payload))?)
     }
 }
 
 /// The [`Service`] of a [`Dispatcher`]: routes, REST actions, AJAJ, upgrades, the client.
+///
+/// ```no_run
+/// # use plezi_dispatch::{Controller, Dispatcher, Routes};
+/// # use plezi_messaging::{Bus, BusConfig};
+/// # use serde_json::json;
+/// # #[derive(Default)] struct Chat;
+/// # impl Controller for Chat {}
+/// let mut routes = Routes::new();
+/// routes.controller("/chat", Chat::default)?;
+/// let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+/// let service = app.service(); // what `ServerBuilder::service` takes
+/// let server = plezi_server::Server::builder().service(service).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct DispatchService {
-    core: Arc<Core>,
+    app: Arc<AppState>,
     table: Arc<Table>,
 }
 
@@ -217,7 +367,7 @@ impl Service for DispatchService {
                             req.query(),
                             req.header("content-type"),
                             req.body(),
-                            &self.core.limits,
+                            &self.app.limits,
                         ) {
                             Ok(p) => base.insert(p),
                             Err(e) => return bad_params(&e),
@@ -226,12 +376,12 @@ impl Service for DispatchService {
                     let mut params = base.clone();
                     params.merge(m.params);
                     if req.is_websocket_upgrade() {
-                        match endpoint.upgrade(&self.core, req, params) {
+                        match endpoint.upgrade(&self.app, req, params) {
                             UpgradeReply::Accept(upgrade) => return Reply::Upgrade(upgrade),
                             UpgradeReply::Refuse(resp) => return Reply::Response(resp),
                             UpgradeReply::Decline => {}
                         }
-                    } else if let Some(resp) = endpoint.http(&self.core, req, params) {
+                    } else if let Some(resp) = endpoint.http(&self.app, req, params) {
                         return Reply::Response(resp);
                     }
                 }

@@ -7,11 +7,11 @@ use plezi_server::{Request, Response, Upgrade};
 
 use crate::ajaj;
 use crate::answer::Answer;
+use crate::app_state::{AppState, KindInfo};
 use crate::connection::Connection;
 use crate::context::{Ctx, HttpExtras, Source};
 use crate::controller::{Controller, PreConnect};
 use crate::cookies::Cookies;
-use crate::core::{Core, KindInfo};
 use crate::events::{Events, Mode};
 use crate::params::{BodyKind, Params};
 use crate::router::{Action, rest_action_for};
@@ -29,9 +29,9 @@ pub(crate) enum UpgradeReply {
 /// A route target with its controller type erased.
 pub(crate) trait Endpoint: Send + Sync {
     /// Answers an HTTP request, or declines (`None`: the next route is tried).
-    fn http(&self, core: &Core, req: &Request, params: Params) -> Option<Response>;
+    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Response>;
     /// Accepts, declines or refuses a WebSocket upgrade.
-    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> UpgradeReply;
+    fn upgrade(&self, app: &Arc<AppState>, req: &Request, params: Params) -> UpgradeReply;
 }
 
 /// Whether a method is `GET` or `HEAD` (AJAJ runs only handlers declared safe for them).
@@ -89,7 +89,7 @@ impl<C: Controller> ControllerRoute<C> {
 }
 
 impl<C: Controller> Endpoint for ControllerRoute<C> {
-    fn http(&self, core: &Core, req: &Request, params: Params) -> Option<Response> {
+    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Response> {
         let action = self.rest(req.method(), &params)?;
         let mut controller = (self.factory)();
         let mut extras = HttpExtras::new(params);
@@ -97,13 +97,13 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             let handler = self.events.for_http(name)?;
             let message = ajaj::message(&extras.params, name);
             if is_get(req.method()) && !self.events.is_safe(name) {
-                return Some(ajaj::method_not_allowed(core, message, &mut extras));
+                return Some(ajaj::method_not_allowed(app, message, &mut extras));
             }
-            let mut cx = Ctx::for_request(core, &self.kind, Source::Ajaj, req, &mut extras);
+            let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
             let answer = (handler.call)(&mut controller, &mut cx, message);
-            return Some(ajaj::reply(core, answer, &mut extras));
+            return Some(ajaj::reply(app, answer, &mut extras));
         }
-        let mut cx = Ctx::for_request(core, &self.kind, Source::Http, req, &mut extras);
+        let mut cx = Ctx::for_request(app, &self.kind, Source::Http, req, &mut extras);
         let resp = match action {
             Rest::Index => controller.index(&mut cx),
             Rest::Show => controller.show(&mut cx),
@@ -114,23 +114,23 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             Rest::Handler(_) => None,
         };
         if let Some(resp) = resp {
-            return Some(extras.finish(core, resp));
+            return Some(extras.finish(app, resp));
         }
         let event = self.unknown_event(req, &extras.params)?.to_owned();
         let message = ajaj::message(&extras.params, &event);
-        let mut cx = Ctx::for_request(core, &self.kind, Source::Ajaj, req, &mut extras);
+        let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
         let answer: Answer = controller.unknown(&mut cx, message);
-        Some(ajaj::reply(core, answer, &mut extras))
+        Some(ajaj::reply(app, answer, &mut extras))
     }
 
-    fn upgrade(&self, core: &Arc<Core>, req: &Request, params: Params) -> UpgradeReply {
+    fn upgrade(&self, app: &Arc<AppState>, req: &Request, params: Params) -> UpgradeReply {
         if self.kind.mode == Mode::HttpOnly {
             return UpgradeReply::Decline;
         }
         let mut controller = (self.factory)();
         let mut extras = HttpExtras::new(params);
         let decision = {
-            let mut cx = Ctx::for_request(core, &self.kind, Source::Http, req, &mut extras);
+            let mut cx = Ctx::for_request(app, &self.kind, Source::Http, req, &mut extras);
             controller.pre_connect(&mut cx)
         };
         match decision {
@@ -146,7 +146,7 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
                 let cookies = extras
                     .cookies
                     .get_or_init(|| Cookies::parse(req.header_all("cookie")));
-                core.sessions.verified_id(cookies)
+                app.sessions.verified_id(cookies)
             }
         };
         let HttpExtras {
@@ -156,7 +156,7 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             ..
         } = extras;
         let conn = Connection::new(
-            core.clone(),
+            app.clone(),
             self.kind.clone(),
             self.events.clone(),
             controller,

@@ -12,6 +12,22 @@ use crate::router::RouteError;
 
 /// A route or an event table that cannot be used; returned when the route is added, so a typo
 /// fails at start-up rather than at the first request.
+///
+/// ```
+/// use plezi_dispatch::{events, Controller, Ctx, Events, RegisterError, Routes};
+/// use serde_json::Value;
+///
+/// #[derive(Default)]
+/// struct Chat;
+/// impl Controller for Chat {
+///     fn events() -> Events<Self> {
+///         events![ws close => |_: &mut Chat, _: &mut Ctx<'_>, m: Value| m] // `close` is reserved
+///     }
+/// }
+/// let err = Routes::new().controller("/chat", Chat::default).unwrap_err();
+/// assert!(matches!(err, RegisterError::ReservedEvent { .. }));
+/// println!("{err}"); // names the event and says what to do
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegisterError {
@@ -81,6 +97,18 @@ impl From<RouteError> for RegisterError {
 }
 
 /// Why a handler could not write, close, or reach the bus.
+///
+/// ```
+/// use plezi_dispatch::{Ctx, SendError};
+/// use serde_json::Value;
+///
+/// fn hello(cx: &mut Ctx<'_>, _msg: Value) -> Result<(), SendError> {
+///     match cx.write("hello") {
+///         Err(SendError::NotAConnection) => Ok(()), // an AJAJ call: the answer is the reply
+///         other => other,
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {

@@ -41,6 +41,19 @@ use crate::error::RegisterError;
 use crate::generated::is_reserved;
 
 /// How a controller's WebSocket connections behave.
+///
+/// ```
+/// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+/// # use serde_json::Value;
+/// # struct Chat;
+/// # impl Chat {
+/// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+/// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+/// # }
+/// assert_eq!(Events::<Chat>::none().mode(), Mode::HttpOnly);
+/// assert_eq!(Events::<Chat>::auto_dispatch().mode(), Mode::AutoDispatch);
+/// assert_eq!(Events::<Chat>::raw().mode(), Mode::Raw);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// No WebSocket: upgrade requests fall through to the next route. The default.
@@ -52,6 +65,20 @@ pub enum Mode {
 }
 
 /// Who may call a handler.
+///
+/// ```
+/// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+/// # use serde_json::Value;
+/// # struct Chat;
+/// # impl Chat {
+/// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+/// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+/// # }
+/// let events = Events::auto_dispatch()
+///     .add(EventKind::WebSocket, "say", Chat::say)
+///     .add(EventKind::Safe, "stats", Chat::stats);
+/// assert_eq!(events.names(), [("say", EventKind::WebSocket), ("stats", EventKind::Safe)]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
     /// WebSocket clients (and server-side deliveries).
@@ -67,6 +94,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Whether a WebSocket client message may call it.
+    ///
+    /// ```
+    /// use plezi_dispatch::EventKind;
+    /// assert!(EventKind::Both.from_websocket());
+    /// assert!(!EventKind::Bus.from_websocket());
+    /// ```
     pub fn from_websocket(self) -> bool {
         matches!(
             self,
@@ -75,11 +108,23 @@ impl EventKind {
     }
 
     /// Whether an AJAJ/HTTP request may call it.
+    ///
+    /// ```
+    /// use plezi_dispatch::EventKind;
+    /// assert!(EventKind::Both.from_http() && EventKind::Safe.from_http());
+    /// assert!(!EventKind::WebSocket.from_http());
+    /// ```
     pub fn from_http(self) -> bool {
         matches!(self, EventKind::Both | EventKind::Safe)
     }
 
     /// Whether an AJAJ request by `GET`/`HEAD` may call it.
+    ///
+    /// ```
+    /// use plezi_dispatch::EventKind;
+    /// assert!(EventKind::Safe.from_get());
+    /// assert!(!EventKind::Both.from_get()); // POST only: any page can make a browser send a GET
+    /// ```
     pub fn from_get(self) -> bool {
         matches!(self, EventKind::Safe)
     }
@@ -96,6 +141,25 @@ pub(crate) struct Handler<C> {
 
 /// A controller's event table and WebSocket [`Mode`]. Built with [`events!`](crate::events!) or
 /// the builder methods; checked when the route is added.
+///
+/// ```
+/// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+/// # use serde_json::Value;
+/// # struct Chat;
+/// # impl Chat {
+/// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+/// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+/// # }
+/// use plezi_dispatch::{events, Controller};
+///
+/// impl Controller for Chat {
+///     fn events() -> Events<Self> {
+///         // The same table as events![ws say => Chat::say, safe stats => Chat::stats]:
+///         Events::auto_dispatch().ws("say", Chat::say).safe("stats", Chat::stats)
+///     }
+/// }
+/// assert_eq!(Chat::events().mode(), Mode::AutoDispatch);
+/// ```
 pub struct Events<C> {
     mode: Mode,
     handlers: HashMap<String, Handler<C>>,
@@ -129,17 +193,56 @@ impl<C> std::fmt::Debug for Events<C> {
 
 impl<C> Events<C> {
     /// No WebSocket ([`Mode::HttpOnly`]); add `both` handlers for AJAJ.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// // HTTP only: no WebSocket, but `stats` answers AJAJ requests.
+    /// let events = Events::none().safe("stats", Chat::stats);
+    /// assert_eq!(events.mode(), Mode::HttpOnly);
+    /// assert!(events.is_http("stats"));
+    /// ```
     pub fn none() -> Events<C> {
         Events::with_mode(Mode::HttpOnly)
     }
 
     /// JSON auto-dispatch over WebSocket ([`Mode::AutoDispatch`]); what [`events!`](crate::events!) builds.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().ws("say", Chat::say);
+    /// assert_eq!(events.mode(), Mode::AutoDispatch);
+    /// ```
     pub fn auto_dispatch() -> Events<C> {
         Events::with_mode(Mode::AutoDispatch)
     }
 
     /// Raw WebSocket ([`Mode::Raw`]): client messages go to `on_message`; handlers added here
     /// still receive server-side deliveries (and `both` ones AJAJ requests).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// // Client frames go to `Controller::on_message`; `say` still runs for deliveries.
+    /// let events = Events::raw().bus("say", Chat::say);
+    /// assert_eq!(events.mode(), Mode::Raw);
+    /// ```
     pub fn raw() -> Events<C> {
         Events::with_mode(Mode::Raw)
     }
@@ -153,6 +256,18 @@ impl<C> Events<C> {
     }
 
     /// Adds a handler WebSocket clients may call ([`EventKind::WebSocket`]).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().ws("say", Chat::say);
+    /// assert!(!events.is_http("say"));
+    /// ```
     pub fn ws<F, R>(self, name: &str, handler: F) -> Events<C>
     where
         F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
@@ -162,6 +277,18 @@ impl<C> Events<C> {
     }
 
     /// Adds a handler WebSocket clients and AJAJ requests may call ([`EventKind::Both`]).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().both("say", Chat::say);
+    /// assert!(events.is_http("say") && !events.is_safe("say"));
+    /// ```
     pub fn both<F, R>(self, name: &str, handler: F) -> Events<C>
     where
         F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
@@ -172,6 +299,18 @@ impl<C> Events<C> {
 
     /// Adds a handler WebSocket clients and AJAJ requests may call, `GET`/`HEAD` included
     /// ([`EventKind::Safe`]): only for handlers without side effects.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().safe("stats", Chat::stats);
+    /// assert!(events.is_safe("stats")); // GET /chat/stats calls it
+    /// ```
     pub fn safe<F, R>(self, name: &str, handler: F) -> Events<C>
     where
         F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
@@ -181,6 +320,18 @@ impl<C> Events<C> {
     }
 
     /// Adds a handler only server-side deliveries reach ([`EventKind::Bus`]).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().bus("say", Chat::say);
+    /// assert_eq!(events.names(), [("say", EventKind::Bus)]); // no client can call it
+    /// ```
     pub fn bus<F, R>(self, name: &str, handler: F) -> Events<C>
     where
         F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
@@ -190,6 +341,18 @@ impl<C> Events<C> {
     }
 
     /// Adds a handler of any kind.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().add(EventKind::Both, "say", Chat::say);
+    /// assert!(events.is_http("say"));
+    /// ```
     pub fn add<F, R>(mut self, kind: EventKind, name: &str, handler: F) -> Events<C>
     where
         F: Fn(&mut C, &mut Ctx<'_>, Value) -> R + Send + Sync + 'static,
@@ -210,11 +373,34 @@ impl<C> Events<C> {
     }
 
     /// The WebSocket mode.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// assert_eq!(Events::<Chat>::default().mode(), Mode::HttpOnly);
+    /// ```
     pub fn mode(&self) -> Mode {
         self.mode
     }
 
     /// The registered names and kinds, sorted by name.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().ws("say", Chat::say).bus("stats", Chat::stats);
+    /// assert_eq!(events.names(), [("say", EventKind::WebSocket), ("stats", EventKind::Bus)]);
+    /// ```
     pub fn names(&self) -> Vec<(&str, EventKind)> {
         let mut v: Vec<_> = self
             .handlers
@@ -226,16 +412,52 @@ impl<C> Events<C> {
     }
 
     /// Whether no handler is registered.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// assert!(Events::<Chat>::auto_dispatch().is_empty());
+    /// assert!(!Events::auto_dispatch().ws("say", Chat::say).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.handlers.is_empty()
     }
 
     /// Whether `name` names a handler AJAJ/HTTP requests may call.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().both("say", Chat::say).ws("stats", Chat::stats);
+    /// assert!(events.is_http("say") && !events.is_http("stats") && !events.is_http("other"));
+    /// ```
     pub fn is_http(&self, name: &str) -> bool {
         self.handlers.get(name).is_some_and(|h| h.kind.from_http())
     }
 
     /// Whether `name` names a handler AJAJ requests by `GET`/`HEAD` may call.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, EventKind, Events, Mode};
+    /// # use serde_json::Value;
+    /// # struct Chat;
+    /// # impl Chat {
+    /// #     fn say(&mut self, _: &mut Ctx<'_>, m: Value) -> Value { m }
+    /// #     fn stats(&mut self, _: &mut Ctx<'_>, _: Value) -> Value { Value::Null }
+    /// # }
+    /// let events = Events::auto_dispatch().safe("stats", Chat::stats).both("say", Chat::say);
+    /// assert!(events.is_safe("stats") && !events.is_safe("say"));
+    /// ```
     pub fn is_safe(&self, name: &str) -> bool {
         self.handlers.get(name).is_some_and(|h| h.kind.from_get())
     }

@@ -4,6 +4,20 @@
 use std::fmt;
 
 /// Why a redirect target was refused.
+///
+/// ```
+/// use plezi_dispatch::{Ctx, RedirectError};
+/// use plezi_server::Response;
+///
+/// fn back(cx: &mut Ctx<'_>) -> Option<Response> {
+///     let to = cx.params().get_str("return_to").unwrap_or("/");
+///     match cx.redirect_to(to) {
+///         Ok(redirect) => Some(redirect),
+///         Err(RedirectError::OtherHost { .. }) => cx.redirect_to("/").ok(), // an open-redirect attempt
+///         Err(_) => Some(Response::text(400, "bad return_to\n")),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RedirectError {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use plezi_server::{Request, Response};
 
+use crate::app_state::KindInfo;
 use crate::controller::Controller;
-use crate::core::KindInfo;
 use crate::endpoint::{ControllerRoute, Endpoint};
 use crate::error::RegisterError;
 use crate::events::Events;
@@ -49,6 +49,47 @@ struct TypeEntry {
 /// routes.client("/client.js")?.controller("/echo", Echo::default)?;
 /// # Ok::<(), plezi_dispatch::RegisterError>(())
 /// ```
+///
+/// # Pattern syntax
+/// A pattern is split on `/` (a leading `/` is optional; empty segments are ignored). Each
+/// segment is one of:
+///
+/// | segment              | matches                                                         |
+/// |----------------------|-----------------------------------------------------------------|
+/// | `users`              | exactly that text (compared after percent-decoding both sides)  |
+/// | `:name`              | any one segment, stored as `params[name]`                       |
+/// | `(:name)`            | optional: one segment if the path has one left, else absent     |
+/// | `:name{regex}`       | one segment matching `^(?:regex)$` (the `regex` crate's syntax) |
+/// | `(:name){regex}`     | optional and constrained                                        |
+/// | `*`                  | the rest of the path (zero or more segments), as `params["*"]`  |
+///
+/// - Names are `A-Z a-z 0-9 _`, unique in a pattern. `*` must be last. A required segment
+///   (literal or `:name`) after an optional one is an error. Braces inside a regex must balance
+///   or be escaped; the regex may contain `/` (it still sees one decoded segment).
+/// - [`Routes::controller`] appends an optional `(:id)` unless the pattern already names `id` or
+///   ends in `*` (so `/users` also serves `/users/42`; the REST table is `docs/protocol.md#rest`).
+/// - Matching is positional: an optional parameter is absent only when the path has run out.
+///   `'/(:id){publish}/(:title)'` matches `/`, `/publish` and `/publish/Hi`, but not `/echo` —
+///   a constrained optional never skips a segment, so the next route gets `/echo`.
+/// - A bad pattern is a [`RegisterError::Route`] when the route is added, with a message saying
+///   what to write instead.
+///
+/// # Path decoding
+/// The path (without the query) is split on `/` first, then each segment is percent-decoded
+/// (`+` stays `+`), so `%2F` is a slash inside one segment value. Trailing and doubled slashes are
+/// ignored: `/users/`, `//users` and `/users` are the same path. An invalid escape or non-UTF-8
+/// segment makes the request fail with `400 Bad Request`.
+/// `params["*"]` is the decoded remaining segments joined with `/` (empty when none remain).
+///
+/// # Order, fall-through and rewrites
+/// Routes are tried in the order they were added; a controller action that declines (`None`) lets
+/// the next matching route answer, and past the last one the 404 answer ([`Routes::not_found`]).
+///
+/// A rewrite ([`Routes::rewrite`]) is one constrained parameter, e.g. `(:locale){en|fr|he}`.
+/// When the routes before it did not answer and the first remaining path segment matches its
+/// regex, the segment is stored in the params and stripped; routes added after the rewrite see
+/// the rest of the path. If the segment does not match, the path is left alone (a rewrite is
+/// always optional). Rewrite params are merged under each route's own params.
 pub struct Routes {
     pub(crate) router: Router,
     pub(crate) targets: Vec<RouteTarget>,
@@ -82,6 +123,11 @@ pub(crate) fn default_not_found(_: &Request) -> Response {
 
 impl Routes {
     /// No routes: every request gets the 404 answer.
+    ///
+    /// ```
+    /// let routes = plezi_dispatch::Routes::new();
+    /// # drop(routes);
+    /// ```
     pub fn new() -> Routes {
         Routes {
             router: Router::new(),
@@ -95,10 +141,21 @@ impl Routes {
         }
     }
 
-    /// Routes `pattern` (router syntax; an optional `(:id)` is appended unless the pattern names
-    /// `id` or ends in `*`) to controller type `C`, whose instances `factory` builds (one per
+    /// Routes `pattern` (the syntax is on [`Routes`]; an optional `(:id)` is appended unless the
+    /// pattern names `id` or ends in `*`) to controller type `C`, whose instances `factory` builds (one per
     /// request or connection; `C::default` or a closure). Fails on a bad pattern, a reserved or
     /// duplicate event name.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Routes};
+    /// # #[derive(Default)] struct Items;
+    /// # impl Controller for Items {}
+    /// let mut routes = Routes::new();
+    /// routes
+    ///     .controller("/items", Items::default)? // also /items/7: params["id"] = "7"
+    ///     .controller("/archive/:year{[0-9]{4}}", Items::default)?;
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
     pub fn controller<C, F>(
         &mut self,
         pattern: &str,
@@ -121,6 +178,12 @@ impl Routes {
     }
 
     /// Serves the bundled JavaScript client (`PleziClient`) at exactly `path`, e.g. `/client.js`.
+    ///
+    /// ```
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.client("/client.js")?; // <script src="/client.js"></script>
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
     pub fn client(&mut self, path: &str) -> Result<&mut Self, RegisterError> {
         let idx = self.router.add_exact(path)?;
         debug_assert_eq!(idx.index(), self.targets.len());
@@ -130,6 +193,16 @@ impl Routes {
 
     /// Adds a rewrite, e.g. `(:locale){en|fr}`: a matching first path segment is stored in the
     /// params and stripped for the routes added after it.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Routes};
+    /// # #[derive(Default)] struct Items;
+    /// # impl Controller for Items {}
+    /// let mut routes = Routes::new();
+    /// // `/fr/items/7` reaches `/items` with params["locale"] = "fr"; `/items/7` still works.
+    /// routes.rewrite("(:locale){en|fr}")?.controller("/items", Items::default)?;
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
     pub fn rewrite(&mut self, pattern: &str) -> Result<&mut Self, RegisterError> {
         self.router.add_rewrite(pattern)?;
         Ok(self)
@@ -137,6 +210,12 @@ impl Routes {
 
     /// Replaces the answer when no route answers (default: `404 Not Found` as text). An unknown
     /// AJAJ event is answered by its controller (`err` 404), not by this.
+    ///
+    /// ```
+    /// use plezi_server::{Request, Response};
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.not_found(|req: &Request| Response::html(404, format!("<h1>Nothing at {}</h1>", req.path())));
+    /// ```
     pub fn not_found(
         &mut self,
         f: impl Fn(&Request) -> Response + Send + Sync + 'static,
@@ -146,6 +225,12 @@ impl Routes {
     }
 
     /// Limits on request params (count, key length, nesting).
+    ///
+    /// ```
+    /// use plezi_dispatch::{ParamsLimits, Routes};
+    /// let mut routes = Routes::new();
+    /// routes.params_limits(ParamsLimits { max_params: 50, ..ParamsLimits::default() });
+    /// ```
     pub fn params_limits(&mut self, limits: ParamsLimits) -> &mut Self {
         self.limits = limits;
         self
@@ -153,6 +238,17 @@ impl Routes {
 
     /// How sessions are signed and stored (default: [`SessionConfig::default`], a random key and
     /// an in-memory store).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use plezi_dispatch::{Routes, SessionConfig, SessionKey};
+    /// use plezi_messaging::MemorySessionStore;
+    ///
+    /// let key = SessionKey::new([42u8; 32])?; // from your secret store, not a constant
+    /// let mut routes = Routes::new();
+    /// routes.sessions(SessionConfig::new(key, Arc::new(MemorySessionStore::default())));
+    /// # Ok::<(), plezi_dispatch::SessionKeyError>(())
+    /// ```
     pub fn sessions(&mut self, config: SessionConfig) -> &mut Self {
         self.sessions = config;
         self
@@ -160,6 +256,11 @@ impl Routes {
 
     /// Whether cookies are `Secure` by default (and the session cookie gets the `__Host-`
     /// prefix): set it when the application's public origin is https. Default: off.
+    ///
+    /// ```
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.secure_cookies(true); // served as https (e.g. behind a TLS proxy)
+    /// ```
     pub fn secure_cookies(&mut self, on: bool) -> &mut Self {
         self.secure_cookies = on;
         self

@@ -1,41 +1,6 @@
 //! Sessions: a signed session-id cookie, with the data (a JSON object) kept on the server.
 //!
-//! - The cookie holds only `<id>.<signature>`: a random 256-bit id (base64url) and its
-//!   HMAC-SHA256 under the application's [`SessionKey`], checked in constant time. A cookie that
-//!   does not verify, names no stored session or names an expired one means *no session*: the
-//!   request goes on as anonymous, never with an error page.
-//! - The data lives in a [`SessionStore`] (in memory, bounded, or Redis; see
-//!   `plezi_messaging::session_store`), at most [`SessionConfig::max_bytes`] of JSON.
-//! - HTTP actions and AJAJ handlers read and write it ([`Ctx::session`], [`Ctx::session_mut`]);
-//!   `pre_connect` reads it, and so do `on_open` and every later call on that connection (the
-//!   session the upgrade request carried; a connection cannot write it: there is no reply to
-//!   carry a cookie).
-//! - The cookie is `HttpOnly; SameSite=Lax; Path=/` and, when the application's public origin is
-//!   https, `Secure` with the `__Host-` name prefix. It has no `Max-Age` (it ends with the
-//!   browser session); the server forgets idle sessions after the store's idle expiry.
-//! - [`Session::renew`] gives the session a new id at the end of the request (call it when a user
-//!   logs in: session fixation); [`Session::destroy`] forgets the data and deletes the cookie
-//!   (log out).
-//!
-//! ```
-//! use plezi_dispatch::{Controller, Ctx};
-//! use plezi_server::Response;
-//!
-//! #[derive(Default)]
-//! struct Login;
-//! impl Controller for Login {
-//!     fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
-//!         let user = cx.params().get_str("user")?.to_owned();
-//!         let session = cx.session_mut().ok()?;
-//!         session.renew();
-//!         session.set("user", user);
-//!         Some(Response::new(303).header("Location", "/"))
-//!     }
-//! }
-//! ```
-//!
-//! [`Ctx::session`]: crate::Ctx::session
-//! [`Ctx::session_mut`]: crate::Ctx::session_mut
+//! The details are on [`Session`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,6 +25,14 @@ const SIGN_CONTEXT: &[u8] = b"plezi-session-id-v1\0";
 
 /// The secret that signs session ids: at least [`SessionKey::MIN_BYTES`] bytes. Its `Debug`
 /// output never shows it.
+///
+/// ```
+/// use plezi_dispatch::SessionKey;
+/// let key = SessionKey::new("a secret of at least thirty-two bytes!!")?;
+/// let cookie = key.sign("some-session-id");
+/// assert!(cookie.starts_with("some-session-id."));
+/// # Ok::<(), plezi_dispatch::SessionKeyError>(())
+/// ```
 #[derive(Clone)]
 pub struct SessionKey {
     bytes: Arc<[u8]>,
@@ -77,6 +50,12 @@ impl SessionKey {
 
     /// A key from secret bytes (e.g. the `PL_SESSION_KEY` variable); shorter than
     /// [`SessionKey::MIN_BYTES`] is an error.
+    ///
+    /// ```
+    /// use plezi_dispatch::SessionKey;
+    /// assert!(SessionKey::new([7u8; 32]).is_ok());
+    /// assert!(SessionKey::new("too short").is_err()); // the error says how to make a good one
+    /// ```
     pub fn new(bytes: impl AsRef<[u8]>) -> Result<SessionKey, SessionKeyError> {
         let bytes = bytes.as_ref();
         if bytes.len() < Self::MIN_BYTES {
@@ -89,6 +68,12 @@ impl SessionKey {
 
     /// A random key for this process only: sessions do not survive a restart and are not shared
     /// with other servers.
+    ///
+    /// ```
+    /// use plezi_dispatch::SessionKey;
+    /// let key = SessionKey::random(); // fine for development and tests; set PL_SESSION_KEY in production
+    /// # drop(key);
+    /// ```
     pub fn random() -> SessionKey {
         SessionKey {
             bytes: rand::random::<[u8; 32]>().to_vec().into(),
@@ -102,6 +87,14 @@ impl SessionKey {
     }
 
     /// The cookie value for session `id`: `<id>.<signature>` (HMAC-SHA256 of the id, base64url).
+    ///
+    /// ```
+    /// use plezi_dispatch::SessionKey;
+    /// let key = SessionKey::random();
+    /// let id = "q5mW5Nn0VvfzR7m3mN0c2r8f5nWm7c3b0aV9n2Q1x4s"; // 43 base64url characters
+    /// let value = key.sign(id);
+    /// assert_eq!(key.verify(&value), Some(id));
+    /// ```
     pub fn sign(&self, id: &str) -> String {
         let Some(mut mac) = self.mac() else {
             return String::new();
@@ -113,6 +106,15 @@ impl SessionKey {
 
     /// The session id of a cookie value whose signature verifies under this key (a 43-character
     /// base64url id; the signature compared in constant time); `None` for anything else.
+    ///
+    /// ```
+    /// use plezi_dispatch::SessionKey;
+    /// let (key, other) = (SessionKey::random(), SessionKey::random());
+    /// let value = key.sign("q5mW5Nn0VvfzR7m3mN0c2r8f5nWm7c3b0aV9n2Q1x4s");
+    /// assert!(key.verify(&value).is_some());
+    /// assert_eq!(other.verify(&value), None); // signed with another key
+    /// assert_eq!(key.verify("forged.value"), None);
+    /// ```
     pub fn verify<'v>(&self, value: &'v str) -> Option<&'v str> {
         let (id, sig) = value.split_once('.')?;
         if id.len() != B64_LEN || sig.len() != B64_LEN || !id.bytes().all(is_b64url) {
@@ -136,6 +138,11 @@ fn new_id() -> String {
 }
 
 /// Why a [`SessionKey`] cannot be used.
+///
+/// ```
+/// use plezi_dispatch::{SessionKey, SessionKeyError};
+/// assert_eq!(SessionKey::new("short").unwrap_err(), SessionKeyError::TooShort { len: 5 });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionKeyError {
     /// Fewer than [`SessionKey::MIN_BYTES`] bytes.
@@ -161,6 +168,20 @@ impl std::error::Error for SessionKeyError {}
 
 /// How an application keeps sessions: the signing key, the store, and limits. Give it to
 /// [`Routes::sessions`](crate::Routes::sessions).
+///
+/// ```
+/// use std::sync::Arc;
+/// use plezi_dispatch::{Routes, SessionConfig, SessionKey};
+/// use plezi_messaging::{MemorySessionStore, SessionStoreConfig};
+///
+/// let store = MemorySessionStore::new(SessionStoreConfig::default());
+/// let config = SessionConfig {
+///     max_bytes: 1024,
+///     ..SessionConfig::new(SessionKey::random(), Arc::new(store))
+/// };
+/// let mut routes = Routes::new();
+/// routes.sessions(config);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// Signs session ids. Default: a random key (sessions last as long as the process).
@@ -183,6 +204,15 @@ impl SessionConfig {
     pub const DEFAULT_COOKIE_NAME: &'static str = "plezi_session";
 
     /// This key and store, default limits and cookie name.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use plezi_dispatch::{SessionConfig, SessionKey};
+    /// use plezi_messaging::MemorySessionStore;
+    ///
+    /// let config = SessionConfig::new(SessionKey::random(), Arc::new(MemorySessionStore::default()));
+    /// assert_eq!(config.cookie_name, "plezi_session");
+    /// ```
     pub fn new(key: SessionKey, store: Arc<dyn SessionStore>) -> SessionConfig {
         SessionConfig {
             key,
@@ -204,6 +234,40 @@ impl Default for SessionConfig {
 
 /// One request's (or connection's) session: read it with [`Session::get`], change it with
 /// [`Session::set`]/[`Session::remove`]; changes are saved when the HTTP reply is sent.
+///
+/// - The cookie holds only `<id>.<signature>`: a random 256-bit id (base64url) and its
+///   HMAC-SHA256 under the application's [`SessionKey`], checked in constant time. A cookie that
+///   does not verify, names no stored session or names an expired one means *no session*: the
+///   request goes on as anonymous, never with an error page.
+/// - The data lives in a [`SessionStore`] (in memory, bounded: [`MemorySessionStore`], or
+///   Redis: [`plezi_messaging::RedisSessionStore`]), at most [`SessionConfig::max_bytes`] of JSON.
+/// - HTTP actions and AJAJ handlers read and write it ([`Ctx::session`](crate::Ctx::session),
+///   [`Ctx::session_mut`](crate::Ctx::session_mut)); `pre_connect` reads it, and so do `on_open` and every later call on that connection (the
+///   session the upgrade request carried; a connection cannot write it: there is no reply to
+///   carry a cookie).
+/// - The cookie is `HttpOnly; SameSite=Lax; Path=/` and, when the application's public origin is
+///   https, `Secure` with the `__Host-` name prefix. It has no `Max-Age` (it ends with the
+///   browser session); the server forgets idle sessions after the store's idle expiry.
+/// - [`Session::renew`] gives the session a new id at the end of the request (call it when a user
+///   logs in: session fixation); [`Session::destroy`] forgets the data and deletes the cookie
+///   (log out).
+///
+/// ```
+/// use plezi_dispatch::{Controller, Ctx};
+/// use plezi_server::Response;
+///
+/// #[derive(Default)]
+/// struct Login;
+/// impl Controller for Login {
+///     fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+///         let user = cx.params().get_str("user")?.to_owned();
+///         let session = cx.session_mut().ok()?;
+///         session.renew();
+///         session.set("user", user);
+///         Some(Response::new(303).header("Location", "/"))
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Session {
     id: Option<String>,
@@ -224,31 +288,72 @@ impl Session {
     }
 
     /// Whether the request carried a valid session (a verified cookie naming stored data).
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default(); // what a request without a valid cookie sees
+    /// assert!(!session.exists());
+    /// session.set("user", "ada"); // starts one: the reply sets the cookie
+    /// ```
     pub fn exists(&self) -> bool {
         self.id.is_some()
     }
 
     /// The value stored under `key`.
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default();
+    /// session.set("cart", serde_json::json!([1, 2]));
+    /// assert_eq!(session.get("cart"), Some(&serde_json::json!([1, 2])));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.data.get(key)
     }
 
     /// The string stored under `key`.
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default();
+    /// session.set("user", "ada");
+    /// assert_eq!(session.get_str("user"), Some("ada"));
+    /// assert_eq!(session.get_str("other"), None);
+    /// ```
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.data.get(key).and_then(Value::as_str)
     }
 
     /// Every key and value.
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default();
+    /// session.set("user", "ada");
+    /// assert_eq!(session.data().len(), 1);
+    /// ```
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }
 
     /// Whether no value is stored.
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// assert!(Session::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
     /// Stores `value` under `key` (a new session starts if there was none).
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default();
+    /// session.set("visits", 3);
+    /// assert_eq!(session.get("visits"), Some(&serde_json::json!(3)));
+    /// ```
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         self.data.insert(key.into(), value.into());
         self.changed = true;
@@ -256,6 +361,14 @@ impl Session {
     }
 
     /// Removes `key`, returning its value.
+    ///
+    /// ```
+    /// use plezi_dispatch::Session;
+    /// let mut session = Session::default();
+    /// session.set("user", "ada");
+    /// assert_eq!(session.remove("user"), Some("ada".into()));
+    /// assert!(session.is_empty());
+    /// ```
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let old = self.data.remove(key);
         self.changed |= old.is_some();
@@ -265,6 +378,19 @@ impl Session {
     /// Gives the session a new id when the reply is sent, keeping its data; the old id stops
     /// working. Call it when the user's privileges change (log in): an id an attacker planted
     /// before the login (session fixation) is then worthless.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Ctx, SendError};
+    /// use serde_json::Value;
+    ///
+    /// fn login(cx: &mut Ctx<'_>, msg: Value) -> Result<(), SendError> {
+    ///     // ... check the password ...
+    ///     let session = cx.session_mut()?;
+    ///     session.renew(); // an id planted before the login stops working
+    ///     session.set("user", msg["user"].clone());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn renew(&mut self) {
         self.renew = true;
         self.changed = true;
@@ -272,6 +398,16 @@ impl Session {
 
     /// Forgets the session: the data is removed from the store and the cookie deleted when the
     /// reply is sent (log out). Later `set` calls start a new session.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Ctx, SendError};
+    /// use serde_json::Value;
+    ///
+    /// fn logout(cx: &mut Ctx<'_>, _msg: Value) -> Result<(), SendError> {
+    ///     cx.session_mut()?.destroy(); // data removed, cookie deleted with the reply
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn destroy(&mut self) {
         self.data.clear();
         self.destroy = true;

@@ -20,23 +20,23 @@ use plezi_server::{Filter, SharedFrame};
 use serde_json::json;
 
 use crate::answer::bus_error_status;
+use crate::app_state::AppState;
 use crate::connection::{Connection, Delivery};
-use crate::core::Core;
 use crate::wire;
 
 /// The application's sink (registered with `Bus::set_sink`).
 ///
 /// It holds the application weakly: the bus keeps its sink, and the application keeps the bus.
 pub(crate) struct DispatchSink {
-    pub(crate) core: Weak<Core>,
+    pub(crate) app: Weak<AppState>,
 }
 
 impl DispatchSink {
     /// The server filter for "every connection (of this tag) except one".
-    fn filter(core: &Core, tag: Option<u64>, except: Option<ConnectionUuid>) -> Filter {
+    fn filter(app: &AppState, tag: Option<u64>, except: Option<ConnectionUuid>) -> Filter {
         Filter {
             tag,
-            except: except.and_then(|u| core.conn_of(u)),
+            except: except.and_then(|u| app.conn_of(u)),
         }
     }
 
@@ -50,10 +50,10 @@ impl DispatchSink {
 
 impl Sink for DispatchSink {
     fn deliver(&self, delivery: LocalDelivery) {
-        let Some(core) = self.core.upgrade() else {
+        let Some(app) = self.app.upgrade() else {
             return;
         };
-        let Some(handle) = core.handle() else {
+        let Some(handle) = app.handle() else {
             log::debug!("plezi: a delivery arrived before the server runs; dropped");
             return;
         };
@@ -64,9 +64,9 @@ impl Sink for DispatchSink {
             from,
         } = delivery;
         let filter = match &recipients {
-            Recipients::All { except } => Some(Self::filter(&core, None, *except)),
-            Recipients::Controller { name, except } => match core.tag_of(name) {
-                Some(tag) => Some(Self::filter(&core, Some(tag), *except)),
+            Recipients::All { except } => Some(Self::filter(&app, None, *except)),
+            Recipients::Controller { name, except } => match app.tag_of(name) {
+                Some(tag) => Some(Self::filter(&app, Some(tag), *except)),
                 None => return, // no connection of that type here
             },
             Recipients::Listed(_) => None,
@@ -77,7 +77,7 @@ impl Sink for DispatchSink {
                 match (filter, recipients) {
                     (Some(filter), _) => handle.broadcast(frame, filter),
                     (None, Recipients::Listed(list)) => {
-                        for id in list.into_iter().filter_map(|u| core.conn_of(u)) {
+                        for id in list.into_iter().filter_map(|u| app.conn_of(u)) {
                             handle.write(id, frame.clone());
                         }
                     }
@@ -96,7 +96,7 @@ impl Sink for DispatchSink {
                         }),
                     ),
                     (None, Recipients::Listed(list)) => {
-                        for id in list.into_iter().filter_map(|u| core.conn_of(u)) {
+                        for id in list.into_iter().filter_map(|u| app.conn_of(u)) {
                             let delivery = delivery.clone();
                             handle.run(id, move |h, ws| {
                                 if let Some(conn) = Connection::downcast(h) {
@@ -112,10 +112,10 @@ impl Sink for DispatchSink {
     }
 
     fn deliver_mailbox(&self, batch: MailboxBatch) {
-        let Some(core) = self.core.upgrade() else {
+        let Some(app) = self.app.upgrade() else {
             return;
         };
-        let Some(handle) = core.handle() else {
+        let Some(handle) = app.handle() else {
             return; // the claim is dropped: the messages stay first in the mailbox
         };
         let MailboxBatch {
@@ -136,7 +136,7 @@ impl Sink for DispatchSink {
                 })
                 .collect(),
         );
-        for id in connections.into_iter().filter_map(|u| core.conn_of(u)) {
+        for id in connections.into_iter().filter_map(|u| app.conn_of(u)) {
             let deliveries = deliveries.clone();
             let claim = claim.clone();
             handle.run(id, move |h, ws| {
@@ -160,10 +160,10 @@ impl Sink for DispatchSink {
         target: ConnectionUuid,
         payload: &Payload,
     ) {
-        let Some(core) = self.core.upgrade() else {
+        let Some(app) = self.app.upgrade() else {
             return;
         };
-        let (Some(handle), Some(id)) = (core.handle(), from.and_then(|u| core.conn_of(u))) else {
+        let (Some(handle), Some(id)) = (app.handle(), from.and_then(|u| app.conn_of(u))) else {
             log::debug!("plezi: unicast to {target} failed: no server owns it");
             return;
         };
@@ -182,10 +182,10 @@ impl Sink for DispatchSink {
         event: Option<&str>,
         error: &BusError,
     ) {
-        let Some(core) = self.core.upgrade() else {
+        let Some(app) = self.app.upgrade() else {
             return;
         };
-        let (Some(handle), Some(id)) = (core.handle(), core.conn_of(from)) else {
+        let (Some(handle), Some(id)) = (app.handle(), app.conn_of(from)) else {
             log::debug!("plezi: a notification from {from} was refused: {error}");
             return;
         };

@@ -27,6 +27,7 @@
 //! ```
 
 use std::cell::OnceCell;
+use std::marker::PhantomData;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -34,14 +35,11 @@ use plezi_messaging::{Bus, BusConfig, ConnectionUuid, Target};
 use plezi_server::{CloseInfo, Message, ServerHandle, SharedFrame, WriteError};
 use serde_json::{Map, Value};
 
-use crate::answer::Answer;
-use crate::auto;
-use crate::connection::Delivery;
-use crate::context::{ConnState, Ctx, Source, WsPort};
+use crate::app_state::{AppState, KindInfo};
+use crate::connection::{Connection, Delivery};
+use crate::context::WsPort;
 use crate::controller::Controller;
-use crate::core::{Core, KindInfo};
 use crate::error::RegisterError;
-use crate::events::{Events, Mode};
 use crate::params::{Params, ParamsLimits};
 use crate::session::{Session, SessionConfig, Sessions};
 
@@ -112,13 +110,13 @@ impl WsPort for Recorder {
 
 /// One controller instance as if it owned a WebSocket connection; every call returns what it wrote.
 /// Bus calls (broadcast, notify...) go to the harness's bus, which delivers to no connection.
+///
+/// The harness drives the same connection type the server does (auto-dispatch, deliveries and
+/// their shared frames, hooks); only the socket is replaced by a recorder.
 pub struct Harness<C: Controller> {
-    core: Arc<Core>,
-    kind: KindInfo,
-    events: Events<C>,
-    controller: C,
-    state: ConnState,
+    conn: Connection,
     port: Recorder,
+    controller: PhantomData<fn() -> C>,
 }
 
 impl<C: Controller> Harness<C> {
@@ -139,46 +137,51 @@ impl<C: Controller> Harness<C> {
             mode: events.mode(),
         };
         let uuid = bus.connection_uuid(0, 1, 0);
-        Ok(Harness {
-            core: Arc::new(Core::new(
-                bus,
-                ParamsLimits::default(),
-                Sessions::new(SessionConfig::default(), false),
-                false,
-                &[],
-            )),
-            kind,
-            events,
+        let app = Arc::new(AppState::new(
+            bus,
+            ParamsLimits::default(),
+            Sessions::new(SessionConfig::default(), false),
+            false,
+            &[],
+        ));
+        let mut conn = Connection::new(
+            app,
+            Arc::new(kind),
+            Arc::new(events),
             controller,
-            state: ConnState {
-                uuid,
-                params: Params::new(),
-                on_bus: false,
-                notify_bucket: Default::default(),
-                session_id: None,
-                session: OnceCell::new(),
-            },
+            Params::new(),
+            None,
+            OnceCell::new(),
+        );
+        conn.state_mut().uuid = uuid;
+        Ok(Harness {
+            conn,
             port: Recorder {
                 written: Vec::new(),
                 open: true,
             },
+            controller: PhantomData,
         })
     }
 
     /// Gives the pretend connection a session with `data`, as if its upgrade request had
     /// carried a valid session cookie (`cx.session()` in `on_open` and handlers reads it).
     pub fn set_session(&mut self, data: Map<String, Value>) {
-        self.state.session = OnceCell::from(Session::with_data("harness".to_owned(), data));
+        self.conn.state_mut().session =
+            OnceCell::from(Session::with_data("harness".to_owned(), data));
     }
 
     /// The pretend connection's UUID.
     pub fn id(&self) -> ConnectionUuid {
-        self.state.uuid
+        self.conn.uuid()
     }
 
     /// The controller instance.
     pub fn controller(&mut self) -> &mut C {
-        &mut self.controller
+        self.conn
+            .controller()
+            .downcast_mut::<C>()
+            .expect("a harness's connection holds its own controller type")
     }
 
     /// Whether the controller has not closed the connection.
@@ -186,38 +189,23 @@ impl<C: Controller> Harness<C> {
         self.port.open
     }
 
-    fn run(
-        &mut self,
-        source: Source,
-        target: Option<&Target>,
-        f: impl FnOnce(&mut C, &Events<C>, &mut Ctx<'_>),
-    ) -> Vec<Written> {
-        let port: &mut dyn WsPort = &mut self.port;
-        let mut cx =
-            Ctx::for_connection(&self.core, &self.kind, source, &mut self.state, Some(port));
-        if let Some(target) = target {
-            cx = cx.with_target(target);
-        }
-        f(&mut self.controller, &self.events, &mut cx);
+    fn written(&mut self) -> Vec<Written> {
         std::mem::take(&mut self.port.written)
     }
 
     /// Runs `on_open`.
     pub fn open(&mut self) -> Vec<Written> {
-        self.run(Source::Hook, None, |c, _, cx| c.on_open(cx))
+        let uuid = self.conn.uuid();
+        self.conn.open(&mut self.port, uuid);
+        self.written()
     }
 
     fn message(&mut self, message: Message<'_>) -> Vec<Written> {
         if !self.port.open {
             return Vec::new();
         }
-        self.run(Source::WebSocket, None, |c, events, cx| {
-            match events.mode() {
-                Mode::AutoDispatch => auto::on_message(c, events, cx, message),
-                Mode::Raw => c.on_message(cx, message),
-                Mode::HttpOnly => {}
-            }
-        })
+        self.conn.message(&mut self.port, message);
+        self.written()
     }
 
     /// A text message from the client (auto-dispatch or `on_message`, by the mode).
@@ -232,43 +220,29 @@ impl<C: Controller> Harness<C> {
 
     /// A server-side delivery of `event` with `data` (as a broadcast without a sender would be).
     pub fn deliver(&mut self, event: &str, data: Value) -> Vec<Written> {
+        if !self.port.open {
+            return Vec::new();
+        }
         let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast);
-        let target = Target::Multicast;
-        self.run(
-            Source::Delivery { from: None },
-            Some(&target),
-            |c, events, cx| {
-                if let Some(handler) = events.for_delivery(event)
-                    && c.accept_delivery(cx, event)
-                {
-                    let answer: Answer = (handler.call)(c, cx, delivery.argument());
-                    cx.write_answer(&answer);
-                }
-            },
-        )
+        self.conn.deliver(&mut self.port, &delivery);
+        self.written()
     }
 
     /// Runs `on_close` (the client went away); later calls write nothing.
     pub fn close(&mut self) {
         self.port.open = false;
-        let info = CloseInfo {
+        self.conn.close(&CloseInfo {
             code: Some(1000),
             reason: String::new(),
             initiated_by_server: false,
-        };
-        let mut cx =
-            Ctx::for_connection(&self.core, &self.kind, Source::Hook, &mut self.state, None);
-        self.controller.on_close(&mut cx, &info);
-        if self.state.on_bus {
-            self.core.bus.forget(self.state.uuid);
-        }
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events;
+    use crate::{Ctx, Events, events};
     use serde_json::json;
 
     #[derive(Default)]

@@ -1,4 +1,5 @@
-//! The auto-dispatch wire format (spec §4): reading a client message, writing `_ack_` and `err`.
+//! The auto-dispatch wire format (`docs/protocol.md#auto-dispatch`): reading a client message,
+//! writing `_ack_` and `err`.
 //!
 //! `_ack_` and `err` are formatted by hand so their keys come in the documented order
 //! (`{"event":"_ack_","_EID_":...}`); JSON objects are otherwise written in key order.

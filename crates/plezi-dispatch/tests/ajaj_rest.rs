@@ -1,10 +1,10 @@
-//! AJAJ (spec §5), the REST table, cookies, redirects, fall-through, the 404 answer, the client
-//! route and registration errors, over real HTTP.
+//! AJAJ (`docs/protocol.md#ajaj`), the REST table (`docs/protocol.md#rest`), cookies, redirects,
+//! fall-through, the 404 answer, the client route and registration errors, over real HTTP.
 
 mod support;
 
-use plezi_dispatch::generated::{CLIENT_JS, CLIENT_VERSION};
-use plezi_dispatch::params::ParamsLimits;
+use plezi_dispatch::ParamsLimits;
+use plezi_dispatch::{CLIENT_JS, CLIENT_VERSION};
 use plezi_dispatch::{Controller, Ctx, Events, RegisterError, Routes, events};
 use plezi_server::Response;
 use serde_json::{Value, json};

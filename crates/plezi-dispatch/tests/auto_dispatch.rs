@@ -1,22 +1,16 @@
-//! Auto-dispatch over real sockets (spec §4): `_ack_` first, answers written back, unknown and
-//! reserved events, close 1003 on what is not a JSON object, raw controllers beside it.
+//! Auto-dispatch over real sockets (`docs/protocol.md#auto-dispatch`): `_ack_` first, answers
+//! written back, unknown and reserved events, close 1003 on what is not a JSON object, raw
+//! controllers beside it.
 
 mod support;
 
-use plezi_dispatch::Routes;
 use serde_json::json;
-use support::controllers::{Fallback, Guarded, Items, Proto, Raw, Unknowing};
+use support::controllers::{Fallback, Guarded, Items, Proto, proto_routes};
 use support::{Got, TestApp, Ws};
 
 fn app() -> TestApp {
-    let mut routes = Routes::new();
+    let mut routes = proto_routes();
     routes
-        .controller("/proto", Proto::default)
-        .unwrap()
-        .controller("/unknowing", Unknowing::default)
-        .unwrap()
-        .controller("/raw", Raw::default)
-        .unwrap()
         .controller("/items", Items::default)
         .unwrap()
         .controller("/guarded", Guarded::default)
@@ -164,11 +158,15 @@ fn pre_connect_declines_to_the_next_route_or_refuses_with_401_or_403() {
     ws.send(&json!({"event": "whoami"}));
     assert_eq!(ws.json(), json!({"event": "guarded"}));
     assert_eq!(
-        Ws::connect(app.addr, "/guarded?key=").err().as_deref(),
+        Ws::try_connect(app.addr, "/guarded?key=", &[])
+            .err()
+            .as_deref(),
         Some("HTTP 401")
     );
     assert_eq!(
-        Ws::connect(app.addr, "/guarded?key=wrong").err().as_deref(),
+        Ws::try_connect(app.addr, "/guarded?key=wrong", &[])
+            .err()
+            .as_deref(),
         Some("HTTP 403")
     );
 }
@@ -177,11 +175,11 @@ fn pre_connect_declines_to_the_next_route_or_refuses_with_401_or_403() {
 fn http_only_controllers_refuse_upgrades_and_unrouted_paths_get_404() {
     let app = app();
     assert_eq!(
-        Ws::connect(app.addr, "/items").err().as_deref(),
+        Ws::try_connect(app.addr, "/items", &[]).err().as_deref(),
         Some("HTTP 404")
     );
     assert_eq!(
-        Ws::connect(app.addr, "/nowhere").err().as_deref(),
+        Ws::try_connect(app.addr, "/nowhere", &[]).err().as_deref(),
         Some("HTTP 404")
     );
 }

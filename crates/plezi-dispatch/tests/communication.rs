@@ -1,26 +1,17 @@
-//! Communication from handlers, in one process (spec §2): broadcast, multicast, unicast and
-//! failed_unicast, identities and mailboxes, named channels, the encode-once fast path, and
-//! deliveries from outside a connection.
+//! Communication from handlers, in one process (`docs/protocol.md#deliveries`): broadcast,
+//! multicast, unicast and failed_unicast, identities and mailboxes, named channels, the
+//! encode-once fast path, and deliveries from outside a connection.
 
 mod support;
 
 use std::sync::atomic::Ordering;
 
-use plezi_dispatch::Routes;
 use serde_json::json;
-use support::controllers::{PROTO_CLOSED, Proto, Raw, Unknowing};
+use support::controllers::{PROTO_CLOSED, Proto, proto_routes};
 use support::{Got, TestApp, eventually};
 
 fn app() -> TestApp {
-    let mut routes = Routes::new();
-    routes
-        .controller("/proto", Proto::default)
-        .unwrap()
-        .controller("/unknowing", Unknowing::default)
-        .unwrap()
-        .controller("/raw", Raw::default)
-        .unwrap();
-    TestApp::start(routes)
+    TestApp::start(proto_routes())
 }
 
 #[test]

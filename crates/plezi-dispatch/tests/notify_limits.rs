@@ -5,15 +5,14 @@
 
 mod support;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use plezi_dispatch::{Controller, Ctx, Dispatcher, Events, Routes, SendError, events};
 use plezi_messaging::{Bus, BusConfig, RateLimit};
 use plezi_server::Server;
+use plezi_test_support::redis::RedisServer;
 use serde_json::{Value, json};
-use support::{DEADLINE, TestApp, Ws, eventually};
+use support::{DEADLINE, TestApp, Ws};
 
 /// A controller that notifies on request.
 #[derive(Default)]
@@ -156,66 +155,7 @@ fn a_full_mailbox_answers_err_507_in_memory() {
     assert_eq!(reply.json()["status"], 507);
 }
 
-/// A `redis-server` child on a free port, killed on drop.
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install -y redis-server)");
-        let redis = Redis { port, child };
-        eventually("redis-server answers", || {
-            redis.command("PING").filter(|r| r.starts_with("+PONG"))
-        });
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// One inline command; the raw reply.
-    fn command(&self, line: &str) -> Option<String> {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        s.write_all(format!("{line}\r\n").as_bytes()).ok()?;
-        let mut buf = [0u8; 512];
-        let n = s.read(&mut buf).ok()?;
-        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-
-    /// SIGSTOP / SIGCONT: a Redis that takes bytes and never answers.
-    fn pause(&self, paused: bool) {
-        let status = Command::new("kill")
-            .arg(if paused { "-STOP" } else { "-CONT" })
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis_bus(redis: &Redis, app: &str, config: BusConfig) -> Bus {
+fn redis_bus(redis: &RedisServer, app: &str, config: BusConfig) -> Bus {
     let bus = Bus::redis(
         BusConfig {
             app_name: app.to_owned(),
@@ -230,7 +170,7 @@ fn redis_bus(redis: &Redis, app: &str, config: BusConfig) -> Bus {
 
 #[test]
 fn a_full_redis_mailbox_reaches_the_websocket_client_as_err_507() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let bus = redis_bus(
         &redis,
         "nl1",
@@ -257,14 +197,14 @@ fn a_full_redis_mailbox_reaches_the_websocket_client_as_err_507() {
         "{err}"
     );
     assert_eq!(
-        redis.command("LLEN nl1:mbox:dot").as_deref(),
+        redis.command(&["LLEN", "nl1:mbox:dot"]).ok().as_deref(),
         Some(":2\r\n")
     );
 }
 
 #[test]
 fn a_stalled_redis_never_holds_the_event_loop() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let bus = redis_bus(
         &redis,
         "nl2",
@@ -285,8 +225,8 @@ fn a_stalled_redis_never_holds_the_event_loop() {
     dispatcher.attach(server.handle());
     let addr = server.local_addr();
     let _running = server.spawn().expect("starts");
-    let mut a = Ws::connect(addr, "/notes").unwrap();
-    let mut b = Ws::connect(addr, "/notes").unwrap();
+    let mut a = Ws::connect(addr, "/notes");
+    let mut b = Ws::connect(addr, "/notes");
 
     redis.pause(true);
     notify(&mut a, "eve", 1);
@@ -301,11 +241,14 @@ fn a_stalled_redis_never_holds_the_event_loop() {
     // The notifications were stored, in order, once Redis answered again.
     bus.flush(Duration::from_secs(150)).expect("flushed");
     assert_eq!(
-        redis.command("LRANGE nl2:mbox:eve 0 -1").map(|r| {
-            let first = r.find("\"n\":1");
-            let second = r.find("\"n\":2");
-            first.is_some() && second.is_some() && first < second
-        }),
+        redis
+            .command(&["LRANGE", "nl2:mbox:eve", "0", "-1"])
+            .ok()
+            .map(|r| {
+                let first = r.find("\"n\":1");
+                let second = r.find("\"n\":2");
+                first.is_some() && second.is_some() && first < second
+            }),
         Some(true)
     );
 }

@@ -5,20 +5,18 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use plezi_dispatch::cookies::SetCookie;
+use plezi_dispatch::SetCookie;
 use plezi_dispatch::{
     Controller, Ctx, Events, PreConnect, Routes, SendError, SessionConfig, SessionKey, events,
 };
 use plezi_messaging::{ConnectionUuid, RedisSessionStore, SessionStore, SessionStoreConfig};
 use plezi_server::Response;
+use plezi_test_support::redis::RedisServer;
 use serde_json::{Value, json};
-use support::{DEADLINE, HttpReply, TestApp, Ws};
+use support::{HttpReply, TestApp, Ws};
 
 /// `POST /login` (form or JSON `user`): a new session id, `user` stored, `303` to `/`.
 #[derive(Default)]
@@ -325,23 +323,23 @@ fn websocket_upgrades_carry_the_session_into_pre_connect_on_open_and_handlers() 
     let ann = session_cookie(&login(&app, "ann", None));
     let mallory = session_cookie(&login(&app, "mallory", None));
     assert_eq!(
-        Ws::connect(app.addr, "/members").err().as_deref(),
+        Ws::try_connect(app.addr, "/members", &[]).err().as_deref(),
         Some("HTTP 401")
     );
     assert_eq!(
-        Ws::connect_with(app.addr, "/members", &[("Cookie", &tamper(&ann, 3))])
+        Ws::try_connect(app.addr, "/members", &[("Cookie", &tamper(&ann, 3))])
             .err()
             .as_deref(),
         Some("HTTP 401"),
         "a tampered cookie is no session"
     );
     assert_eq!(
-        Ws::connect_with(app.addr, "/members", &[("Cookie", &mallory)])
+        Ws::try_connect(app.addr, "/members", &[("Cookie", &mallory)])
             .err()
             .as_deref(),
         Some("HTTP 403")
     );
-    let mut ws = Ws::connect_with(app.addr, "/members", &[("Cookie", &ann)]).unwrap();
+    let mut ws = Ws::try_connect(app.addr, "/members", &[("Cookie", &ann)]).unwrap();
     assert_eq!(ws.json(), json!({"event": "hello", "user": "ann"}));
     ws.send(&json!({"event": "whoami"}));
     assert_eq!(ws.json(), json!({"user": "ann"}));
@@ -351,13 +349,13 @@ fn websocket_upgrades_carry_the_session_into_pre_connect_on_open_and_handlers() 
     let mut guest = app.ws("/lobby");
     guest.send(&json!({"event": "whoami"}));
     assert_eq!(guest.json()["user"], Value::Null);
-    let mut lobby = Ws::connect_with(app.addr, "/lobby", &[("Cookie", &ann)]).unwrap();
+    let mut lobby = Ws::try_connect(app.addr, "/lobby", &[("Cookie", &ann)]).unwrap();
     lobby.send(&json!({"event": "whoami"}));
     assert_eq!(lobby.json()["user"], "ann");
     // After logout the cookie opens nothing.
     app.http("POST", "/logout", &[("Cookie", &ann)], b"");
     assert_eq!(
-        Ws::connect_with(app.addr, "/members", &[("Cookie", &ann)])
+        Ws::try_connect(app.addr, "/members", &[("Cookie", &ann)])
             .err()
             .as_deref(),
         Some("HTTP 401")
@@ -439,65 +437,9 @@ fn secure_cookies_when_the_public_origin_is_https() {
 
 // ---- Redis ----
 
-/// A throwaway `redis-server` on a free port, killed on drop.
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start redis-server ({e}); install it with `apt-get install -y redis-server`")
-            });
-        let redis = Redis { port, child };
-        let started = Instant::now();
-        while !redis.command(&["PING"]).is_ok_and(|r| r == "+PONG\r\n") {
-            assert!(started.elapsed() < DEADLINE, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10)); // polling with a deadline
-        }
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// One command; the raw reply (one read is enough for the short replies used here).
-    fn command(&self, args: &[&str]) -> std::io::Result<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(DEADLINE))?;
-        let mut out = format!("*{}\r\n", args.len());
-        for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        s.write_all(out.as_bytes())?;
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf)?;
-        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_redis_store_shares_sessions_between_servers_with_a_ttl() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let config = SessionStoreConfig {
         idle_expiry: Duration::from_secs(600),
         ..SessionStoreConfig::default()
@@ -513,7 +455,7 @@ fn the_redis_store_shares_sessions_between_servers_with_a_ttl() {
         "ann",
         "server two reads server one's session"
     );
-    let mut ws = Ws::connect_with(two.addr, "/members", &[("Cookie", &cookie)]).unwrap();
+    let mut ws = Ws::try_connect(two.addr, "/members", &[("Cookie", &cookie)]).unwrap();
     assert_eq!(ws.json(), json!({"event": "hello", "user": "ann"}));
     // One key, prefixed with the app name, with the idle expiry as its TTL.
     let keys = redis.command(&["KEYS", "shared:session:*"]).unwrap();
@@ -540,15 +482,14 @@ fn the_redis_store_shares_sessions_between_servers_with_a_ttl() {
 
 #[test]
 fn a_redis_outage_reads_as_no_session_and_a_login_fails_with_503() {
-    let mut redis = Redis::start();
+    let mut redis = RedisServer::start();
     let url = redis.url();
     let store: Arc<dyn SessionStore> =
         Arc::new(RedisSessionStore::new(&url, "down", SessionStoreConfig::default()).unwrap());
     let app = TestApp::start(routes(SessionConfig::new(key(), store)));
     let cookie = session_cookie(&login(&app, "ann", None));
     assert_eq!(me(&app, &cookie), "ann");
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
+    redis.kill();
     assert_eq!(me(&app, &cookie), "anonymous");
     let reply = login(&app, "bob", None);
     assert_eq!(reply.status, 503, "{}", reply.text());

@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{BusConfig, Engine};
-use crate::core::{Core, Counters};
+use crate::counters::Counters;
 use crate::envelope::Envelope;
 use crate::error::BusError;
+use crate::local_node::LocalNode;
 use crate::mailbox::{
     MailboxStore, MailboxUsage, Mailboxes, MemoryStore, RedisStore, check_identity,
 };
@@ -73,7 +74,7 @@ pub struct Bus {
 }
 
 struct BusInner {
-    core: Arc<Core>,
+    node: Arc<LocalNode>,
     redis: Option<RedisEngine>,
     mailboxes: Mailboxes,
 }
@@ -103,16 +104,16 @@ impl Bus {
 
     /// An in-process bus (whatever `config.engine` says): one server, mailboxes in memory.
     pub fn in_process(config: BusConfig) -> Bus {
-        let core = Arc::new(Core::new(BusConfig {
+        let node = Arc::new(LocalNode::new(BusConfig {
             engine: Engine::InProcess,
             ..config
         }));
         let store: Arc<dyn MailboxStore> =
-            Arc::new(MemoryStore::new(core.config.mailbox_store_max_bytes));
-        let mailboxes = Mailboxes::start(core.clone(), store, String::new());
+            Arc::new(MemoryStore::new(node.config.mailbox_store_max_bytes));
+        let mailboxes = Mailboxes::start(node.clone(), store, String::new());
         Bus {
             inner: Arc::new(BusInner {
-                core,
+                node,
                 redis: None,
                 mailboxes,
             }),
@@ -124,24 +125,24 @@ impl Bus {
         let addr = RedisAddr::parse(url)?;
         let store: Arc<dyn MailboxStore> =
             Arc::new(RedisStore::new(url, &config.app_name, config.io_timeout)?);
-        let core = Arc::new(Core::new(BusConfig {
+        let node = Arc::new(LocalNode::new(BusConfig {
             engine: Engine::Redis {
                 url: url.to_owned(),
             },
             ..config
         }));
-        let engine = RedisEngine::start(core.clone(), addr)?;
-        let mailboxes = Mailboxes::start(core.clone(), store, engine.names().server_prefix());
+        let engine = RedisEngine::start(node.clone(), addr)?;
+        let mailboxes = Mailboxes::start(node.clone(), store, engine.names().server_prefix());
         log::info!(
             "bus {} on Redis at {} (app {:?})",
-            core.server,
+            node.server,
             redact(url),
-            core.config.app_name
+            node.config.app_name
         );
         engine.set_drains(mailboxes.drain_handle());
         Ok(Bus {
             inner: Arc::new(BusInner {
-                core,
+                node,
                 redis: Some(engine),
                 mailboxes,
             }),
@@ -152,22 +153,22 @@ impl Bus {
     /// sink alive; a sink that owns a clone of this `Bus` makes a cycle that never drops, so give it the
     /// server handle it needs rather than the bus.
     pub fn set_sink(&self, sink: Arc<dyn Sink>) {
-        self.inner.core.set_sink(sink);
+        self.inner.node.set_sink(sink);
     }
 
     /// This server's id (fresh for every bus).
     pub fn server_id(&self) -> ServerId {
-        self.inner.core.server
+        self.inner.node.server
     }
 
     /// The UUID of local connection (`loop_index`, `slot`, `generation`).
     pub fn connection_uuid(&self, loop_index: u16, slot: u32, generation: u32) -> ConnectionUuid {
-        ConnectionUuid::new(self.inner.core.server, loop_index, slot, generation)
+        ConnectionUuid::new(self.inner.node.server, loop_index, slot, generation)
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &BusConfig {
-        &self.inner.core.config
+        &self.inner.node.config
     }
 
     /// Publishes `message`: local recipients are handed to the sink at once, on this thread; other servers
@@ -176,16 +177,16 @@ impl Bus {
     /// A unicast to a connection of another server that no live server owns ends in
     /// [`Sink::failed_unicast`] (asynchronously with Redis; at once in-process).
     pub fn publish(&self, message: Message) -> Result<(), BusError> {
-        let core = &self.inner.core;
+        let node = &self.inner.node;
         let remote_unicast =
-            matches!(message.target, Target::Unicast(to) if to.server() != core.server);
+            matches!(message.target, Target::Unicast(to) if to.server() != node.server);
         match &self.inner.redis {
             None => {
                 if let Target::Unicast(to) = message.target
                     && remote_unicast
                 {
-                    Counters::add(&core.counters.failed_unicasts, 1);
-                    core.sink()
+                    Counters::add(&node.counters.failed_unicasts, 1);
+                    node.sink()
                         .failed_unicast(message.from, to, &message.payload);
                     return Ok(());
                 }
@@ -202,7 +203,7 @@ impl Bus {
                         _ => None,
                     };
                     let channel = redis.names().route(&message.target);
-                    let body = Envelope::message(core.server, message.clone()).encode();
+                    let body = Envelope::message(node.server, message.clone()).encode();
                     redis.enqueue(Outgoing {
                         channel,
                         body,
@@ -213,7 +214,7 @@ impl Bus {
             }
         }
         if !remote_unicast {
-            core.deliver_local(message);
+            node.deliver_local(message);
         }
         Ok(())
     }
@@ -249,7 +250,7 @@ impl Bus {
     }
 
     fn change(&self, conn: ConnectionUuid, sub: Subscription, on: bool) {
-        let mut registry = self.inner.core.registry.write();
+        let mut registry = self.inner.node.registry.write();
         let change = if on {
             registry.subscribe(conn, sub.clone())
         } else {
@@ -291,29 +292,29 @@ impl Bus {
         conn: ConnectionUuid,
         lifespan: Option<Duration>,
     ) -> Result<(), BusError> {
-        let core = &self.inner.core;
-        if conn.server() != core.server {
+        let node = &self.inner.node;
+        if conn.server() != node.server {
             return Err(BusError::Config(format!(
                 "register_as({identity:?}, {conn}): the connection belongs to another server; register it there"
             )));
         }
         check_identity(identity)?;
-        let lifespan = lifespan.unwrap_or(core.config.mailbox_lifespan);
-        core.registry.write().register(identity, conn, lifespan);
+        let lifespan = lifespan.unwrap_or(node.config.mailbox_lifespan);
+        node.registry.write().register(identity, conn, lifespan);
         self.inner.mailboxes.register(identity, lifespan);
         Ok(())
     }
 
     /// Ends `conn`'s registration as `identity`.
     pub fn unregister(&self, identity: &str, conn: ConnectionUuid) {
-        if self.inner.core.registry.write().unregister(identity, conn) {
+        if self.inner.node.registry.write().unregister(identity, conn) {
             self.inner.mailboxes.unregister(identity);
         }
     }
 
     /// Forgets a closed connection: all its channel subscriptions and identity registrations.
     pub fn forget(&self, conn: ConnectionUuid) {
-        let mut registry = self.inner.core.registry.write();
+        let mut registry = self.inner.node.registry.write();
         let (removed, last_of) = registry.forget(conn);
         if let Some(redis) = &self.inner.redis {
             for sub in &removed {
@@ -383,7 +384,7 @@ impl Bus {
 
     /// The bus's health and counters.
     pub fn state(&self) -> BusState {
-        let c = &self.inner.core.counters;
+        let c = &self.inner.node.counters;
         let (connected, queued, peers) = match &self.inner.redis {
             Some(r) => (r.connected(), r.queued(), r.peers()),
             None => (true, 0, 1),
@@ -407,8 +408,8 @@ impl Bus {
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bus")
-            .field("server", &self.inner.core.server)
-            .field("app", &self.inner.core.config.app_name)
+            .field("server", &self.inner.node.server)
+            .field("app", &self.inner.node.config.app_name)
             .field("redis", &self.inner.redis.is_some())
             .finish()
     }

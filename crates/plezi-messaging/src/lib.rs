@@ -16,9 +16,9 @@
 //! # Engines
 //! [`Bus::in_process`] (the default, one server) or [`Bus::redis`] (`PL_REDIS_URL`, else `REDIS_URL`,
 //! via [`Bus::from_env`]). Local receivers are always served at once on the publishing thread; other
-//! servers get a versioned JSON [`Envelope`] through Redis pub/sub and drop their own echoes. Publishes go
-//! through a bounded queue drained by one publisher thread that pipelines everything queued in one round
-//! trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential
+//! servers get a versioned JSON envelope (`docs/protocol.md#envelope-v1`) through Redis pub/sub and
+//! drop their own echoes. Publishes go through a bounded queue drained by one publisher thread that
+//! pipelines everything queued in one round trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential
 //! backoff with jitter, everything resubscribed); a full queue makes [`Bus::publish`] fail with
 //! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
 //!
@@ -63,13 +63,23 @@
 //! bus.flush(std::time::Duration::from_secs(5)).unwrap();
 //! assert_eq!(inbox.0.lock().unwrap().len(), 1);
 //! ```
+//!
+//! # Features
+//!
+//! - `internals` (off by default): makes the Redis envelope (the module `envelope`, `Envelope`,
+//!   `EnvelopeBody`, `EnvelopeError`) and the glob matcher (`glob_match`) public, for the fuzzers and
+//!   benchmarks. They are not a stable API; the format itself is `docs/protocol.md#envelope-v1`.
 
 mod bus;
 mod config;
-mod core;
+mod counters;
+#[cfg(feature = "internals")]
 pub mod envelope;
+#[cfg(not(feature = "internals"))]
+mod envelope;
 mod error;
 mod glob;
+mod local_node;
 mod mailbox;
 mod message;
 mod redis;
@@ -80,11 +90,13 @@ mod uuid;
 
 pub use bus::{Bus, BusState};
 pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
+#[cfg(feature = "internals")]
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};
+#[cfg(feature = "internals")]
 pub use glob::glob_match;
-pub use mailbox::{Claim, MailboxUsage};
+pub use mailbox::MailboxUsage;
 pub use message::{Message, Payload, Target};
 pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
-pub use sink::{LocalDelivery, MailboxBatch, Recipients, Sink};
+pub use sink::{Claim, LocalDelivery, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

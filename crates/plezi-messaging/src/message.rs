@@ -5,6 +5,15 @@ use std::sync::Arc;
 use crate::uuid::ConnectionUuid;
 
 /// Who a message is for. Every target reaches connections on every server of the bus.
+///
+/// ```
+/// use plezi_messaging::{Bus, BusConfig, Message, Payload, Target};
+///
+/// let bus = Bus::in_process(BusConfig::default());
+/// let headline = Payload::event("headline", serde_json::json!({"t": "hi"}));
+/// bus.publish(Message::new(Target::Channel("news".into()), headline))?;
+/// # Ok::<(), plezi_messaging::BusError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Target {
     /// Every connection of the application (upstream `multicast`).
@@ -24,6 +33,14 @@ pub enum Target {
 }
 
 /// What is delivered.
+///
+/// ```
+/// use plezi_messaging::Payload;
+///
+/// let event = Payload::event("chat", serde_json::json!({"text": "hi"})); // handlers run
+/// let raw = Payload::raw(r#"{"event":"tick"}"#); // written as is
+/// assert!(matches!(event, Payload::Event { .. }) && matches!(raw, Payload::Raw(_)));
+/// ```
 #[derive(Clone, PartialEq, Debug)]
 pub enum Payload {
     /// An event name and JSON data: the receiving controller's handler named `event` runs with `data`.
@@ -40,6 +57,11 @@ pub enum Payload {
 
 impl Payload {
     /// An [`Payload::Event`].
+    ///
+    /// ```
+    /// let p = plezi_messaging::Payload::event("chat", serde_json::json!("hi"));
+    /// # drop(p);
+    /// ```
     pub fn event(event: impl Into<String>, data: serde_json::Value) -> Payload {
         Payload::Event {
             event: event.into(),
@@ -48,6 +70,11 @@ impl Payload {
     }
 
     /// A [`Payload::Raw`] holding a copy of `bytes`.
+    ///
+    /// ```
+    /// let p = plezi_messaging::Payload::raw(b"pre-encoded");
+    /// # drop(p);
+    /// ```
     pub fn raw(bytes: impl AsRef<[u8]>) -> Payload {
         Payload::Raw(Arc::from(bytes.as_ref()))
     }

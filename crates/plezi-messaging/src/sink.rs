@@ -1,7 +1,10 @@
 //! Where local deliveries go: the [`Sink`] the dispatch layer registers with [`crate::Bus::set_sink`].
 
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use crate::error::BusError;
-use crate::mailbox::Claim;
 use crate::message::{Payload, Target};
 use crate::uuid::ConnectionUuid;
 
@@ -54,6 +57,92 @@ pub struct MailboxBatch {
     pub messages: Vec<Payload>,
     /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered leaves them first in line.
     pub claim: Claim,
+}
+
+/// The receipt for messages claimed from a mailbox (see [`MailboxBatch`]).
+///
+/// Cheap to clone; all clones are one claim. Call [`Claim::delivered`] once a live connection took the
+/// messages: they leave the mailbox for good (and are forwarded to the identity's live connections on other
+/// servers). If every clone is dropped without that call, the messages stay first in the mailbox (they
+/// never left it) and the identity's other servers are told to drain.
+#[derive(Clone)]
+pub struct Claim {
+    inner: Arc<ClaimInner>,
+}
+
+/// Where a claim's outcome goes (the mailbox worker).
+pub(crate) trait ClaimSettler: Send + Sync {
+    /// The claimed messages reached a live connection.
+    fn delivered(&self, identity: String, token: String, messages: Vec<Vec<u8>>);
+    /// Every clone of the claim was dropped undelivered.
+    fn given_back(&self, identity: String, token: String);
+}
+
+struct ClaimInner {
+    identity: String,
+    token: String,
+    /// The stored messages, until the claim is confirmed.
+    messages: Mutex<Option<Vec<Vec<u8>>>>,
+    settler: Box<dyn ClaimSettler>,
+}
+
+impl Claim {
+    /// A claim of `messages` under drain turn `token`, settled by `settler`.
+    pub(crate) fn new(
+        identity: String,
+        token: String,
+        messages: Vec<Vec<u8>>,
+        settler: Box<dyn ClaimSettler>,
+    ) -> Claim {
+        Claim {
+            inner: Arc::new(ClaimInner {
+                identity,
+                token,
+                messages: Mutex::new(Some(messages)),
+                settler,
+            }),
+        }
+    }
+
+    /// The claimed messages reached a live connection; removes them for good. Idempotent.
+    pub fn delivered(&self) {
+        if let Some(messages) = self.inner.messages.lock().take() {
+            let inner = &self.inner;
+            inner
+                .settler
+                .delivered(inner.identity.clone(), inner.token.clone(), messages);
+        }
+    }
+
+    /// The identity the messages belong to.
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    /// Whether [`Claim::delivered`] was called.
+    pub fn is_delivered(&self) -> bool {
+        self.inner.messages.lock().is_none()
+    }
+}
+
+impl std::fmt::Debug for Claim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claim")
+            .field("identity", &self.inner.identity)
+            .field("delivered", &self.is_delivered())
+            .finish()
+    }
+}
+
+impl Drop for ClaimInner {
+    fn drop(&mut self) {
+        if self.messages.get_mut().take().is_some() {
+            self.settler.given_back(
+                std::mem::take(&mut self.identity),
+                std::mem::take(&mut self.token),
+            );
+        }
+    }
 }
 
 /// Receives local deliveries. Registered once by the dispatch layer; called from the publishing thread

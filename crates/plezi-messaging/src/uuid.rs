@@ -98,6 +98,12 @@ pub struct ConnectionUuid {
 
 impl ConnectionUuid {
     /// Names connection (`loop_index`, `slot`, `generation`) of `server`.
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(uuid.to_string(), "000000000000feed-0001-0000002a-00000003");
+    /// ```
     pub const fn new(
         server: ServerId,
         loop_index: u16,
@@ -113,26 +119,56 @@ impl ConnectionUuid {
     }
 
     /// The server that owns the connection.
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(uuid.server(), ServerId::from_u64(0xfeed));
+    /// ```
     pub const fn server(self) -> ServerId {
         self.server
     }
 
     /// The event-loop index inside the owning server.
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(uuid.loop_index(), 1);
+    /// ```
     pub const fn loop_index(self) -> u16 {
         self.loop_index
     }
 
     /// The connection slot inside its loop.
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(uuid.slot(), 42);
+    /// ```
     pub const fn slot(self) -> u32 {
         self.slot
     }
 
     /// The slot's generation (a stale id never matches a newer connection in the same slot).
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(uuid.generation(), 3);
+    /// ```
     pub const fn generation(self) -> u32 {
         self.generation
     }
 
     /// The text form as a fixed-size byte array (no allocation).
+    ///
+    /// ```
+    /// use plezi_messaging::{ConnectionUuid, ServerId};
+    /// let uuid = ConnectionUuid::new(ServerId::from_u64(0xfeed), 1, 42, 3);
+    /// assert_eq!(&uuid.to_text()[..16], b"000000000000feed");
+    /// ```
     pub fn to_text(self) -> [u8; UUID_TEXT_LEN] {
         let mut out = [0u8; UUID_TEXT_LEN];
         self.server.write_hex(&mut out[0..16]);

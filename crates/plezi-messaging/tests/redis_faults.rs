@@ -4,18 +4,14 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use plezi_messaging::{Message, Payload, Target};
 use serde_json::json;
 use support::{RedisServer, WAIT, redis_bus};
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    plezi_test_support::eventually(what, || f().then_some(()));
 }
 
 #[test]

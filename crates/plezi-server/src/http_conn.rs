@@ -194,9 +194,8 @@ impl HttpConn {
                     }
                     let mut max_body = cx.limits.max_body_bytes;
                     let mut form = false;
-                    if head.headers.iter().any(|(n, v)| {
-                        n.eq_ignore_ascii_case("content-type") && is_parsed_body_type(v)
-                    }) && cx.max_form_body < max_body
+                    if head.header_all("content-type").any(is_parsed_body_type)
+                        && cx.max_form_body < max_body
                     {
                         max_body = cx.max_form_body;
                         form = true;
@@ -278,12 +277,12 @@ impl HttpConn {
         head: RequestHead,
         body: Vec<u8>,
     ) -> HttpNext {
-        let is_head = head.method == "HEAD";
+        let is_head = head.method() == "HEAD";
         let minor = head.minor_version;
         let keep_alive = head.keep_alive && !cx.stopping;
         let check = head
             .upgrade_websocket
-            .then(|| check_upgrade(&head.method, head.minor_version, &head.headers));
+            .then(|| check_upgrade(head.method(), head.minor_version, head.headers()));
         let mut req = Request::from_head(head, body, cx.peer);
         let guards = cx.guards;
         let reply = match &check {

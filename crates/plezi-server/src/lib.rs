@@ -62,14 +62,25 @@
 //!
 //! Architecture invariant: this crate knows nothing of controllers, JSON or Redis.
 //!
-//! The `http` and `ws` modules are the protocol layers as pure code over buffers, and `outbound`
-//! is a connection's queue of encoded output; they are public for benchmarks and tools.
-//! Applications need only the crate-root items.
+//! # Features
+//!
+//! - `internals` (off by default): makes the modules `http` and `ws` (the protocol layers as pure
+//!   code over buffers) and `outbound` (a connection's queue of encoded output) public, for the
+//!   fuzzers, benchmarks and tools. They are not a stable API; applications need only the items
+//!   at the crate root.
 
+#[cfg(feature = "internals")]
 pub mod http;
+#[cfg(not(feature = "internals"))]
+mod http;
+#[cfg(feature = "internals")]
 pub mod outbound;
-pub mod security;
+#[cfg(not(feature = "internals"))]
+mod outbound;
+#[cfg(feature = "internals")]
 pub mod ws;
+#[cfg(not(feature = "internals"))]
+mod ws;
 
 mod blocking;
 mod config;
@@ -85,6 +96,7 @@ mod http_conn;
 mod loop_tasks;
 mod next;
 mod panic_guard;
+mod security;
 mod server;
 mod slab;
 mod socket_sink;

@@ -1,10 +1,12 @@
 //! Static files from the public folder: content types, validators (ETag / Last-Modified → 304),
-//! `.gz` siblings, single ranges (206 / 416), index.html for folders, large files, and traversal
-//! attempts that must never reach a file outside the folder.
+//! `.gz` siblings, single ranges (206 / 416), index.html for folders, large files, files that change
+//! while being served, and traversal attempts that must never reach a file outside the folder.
 
 mod common;
 
-use common::{Client, HttpResponse, Options, TempDir, TestServer};
+use std::time::Duration;
+
+use common::{Client, HttpResponse, Options, TempDir, TestServer, wait_until};
 
 struct Site {
     _root: TempDir,
@@ -348,4 +350,79 @@ fn traversal_never_leaves_the_public_folder() {
     // The server is fine afterwards.
     let mut c = s.server.client();
     assert_eq!(get(&mut c, "/hello.txt", &[]).text(), "hello static");
+}
+
+/// The body of a 200, checked against its `Content-Length` and entity tag (`"<len hex>-..."`).
+fn consistent_body(r: &HttpResponse) -> Vec<u8> {
+    assert_eq!(r.status, 200, "{r:?}");
+    let etag = r.header("etag").expect("an ETag");
+    let len_hex = etag.trim_matches('"').split('-').next().unwrap_or("");
+    assert_eq!(
+        u64::from_str_radix(len_hex, 16).ok(),
+        Some(r.body.len() as u64),
+        "the ETag {etag} does not describe the body sent"
+    );
+    r.body.clone()
+}
+
+#[test]
+fn changed_added_and_deleted_files_are_seen_within_a_second() {
+    let site = site();
+    let public = site.server.public().to_path_buf();
+    let mut c = site.server.client();
+    let replace = |name: &str, content: &str| {
+        let tmp = public.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, content).unwrap();
+        std::fs::rename(&tmp, public.join(name)).unwrap();
+    };
+    // Within the revalidation interval plus generous slack for a loaded machine.
+    let deadline = Duration::from_secs(5);
+
+    // Changed: the old or the new body, whole, until the new one.
+    assert_eq!(
+        consistent_body(&get(&mut c, "/hello.txt", &[])),
+        b"hello static"
+    );
+    replace("hello.txt", "hello again, longer");
+    let seen = wait_until(deadline, || {
+        let body = consistent_body(&get(&mut c, "/hello.txt", &[]));
+        assert!(
+            body == b"hello static" || body == b"hello again, longer",
+            "mixed body {body:?}"
+        );
+        body == b"hello again, longer"
+    });
+    assert!(seen, "the changed file was not served");
+
+    // Added.
+    assert_eq!(get(&mut c, "/later.txt", &[]).status, 404);
+    replace("later.txt", "added");
+    assert!(
+        wait_until(deadline, || get(&mut c, "/later.txt", &[]).status == 200),
+        "the added file was not served"
+    );
+
+    // Deleted.
+    std::fs::remove_file(public.join("hello.txt")).unwrap();
+    assert!(
+        wait_until(deadline, || get(&mut c, "/hello.txt", &[]).status == 404),
+        "the deleted file is still served"
+    );
+}
+
+#[test]
+fn a_link_turned_outward_is_refused_within_a_second() {
+    let site = site();
+    let public = site.server.public().to_path_buf();
+    let mut c = site.server.client();
+    std::os::unix::fs::symlink(public.join("hello.txt"), public.join("turns.txt")).unwrap();
+    assert_eq!(get(&mut c, "/turns.txt", &[]).text(), "hello static");
+    std::fs::remove_file(public.join("turns.txt")).unwrap();
+    std::os::unix::fs::symlink(public.join("../secret.txt"), public.join("turns.txt")).unwrap();
+    let refused = wait_until(Duration::from_secs(5), || {
+        let r = get(&mut c, "/turns.txt", &[]);
+        assert!(!r.text().contains(site.secret), "the secret was served");
+        r.status == 404
+    });
+    assert!(refused, "the outward link is still followed");
 }

@@ -357,15 +357,7 @@ fn close_handshake_echoes_the_code() {
     s.log.wait_for("5 on_close", STEP, |ev| {
         ev.iter().filter(|e| matches!(e, Event::Close(..))).count() == 5
     });
-    let closes: Vec<_> = s
-        .log
-        .snapshot()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Close(_, code, by_server) => Some((code, by_server)),
-            _ => None,
-        })
-        .collect();
+    let closes: Vec<_> = s.log.closes();
     for (code, by_server) in &closes[..4] {
         assert!(
             !by_server,

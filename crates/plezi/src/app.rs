@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use std::sync::Arc;
 
-use plezi_dispatch::params::ParamsLimits;
+use plezi_dispatch::ParamsLimits;
 use plezi_dispatch::{Controller, Dispatcher, Routes, SessionConfig, SessionKey};
 use plezi_messaging::{
     Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
@@ -71,11 +71,24 @@ impl App {
     /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`,
     /// `PL_SESSION_MAX`, `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`]
     /// fail.
+    ///
+    /// ```
+    /// use plezi::App;
+    /// let app = App::new(); // HOST, PORT, PL_THREADS, PL_REDIS_URL... are read when it is built
+    /// # drop(app);
+    /// ```
     pub fn new() -> App {
         App::with_config_result(Config::from_env())
     }
 
     /// An application with this configuration (the environment is not read).
+    ///
+    /// ```
+    /// use plezi::{App, Config};
+    /// let config = Config { port: 8080, ..Config::default() };
+    /// let app = App::with_config(config);
+    /// # drop(app);
+    /// ```
     pub fn with_config(config: Config) -> App {
         App::with_config_result(Ok(config))
     }
@@ -93,6 +106,21 @@ impl App {
 
     /// Routes `pattern` to controller type `C` (instances built by `factory`, e.g.
     /// `Chat::default`). Fails on a bad pattern or event table.
+    ///
+    /// ```
+    /// use plezi::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Items;
+    /// impl Controller for Items {
+    ///     fn index(&mut self, _cx: &mut Ctx<'_>) -> Option<Response> {
+    ///         Some(Response::json(200, "[]"))
+    ///     }
+    /// }
+    ///
+    /// let app = App::new().route("/items", Items::default)?; // also serves /items/:id
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn route<C, F>(mut self, pattern: &str, factory: F) -> Result<App, Error>
     where
         C: Controller,
@@ -103,42 +131,88 @@ impl App {
     }
 
     /// Serves the bundled JavaScript client (`PleziClient`) at `path`, e.g. `/client.js`.
+    ///
+    /// ```
+    /// let app = plezi::App::new().client("/client.js")?; // <script src="/client.js">
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn client(mut self, path: &str) -> Result<App, Error> {
         self.routes.client(path)?;
         Ok(self)
     }
 
     /// Adds a rewrite route, e.g. `(:locale){en|fr}`.
+    ///
+    /// ```
+    /// use plezi::prelude::*;
+    /// # #[derive(Default)] struct Home;
+    /// # impl Controller for Home {}
+    /// // `/fr/home` reaches the `/home` route with params["locale"] == "fr"; `/home` still works.
+    /// let app = App::new().rewrite("(:locale){en|fr}")?.route("/home", Home::default)?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn rewrite(mut self, pattern: &str) -> Result<App, Error> {
         self.routes.rewrite(pattern)?;
         Ok(self)
     }
 
     /// Replaces the answer when no route answers (default: `404 Not Found`).
+    ///
+    /// ```
+    /// use plezi::prelude::*;
+    /// let app = App::new().not_found(|req: &Request| {
+    ///     Response::html(404, format!("<h1>No page at {}</h1>", req.path()))
+    /// });
+    /// # drop(app);
+    /// ```
     pub fn not_found(mut self, f: impl Fn(&Request) -> Response + Send + Sync + 'static) -> App {
         self.routes.not_found(f);
         self
     }
 
     /// Serves files below `dir` (GET/HEAD) before the routes.
+    ///
+    /// ```
+    /// let app = plezi::App::new().public_folder("public"); // GET /app.css serves public/app.css
+    /// # drop(app);
+    /// ```
     pub fn public_folder(mut self, dir: impl Into<PathBuf>) -> App {
         self.public_folder = Some(dir.into());
         self
     }
 
     /// Server limits and timeouts (see [`ServerConfig`]).
+    ///
+    /// ```
+    /// use plezi::plezi_server::ServerConfig;
+    /// let config = ServerConfig { max_connections: Some(20_000), ..ServerConfig::default() };
+    /// let app = plezi::App::new().limits(config);
+    /// # drop(app);
+    /// ```
     pub fn limits(mut self, config: ServerConfig) -> App {
         self.server_config = config;
         self
     }
 
     /// Limits on request params.
+    ///
+    /// ```
+    /// use plezi::plezi_dispatch::ParamsLimits;
+    /// let limits = ParamsLimits { max_params: 100, ..ParamsLimits::default() };
+    /// let app = plezi::App::new().params_limits(limits);
+    /// # drop(app);
+    /// ```
     pub fn params_limits(mut self, limits: ParamsLimits) -> App {
         self.routes.params_limits(limits);
         self
     }
 
     /// Event-loop threads (overrides `PL_THREADS`).
+    ///
+    /// ```
+    /// let app = plezi::App::new().threads(2);
+    /// # drop(app);
+    /// ```
     pub fn threads(mut self, n: usize) -> App {
         if let Ok(c) = &mut self.config {
             c.threads = Some(n);
@@ -147,6 +221,11 @@ impl App {
     }
 
     /// Listens on `host:port` (overrides `HOST` and `PORT`; port 0 picks a free port).
+    ///
+    /// ```
+    /// let app = plezi::App::new().listen("0.0.0.0", 8080);
+    /// # drop(app);
+    /// ```
     pub fn listen(mut self, host: &str, port: u16) -> App {
         if let Ok(c) = &mut self.config {
             c.host = host.to_owned();
@@ -156,6 +235,14 @@ impl App {
     }
 
     /// Uses this bus instead of one built from the configuration.
+    ///
+    /// ```
+    /// use plezi::plezi_messaging::{Bus, BusConfig};
+    /// // Tests often share one in-process bus between two apps, as two servers would share Redis.
+    /// let bus = Bus::in_process(BusConfig::default());
+    /// let app = plezi::App::new().bus(bus);
+    /// # drop(app);
+    /// ```
     pub fn bus(mut self, bus: Bus) -> App {
         self.bus = Some(bus);
         self
@@ -163,6 +250,18 @@ impl App {
 
     /// Sessions with this key, store and limits instead of the ones built from the
     /// configuration (`PL_SESSION_KEY`; Redis when the bus uses Redis, else memory).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use plezi::plezi_dispatch::{SessionConfig, SessionKey};
+    /// use plezi::plezi_messaging::MemorySessionStore;
+    ///
+    /// # fn secret_from_your_vault() -> Vec<u8> { vec![7; 32] }
+    /// let key = SessionKey::new(secret_from_your_vault())?;
+    /// let config = SessionConfig::new(key, Arc::new(MemorySessionStore::default()));
+    /// let app = plezi::App::new().sessions(config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sessions(mut self, config: SessionConfig) -> App {
         self.sessions = Some(config);
         self
@@ -170,6 +269,13 @@ impl App {
 
     /// Starts the bus and binds the server; nothing is served until [`Built::run`] or
     /// [`Built::spawn`].
+    ///
+    /// ```no_run
+    /// let built = plezi::App::new().listen("127.0.0.1", 0).build()?;
+    /// println!("serving {}", built.url());
+    /// built.run()
+    /// # ; Ok::<(), plezi::Error>(())
+    /// ```
     pub fn build(self) -> Result<Built, Error> {
         let config = self.config?;
         let bus = match self.bus {
@@ -216,12 +322,26 @@ impl App {
 
     /// Builds, prints one line with the URL, and serves until SIGINT/SIGTERM (graceful stop).
     /// Installs a stderr logger (`PLEZI_LOG=info|debug`) unless the program set one.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), plezi::Error> {
+    ///     plezi::App::new().public_folder("public").run()
+    /// }
+    /// ```
     pub fn run(self) -> Result<(), Error> {
         init_logging();
         self.build()?.run()
     }
 
     /// Builds and serves on background threads (for tests and embedding).
+    ///
+    /// ```no_run
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).spawn()?;
+    /// let url = format!("http://{}/", running.local_addr());
+    /// // ... talk to `url` ...
+    /// running.stop()?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn spawn(self) -> Result<Running, Error> {
         self.build()?.spawn()
     }
@@ -267,26 +387,67 @@ pub struct Built {
 
 impl Built {
     /// The address the server listens on.
+    ///
+    /// ```no_run
+    /// let built = plezi::App::new().listen("127.0.0.1", 0).build()?;
+    /// assert_ne!(built.local_addr().port(), 0); // the port the system picked
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
 
     /// The page URL (`http://host:port/`).
+    ///
+    /// ```no_run
+    /// let built = plezi::App::new().listen("127.0.0.1", 0).build()?;
+    /// assert!(built.url().starts_with("http://127.0.0.1:"));
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn url(&self) -> String {
         format!("http://{}/", self.local_addr())
     }
 
     /// The dispatcher, to broadcast, notify or publish from outside a connection.
+    ///
+    /// ```no_run
+    /// use plezi::serde_json::json;
+    /// let built = plezi::App::new().build()?;
+    /// let dispatcher = built.dispatcher().clone();
+    /// std::thread::spawn(move || {
+    ///     // every connection of every controller type, on every server sharing the bus
+    ///     let _ = dispatcher.multicast("tick", json!({"at": 1}));
+    /// });
+    /// built.run()
+    /// # ; Ok::<(), plezi::Error>(())
+    /// ```
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }
 
     /// The server handle.
+    ///
+    /// ```no_run
+    /// let built = plezi::App::new().build()?;
+    /// let handle = built.handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_secs(60));
+    ///     handle.shutdown(); // graceful: run() returns
+    /// });
+    /// built.run()
+    /// # ; Ok::<(), plezi::Error>(())
+    /// ```
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
     /// Prints `plezi listening on http://host:port/ (...)` and serves until SIGINT/SIGTERM.
+    ///
+    /// ```no_run
+    /// let built = plezi::App::new().build()?;
+    /// built.run() // until SIGINT/SIGTERM
+    /// # ; Ok::<(), plezi::Error>(())
+    /// ```
     pub fn run(self) -> Result<(), Error> {
         let bus = if self.redis { "Redis" } else { "in-process" };
         println!("plezi listening on {} (bus: {bus})", self.url());
@@ -299,6 +460,12 @@ impl Built {
     }
 
     /// Serves on background threads; the [`Running`] value stops the server when dropped.
+    ///
+    /// ```no_run
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).build()?.spawn()?;
+    /// running.stop()?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn spawn(self) -> Result<Running, Error> {
         let Built {
             server, dispatcher, ..
@@ -316,21 +483,49 @@ pub struct Running {
 
 impl Running {
     /// The address the server listens on.
+    ///
+    /// ```no_run
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).spawn()?;
+    /// let addr = running.local_addr(); // connect test clients here
+    /// # running.stop()?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
 
     /// The dispatcher (broadcast, notify, publish from outside a connection; the bus).
+    ///
+    /// ```no_run
+    /// use plezi::serde_json::json;
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).spawn()?;
+    /// running.dispatcher().multicast("news", json!({"title": "hello"}))?;
+    /// # running.stop()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }
 
     /// The server handle.
+    ///
+    /// ```no_run
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).spawn()?;
+    /// let handle = running.handle(); // Send + Sync: reach connections from any thread
+    /// # drop(handle); running.stop()?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
 
     /// Graceful shutdown, then waits for the server's threads.
+    ///
+    /// ```no_run
+    /// let running = plezi::App::new().listen("127.0.0.1", 0).spawn()?;
+    /// running.stop()?; // closes WebSockets with 1001, finishes responses, joins the threads
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn stop(self) -> Result<(), Error> {
         Ok(self.server.stop()?)
     }

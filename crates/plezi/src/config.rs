@@ -23,6 +23,14 @@ use plezi_messaging::{BusConfig, SessionStoreConfig};
 use crate::error::Error;
 
 /// The application's configuration.
+///
+/// ```no_run
+/// use plezi::{App, Config};
+/// let mut config = Config::from_env()?; // the defaults, then HOST, PORT, PL_THREADS...
+/// config.threads = Some(2);
+/// let app = App::with_config(config);
+/// # Ok::<(), plezi::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Address to listen on (`HOST`). Default `127.0.0.1`.
@@ -76,6 +84,12 @@ fn var(name: &str) -> Option<String> {
 impl Config {
     /// The defaults, overridden by the environment variables above. A variable that does not
     /// parse is an error naming it.
+    ///
+    /// ```no_run
+    /// let config = plezi::Config::from_env()?; // fails naming a variable that does not parse
+    /// println!("listening on {}", config.address());
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn from_env() -> Result<Config, Error> {
         let mut config = Config {
             bus: BusConfig::from_env(),
@@ -143,6 +157,15 @@ impl Config {
     }
 
     /// Whether cookies default to `Secure`: the public origin is https.
+    ///
+    /// ```
+    /// let config = plezi::Config {
+    ///     public_origin: Some("https://chat.example".into()),
+    ///     ..plezi::Config::default()
+    /// };
+    /// assert!(config.secure_cookies());
+    /// assert!(!plezi::Config::default().secure_cookies());
+    /// ```
     pub fn secure_cookies(&self) -> bool {
         self.public_origin.as_deref().is_some_and(|o| {
             o.get(..8)
@@ -151,6 +174,16 @@ impl Config {
     }
 
     /// The server's origin policy: `PL_ALLOWED_ORIGINS` and `PL_PUBLIC_ORIGIN`.
+    ///
+    /// ```
+    /// let config = plezi::Config {
+    ///     allowed_origins: Some("https://app.example, https://admin.example".into()),
+    ///     ..plezi::Config::default()
+    /// };
+    /// let policy = config.origin_policy()?; // what the server checks `Origin` against
+    /// # drop(policy);
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
     pub fn origin_policy(&self) -> Result<plezi_server::OriginPolicy, Error> {
         let mut policy = match &self.allowed_origins {
             Some(list) => {
@@ -174,6 +207,11 @@ impl Config {
     }
 
     /// `host:port`, bracketing an IPv6 host.
+    ///
+    /// ```
+    /// let config = plezi::Config { host: "::1".into(), port: 8080, ..plezi::Config::default() };
+    /// assert_eq!(config.address(), "[::1]:8080");
+    /// ```
     pub fn address(&self) -> String {
         if self.host.contains(':') && !self.host.starts_with('[') {
             format!("[{}]:{}", self.host, self.port)

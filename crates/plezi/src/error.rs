@@ -10,6 +10,17 @@ use plezi_server::ServerError;
 ///
 /// `Debug` prints the same message as `Display`, so `fn main() -> Result<(), plezi::Error>`
 /// shows what to do rather than a struct dump.
+///
+/// ```
+/// use plezi::prelude::*;
+/// # #[derive(Default)] struct Chat;
+/// # impl Controller for Chat {}
+/// match App::new().route("/chat/*/more", Chat::default) {
+///     Ok(_) => {}
+///     Err(plezi::Error::Register(e)) => eprintln!("bad route: {e}"), // says what to write instead
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// ```
 #[non_exhaustive]
 pub enum Error {
     /// A route or event table is invalid.

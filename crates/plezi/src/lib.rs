@@ -59,13 +59,32 @@ pub use plezi_server;
 pub use serde_json;
 
 /// Everything an application usually needs: `use plezi::prelude::*;`.
+///
+/// ```
+/// use plezi::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Greeter;
+/// impl Greeter {
+///     fn hello(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Value {
+///         json!({"event": "hello", "to": msg["name"], "from": cx.id()})
+///     }
+/// }
+/// impl Controller for Greeter {
+///     fn events() -> Events<Self> {
+///         events![safe hello => Greeter::hello]
+///     }
+/// }
+/// let app: App = App::new().route("/greet", Greeter::default)?;
+/// # Ok::<(), plezi::Error>(())
+/// ```
 pub mod prelude {
     pub use crate::{App, Config, Error};
-    pub use plezi_dispatch::cookies::{Cookies, SameSite, SetCookie};
     pub use plezi_dispatch::{
         Answer, Controller, Ctx, EventKind, Events, Mode, PreConnect, RedirectError, SendError,
         Session, Source, events,
     };
+    pub use plezi_dispatch::{Cookies, SameSite, SetCookie};
     pub use plezi_messaging::{ConnectionUuid, Payload, Target};
     pub use plezi_server::{CloseInfo, Message, Request, Response};
     pub use serde_json::{Value, json};

@@ -22,6 +22,12 @@ impl log::Log for StderrLogger {
 }
 
 /// Installs the stderr logger unless another logger is set; the level comes from `PLEZI_LOG`.
+///
+/// ```
+/// // PLEZI_LOG=debug ./my-app
+/// plezi::init_logging(); // does nothing if the program already set a logger
+/// log::info!("ready");
+/// ```
 pub fn init_logging() {
     let level = match std::env::var("PLEZI_LOG").as_deref().map(str::trim) {
         Ok("error") => log::LevelFilter::Error,

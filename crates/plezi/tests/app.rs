@@ -67,7 +67,7 @@ fn an_app_serves_files_the_client_and_controllers() {
     assert_eq!(get(addr, "/hello.txt"), (200, "hello file".to_owned()));
     let (status, body) = get(addr, "/client.js");
     assert_eq!(status, 200);
-    assert_eq!(body, plezi::plezi_dispatch::generated::CLIENT_JS);
+    assert_eq!(body, plezi::plezi_dispatch::CLIENT_JS);
     assert_eq!(get(addr, "/missing"), (404, "custom 404".to_owned()));
     let mut ws = Ws::connect(addr, "/echo");
     ws.nothing_before_echo("through the facade");

@@ -12,62 +12,39 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
+
+use plezi_test_support::tools::{require_chromium, require_node_packages, run_node};
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plezi-dispatch/tests/browser")
-}
-
-fn check_environment(dir: &Path) {
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|out| out.status.success()),
-        "`node` is required for the browser tests: install Node.js 20 (CI: .ci/install.sh)"
-    );
-    for package in ["playwright-core", "ws", "typescript"] {
-        assert!(
-            dir.join("node_modules").join(package).is_dir(),
-            "{package} is missing: run `npm install` in {} (CI: .ci/install.sh)",
-            dir.display()
-        );
-    }
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: apt-get install -y chromium (CI: .ci/install.sh)"
-    );
 }
 
 #[test]
 fn pleziclient_in_chromium_against_the_chat_example() {
     let chat = support::example_path("chat");
     let dir = browser_dir();
-    check_environment(&dir);
+    require_node_packages(&dir, &["playwright-core", "ws", "typescript"]);
+    require_chromium();
     // chat.mjs starts the server with PORT set (and restarts it for the reconnect scenario).
     let server_cmd = format!("PL_THREADS=2 exec '{}'", chat.display());
-    // `timeout` bounds a hung browser; run.mjs stops its server on SIGTERM.
-    let out = Command::new("timeout")
-        .args(["300", "node", "chat.mjs", "--server-cmd", &server_cmd])
-        .args(["--page", "/", "--client", "/client.js", "--ws", "/chat"])
-        .current_dir(&dir)
-        .env_remove("PL_REDIS_URL")
-        .env_remove("REDIS_URL")
-        .output()
-        .expect("cannot start `node chat.mjs`");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    match out.status.code() {
-        Some(0) => {}
-        Some(2) => panic!("the browser test environment is incomplete: {stderr}"),
-        Some(124) => panic!("node chat.mjs did not finish within 300 s:\n{stdout}\n{stderr}"),
-        _ => panic!(
-            "browser scenarios failed against the chat example ({}); rerun with \
-             `node chat.mjs --server-cmd {chat:?} --page /` in {}:\n{stdout}\n{stderr}",
-            out.status,
-            dir.display()
-        ),
-    }
+    let out = run_node(
+        &dir,
+        &[
+            "chat.mjs",
+            "--server-cmd",
+            &server_cmd,
+            "--page",
+            "/",
+            "--client",
+            "/client.js",
+            "--ws",
+            "/chat",
+        ],
+        &["PL_REDIS_URL", "REDIS_URL"],
+        Duration::from_secs(300),
+    );
+    let stdout = &out.stdout;
     // The stalled-server scenarios ran (not filtered out) and nothing failed.
     for scenario in [
         "timeout against a stalled server",

@@ -64,7 +64,7 @@ impl Cluster {
         let pattern = format!("{}:ctl:*", self.app);
         let started = std::time::Instant::now();
         loop {
-            match self.redis.command(&["PUBSUB", "CHANNELS", &pattern]) {
+            match self.redis.query(&["PUBSUB", "CHANNELS", &pattern]) {
                 Ok(Resp::Array(names)) if names.len() == 1 => match &names[0] {
                     Resp::Bulk(name) => return name.clone(),
                     other => panic!("PUBSUB CHANNELS: {other:?}"),
@@ -111,7 +111,7 @@ impl Cluster {
         let channel = format!("{}:all", self.app);
         match self
             .redis
-            .command(&["PUBLISH", &channel, &envelope.to_string()])
+            .query(&["PUBLISH", &channel, &envelope.to_string()])
         {
             Ok(Resp::Int(n)) if n > 0 => data,
             other => panic!("PUBLISH {channel}: {other:?}"),
@@ -122,7 +122,7 @@ impl Cluster {
     fn mailbox_len(&self, user: &str) -> i64 {
         match self
             .redis
-            .command(&["LLEN", &format!("{}:mbox:{user}", self.app)])
+            .query(&["LLEN", &format!("{}:mbox:{user}", self.app)])
         {
             Ok(Resp::Int(n)) => n,
             other => panic!("LLEN: {other:?}"),
@@ -337,7 +337,7 @@ fn dm_goes_to_the_target_server_channel_only() {
     // local one not at all. (A marker published last bounds what is read.)
     let marker_channel = format!("{}:test-marker", cluster.app);
     assert!(matches!(
-        cluster.redis.command(&["PUBLISH", &marker_channel, "end"]),
+        cluster.redis.query(&["PUBLISH", &marker_channel, "end"]),
         Ok(Resp::Int(1))
     ));
     let published = watch.until(|channel, _| channel == marker_channel);

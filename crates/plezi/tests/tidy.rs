@@ -6,7 +6,9 @@
 //! - no unfinished-code or debugging macros in the code;
 //! - every crate under `crates/` has a `README.md`;
 //! - relative links in the READMEs and `docs/*.md` point at files that exist;
-//! - no source file under `crates/*/src` is longer than [`MAX_SOURCE_LINES`].
+//! - no source file under `crates/*/src` has more than [`MAX_SOURCE_LINES`] lines besides doc comments;
+//! - nothing in the tree cites what lies outside it (planning documents, issue numbers, machine
+//!   paths), and every `docs/protocol.md#anchor` cited names an anchor that exists.
 //!
 //! Run: `cargo test -p plezi --test tidy`.
 
@@ -14,8 +16,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Longest source file allowed under `crates/*/src` (the working agreement: a file over ~600 lines
-/// is usually two).
+/// Longest source file allowed under `crates/*/src`, in lines that are not doc comments
+/// (`CONTRIBUTING.md`: a file over ~600 lines is usually two; documenting and giving examples for
+/// an API never makes a file do two jobs).
 const MAX_SOURCE_LINES: usize = 800;
 
 /// The configuration reference every variable, field and builder method must appear in.
@@ -341,7 +344,7 @@ fn link_targets(text: &str) -> Vec<String> {
 
 #[test]
 fn relative_links_in_readmes_and_docs_resolve() {
-    let mut pages = vec![root().join("README.md")];
+    let mut pages = vec![root().join("README.md"), root().join("CONTRIBUTING.md")];
     pages.extend(
         crate_dirs()
             .iter()
@@ -374,25 +377,217 @@ fn relative_links_in_readmes_and_docs_resolve() {
     );
 }
 
+/// The lines of `source` that are not doc comments (`///`, `//!`).
+fn code_lines(source: &str) -> usize {
+    source
+        .lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            !line.starts_with("///") && !line.starts_with("//!")
+        })
+        .count()
+}
+
 #[test]
 fn source_files_are_small() {
     let mut sizes: Vec<(usize, String)> = crate_dirs()
         .iter()
         .flat_map(|dir| files(&rel(&dir.join("src")), ".rs"))
-        .map(|path| (read(&path).lines().count(), rel(&path)))
+        .map(|path| (code_lines(&read(&path)), rel(&path)))
         .collect();
     sizes.sort_by(|a, b| b.cmp(a));
     for (lines, path) in sizes.iter().take(3) {
-        eprintln!("tidy: largest source files: {path} ({lines} lines)");
+        eprintln!("tidy: largest source files: {path} ({lines} lines without doc comments)");
     }
     let problems: Vec<String> = sizes
         .iter()
         .filter(|(lines, _)| *lines > MAX_SOURCE_LINES)
-        .map(|(lines, path)| format!("{path}: {lines} lines"))
+        .map(|(lines, path)| format!("{path}: {lines} lines without doc comments"))
         .collect();
     report(
         &format!("source files over {MAX_SOURCE_LINES} lines"),
         "split the file by job (a file over ~600 lines is usually two)",
+        &problems,
+    );
+}
+
+/// Every text file of the repository: below the root, skipping `.git`, build output (`target`),
+/// installed packages (`node_modules`) and local fuzzing output (`artifacts`); hidden folders
+/// such as `.ci` are included. Files that are not UTF-8 (fuzz seeds) are skipped by the caller.
+fn tree_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !matches!(&*name, ".git" | "target" | "node_modules" | "artifacts") {
+                    walk(&path, out);
+                }
+            } else if name != ".git" {
+                // (In a git worktree `.git` is a file naming the main repository.)
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root(), &mut out);
+    out.sort();
+    out
+}
+
+/// What a line must not say: the product speaks for itself. Each entry is the lower-case text
+/// to find and what to write instead. Built from pieces so that this file does not match itself.
+fn forbidden_citations() -> Vec<(String, &'static str)> {
+    let join = |parts: &[&str]| parts.concat();
+    vec![
+        (
+            join(&["spec ", "§"]),
+            "cite the section of docs/protocol.md (`docs/protocol.md#anchor`)",
+        ),
+        (
+            join(&["design ", "brief"]),
+            "say what the code does and why, not what was asked for",
+        ),
+        (
+            join(&["the ", "brief"]),
+            "say what the code does and why, not what was asked for",
+        ),
+        (
+            join(&["agreed ", "with"]),
+            "say what the code guarantees, not who agreed to it",
+        ),
+        (
+            join(&["/wo", "rk/"]),
+            "use a path relative to the repository (or $CARGO_TARGET_DIR)",
+        ),
+        (
+            join(&["../sha", "red"]),
+            "everything the reader needs is in this repository",
+        ),
+        (
+            join(&["shared/", "spec"]),
+            "everything the reader needs is in this repository",
+        ),
+        (join(&["working-", "agreement"]), "link CONTRIBUTING.md"),
+        (
+            join(&["server-api-", "contract"]),
+            "link the crate documentation or docs/architecture.md",
+        ),
+    ]
+}
+
+/// The word for a tracker entry followed by its number (with or without `#`, singular or
+/// plural): an entry of a tracker the reader cannot see.
+fn cites_an_issue_number(line_lower: &str) -> bool {
+    let word = ["iss", "ue"].concat();
+    line_lower.match_indices(&word).any(|(at, _)| {
+        if line_lower[..at].chars().next_back().is_some_and(is_ident) {
+            return false; // `tissue`
+        }
+        let rest = line_lower[at + word.len()..].trim_start_matches('s');
+        let rest = rest.strip_prefix(' ').unwrap_or(rest);
+        let rest = rest.strip_prefix('#').unwrap_or(rest);
+        rest.starts_with(|c: char| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn citation_scanner_finds_issue_numbers() {
+    let word = ["iss", "ue"].concat();
+    assert!(cites_an_issue_number(&format!("as in {word} 8")));
+    assert!(cites_an_issue_number(&format!("({word} #12)")));
+    assert!(cites_an_issue_number(&format!("{word}s 2 and 4")));
+    assert!(!cites_an_issue_number(&format!("an {word} with the cache")));
+    assert!(!cites_an_issue_number("tissue 9"));
+}
+
+#[test]
+fn nothing_cites_what_lies_outside_the_repository() {
+    let forbidden = forbidden_citations();
+    let mut problems = Vec::new();
+    let mut scanned = 0;
+    for path in tree_files() {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue; // not UTF-8: a fuzz seed or a binary
+        };
+        scanned += 1;
+        for (n, line) in text.lines().enumerate() {
+            let lower = line.to_lowercase();
+            for (needle, fix) in &forbidden {
+                if lower.contains(needle.as_str()) {
+                    problems.push(format!("{}:{}: `{needle}`: {fix}", rel(&path), n + 1));
+                }
+            }
+            if cites_an_issue_number(&lower) {
+                problems.push(format!(
+                    "{}:{}: a numbered issue: say what the code does and why",
+                    rel(&path),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        scanned > 100,
+        "tidy: only {scanned} text files found: is the walker broken?"
+    );
+    report(
+        "text that cites what lies outside the repository",
+        "write what a new contributor needs here: docs/protocol.md and docs/architecture.md hold the design",
+        &problems,
+    );
+}
+
+/// The anchors of `docs/protocol.md`: explicit `<a id="...">` tags.
+fn protocol_anchors() -> BTreeSet<String> {
+    read("docs/protocol.md")
+        .split("<a id=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn protocol_citations_name_existing_anchors() {
+    let anchors = protocol_anchors();
+    assert!(
+        anchors.contains("auto-dispatch"),
+        "tidy: docs/protocol.md has no `<a id=\"auto-dispatch\">`: is the scanner broken?"
+    );
+    let mut problems = Vec::new();
+    let mut cited = 0;
+    for path in tree_files() {
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("protocol.md#") {
+                let anchor: String = line[at + "protocol.md#".len()..]
+                    .chars()
+                    .take_while(|&c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    .collect();
+                if anchor.is_empty() || anchor == "anchor" {
+                    continue; // the pattern itself, in prose
+                }
+                cited += 1;
+                if !anchors.contains(&anchor) {
+                    problems.push(format!("{}:{}: #{anchor}", rel(&path), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        cited > 0,
+        "tidy: no `docs/protocol.md#...` citation found: is the scanner broken?"
+    );
+    report(
+        "citations of docs/protocol.md sections that do not exist",
+        "cite one of the `<a id=\"...\">` anchors of docs/protocol.md (add one if a section has none)",
         &problems,
     );
 }

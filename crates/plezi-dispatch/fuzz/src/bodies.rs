@@ -6,11 +6,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use plezi_dispatch::SessionKey;
-use plezi_dispatch::cookies::{Cookies, SameSite, SetCookie};
 use plezi_dispatch::params::{
     Params, ParamsError, ParamsLimits, decode_form_component, decode_path_segment,
 };
 use plezi_dispatch::router::{RouteError, Router, effective_method, rest_action_for};
+use plezi_dispatch::{Cookies, SameSite, SetCookie};
 use plezi_messaging::{ConnectionUuid, Envelope, EnvelopeBody, Payload, ServerId, glob_match};
 use serde_json::Value;
 

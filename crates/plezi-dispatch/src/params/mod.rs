@@ -3,7 +3,7 @@
 //! Handlers see every input in one shape, the same JSON object an auto-dispatch event has:
 //!
 //! ```
-//! use plezi_dispatch::params::{Params, ParamsLimits};
+//! use plezi_dispatch::{Params, ParamsLimits};
 //!
 //! let limits = ParamsLimits::default();
 //! let mut params = Params::from_request(
@@ -49,10 +49,21 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-pub use body::{BodyKind, JSON_KEY};
-pub use decode::{DecodeError, decode_form_component, decode_path_segment};
+pub use body::BodyKind;
+pub use decode::{DecodeError, decode_path_segment};
+// Only the fuzzers, benchmarks and tests use these.
+#[cfg(feature = "internals")]
+pub use body::JSON_KEY;
+#[cfg(feature = "internals")]
+pub use decode::decode_form_component;
 
 /// Caps that stop a request from making the server build huge parameter maps.
+///
+/// ```
+/// use plezi_dispatch::{ParamsLimits, Routes};
+/// let mut routes = Routes::new();
+/// routes.params_limits(ParamsLimits { max_depth: 2, ..ParamsLimits::default() });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParamsLimits {
     /// Most `key=value` pairs (or JSON top-level keys) accepted from one source.
@@ -89,6 +100,12 @@ impl Default for ParamsLimits {
 }
 
 /// Where a parameter came from (named in error messages).
+///
+/// ```
+/// use plezi_dispatch::{ParamSource, Params, ParamsError, ParamsLimits};
+/// let err = Params::from_query("a=%zz", &ParamsLimits::default()).unwrap_err();
+/// assert!(matches!(err, ParamsError::BadEncoding { source: ParamSource::Query, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamSource {
     /// The request path (route parameters).
@@ -110,6 +127,14 @@ impl fmt::Display for ParamSource {
 }
 
 /// A malformed request: the caller answers `400 Bad Request` with the message.
+///
+/// ```
+/// use plezi_dispatch::{Params, ParamsLimits};
+/// let limits = ParamsLimits { max_params: 2, ..ParamsLimits::default() };
+/// let err = Params::from_query("a=1&b=2&c=3", &limits).unwrap_err();
+/// assert_eq!(err.status(), 400);
+/// println!("{err}"); // names the source and the limit
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamsError {
     /// A percent-escape or UTF-8 error.
@@ -151,6 +176,13 @@ pub enum ParamsError {
 
 impl ParamsError {
     /// The HTTP status to answer with: 413 for [`ParamsError::BodyTooLarge`], else 400.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let limits = ParamsLimits { max_body_bytes: 4, ..ParamsLimits::default() };
+    /// let err = Params::from_body(Some("application/json"), br#"{"a":1}"#, &limits).unwrap_err();
+    /// assert_eq!(err.status(), 413);
+    /// ```
     pub fn status(&self) -> u16 {
         match self {
             ParamsError::BodyTooLarge { .. } => 413,
@@ -195,6 +227,18 @@ impl std::error::Error for ParamsError {}
 ///
 /// Backed by a `serde_json::Map`, so iteration is in key order (sorted), and
 /// [`Params::into_json`] gives the object handed to auto-dispatch handlers without copying.
+///
+/// ```
+/// use plezi_dispatch::Ctx;
+/// use plezi_server::Response;
+///
+/// // GET /search?q=rust&page=2
+/// fn index(cx: &mut Ctx<'_>) -> Option<Response> {
+///     let q = cx.params().get_str("q")?;
+///     let page: u32 = cx.params().get_str("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+///     Some(Response::text(200, format!("{q}, page {page}")))
+/// }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params {
     map: Map<String, Value>,
@@ -202,18 +246,43 @@ pub struct Params {
 
 impl Params {
     /// An empty set.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let mut params = Params::new();
+    /// params.insert("id", "7");
+    /// assert_eq!(params.len(), 1);
+    /// # let _ = ParamsLimits::default();
+    /// ```
     pub fn new() -> Params {
         Params::default()
     }
 
     /// Parses a raw query string (without `?`), e.g. `a=1&b=x+y`.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("q=a+b&user[name]=ann", &ParamsLimits::default()).unwrap();
+    /// assert_eq!(params.get_str("q"), Some("a b"));
+    /// assert_eq!(params.get("user").unwrap()["name"], "ann");
+    /// ```
     pub fn from_query(query: &str, limits: &ParamsLimits) -> Result<Params, ParamsError> {
         let mut map = Map::new();
         form::parse_into(query, ParamSource::Query, limits, &mut map)?;
         Ok(Params { map })
     }
 
-    /// Parses a request body according to its `Content-Type` (see [`BodyKind`]).
+    /// Parses a request body according to its `Content-Type`: JSON (`application/json`,
+    /// `application/*+json`) or urlencoded; other bodies give no params.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let limits = ParamsLimits::default();
+    /// let params = Params::from_body(Some("application/json"), br#"{"n":3}"#, &limits).unwrap();
+    /// assert_eq!(params.get("n"), Some(&serde_json::json!(3)));
+    /// let params = Params::from_body(Some("image/png"), b"\x89PNG", &limits).unwrap();
+    /// assert!(params.is_empty());
+    /// ```
     pub fn from_body(
         content_type: Option<&str>,
         body: &[u8],
@@ -225,6 +294,19 @@ impl Params {
     }
 
     /// Query then body (the body wins). Merge the route's params on top with [`Params::merge`].
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_request(
+    ///     Some("page=2&n=1"),
+    ///     Some("application/x-www-form-urlencoded"),
+    ///     b"n=5",
+    ///     &ParamsLimits::default(),
+    /// )
+    /// .unwrap();
+    /// assert_eq!(params.get_str("n"), Some("5")); // the body wins over the query
+    /// assert_eq!(params.get_str("page"), Some("2"));
+    /// ```
     pub fn from_request(
         query: Option<&str>,
         content_type: Option<&str>,
@@ -240,61 +322,141 @@ impl Params {
     }
 
     /// Inserts every key of `later`, replacing existing keys (top level only, no deep merge).
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let mut params = Params::from_query("id=1&a=x", &ParamsLimits::default()).unwrap();
+    /// let mut route = Params::new();
+    /// route.insert("id", "7");
+    /// params.merge(route);
+    /// assert_eq!(params.get_str("id"), Some("7"));
+    /// assert_eq!(params.get_str("a"), Some("x"));
+    /// ```
     pub fn merge(&mut self, later: Params) {
         self.map.extend(later.map);
     }
 
     /// The value of `key`, if present.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("tag[]=a&tag[]=b", &ParamsLimits::default()).unwrap();
+    /// assert_eq!(params.get("tag"), Some(&serde_json::json!(["a", "b"])));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.map.get(key)
     }
 
     /// The value of `key` if it is a JSON string.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let mut params = Params::new();
+    /// params.insert("n", 3);
+    /// params.insert("s", "x");
+    /// assert_eq!(params.get_str("s"), Some("x"));
+    /// assert_eq!(params.get_str("n"), None); // a number, not a string
+    /// ```
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.map.get(key).and_then(Value::as_str)
     }
 
     /// Sets `key`, returning the previous value.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let mut params = Params::new();
+    /// assert_eq!(params.insert("a", 1), None);
+    /// assert_eq!(params.insert("a", 2), Some(1.into()));
+    /// ```
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
         self.map.insert(key.into(), value.into())
     }
 
     /// Removes `key`, returning its value.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let mut params = Params::new();
+    /// params.insert("password", "secret");
+    /// assert_eq!(params.remove("password"), Some("secret".into()));
+    /// ```
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         self.map.remove(key)
     }
 
     /// Whether `key` is present.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("debug", &ParamsLimits::default()).unwrap();
+    /// assert!(params.contains_key("debug"));
+    /// ```
     pub fn contains_key(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
 
     /// Number of top-level keys.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// assert_eq!(Params::from_query("a=1&b=2", &ParamsLimits::default()).unwrap().len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether there are no params.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// assert!(Params::new().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// Iterates over `(key, value)` pairs in key order.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("b=2&a=1", &ParamsLimits::default()).unwrap();
+    /// let keys: Vec<&String> = params.iter().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["a", "b"]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
         self.map.iter()
     }
 
     /// Borrows the underlying JSON map.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("a=1", &ParamsLimits::default()).unwrap();
+    /// assert_eq!(params.as_map()["a"], "1");
+    /// ```
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.map
     }
 
     /// The params as a JSON object value.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let params = Params::from_query("a=1", &ParamsLimits::default()).unwrap();
+    /// assert_eq!(params.into_json(), serde_json::json!({"a": "1"}));
+    /// ```
     pub fn into_json(self) -> Value {
         Value::Object(self.map)
     }
 
     /// The underlying JSON map.
+    ///
+    /// ```
+    /// use plezi_dispatch::{Params, ParamsLimits};
+    /// let map = Params::from_query("a=1", &ParamsLimits::default()).unwrap().into_map();
+    /// assert_eq!(map.len(), 1);
+    /// ```
     pub fn into_map(self) -> Map<String, Value> {
         self.map
     }

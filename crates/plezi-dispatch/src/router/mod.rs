@@ -22,45 +22,8 @@
 //! assert!(router.first_match("/posts/other").unwrap().is_none());
 //! ```
 //!
-//! ## Pattern syntax
-//! A pattern is split on `/` (a leading `/` is optional; empty segments are ignored). Each
-//! segment is one of:
-//!
-//! | segment              | matches                                                         |
-//! |----------------------|-----------------------------------------------------------------|
-//! | `users`              | exactly that text (compared after percent-decoding both sides)  |
-//! | `:name`              | any one segment, stored as `params[name]`                       |
-//! | `(:name)`            | optional: one segment if the path has one left, else absent     |
-//! | `:name{regex}`       | one segment matching `^(?:regex)$` (the `regex` crate's syntax) |
-//! | `(:name){regex}`     | optional and constrained                                        |
-//! | `*`                  | the rest of the path (zero or more segments), as `params["*"]`  |
-//!
-//! - Names are `A-Z a-z 0-9 _`, unique in a pattern. `*` must be last. A required segment
-//!   (literal or `:name`) after an optional one is an error. Braces inside a regex must balance
-//!   or be escaped; the regex may contain `/` (it still sees one decoded segment).
-//! - [`Router::add`] appends an optional `(:id)` unless the pattern already names `id` or ends in
-//!   `*` (so `/users` also serves `/users/42`); [`Router::add_exact`] does not.
-//! - Matching is positional: an optional parameter is absent only when the path has run out.
-//!   `'/(:id){publish}/(:title)'` matches `/`, `/publish` and `/publish/Hi`, but not `/echo` —
-//!   a constrained optional never skips a segment, so the next route gets `/echo`.
-//! - A bad pattern is a [`RouteError`] at add time, with a message saying what to write instead.
-//!
-//! ## Path decoding
-//! The path (without the query) is split on `/` first, then each segment is percent-decoded
-//! (`+` stays `+`), so `%2F` is a slash inside one segment value. Trailing and doubled slashes are
-//! ignored: `/users/`, `//users` and `/users` are the same path. An invalid escape or non-UTF-8
-//! segment makes [`Router::matches`] fail with [`ParamsError::BadEncoding`]: answer 400.
-//! `params["*"]` is the decoded remaining segments joined with `/` (empty when none remain).
-//!
-//! ## Order, fall-through and rewrites
-//! Entries are tried in the order they were added; [`Router::matches`] yields every matching
-//! route in that order, so a handler that declines lets the caller take the next one.
-//!
-//! A rewrite ([`Router::add_rewrite`]) is one constrained parameter, e.g. `(:locale){en|fr|he}`.
-//! When the routes before it did not answer and the first remaining path segment matches its
-//! regex, the segment is stored in the params and stripped; routes added after the rewrite see
-//! the rest of the path. If the segment does not match, the path is left alone (a rewrite is
-//! always optional). Rewrite params are merged under each route's own params.
+//! The pattern syntax, path decoding, order and rewrites are documented on
+//! [`Routes`](crate::Routes), which is how applications use this router.
 //!
 //! ## REST
 //! [`rest_action`] maps the method (after [`effective_method`] applied the `_method` override)
@@ -87,7 +50,10 @@ use crate::params::{ParamSource, Params, ParamsError, decode_path_segment};
 use pattern::{Constraint, Pattern};
 
 pub use error::RouteError;
-pub use rest::{Action, METHOD_OVERRIDE_PARAM, effective_method, rest_action, rest_action_for};
+pub use rest::{Action, rest_action_for};
+// Only the fuzzers, benchmarks and tests use these.
+#[cfg(feature = "internals")]
+pub use rest::{METHOD_OVERRIDE_PARAM, effective_method, rest_action};
 
 /// Identifies a route by the order it was added (rewrites are not counted): the first
 /// [`Router::add`] returns `RouteIdx(0)`, the next `RouteIdx(1)`…
@@ -170,16 +136,19 @@ impl Router {
     }
 
     /// Number of routes (rewrites not counted).
+    #[cfg(feature = "internals")]
     pub fn len(&self) -> usize {
         self.patterns.len()
     }
 
     /// Whether no route was added.
+    #[cfg(feature = "internals")]
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
 
     /// The pattern a route was added with, as written.
+    #[cfg(feature = "internals")]
     pub fn pattern(&self, route: RouteIdx) -> Option<&str> {
         self.patterns.get(route.0).map(String::as_str)
     }
@@ -200,6 +169,7 @@ impl Router {
     }
 
     /// The first route matching `path`, if any.
+    #[cfg(feature = "internals")]
     pub fn first_match(&self, path: &str) -> Result<Option<RouteMatch>, ParamsError> {
         Ok(self.matches(path)?.next())
     }

@@ -79,6 +79,7 @@ pub fn effective_method<'a>(method: &'a str, override_value: Option<&str>) -> &'
 /// assert_eq!(rest_action("PUT", None, handlers), Some(Action::Create));
 /// assert_eq!(rest_action("OPTIONS", None, handlers), None);
 /// ```
+#[cfg(feature = "internals")]
 pub fn rest_action<'a>(
     method: &str,
     id: Option<&'a str>,

@@ -12,21 +12,15 @@
 // (default /usr/bin/chromium), --startup-ms N (default 60000).
 // Exit status: 0 all passed, 1 a scenario failed, 2 the environment is incomplete.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
-import { connect, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const WAIT_MS = 15000;
+import { CHROMIUM_ARGS, ServerProcess, SetupError, exitWith, freePort, loadChromium } from './runner.mjs';
 
-class SetupError extends Error {}
+const WAIT_MS = 15000;
 
 function options() {
   const { values } = parseArgs({
@@ -38,51 +32,6 @@ function options() {
   });
   if (!values['server-cmd']) throw new SetupError('--server-cmd is required (the chat example)');
   return { serverCmd: values['server-cmd'], chromium: values.chromium, startupMs: Number(values['startup-ms']) };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createTcpServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function accepts(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-async function startServer(command, port, startupMs) {
-  const child = spawn('sh', ['-c', command], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = [];
-  const keep = (chunk) => { output.push(chunk.toString()); if (output.length > 200) output.shift(); };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  let exited;
-  child.once('exit', (code, signal) => (exited = signal || code));
-  const deadline = Date.now() + startupMs;
-  while (!(await accepts(port))) {
-    if (exited !== undefined) throw new SetupError('the server exited (' + exited + ') before accepting connections');
-    if (Date.now() > deadline) throw new SetupError('the server did not accept connections within ' + startupMs + ' ms');
-    await new Promise((r) => setTimeout(r, 50)); // polling with a deadline
-  }
-  return {
-    output,
-    stop() {
-      try { process.kill(-child.pid, 'SIGKILL'); } catch (_) { /* gone */ }
-    },
-  };
 }
 
 /** The attacker's site: one empty page, on localhost (another origin and site than 127.0.0.1). */
@@ -204,16 +153,11 @@ function attack(page, app, tag) {
 
 async function main() {
   const opts = options();
-  if (!existsSync(opts.chromium)) throw new SetupError(opts.chromium + ' not found: apt-get install -y chromium');
-  let chromium;
-  try {
-    chromium = (await import('playwright-core')).chromium;
-  } catch (err) {
-    throw new SetupError('playwright-core is not installed: run `npm install` here (' + err.message + ')');
-  }
+  const chromium = await loadChromium(opts.chromium);
   const port = await freePort();
   const app = 'http://127.0.0.1:' + port;
-  const server = await startServer(opts.serverCmd, port, opts.startupMs);
+  const server = new ServerProcess(opts.serverCmd, port, opts.startupMs);
+  await server.start();
   const attacker = await startAttackerSite();
   const attackerOrigin = 'http://localhost:' + attacker.address().port;
   const profile = mkdtempSync(join(tmpdir(), 'plezi-chromium-'));
@@ -279,18 +223,12 @@ async function main() {
     if (victim) victim.ws.close();
     if (context) await context.close().catch(() => {});
     attacker.close();
-    server.stop();
+    await server.stop();
     rmSync(profile, { recursive: true, force: true });
   }
   console.log('# ' + (results.length - failed) + ' passed, ' + failed + ' failed');
-  if (failed) console.log('# recent server output:\n' + server.output.join('').split('\n').slice(-20).join('\n'));
+  if (failed) console.log('# recent server output:\n' + server.recentOutput());
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err instanceof SetupError ? 'setup error: ' + err.message : err);
-    process.exit(err instanceof SetupError ? 2 : 1);
-  }
-);
+exitWith(main);

@@ -21,24 +21,16 @@
 // Exit status: 0 all passed, 1 a scenario failed, 2 the environment is incomplete (no playwright-core,
 // no Chromium, the server did not start).
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { CHROMIUM_ARGS, HERE, ServerProcess, SetupError, exitWith, freePort, loadChromium } from './runner.mjs';
 import { scenarios } from './scenarios.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const SCENARIO_TIMEOUT_MS = 90000;
-
-class SetupError extends Error {}
 
 function options() {
   const { values } = parseArgs({
@@ -66,93 +58,6 @@ function options() {
     chromium: values.chromium,
     startupMs: Number(values['startup-ms']),
   };
-}
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function accepts(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** The server under test: a shell command in its own process group, started with PORT set. */
-class ServerProcess {
-  constructor(command, port, startupMs) {
-    this.command = command;
-    this.port = port;
-    this.startupMs = startupMs;
-    this.child = null;
-    this.output = [];
-  }
-
-  async start() {
-    const child = spawn('sh', ['-c', this.command], {
-      cwd: HERE,
-      env: { ...process.env, PORT: String(this.port) },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal || code)));
-    const keep = (chunk) => {
-      this.output.push(chunk.toString());
-      if (this.output.length > 200) this.output.shift();
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const deadline = Date.now() + this.startupMs;
-    let exitedWith;
-    child.exited.then((status) => (exitedWith = status));
-    while (!(await accepts(this.port))) {
-      if (exitedWith !== undefined) throw new SetupError('the server exited (' + exitedWith + ') before accepting connections');
-      if (Date.now() > deadline) throw new SetupError('the server did not accept connections within ' + this.startupMs + ' ms');
-      await new Promise((resolve) => setTimeout(resolve, 50)); // polling with a deadline
-    }
-  }
-
-  async stop() {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const signal = (name) => {
-      try {
-        process.kill(-child.pid, name);
-      } catch (_) {
-        // already gone
-      }
-    };
-    signal('SIGTERM');
-    const killed = setTimeout(() => signal('SIGKILL'), 5000);
-    await child.exited;
-    clearTimeout(killed);
-    this.child = null;
-  }
-
-  recentOutput() {
-    return this.output.join('').split('\n').slice(-30).join('\n');
-  }
-}
-
-async function loadPlaywright() {
-  try {
-    return (await import('playwright-core')).chromium;
-  } catch (err) {
-    throw new SetupError('playwright-core is not installed: run `npm install` in ' + HERE + ' (' + err.message + ')');
-  }
 }
 
 async function preparePage(context, target) {
@@ -189,10 +94,7 @@ function withTimeout(promise, ms, what) {
 
 async function main() {
   const opts = options();
-  if (!existsSync(opts.chromium)) {
-    throw new SetupError(opts.chromium + ' not found: install Chromium (apt-get install -y chromium) or pass --chromium');
-  }
-  const chromium = await loadPlaywright();
+  const chromium = await loadChromium(opts.chromium);
   const port = opts.port || (await freePort());
   const origin = 'http://127.0.0.1:' + port;
   const target = {
@@ -254,10 +156,4 @@ async function main() {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err instanceof SetupError ? 'setup error: ' + err.message : err);
-    process.exit(err instanceof SetupError ? 2 : 1);
-  }
-);
+exitWith(main);

@@ -4,7 +4,7 @@
 // functions passed to page.evaluate run in the browser: they see only their argument, `PleziClient` and
 // the helpers of harness.js as `__t`). The page is reloaded before every scenario.
 //
-// They rely only on what the chat example provides (docs/client.md, issue 4): an auto-dispatch controller
+// They rely only on what the chat example provides (docs/client.md): an auto-dispatch controller
 // at target.ws with an `echo` event over WebSocket and AJAJ, and `err` 404 answers to unknown events.
 // Scenarios marked `mock: true` also need the test-only events of mock-server.mjs (`blackhole`, `say`).
 

@@ -3,11 +3,25 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use plezi_dispatch::cookies::SetCookie;
-use plezi_dispatch::{Answer, Controller, Ctx, Events, PreConnect, SendError, events};
+use plezi_dispatch::SetCookie;
+use plezi_dispatch::{Answer, Controller, Ctx, Events, PreConnect, Routes, SendError, events};
 use plezi_messaging::{ConnectionUuid, Payload};
 use plezi_server::{CloseInfo, Message, Response};
 use serde_json::{Value, json};
+
+/// `Proto` on `/proto`, `Unknowing` on `/unknowing`, `Raw` on `/raw`: the routes the socket tests
+/// start from.
+pub fn proto_routes() -> Routes {
+    let mut routes = Routes::new();
+    routes
+        .controller("/proto", Proto::default)
+        .expect("the /proto route")
+        .controller("/unknowing", Unknowing::default)
+        .expect("the /unknowing route")
+        .controller("/raw", Raw::default)
+        .expect("the /raw route");
+    routes
+}
 
 /// An auto-dispatch controller exercising every communication call.
 #[derive(Default)]

@@ -5,10 +5,12 @@
 //! nothing but a remembered lifespan (empty, no live connection) are dropped first when room is needed.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::clock::{Clock, SystemClock};
 use super::store::{
     Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
 };
@@ -41,13 +43,22 @@ pub(crate) struct MemoryStore {
     /// `mailbox_store_max_bytes`: above it, housekeeping also drops idle mailboxes (registrations are
     /// never refused, so they may take the store past its cap; their mailboxes go once they leave).
     max_bytes: usize,
+    /// Lifespans and drain turns are deadlines against this clock.
+    clock: Arc<dyn Clock>,
 }
 
 impl MemoryStore {
+    /// A store on the real clock.
     pub(crate) fn new(max_bytes: usize) -> MemoryStore {
+        MemoryStore::with_clock(max_bytes, Arc::new(SystemClock))
+    }
+
+    /// A store whose deadlines run on `clock`.
+    pub(crate) fn with_clock(max_bytes: usize, clock: Arc<dyn Clock>) -> MemoryStore {
         MemoryStore {
             state: Mutex::new(State::default()),
             max_bytes,
+            clock,
         }
     }
 }
@@ -198,7 +209,7 @@ impl MailboxStore for MemoryStore {
         quota: &Quota,
         _signals: &Signals<'_>,
     ) -> Result<bool, BusError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state.lock();
         state.touch(identity, now, self.max_bytes);
         let charge = message.len() + MESSAGE_OVERHEAD;
@@ -226,7 +237,7 @@ impl MailboxStore for MemoryStore {
     }
 
     fn register(&self, identity: &str, me: ServerId, lifespan: Duration) -> Result<(), BusError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state.lock();
         state.touch(identity, now, self.max_bytes);
         let b = state.open(identity, lifespan, now);
@@ -244,7 +255,7 @@ impl MailboxStore for MemoryStore {
     }
 
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state.lock();
         state.touch(identity, now, self.max_bytes);
         if let Some(b) = state.boxes.get_mut(identity) {
@@ -257,7 +268,7 @@ impl MailboxStore for MemoryStore {
         let mut state = self.state.lock();
         match state.boxes.get_mut(identity).and_then(|b| b.turn.as_mut()) {
             Some((held, until)) if held == token => {
-                *until = Instant::now() + ttl;
+                *until = self.clock.now() + ttl;
                 Ok(true)
             }
             _ => Ok(false),
@@ -272,7 +283,7 @@ impl MailboxStore for MemoryStore {
         next: &Turn<'_>,
         _signals: &Signals<'_>,
     ) -> Result<Claimed, BusError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut guard = self.state.lock();
         let state = &mut *guard;
         let Some(b) = state.boxes.get_mut(identity) else {
@@ -325,7 +336,7 @@ impl MailboxStore for MemoryStore {
     }
 
     fn usage(&self) -> Result<Usage, BusError> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let mut state = self.state.lock();
         state.sweep(now, false);
         Ok(Usage {
@@ -337,6 +348,7 @@ impl MailboxStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::clock::ManualClock;
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -475,7 +487,7 @@ mod tests {
         s.notify("b", &[0; 10], me, DAY, &q, &signals()).unwrap();
         // "c" needs its entry and one message: room only once "a" is dropped (not while a sweep is
         // not due).
-        s.state.lock().last_sweep = Some(Instant::now());
+        s.state.lock().last_sweep = Some(s.clock.now());
         assert!(matches!(
             s.notify("c", b"", me, DAY, &q, &signals()),
             Err(BusError::StoreFull { .. })
@@ -504,28 +516,22 @@ mod tests {
 
     #[test]
     fn a_live_turn_makes_others_wait_and_an_expired_one_is_taken_over() {
-        let s = MemoryStore::new(1 << 20);
+        let clock = Arc::new(ManualClock::new());
+        let s = MemoryStore::with_clock(1 << 20, clock.clone());
         let (a, b) = (ServerId::from_u64(1), ServerId::from_u64(2));
         for i in 0..3u8 {
             s.notify("u", &[i], a, DAY, &quota(), &signals()).unwrap();
         }
         let ttl = Duration::from_millis(50);
         assert_eq!(msgs(s.claim("u", &turn("a1", ttl)).unwrap()).len(), 3);
+        clock.advance(ttl - Duration::from_millis(1));
         assert!(matches!(
             s.claim("u", &turn("b1", ttl)).unwrap(),
-            Claimed::Busy { retry_in } if retry_in <= ttl
+            Claimed::Busy { retry_in } if retry_in == Duration::from_millis(1)
         ));
         // The holder never confirms: once its turn ends, the same messages go to the next claim, first.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let got = loop {
-            match s.claim("u", &turn("b1", ttl)).unwrap() {
-                Claimed::Messages(m) => break m,
-                Claimed::Busy { .. } => {
-                    assert!(Instant::now() < deadline);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        };
+        clock.advance(Duration::from_millis(1));
+        let got = msgs(s.claim("u", &turn("b1", ttl)).unwrap());
         assert_eq!(got, vec![vec![0], vec![1], vec![2]]);
         // The late holder's confirmation and return change nothing.
         assert!(matches!(
@@ -542,6 +548,53 @@ mod tests {
                 .unwrap(),
         );
         assert!(next.is_empty());
+        assert_eq!(s.usage().unwrap().identities, 0);
+    }
+
+    #[test]
+    fn a_mailbox_expires_after_its_lifespan_without_access() {
+        let clock = Arc::new(ManualClock::new());
+        let s = MemoryStore::with_clock(1 << 20, clock.clone());
+        let me = ServerId::from_u64(1);
+        let lifespan = Duration::from_secs(300);
+        // The registration sets the lifespan; then the identity goes offline and gets mail.
+        s.register("short", me, lifespan).unwrap();
+        s.unregister("short", me).unwrap();
+        s.notify("short", b"gone", me, DAY, &quota(), &signals())
+            .unwrap();
+        clock.advance(lifespan - Duration::from_millis(1));
+        assert_eq!(s.usage().unwrap().identities, 1, "expired too early");
+        clock.advance(Duration::from_millis(1));
+        s.register("short", me, DAY).unwrap();
+        assert!(
+            msgs(s.claim("short", &turn("t", DAY)).unwrap()).is_empty(),
+            "expired mail was claimed"
+        );
+        assert_eq!(s.usage().unwrap().identities, 0);
+    }
+
+    #[test]
+    fn every_access_renews_a_mailbox() {
+        let clock = Arc::new(ManualClock::new());
+        let s = MemoryStore::with_clock(1 << 20, clock.clone());
+        let me = ServerId::from_u64(1);
+        let lifespan = Duration::from_secs(400);
+        s.register("kept", me, lifespan).unwrap();
+        s.unregister("kept", me).unwrap();
+        s.notify("kept", b"1", me, DAY, &quota(), &signals())
+            .unwrap();
+        clock.advance(Duration::from_secs(250));
+        // A notification is an access: the lifespan starts again.
+        s.notify("kept", b"2", me, DAY, &quota(), &signals())
+            .unwrap();
+        clock.advance(Duration::from_secs(250));
+        s.register("kept", me, lifespan).unwrap();
+        let got = msgs(s.claim("kept", &turn("t", DAY)).unwrap());
+        assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec()]);
+        // Unaccessed past its lifespan, even a mailbox with a registration in the past goes.
+        s.unregister("kept", me).unwrap();
+        s.give_back("kept", me, "t", &signals()).unwrap();
+        clock.advance(lifespan);
         assert_eq!(s.usage().unwrap().identities, 0);
     }
 }

@@ -10,6 +10,7 @@
 //! found another turn live tries again when that turn ends, without waiting for another notify or
 //! registration: a crashed holder delays the identity's mail by at most one turn.
 
+mod clock;
 mod memory;
 mod redis_store;
 mod store;
@@ -28,10 +29,12 @@ pub(crate) use redis_store::RedisStore;
 pub(crate) use store::{Claimed, Done, MailboxStore, Quota, Signals, Turn};
 
 use crate::config::MAX_IDENTITY_BYTES;
-use crate::core::{Core, Counters};
+use crate::counters::Counters;
 use crate::envelope::{self, Envelope, EnvelopeBody};
 use crate::error::BusError;
+use crate::local_node::LocalNode;
 use crate::message::Payload;
+use crate::sink::ClaimSettler;
 use crate::uuid::ConnectionUuid;
 use worker::Worker;
 
@@ -45,65 +48,20 @@ pub struct MailboxUsage {
     pub bytes: usize,
 }
 
-/// The receipt for messages claimed from a mailbox (see [`crate::MailboxBatch`]).
-///
-/// Cheap to clone; all clones are one claim. Call [`Claim::delivered`] once a live connection took the
-/// messages: they leave the mailbox for good (and are forwarded to the identity's live connections on other
-/// servers). If every clone is dropped without that call, the messages stay first in the mailbox (they
-/// never left it) and the identity's other servers are told to drain.
-#[derive(Clone)]
-pub struct Claim {
-    inner: Arc<ClaimInner>,
-}
-
-struct ClaimInner {
-    identity: String,
-    token: String,
-    messages: Mutex<Option<Vec<Vec<u8>>>>,
-    jobs: Sender<Job>,
-}
-
-impl Claim {
-    /// The claimed messages reached a live connection; removes them for good. Idempotent.
-    pub fn delivered(&self) {
-        if let Some(messages) = self.inner.messages.lock().take() {
-            let _ = self.inner.jobs.send(Job::Delivered {
-                identity: self.inner.identity.clone(),
-                token: self.inner.token.clone(),
-                messages,
-            });
-        }
+/// The mailbox worker settles claims: a confirmed claim's messages leave the mailbox for good, a dropped
+/// one's turn ends and its messages stay first in line.
+impl ClaimSettler for Sender<Job> {
+    fn delivered(&self, identity: String, token: String, messages: Vec<Vec<u8>>) {
+        let _ = self.send(Job::Delivered {
+            identity,
+            token,
+            messages,
+        });
     }
 
-    /// The identity the messages belong to.
-    pub fn identity(&self) -> &str {
-        &self.inner.identity
-    }
-
-    /// Whether [`Claim::delivered`] was called.
-    pub fn is_delivered(&self) -> bool {
-        self.inner.messages.lock().is_none()
-    }
-}
-
-impl std::fmt::Debug for Claim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Claim")
-            .field("identity", &self.inner.identity)
-            .field("delivered", &self.is_delivered())
-            .finish()
-    }
-}
-
-impl Drop for ClaimInner {
-    fn drop(&mut self) {
-        if self.messages.get_mut().take().is_some() {
-            // If the worker is gone (bus shut down) the turn simply expires; the messages never left.
-            let _ = self.jobs.send(Job::GiveBack {
-                identity: std::mem::take(&mut self.identity),
-                token: std::mem::take(&mut self.token),
-            });
-        }
+    fn given_back(&self, identity: String, token: String) {
+        // If the worker is gone (bus shut down) the turn simply expires; the messages never left.
+        let _ = self.send(Job::GiveBack { identity, token });
     }
 }
 
@@ -157,8 +115,8 @@ pub(crate) fn check_identity(identity: &str) -> Result<(), BusError> {
     Ok(())
 }
 
-fn quota(core: &Core) -> Quota {
-    let c = &core.config;
+fn quota(node: &LocalNode) -> Quota {
+    let c = &node.config;
     Quota {
         max_messages: c.mailbox_max_messages,
         max_bytes: c.mailbox_max_bytes,
@@ -169,33 +127,33 @@ fn quota(core: &Core) -> Quota {
 
 /// Stores one notification; on success returns whether this server must drain.
 fn store_notify(
-    core: &Core,
+    node: &LocalNode,
     store: &dyn MailboxStore,
     server_channel_prefix: &str,
     identity: &str,
     stored: &[u8],
 ) -> Result<bool, BusError> {
-    let drain = drain_envelope(core, identity);
+    let drain = drain_envelope(node, identity);
     let result = store.notify(
         identity,
         stored,
-        core.server,
-        core.config.mailbox_lifespan,
-        &quota(core),
+        node.server,
+        node.config.mailbox_lifespan,
+        &quota(node),
         &Signals {
             server_channel_prefix,
             drain: &drain,
         },
     );
     if result.is_err() {
-        Counters::add(&core.counters.notify_refused, 1);
+        Counters::add(&node.counters.notify_refused, 1);
     }
     result
 }
 
 /// The mailbox side of a bus: the store plus the worker thread.
 pub(crate) struct Mailboxes {
-    core: Arc<Core>,
+    node: Arc<LocalNode>,
     store: Arc<dyn MailboxStore>,
     jobs: Sender<Job>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -207,14 +165,14 @@ pub(crate) struct Mailboxes {
 
 impl Mailboxes {
     pub fn start(
-        core: Arc<Core>,
+        node: Arc<LocalNode>,
         store: Arc<dyn MailboxStore>,
         server_channel_prefix: String,
     ) -> Mailboxes {
         let (jobs, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
         let worker = Worker::new(
-            core.clone(),
+            node.clone(),
             store.clone(),
             jobs.clone(),
             server_channel_prefix.clone(),
@@ -226,7 +184,7 @@ impl Mailboxes {
             .map_err(|e| log::error!("cannot start the mailbox thread: {e}"))
             .ok();
         Mailboxes {
-            core,
+            node,
             store,
             jobs,
             worker: thread.as_ref().map(|t| t.thread().id()),
@@ -252,7 +210,7 @@ impl Mailboxes {
         let here = self.store.is_local() || Some(std::thread::current().id()) == self.worker;
         if here {
             let mine = store_notify(
-                &self.core,
+                &self.node,
                 &*self.store,
                 &self.server_channel_prefix,
                 identity,
@@ -264,11 +222,11 @@ impl Mailboxes {
             return Ok(());
         }
         let charge = stored.len() + identity.len() + store::MESSAGE_OVERHEAD;
-        let max_bytes = self.core.config.notify_queue_max_bytes;
+        let max_bytes = self.node.config.notify_queue_max_bytes;
         let before = self.pending.fetch_add(charge, Ordering::AcqRel);
         if before + charge > max_bytes {
             self.pending.fetch_sub(charge, Ordering::AcqRel);
-            Counters::add(&self.core.counters.notify_refused, 1);
+            Counters::add(&self.node.counters.notify_refused, 1);
             return Err(BusError::NotifyQueueFull { max_bytes });
         }
         let (reply, answer) = if wait {
@@ -356,9 +314,9 @@ impl Mailboxes {
     }
 }
 
-fn drain_envelope(core: &Core, identity: &str) -> Vec<u8> {
+fn drain_envelope(node: &LocalNode, identity: &str) -> Vec<u8> {
     Envelope {
-        origin: core.server,
+        origin: node.server,
         seq: None,
         body: EnvelopeBody::Drain {
             identity: identity.to_owned(),

@@ -8,17 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use super::{
-    Claim, ClaimInner, Claimed, Done, Job, MailboxStore, NotifyJob, Signals, Turn, drain_envelope,
-    store_notify,
+    Claimed, Done, Job, MailboxStore, NotifyJob, Signals, Turn, drain_envelope, store_notify,
 };
-use crate::core::Core;
 use crate::envelope::{self, Envelope};
 use crate::error::BusError;
+use crate::local_node::LocalNode;
 use crate::message::{Message, Payload, Target};
-use crate::sink::MailboxBatch;
+use crate::sink::{Claim, MailboxBatch};
 
 /// A claim handed to the sink and not yet confirmed or returned.
 struct InFlight {
@@ -30,7 +27,7 @@ struct InFlight {
 }
 
 pub(super) struct Worker {
-    core: Arc<Core>,
+    node: Arc<LocalNode>,
     store: Arc<dyn MailboxStore>,
     jobs: Sender<Job>,
     in_flight: HashMap<String, InFlight>,
@@ -54,14 +51,14 @@ const RETRY_SLACK: Duration = Duration::from_millis(10);
 
 impl Worker {
     pub(super) fn new(
-        core: Arc<Core>,
+        node: Arc<LocalNode>,
         store: Arc<dyn MailboxStore>,
         jobs: Sender<Job>,
         server_channel_prefix: String,
         pending: Arc<AtomicUsize>,
     ) -> Worker {
         Worker {
-            core,
+            node,
             store,
             jobs,
             in_flight: HashMap::new(),
@@ -75,7 +72,7 @@ impl Worker {
     }
 
     fn tick_every(&self) -> Duration {
-        (self.core.config.mailbox_claim_ttl / 4).clamp(MIN_TICK, TICK)
+        (self.node.config.mailbox_claim_ttl / 4).clamp(MIN_TICK, TICK)
     }
 
     pub(super) fn run(mut self, rx: Receiver<Job>) {
@@ -140,7 +137,7 @@ impl Worker {
     fn notify(&mut self, job: NotifyJob) {
         self.pending.fetch_sub(job.charge, Ordering::AcqRel);
         let result = store_notify(
-            &self.core,
+            &self.node,
             &*self.store,
             &self.server_channel_prefix,
             &job.identity,
@@ -165,7 +162,7 @@ impl Worker {
             (None, Ok(())) => {}
             (None, Err(e)) => match job.from {
                 Some(from) => {
-                    self.core
+                    self.node
                         .sink()
                         .notify_refused(from, &job.identity, job.event.as_deref(), &e)
                 }
@@ -183,7 +180,7 @@ impl Worker {
             .map(|(id, (life, _))| (id.clone(), *life))
             .collect();
         for (identity, lifespan) in due {
-            if let Err(e) = self.store.register(&identity, self.core.server, lifespan) {
+            if let Err(e) = self.store.register(&identity, self.node.server, lifespan) {
                 log::debug!("mailbox renewal of {identity:?} failed: {e}");
                 continue;
             }
@@ -191,7 +188,7 @@ impl Worker {
                 .insert(identity, (lifespan, now + refresh_every(lifespan)));
         }
         // Keep the turns of claims still out, so that only a holder that stopped loses its turn.
-        let ttl = self.core.config.mailbox_claim_ttl;
+        let ttl = self.node.config.mailbox_claim_ttl;
         for (identity, f) in self.in_flight.iter_mut().filter(|(_, f)| f.renew_at <= now) {
             match self.store.renew(identity, &f.token, ttl) {
                 Ok(true) => f.renew_at = now + ttl / 3,
@@ -224,14 +221,14 @@ impl Worker {
     }
 
     fn registered(&self, identity: &str) -> bool {
-        self.core.registry.read().identity(identity).is_some()
+        self.node.registry.read().identity(identity).is_some()
     }
 
     fn register(&mut self, identity: &str, lifespan: Duration) -> Result<(), BusError> {
         if !self.registered(identity) {
             return Ok(()); // unregistered meanwhile
         }
-        self.store.register(identity, self.core.server, lifespan)?;
+        self.store.register(identity, self.node.server, lifespan)?;
         self.refresh.insert(
             identity.to_owned(),
             (lifespan, Instant::now() + refresh_every(lifespan)),
@@ -245,19 +242,19 @@ impl Worker {
         }
         self.refresh.remove(identity);
         self.waiting.remove(identity);
-        self.store.unregister(identity, self.core.server)
+        self.store.unregister(identity, self.node.server)
     }
 
     fn new_token(&mut self) -> String {
         self.tokens += 1;
-        format!("{}:{}", self.core.server, self.tokens)
+        format!("{}:{}", self.node.server, self.tokens)
     }
 
     fn turn<'t>(&self, token: &'t str) -> Turn<'t> {
         Turn {
             token,
-            max: self.core.config.mailbox_claim_batch,
-            ttl: self.core.config.mailbox_claim_ttl,
+            max: self.node.config.mailbox_claim_batch,
+            ttl: self.node.config.mailbox_claim_ttl,
         }
     }
 
@@ -312,21 +309,21 @@ impl Worker {
             .filter_map(|m| envelope::decode_stored(m))
             .map(|payload| {
                 Envelope::message(
-                    self.core.server,
+                    self.node.server,
                     Message::new(Target::Identity(identity.to_owned()), payload),
                 )
                 .encode()
             })
             .collect();
         let next_token = self.new_token();
-        let drain = drain_envelope(&self.core, identity);
+        let drain = drain_envelope(&self.node, identity);
         let signals = Signals {
             server_channel_prefix: &self.server_channel_prefix,
             drain: &drain,
         };
         let next = self.store.delivered(
             identity,
-            self.core.server,
+            self.node.server,
             &Done {
                 token,
                 count: messages.len(),
@@ -348,13 +345,13 @@ impl Worker {
         {
             return Ok(());
         }
-        let drain = drain_envelope(&self.core, identity);
+        let drain = drain_envelope(&self.node, identity);
         let signals = Signals {
             server_channel_prefix: &self.server_channel_prefix,
             drain: &drain,
         };
         self.store
-            .give_back(identity, self.core.server, token, &signals)?;
+            .give_back(identity, self.node.server, token, &signals)?;
         let asked = self.in_flight.remove(identity).is_some_and(|f| f.asked);
         if asked {
             // A connection registered while the claim was out: give it its turn now.
@@ -369,11 +366,11 @@ impl Worker {
             return;
         }
         let connections = self
-            .core
+            .node
             .registry
             .read()
             .identity_recipients(identity, None);
-        let ttl = self.core.config.mailbox_claim_ttl;
+        let ttl = self.node.config.mailbox_claim_ttl;
         self.in_flight.insert(
             identity.to_owned(),
             InFlight {
@@ -382,14 +379,12 @@ impl Worker {
                 renew_at: Instant::now() + ttl / 3,
             },
         );
-        let claim = Claim {
-            inner: Arc::new(ClaimInner {
-                identity: identity.to_owned(),
-                token,
-                messages: Mutex::new(Some(messages.clone())),
-                jobs: self.jobs.clone(),
-            }),
-        };
+        let claim = Claim::new(
+            identity.to_owned(),
+            token,
+            messages.clone(),
+            Box::new(self.jobs.clone()),
+        );
         if connections.is_empty() {
             return; // dropping the claim returns the messages
         }
@@ -405,7 +400,7 @@ impl Worker {
                 p
             })
             .collect();
-        self.core.sink().deliver_mailbox(MailboxBatch {
+        self.node.sink().deliver_mailbox(MailboxBatch {
             identity: identity.to_owned(),
             connections,
             messages: payloads,

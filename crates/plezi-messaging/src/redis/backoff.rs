@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::core::Counters;
+use crate::counters::Counters;
 
 pub(crate) struct Backoff {
     min: Duration,

@@ -28,9 +28,10 @@ use parking_lot::{Condvar, Mutex};
 pub(crate) use conn::{RedisAddr, redact};
 
 use self::backoff::Stop;
-use crate::core::{Core, Counters};
+use crate::counters::Counters;
 use crate::error::BusError;
 use crate::glob::glob_escape;
+use crate::local_node::LocalNode;
 use crate::message::{Payload, Target};
 use crate::uuid::{ConnectionUuid, ServerId};
 
@@ -125,7 +126,7 @@ struct SubState {
 pub(crate) type DrainFn = Box<dyn Fn(&str) + Send + Sync>;
 
 pub(crate) struct Shared {
-    core: Arc<Core>,
+    node: Arc<LocalNode>,
     addr: RedisAddr,
     names: Names,
     queue: Mutex<PubQueue>,
@@ -146,13 +147,13 @@ pub(crate) struct RedisEngine {
 }
 
 impl RedisEngine {
-    pub fn start(core: Arc<Core>, addr: RedisAddr) -> Result<RedisEngine, BusError> {
-        let names = Names::new(&core.config.app_name, core.server);
+    pub fn start(node: Arc<LocalNode>, addr: RedisAddr) -> Result<RedisEngine, BusError> {
+        let names = Names::new(&node.config.app_name, node.server);
         let mut subs = SubState::default();
         subs.exact.insert(names.global().to_owned());
         subs.exact.insert(names.own().to_owned());
         let shared = Arc::new(Shared {
-            core,
+            node,
             addr,
             names,
             queue: Mutex::new(PubQueue::default()),
@@ -192,11 +193,11 @@ impl RedisEngine {
 
     /// Queues a publish; fails when the queue is full.
     pub fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
-        let capacity = self.shared.core.config.publish_queue_capacity;
+        let capacity = self.shared.node.config.publish_queue_capacity;
         let mut q = self.shared.queue.lock();
         if q.items.len() + q.in_flight >= capacity {
             drop(q);
-            Counters::add(&self.shared.core.counters.rejected, 1);
+            Counters::add(&self.shared.node.counters.rejected, 1);
             return Err(BusError::QueueFull { capacity });
         }
         q.items.push_back(out);

@@ -9,7 +9,7 @@ use super::backoff::{Backoff, Outage};
 use super::conn::RespConn;
 use super::resp::{self, Value};
 use super::{OnZero, Outgoing, Shared};
-use crate::core::Counters;
+use crate::counters::Counters;
 use crate::envelope::with_seq;
 
 /// Stop adding publishes to a pipeline once it holds this many bytes.
@@ -28,7 +28,7 @@ struct State {
 }
 
 pub(super) fn run(shared: Arc<Shared>) {
-    let config = &shared.core.config;
+    let config = &shared.node.config;
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut outage = Outage::new("publisher");
     let mut state = State {
@@ -38,7 +38,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         buf: Vec::new(),
     };
     let mut ever_connected = false;
-    let name = format!("{}:pub:{}", config.app_name, shared.core.server);
+    let name = format!("{}:pub:{}", config.app_name, shared.node.server);
     loop {
         if shared.stop.is_raised() {
             break;
@@ -55,7 +55,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         };
         let rejoining = ever_connected;
         ever_connected = true;
-        outage.recovered(&shared.core.counters);
+        outage.recovered(&shared.node.counters);
         backoff.reset();
         shared.pub_connected.store(true, Ordering::Relaxed);
         let result = (|| {
@@ -91,7 +91,7 @@ pub(super) fn run(shared: Arc<Shared>) {
 /// so the publishes queued meanwhile reach the servers that are resubscribing right now.
 fn wait_for_peers(shared: &Shared, conn: &mut RespConn, state: &mut State) -> std::io::Result<()> {
     let before = state.peers;
-    let deadline = Instant::now() + shared.core.config.rejoin_grace;
+    let deadline = Instant::now() + shared.node.config.rejoin_grace;
     loop {
         let now = peer_count(shared, conn)?;
         if now >= before {
@@ -158,7 +158,7 @@ fn pump_batches(
     state: &mut State,
     in_flight: &mut VecDeque<Sent>,
 ) -> std::io::Result<()> {
-    let config = &shared.core.config;
+    let config = &shared.node.config;
     let idle_wait = config.health_interval.min(IDLE_PEER_CHECK_EVERY);
     let mut body = Vec::new();
     loop {
@@ -238,7 +238,7 @@ fn read_replies(
             Err(e) => {
                 // The first i were acknowledged; the rest stay in flight and are requeued.
                 sent.items.drain(..i);
-                Counters::add(&shared.core.counters.published, i as u64);
+                Counters::add(&shared.node.counters.published, i as u64);
                 finish(shared, i);
                 return Err(e);
             }
@@ -246,7 +246,7 @@ fn read_replies(
     }
     let done = sent.items.len();
     sent.items.clear();
-    Counters::add(&shared.core.counters.published, done as u64);
+    Counters::add(&shared.node.counters.published, done as u64);
     finish(shared, done);
     if sent.numsub {
         state.peers = numsub_reply(&conn.read()?);
@@ -299,7 +299,7 @@ fn finish(shared: &Shared, done: usize) {
 
 fn nobody_heard(shared: &Shared, item: &mut Outgoing) {
     if let Some(OnZero::FailedUnicast { from, to, payload }) = item.on_zero.take() {
-        Counters::add(&shared.core.counters.failed_unicasts, 1);
-        shared.core.sink().failed_unicast(from, to, &payload);
+        Counters::add(&shared.node.counters.failed_unicasts, 1);
+        shared.node.sink().failed_unicast(from, to, &payload);
     }
 }

@@ -9,16 +9,16 @@ use super::Shared;
 use super::backoff::{Backoff, Outage};
 use super::conn::{RespConn, is_timeout};
 use super::resp::{self, Value};
-use crate::core::Counters;
+use crate::counters::Counters;
 use crate::envelope::{Envelope, EnvelopeBody};
 use crate::uuid::ServerId;
 
 pub(super) fn run(shared: Arc<Shared>) {
-    let config = &shared.core.config;
+    let config = &shared.node.config;
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut outage = Outage::new("subscriber");
     let mut dedupe = Dedupe::default();
-    let name = format!("{}:sub:{}", config.app_name, shared.core.server);
+    let name = format!("{}:sub:{}", config.app_name, shared.node.server);
     while !shared.stop.is_raised() {
         let result = RespConn::connect(
             &shared.addr,
@@ -28,7 +28,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         )
         .and_then(|mut conn| {
             subscribe_all(&shared, &conn)?;
-            outage.recovered(&shared.core.counters);
+            outage.recovered(&shared.node.counters);
             backoff.reset();
             let r = read_loop(&shared, &mut conn, &mut dedupe);
             let mut st = shared.subs.lock();
@@ -76,7 +76,7 @@ fn subscribe_all(shared: &Shared, conn: &RespConn) -> io::Result<()> {
 }
 
 fn read_loop(shared: &Shared, conn: &mut RespConn, dedupe: &mut Dedupe) -> io::Result<()> {
-    conn.set_read_timeout(Some(shared.core.config.health_interval))?;
+    conn.set_read_timeout(Some(shared.node.config.health_interval))?;
     let mut ping_sent = false;
     loop {
         match conn.read() {
@@ -135,29 +135,29 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
 }
 
 fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
-    let core = &shared.core;
-    let envelope = match Envelope::decode(bytes, core.config.max_envelope_bytes) {
+    let node = &shared.node;
+    let envelope = match Envelope::decode(bytes, node.config.max_envelope_bytes) {
         Ok(e) => e,
         Err(e) => return dropped(shared, &e),
     };
-    if envelope.origin == core.server {
+    if envelope.origin == node.server {
         return; // our own echo: local receivers were served at publish time
     }
     if let Some(seq) = envelope.seq
         && !dedupe.fresh(envelope.origin, seq)
     {
-        Counters::add(&core.counters.duplicates, 1);
+        Counters::add(&node.counters.duplicates, 1);
         return;
     }
-    Counters::add(&core.counters.received, 1);
+    Counters::add(&node.counters.received, 1);
     match envelope.body {
-        EnvelopeBody::Message(message) => core.deliver_local(message),
+        EnvelopeBody::Message(message) => node.deliver_local(message),
         EnvelopeBody::Drain { identity } => shared.drain(&identity),
     }
 }
 
 fn dropped(shared: &Shared, why: &dyn std::fmt::Display) {
-    let counters = &shared.core.counters;
+    let counters = &shared.node.counters;
     Counters::add(&counters.dropped, 1);
     let n = Counters::get(&counters.dropped);
     if n <= 10 || n.is_multiple_of(1000) {

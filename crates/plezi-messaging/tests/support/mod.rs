@@ -1,10 +1,6 @@
-//! Test support: a real `redis-server` on a free port, and a recording sink.
-#![allow(dead_code)]
+//! Test support: a recording sink and a bus on a real `redis-server` (from plezi-test-support).
+#![allow(dead_code, unused_imports)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,152 +8,10 @@ use plezi_messaging::{
     Bus, BusConfig, BusError, Claim, ConnectionUuid, LocalDelivery, MailboxBatch, Payload, Sink,
 };
 
-pub const WAIT: Duration = Duration::from_secs(10);
+pub use plezi_test_support::init_log;
+pub use plezi_test_support::redis::RedisServer;
 
-/// A `redis-server` child process, killed on drop.
-pub struct RedisServer {
-    pub port: u16,
-    child: Option<Child>,
-    dir: Option<PathBuf>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
-
-impl RedisServer {
-    /// A throwaway server (no persistence).
-    pub fn start() -> RedisServer {
-        let mut s = RedisServer {
-            port: free_port(),
-            child: None,
-            dir: None,
-        };
-        s.spawn();
-        s
-    }
-
-    /// A server that persists to an append-only file in a fresh directory (survives restarts).
-    pub fn start_persistent() -> RedisServer {
-        let dir = std::env::temp_dir().join(format!(
-            "plezi-msg-redis-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut s = RedisServer {
-            port: free_port(),
-            child: None,
-            dir: Some(dir),
-        };
-        s.spawn();
-        s
-    }
-
-    fn spawn(&mut self) {
-        let port = self.port.to_string();
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
-        match &self.dir {
-            Some(dir) => {
-                cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
-                    .arg(dir);
-            }
-            None => {
-                cmd.args(["--appendonly", "no"]);
-            }
-        }
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start redis-server ({e}). These tests need a real Redis: install it with \
-                 `apt-get install -y redis-server` (.ci/install.sh does)"
-            )
-        });
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if self
-                .command(&["PING"])
-                .map(|r| r.starts_with("+PONG"))
-                .unwrap_or(false)
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("redis-server on port {} did not answer PING", self.port);
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Kills the server (SIGKILL: no goodbye to clients).
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Starts it again on the same port (and directory).
-    pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    /// Stops (SIGSTOP) or resumes (SIGCONT) the server: a Redis that accepts bytes and never answers.
-    pub fn pause(&self, paused: bool) {
-        let pid = self.child.as_ref().expect("redis-server runs").id();
-        let status = Command::new("kill")
-            .arg(if paused { "-STOP" } else { "-CONT" })
-            .arg(pid.to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -STOP/-CONT {pid}");
-    }
-
-    /// An integer reply (`:n`).
-    pub fn int(&self, args: &[&str]) -> i64 {
-        let r = self.command(args).unwrap();
-        r.trim()
-            .trim_start_matches(':')
-            .parse()
-            .unwrap_or_else(|_| panic!("{args:?}: not an integer reply: {r:?}"))
-    }
-
-    /// Sends one command over a raw connection and returns the raw reply text.
-    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
-        self.command_bytes(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
-    }
-
-    pub fn command_bytes(&self, args: &[&[u8]]) -> std::io::Result<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend(b"\r\n");
-        }
-        s.write_all(&out)?;
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf)?;
-        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
+pub const WAIT: Duration = plezi_test_support::DEADLINE;
 
 /// What the sink saw.
 #[derive(Default)]
@@ -324,21 +178,4 @@ pub fn redis_bus(redis: &RedisServer, app: &str) -> (Bus, Arc<Recorder>) {
     let rec = Recorder::attach(&bus);
     bus.flush(WAIT).expect("bus connects");
     (bus, rec)
-}
-
-pub fn init_log() {
-    struct Stderr;
-    impl log::Log for Stderr {
-        fn enabled(&self, m: &log::Metadata) -> bool {
-            m.level() <= log::Level::Info
-        }
-        fn log(&self, r: &log::Record) {
-            if self.enabled(r.metadata()) {
-                eprintln!("[{}] {}", r.level(), r.args());
-            }
-        }
-        fn flush(&self) {}
-    }
-    static LOGGER: Stderr = Stderr;
-    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
 }

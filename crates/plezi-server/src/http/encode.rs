@@ -106,6 +106,7 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
 }
 
 /// Encodes the head of `resp` for an HTTP/1.1 request. See [`encode_response_head`].
+#[cfg(feature = "internals")]
 pub fn encode_head(resp: &Response, req_method_is_head: bool, keep_alive: bool, out: &mut Vec<u8>) {
     encode_response_head(resp, req_method_is_head, keep_alive, 1, out);
 }

@@ -1,13 +1,15 @@
 //! The HTTP/1.1 layer as pure code over buffers: no sockets, no event loop.
 //!
 //! - [`parse_head`] turns the start of a read buffer into a validated [`RequestHead`] (or `Partial`,
-//!   or an [`HttpError`] that maps to the status to answer with before closing).
+//!   or an [`HttpError`] that maps to the status to answer with before closing). The head's text
+//!   (method, target, fields) is copied into one buffer addressed by offsets (`head_text`): one
+//!   allocation per head, which [`Request`] keeps.
 //! - [`BodyDecoder`] decodes a `Content-Length` or chunked body incrementally.
 //! - [`Request::from_head`] assembles what the service sees.
 //! - [`encode_head`] / [`encode_response_head`] write a [`Response`]'s head; [`encode_chunk`] and
 //!   [`encode_last_chunk`] frame a streamed body.
 //!
-//! Additions to the interface agreed with the connection layer (no deviations):
+//! What the connection layer relies on:
 //! - [`encode_response_head`] takes the request's HTTP minor version and returns an [`EncodedHead`]
 //!   ([`Framing`] + final keep-alive), so the caller knows whether to write a body, how, and whether
 //!   to close afterwards. [`encode_head`] is that function for HTTP/1.1 with the result dropped.
@@ -20,10 +22,13 @@
 
 use crate::config::ServerConfig;
 
+#[cfg(test)]
+mod alloc_tests;
 mod date;
 mod decode;
 mod encode;
 mod error;
+mod head_text;
 mod origin;
 mod parse;
 mod request;
@@ -32,9 +37,10 @@ mod response;
 pub(crate) use date::{format_system_time, parse_imf};
 pub use decode::BodyDecoder;
 pub use encode::{
-    CONTINUE_100, EncodedHead, Framing, encode_chunk, encode_head, encode_last_chunk,
-    encode_response_head, reason_phrase,
+    CONTINUE_100, EncodedHead, Framing, encode_chunk, encode_last_chunk, encode_response_head,
 };
+#[cfg(feature = "internals")]
+pub use encode::{encode_head, reason_phrase};
 pub use error::HttpError;
 pub use origin::{Origin, OriginError};
 pub use parse::{BodyKind, HeadParse, RequestHead, parse_head};

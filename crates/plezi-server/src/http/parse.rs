@@ -4,6 +4,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::head_text::HeadText;
 use super::{HttpError, HttpLimits};
 
 /// How the body of a request is framed.
@@ -17,17 +18,16 @@ pub enum BodyKind {
     Chunked,
 }
 
-/// A parsed and validated request head. Values are owned so the read buffer can be reused.
+/// A parsed and validated request head.
+///
+/// Its text (method, target, header fields) is copied out of the read buffer into one
+/// allocation with offsets, so the buffer can be reused; the accessors borrow from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// The method token as sent (`GET`, `POST`, ...; case-sensitive).
-    pub method: String,
-    /// The raw request-target (`/a%20b?x=1`, `*`, or an absolute URI).
-    pub target: String,
+    /// Method, target and header fields.
+    pub(crate) text: HeadText,
     /// `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub minor_version: u8,
-    /// Header fields in arrival order, names as sent (compare case-insensitively).
-    pub headers: Vec<(String, String)>,
     /// How the body that follows the head is framed.
     pub body: BodyKind,
     /// Whether the connection may stay open after the response (before the response's own say).
@@ -39,8 +39,39 @@ pub struct RequestHead {
     pub upgrade_websocket: bool,
 }
 
+impl RequestHead {
+    /// The method token as sent (`GET`, `POST`, ...; case-sensitive).
+    pub fn method(&self) -> &str {
+        self.text.method()
+    }
+
+    /// The raw request-target (`/a%20b?x=1`, `*`, or an absolute URI).
+    pub fn target(&self) -> &str {
+        self.text.target()
+    }
+
+    /// Header fields in arrival order, names as sent (compare case-insensitively).
+    pub fn headers(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> + Clone + '_ {
+        self.text.fields()
+    }
+
+    /// The first value of a header, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.text.value(name)
+    }
+
+    /// Every value of a header, in order, compared case-insensitively.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.text.values(name)
+    }
+}
+
 /// Outcome of [`parse_head`] on a buffer that did not hold an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the head is moved once into its request; boxing it would add the allocation its inline offsets save"
+)]
 pub enum HeadParse {
     /// The head is not complete yet: read more and call again with the longer buffer.
     Partial,
@@ -157,14 +188,6 @@ fn version_error(window: &[u8]) -> HttpError {
     }
 }
 
-fn header_string(value: &[u8]) -> String {
-    match std::str::from_utf8(value) {
-        Ok(s) => s.to_owned(),
-        // obs-text (bytes >= 0x80 that are not UTF-8): keep the field, lose the odd bytes.
-        Err(_) => String::from_utf8_lossy(value).into_owned(),
-    }
-}
-
 /// Comma-separated list elements, trimmed, empty elements skipped (RFC 9110 §5.6.1).
 fn list_elements(value: &str) -> impl Iterator<Item = &str> {
     value
@@ -209,7 +232,14 @@ fn validate(
         return Err(HttpError::BadRequest("invalid request target"));
     }
 
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let capacity = method.len()
+        + target.len()
+        + req
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>();
+    let mut text = HeadText::new(method, target, capacity, req.headers.len());
     let mut host_count = 0u32;
     let mut content_length: Option<u64> = None;
     let mut codings = 0u32;
@@ -220,13 +250,13 @@ fn validate(
 
     for h in req.headers.iter() {
         let name = h.name;
-        let value = header_string(h.value);
+        let value = text.push_field(name, h.value);
         if name.eq_ignore_ascii_case("host") {
             host_count += 1;
         } else if name.eq_ignore_ascii_case("content-length") {
-            parse_content_length(&value, &mut content_length)?;
+            parse_content_length(value, &mut content_length)?;
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            for coding in list_elements(&value) {
+            for coding in list_elements(value) {
                 codings += 1;
                 only_chunked &= coding.eq_ignore_ascii_case("chunked");
             }
@@ -234,17 +264,16 @@ fn validate(
                 return Err(HttpError::NotImplemented("an empty Transfer-Encoding"));
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in list_elements(&value) {
+            for token in list_elements(value) {
                 conn_close |= token.eq_ignore_ascii_case("close");
                 conn_keep_alive |= token.eq_ignore_ascii_case("keep-alive");
                 conn_upgrade |= token.eq_ignore_ascii_case("upgrade");
             }
         } else if name.eq_ignore_ascii_case("upgrade") {
-            upgrade_websocket |= list_elements(&value).any(|p| p.eq_ignore_ascii_case("websocket"));
+            upgrade_websocket |= list_elements(value).any(|p| p.eq_ignore_ascii_case("websocket"));
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue |= value.trim().eq_ignore_ascii_case("100-continue");
         }
-        headers.push((name.to_owned(), value));
     }
 
     let body = match (content_length, codings) {
@@ -277,10 +306,8 @@ fn validate(
 
     let keep_alive = !conn_close && (minor_version == 1 || conn_keep_alive);
     Ok(RequestHead {
-        method: method.to_owned(),
-        target: target.to_owned(),
+        text,
         minor_version,
-        headers,
         body,
         keep_alive,
         expect_continue: expect_continue && minor_version == 1,

@@ -16,6 +16,16 @@ pub struct FileBody {
 
 impl FileBody {
     /// `len` bytes of `file` starting at `offset`.
+    ///
+    /// ```
+    /// use plezi_server::{FileBody, Response};
+    /// // Bytes 10..20 of a file, streamed from disk:
+    /// let part = FileBody::new(std::fs::File::open("Cargo.toml")?, 10, 10);
+    /// assert_eq!(part.len(), 10);
+    /// let response = Response::new(206).body(part);
+    /// # drop(response);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(file: File, offset: u64, len: u64) -> FileBody {
         FileBody {
             file,
@@ -25,6 +35,13 @@ impl FileBody {
     }
 
     /// The whole file at `path`.
+    ///
+    /// ```
+    /// use plezi_server::{FileBody, Response};
+    /// let response = Response::new(200).body(FileBody::open("Cargo.toml")?);
+    /// # drop(response);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> io::Result<FileBody> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
@@ -32,26 +49,57 @@ impl FileBody {
     }
 
     /// Bytes still to send.
+    ///
+    /// ```
+    /// let body = plezi_server::FileBody::open("Cargo.toml")?;
+    /// assert_eq!(body.len(), std::fs::metadata("Cargo.toml")?.len());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn len(&self) -> u64 {
         self.remaining
     }
 
     /// Whether everything has been sent.
+    ///
+    /// ```
+    /// let body = plezi_server::FileBody::new(std::fs::File::open("Cargo.toml")?, 0, 0);
+    /// assert!(body.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.remaining == 0
     }
 
     /// The open file (for `sendfile`-style writers, together with [`FileBody::offset`]).
+    ///
+    /// ```
+    /// let body = plezi_server::FileBody::open("Cargo.toml")?;
+    /// assert!(body.file().metadata()?.is_file());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn file(&self) -> &File {
         &self.file
     }
 
     /// File offset of the next byte to send.
+    ///
+    /// ```
+    /// let body = plezi_server::FileBody::new(std::fs::File::open("Cargo.toml")?, 5, 1);
+    /// assert_eq!(body.offset(), 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// Marks `n` bytes as sent (after a `sendfile` that wrote them directly).
+    ///
+    /// ```
+    /// let mut body = plezi_server::FileBody::new(std::fs::File::open("Cargo.toml")?, 0, 10);
+    /// body.advance(4); // 4 bytes went out with sendfile
+    /// assert_eq!((body.offset(), body.len()), (4, 6));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn advance(&mut self, n: u64) {
         let n = n.min(self.remaining);
         self.offset += n;
@@ -60,6 +108,15 @@ impl FileBody {
 
     /// Appends up to `max` of the next bytes to `out` (positioned read, no seek) and advances.
     /// Returns `Ok(0)` only when nothing remains; a file that shrank underneath is `UnexpectedEof`.
+    ///
+    /// ```
+    /// let mut body = plezi_server::FileBody::new(std::fs::File::open("Cargo.toml")?, 0, 9);
+    /// let mut out = Vec::new();
+    /// assert_eq!(body.read_into(&mut out, 64)?, 9);
+    /// assert_eq!(out, b"[package]");
+    /// assert_eq!(body.read_into(&mut out, 64)?, 0); // all sent
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_into(&mut self, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let want = self.remaining.min(max as u64) as usize;
         if want == 0 {
@@ -98,6 +155,17 @@ impl fmt::Debug for FileBody {
 }
 
 /// A response body.
+///
+/// ```
+/// use plezi_server::{Body, FileBody, Response};
+///
+/// let small = Response::new(200).body("in memory"); // &str, String, Vec<u8>...
+/// let file = Response::new(200).body(Body::File(FileBody::open("Cargo.toml")?)); // streamed from disk
+/// let stream = Response::new(200).body(Body::stream(std::io::repeat(b'x').take(10)));
+/// # use std::io::Read;
+/// # drop((small, file, stream));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub enum Body {
     /// No body (`Content-Length: 0` where a body is allowed).
     Empty,
@@ -113,11 +181,27 @@ pub enum Body {
 
 impl Body {
     /// A body read from `reader` until it ends, sent chunked.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// use std::io::Read;
+    /// // Sent chunked as it is read (a generated report, a proxied download...).
+    /// let body = Body::stream(std::io::repeat(b'.').take(1 << 20));
+    /// assert_eq!(body.len(), None);
+    /// let response = Response::new(200).body(body);
+    /// # drop(response);
+    /// ```
     pub fn stream(reader: impl Read + Send + 'static) -> Body {
         Body::Stream(Box::new(reader))
     }
 
     /// The length when known in advance (`None` for [`Body::Stream`]).
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// assert_eq!(Body::from("abc").len(), Some(3));
+    /// # let _ = Response::new(200);
+    /// ```
     pub fn len(&self) -> Option<u64> {
         match self {
             Body::Empty => Some(0),
@@ -129,11 +213,23 @@ impl Body {
     }
 
     /// Whether the body is known to be empty.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// assert!(Body::Empty.is_empty() && !Body::from("x").is_empty());
+    /// # let _ = Response::new(200);
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
     }
 
     /// The bytes of an in-memory body (`Bytes`, `Shared`, `Empty`); `None` for files and streams.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// assert_eq!(Body::from("x").as_bytes(), Some(&b"x"[..]));
+    /// # let _ = Response::new(200);
+    /// ```
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Body::Empty => Some(&[]),
@@ -196,6 +292,14 @@ impl From<FileBody> for Body {
 ///
 /// `Content-Length`, `Transfer-Encoding` and `Date` are written by the encoder from the body; a
 /// `Connection` header only matters through its `close` token (which ends keep-alive).
+///
+/// ```
+/// use plezi_server::Response;
+///
+/// let page = Response::html(200, "<h1>hi</h1>").header("Cache-Control", "no-store");
+/// assert_eq!(page.status(), 200);
+/// assert_eq!(page.header_value("content-type"), Some("text/html; charset=utf-8"));
+/// ```
 #[derive(Debug)]
 pub struct Response {
     status: u16,
@@ -252,6 +356,11 @@ fn check_header(name: &str, value: &str) -> Result<(), HeaderError> {
 
 impl Response {
     /// A response with this status and an empty body. Statuses outside 100..=999 become 500.
+    ///
+    /// ```
+    /// let redirect = plezi_server::Response::new(303).header("Location", "/done");
+    /// assert_eq!(redirect.status(), 303);
+    /// ```
     pub fn new(status: u16) -> Response {
         let status = if (100..=999).contains(&status) {
             status
@@ -266,6 +375,11 @@ impl Response {
     }
 
     /// A `text/plain; charset=utf-8` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::text(404, "no such item\n");
+    /// assert_eq!(r.header_value("Content-Type"), Some("text/plain; charset=utf-8"));
+    /// ```
     pub fn text(status: u16, body: impl Into<String>) -> Response {
         Response::new(status)
             .header("Content-Type", "text/plain; charset=utf-8")
@@ -273,6 +387,11 @@ impl Response {
     }
 
     /// A `text/html; charset=utf-8` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::html(200, "<p>hello</p>");
+    /// assert_eq!(r.body_ref().as_bytes(), Some(&b"<p>hello</p>"[..]));
+    /// ```
     pub fn html(status: u16, body: impl Into<String>) -> Response {
         Response::new(status)
             .header("Content-Type", "text/html; charset=utf-8")
@@ -280,6 +399,11 @@ impl Response {
     }
 
     /// An `application/json` response.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::json(201, r#"{"id":7}"#);
+    /// assert_eq!(r.header_value("content-type"), Some("application/json"));
+    /// ```
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response::new(status)
             .header("Content-Type", "application/json")
@@ -290,6 +414,14 @@ impl Response {
     /// not a token, or a value with a control character (CR, LF, NUL, others except tab), is
     /// dropped with a warning: it could split the response. Use [`Response::try_header`] to get
     /// the error instead.
+    ///
+    /// ```
+    /// use plezi_server::Response;
+    /// let r = Response::new(200).header("Set-Cookie", "a=1").header("Set-Cookie", "b=2");
+    /// assert_eq!(r.headers().len(), 2);
+    /// let r = Response::new(200).header("X-Bad", "split\r\nInjected: 1"); // dropped, with a warning
+    /// assert_eq!(r.header_value("x-bad"), None);
+    /// ```
     pub fn header(self, name: &str, value: &str) -> Response {
         if let Err(e) = check_header(name, value) {
             log::warn!("plezi: dropped a response header: {e}");
@@ -300,6 +432,12 @@ impl Response {
 
     /// Appends a header, or says why it cannot be sent ([`HeaderError`]): a name that is not a
     /// token, or a value with a control character.
+    ///
+    /// ```
+    /// use plezi_server::Response;
+    /// assert!(Response::new(200).try_header("X-Id", "42").is_ok());
+    /// assert!(Response::new(200).try_header("Bad Name", "1").is_err());
+    /// ```
     pub fn try_header(self, name: &str, value: &str) -> Result<Response, HeaderError> {
         check_header(name, value)?;
         Ok(self.push_checked(name, value))
@@ -311,22 +449,48 @@ impl Response {
     }
 
     /// Replaces the body.
+    ///
+    /// ```
+    /// let r = plezi_server::Response::new(200).body(vec![1u8, 2, 3]);
+    /// assert_eq!(r.body_ref().len(), Some(3));
+    /// ```
     pub fn body(mut self, body: impl Into<Body>) -> Response {
         self.body = body.into();
         self
     }
 
     /// The status code.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// assert_eq!(Response::new(204).status(), 204);
+    /// assert_eq!(Response::new(7).status(), 500); // out of range
+    /// # let _ = Body::Empty;
+    /// ```
     pub fn status(&self) -> u16 {
         self.status
     }
 
     /// The headers set so far, in order.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// let r = Response::new(200).header("X-A", "1");
+    /// assert_eq!(r.headers()[0], ("X-A".to_owned(), "1".to_owned()));
+    /// # let _ = Body::Empty;
+    /// ```
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
     }
 
     /// The first value of a header, compared case-insensitively.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// let r = Response::json(200, "{}");
+    /// assert_eq!(r.header_value("CONTENT-TYPE"), Some("application/json"));
+    /// # let _ = Body::Empty;
+    /// ```
     pub fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -335,16 +499,37 @@ impl Response {
     }
 
     /// The body.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// let r = Response::text(200, "hi");
+    /// assert_eq!(r.body_ref().as_bytes(), Some(&b"hi"[..]));
+    /// # let _ = Body::Empty;
+    /// ```
     pub fn body_ref(&self) -> &Body {
         &self.body
     }
 
     /// Takes the body out (leaving [`Body::Empty`]), e.g. after the head was encoded.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// let mut r = Response::text(200, "hi");
+    /// let body = r.take_body();
+    /// assert_eq!(body.len(), Some(2));
+    /// assert!(matches!(r.body_ref(), Body::Empty));
+    /// ```
     pub fn take_body(&mut self) -> Body {
         std::mem::replace(&mut self.body, Body::Empty)
     }
 
     /// Splits into status, headers and body.
+    ///
+    /// ```
+    /// use plezi_server::{Body, Response};
+    /// let (status, headers, body) = Response::text(200, "hi").into_parts();
+    /// assert_eq!((status, headers.len(), body.len()), (200, 1, Some(2)));
+    /// ```
     pub fn into_parts(self) -> (u16, Vec<(String, String)>, Body) {
         (self.status, self.headers, self.body)
     }

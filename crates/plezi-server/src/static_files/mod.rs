@@ -16,8 +16,12 @@
 //!   over `If-Modified-Since` (IMF-fixdate only); either answers 304.
 //! - One `Range: bytes=...` range gives 206, an unsatisfiable one 416; several ranges are ignored
 //!   (200 with the whole file). `If-Range` is honoured.
-//! - Bodies stream from the open file ([`crate::http::Body::File`]); nothing is read into memory.
+//! - What a path resolved to is cached for a second (`cache`): files up to 64 KiB are answered
+//!   from memory ([`crate::http::Body::Shared`]), larger ones stream from the open file
+//!   ([`crate::http::Body::File`]) and are never read into memory. A changed, added or deleted
+//!   file, or a symlink that starts pointing outside the folder, is seen within that second.
 
+mod cache;
 mod mime;
 mod negotiate;
 mod resolve;
@@ -25,27 +29,57 @@ mod resolve;
 use std::fs::{File, Metadata};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::http::{FileBody, Request, Response, format_system_time, parse_imf};
+use crate::http::{Body, FileBody, Request, Response, parse_imf};
+use cache::{Cache, Entry, Stamp, Validators, Variant};
 use negotiate::RangeAnswer;
 
 /// Serves files below one folder.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct StaticFiles {
     root: PathBuf,
     /// Serve names starting with `.` (always true for a first segment `.well-known`).
     dotfiles: bool,
+    cache: Cache,
 }
 
-/// The file chosen to answer a request, before conditionals and ranges.
-struct Chosen {
+/// What a request path resolves to on disk (before the cache).
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per resolution and taken apart at once"
+)]
+enum Resolved {
+    /// `/dir` without its slash: the redirect to `/dir/`.
+    Redirect(Response),
+    /// A file inside the folder, opened, and its `.gz` sibling if there is one.
+    File {
+        content_type: &'static str,
+        identity: Opened,
+        gzip: Option<Opened>,
+    },
+}
+
+/// A file opened after its path was checked.
+struct Opened {
+    real: PathBuf,
     file: File,
     meta: Metadata,
-    /// Content type of the requested name (not of its `.gz` sibling).
-    content_type: &'static str,
-    gzip: bool,
-    has_gzip_variant: bool,
+}
+
+impl Opened {
+    fn open(real: PathBuf) -> Option<Opened> {
+        let file = File::open(&real).ok()?;
+        let meta = file.metadata().ok()?;
+        meta.is_file().then_some(Opened { real, file, meta })
+    }
+}
+
+/// Where the body of an answer comes from.
+enum Content {
+    Memory(Arc<[u8]>),
+    File(File),
 }
 
 impl StaticFiles {
@@ -61,6 +95,7 @@ impl StaticFiles {
         Ok(StaticFiles {
             root,
             dotfiles: false,
+            cache: Cache::default(),
         })
     }
 
@@ -81,6 +116,69 @@ impl StaticFiles {
         if req.method() != "GET" && req.method() != "HEAD" {
             return None;
         }
+        let now = Instant::now();
+        if let Some(entry) = self.cache.fresh(req.path(), now)
+            && let Some(resp) = respond_cached(&entry, req)
+        {
+            return Some(resp);
+        }
+        self.serve_uncached(req, now)
+    }
+
+    /// Resolves the path on disk, remembers the result and answers from it.
+    fn serve_uncached(&self, req: &Request, now: Instant) -> Option<Response> {
+        let path = req.path();
+        let (content_type, identity, gzip) = match self.resolve(req) {
+            Some(Resolved::File {
+                content_type,
+                identity,
+                gzip,
+            }) => (content_type, identity, gzip),
+            Some(Resolved::Redirect(resp)) => {
+                self.cache.remove(path);
+                return Some(resp);
+            }
+            None => {
+                self.cache.remove(path);
+                return None;
+            }
+        };
+        let previous = self.cache.previous(path);
+        let (identity, identity_file) = Variant::new(
+            identity.real,
+            identity.file,
+            &identity.meta,
+            false,
+            previous.as_ref().map(|p| &p.identity),
+        );
+        let (gzip, gzip_file) = match gzip {
+            Some(gz) => {
+                let before = previous.as_ref().and_then(|p| p.gzip.as_ref());
+                let (variant, file) = Variant::new(gz.real, gz.file, &gz.meta, true, before);
+                (Some(variant), file)
+            }
+            None => (None, None),
+        };
+        drop(previous);
+        let entry = self
+            .cache
+            .insert(path, Entry::new(now, content_type, identity, gzip));
+        let use_gzip = entry.gzip.is_some() && accepts_gzip(req);
+        let (variant, file) = if use_gzip {
+            (entry.gzip.as_ref()?, gzip_file)
+        } else {
+            (&entry.identity, identity_file)
+        };
+        let content = match (&variant.body, file) {
+            (Some(body), _) => Content::Memory(Arc::clone(body)),
+            (None, Some(file)) => Content::File(file),
+            (None, None) => return None,
+        };
+        Some(respond(req, &entry, use_gzip, &variant.validators, content))
+    }
+
+    /// Maps the request path onto the folder: checks, `realpath`, the `.gz` sibling.
+    fn resolve(&self, req: &Request) -> Option<Resolved> {
         let safe = resolve::decode_path(req.path())?;
         if !self.dotfiles && resolve::has_hidden_segment(&safe.segments) {
             return None;
@@ -100,9 +198,9 @@ impl StaticFiles {
                     Some(q) => format!("{dir}/?{q}"),
                     None => format!("{dir}/"),
                 };
-                return Some(
+                return Some(Resolved::Redirect(
                     Response::text(301, "Moved Permanently\n").header("Location", &location),
-                );
+                ));
             }
         } else if safe.trailing_slash {
             return None;
@@ -111,76 +209,83 @@ impl StaticFiles {
         if !self.dotfiles && resolve::hidden_below(&self.root, &real) {
             return None;
         }
-        let chosen = self.choose(&real, req)?;
-        Some(respond(chosen, req))
-    }
-
-    /// Opens the file or, when accepted and present, its `.gz` sibling.
-    fn choose(&self, real: &Path, req: &Request) -> Option<Chosen> {
-        let name = real.file_name()?.to_string_lossy();
-        let content_type = mime::content_type(&name);
+        let content_type = mime::content_type(&real.file_name()?.to_string_lossy());
         let mut gz_name = real.as_os_str().to_owned();
         gz_name.push(".gz");
-        let gz_path = resolve::contained_file(&self.root, Path::new(&gz_name));
-        let has_gzip_variant = gz_path.is_some();
-        let use_gzip = negotiate::accepts_gzip(req.header("accept-encoding"));
-        if let Some(gz) = gz_path.filter(|_| use_gzip)
-            && let Some((file, meta)) = open_file(&gz)
-        {
-            return Some(Chosen {
-                file,
-                meta,
-                content_type,
-                gzip: true,
-                has_gzip_variant,
-            });
-        }
-        let (file, meta) = open_file(real)?;
-        Some(Chosen {
-            file,
-            meta,
+        let gzip = resolve::contained_file(&self.root, Path::new(&gz_name)).and_then(Opened::open);
+        let identity = Opened::open(real)?;
+        Some(Resolved::File {
             content_type,
-            gzip: false,
-            has_gzip_variant,
+            identity,
+            gzip,
         })
     }
 }
 
-fn open_file(path: &Path) -> Option<(File, Metadata)> {
-    let file = File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    meta.is_file().then_some((file, meta))
+fn accepts_gzip(req: &Request) -> bool {
+    negotiate::accepts_gzip(req.header("accept-encoding"))
 }
 
-/// Builds the 200 / 206 / 304 / 416 answer for a chosen file.
-fn respond(chosen: Chosen, req: &Request) -> Response {
-    let len = chosen.meta.len();
-    let mtime = chosen.meta.modified().unwrap_or(UNIX_EPOCH);
-    let since_epoch = mtime.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let etag = format!(
-        "\"{len:x}-{:x}{}\"",
-        since_epoch.as_nanos(),
-        if chosen.gzip { "-gz" } else { "" }
-    );
-    let last_modified = format_system_time(mtime);
+/// Answers from a cached entry: from memory, or from the file opened again by its canonical path
+/// when it is still the same inode. `None` when that file was replaced (resolve again).
+fn respond_cached(entry: &Entry, req: &Request) -> Option<Response> {
+    let use_gzip = entry.gzip.is_some() && accepts_gzip(req);
+    let variant = match &entry.gzip {
+        Some(gz) if use_gzip => gz,
+        _ => &entry.identity,
+    };
+    if let Some(body) = &variant.body {
+        let content = Content::Memory(Arc::clone(body));
+        return Some(respond(req, entry, use_gzip, &variant.validators, content));
+    }
+    let file = File::open(&variant.real).ok()?;
+    let meta = file.metadata().ok()?;
+    let stamp = Stamp::of(&meta);
+    if !stamp.same_file(&variant.stamp) || !meta.is_file() {
+        return None;
+    }
+    let content = Content::File(file);
+    if stamp == variant.stamp {
+        Some(respond(req, entry, use_gzip, &variant.validators, content))
+    } else {
+        // Same file, new content: describe what will be sent.
+        let validators = Validators::of(&meta, use_gzip);
+        Some(respond(req, entry, use_gzip, &validators, content))
+    }
+}
 
+/// Builds the 200 / 206 / 304 / 416 answer.
+fn respond(
+    req: &Request,
+    entry: &Entry,
+    gzip: bool,
+    validators: &Validators,
+    content: Content,
+) -> Response {
+    let Validators {
+        len,
+        mtime_secs,
+        etag,
+        last_modified,
+    } = validators;
+    let len = *len;
     let with_validators = |resp: Response| {
         let resp = resp
-            .header("ETag", &etag)
-            .header("Last-Modified", &last_modified);
-        if chosen.has_gzip_variant {
+            .header("ETag", etag)
+            .header("Last-Modified", last_modified);
+        if entry.gzip.is_some() {
             resp.header("Vary", "Accept-Encoding")
         } else {
             resp
         }
     };
 
-    if not_modified(req, &etag, since_epoch.as_secs()) {
+    if not_modified(req, etag, *mtime_secs) {
         return with_validators(Response::new(304));
     }
 
     let range_header = match req.header("if-range") {
-        Some(v) if !negotiate::if_range_holds(v, &etag, &last_modified) => None,
+        Some(v) if !negotiate::if_range_holds(v, etag, last_modified) => None,
         _ => req.header("range"),
     };
     let mut resp = match negotiate::range(range_header, len) {
@@ -191,15 +296,27 @@ fn respond(chosen: Chosen, req: &Request) -> Response {
                     .header("Accept-Ranges", "bytes"),
             );
         }
-        RangeAnswer::Full => Response::new(200).body(FileBody::new(chosen.file, 0, len)),
+        RangeAnswer::Full => Response::new(200).body(match content {
+            Content::Memory(bytes) => Body::Shared(bytes),
+            Content::File(file) => Body::File(FileBody::new(file, 0, len)),
+        }),
         RangeAnswer::Partial { start, end } => Response::new(206)
             .header("Content-Range", &format!("bytes {start}-{end}/{len}"))
-            .body(FileBody::new(chosen.file, start, end - start + 1)),
+            .body(match content {
+                Content::Memory(bytes) => {
+                    let part = usize::try_from(start)
+                        .ok()
+                        .zip(usize::try_from(end).ok())
+                        .and_then(|(s, e)| bytes.get(s..=e));
+                    Body::Bytes(part.unwrap_or_default().to_vec())
+                }
+                Content::File(file) => Body::File(FileBody::new(file, start, end - start + 1)),
+            }),
     };
     resp = resp
-        .header("Content-Type", chosen.content_type)
+        .header("Content-Type", entry.content_type)
         .header("Accept-Ranges", "bytes");
-    if chosen.gzip {
+    if gzip {
         resp = resp.header("Content-Encoding", "gzip");
     }
     with_validators(resp)
@@ -210,14 +327,14 @@ fn not_modified(req: &Request, etag: &str, mtime_secs: u64) -> bool {
     if let Some(inm) = req.header("if-none-match") {
         return negotiate::none_match(inm, etag);
     }
+    let Some(since) = req.header("if-modified-since").and_then(parse_imf) else {
+        return false;
+    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    match req.header("if-modified-since").and_then(parse_imf) {
-        // A date in the future is invalid (RFC 9110 §13.1.3) and ignored.
-        Some(since) if since <= now => mtime_secs <= since,
-        _ => false,
-    }
+    // A date in the future is invalid (RFC 9110 §13.1.3) and ignored.
+    since <= now && mtime_secs <= since
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
 
 use super::*;
 use crate::http::Body;
@@ -73,6 +75,7 @@ fn body_of(resp: &mut Response) -> Vec<u8> {
         }
         Body::Empty => Vec::new(),
         Body::Bytes(b) => b,
+        Body::Shared(b) => b.to_vec(),
         other => panic!("unexpected body {other:?}"),
     }
 }
@@ -357,4 +360,220 @@ fn root_must_be_a_folder() {
     // A relative, non-canonical root is canonicalized.
     let odd = t.base.join("public/sub/..");
     assert_eq!(StaticFiles::new(odd).unwrap().root(), t.files.root());
+}
+
+/// Polls `get(target)` until `done` holds for the body served (`None`: not served), checking
+/// every body on the way with `each` (and against its entity tag); fails after a deadline well
+/// past the revalidation interval.
+fn poll_until(
+    t: &Tree,
+    target: &str,
+    mut each: impl FnMut(Option<&[u8]>),
+    done: impl Fn(Option<&[u8]>) -> bool,
+) {
+    let deadline = Instant::now() + cache::REVALIDATE * 5;
+    loop {
+        let body = get(t, target).map(|mut r| checked_body(&mut r));
+        each(body.as_deref());
+        if done(body.as_deref()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{target}: the change was not seen within {:?}",
+            cache::REVALIDATE * 5
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Replaces `path` atomically (write a sibling, rename over), as deploy tools do.
+fn replace(path: &std::path::Path, content: &[u8]) {
+    let tmp = path.with_extension("tmp-replace");
+    fs::write(&tmp, content).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+/// The body, checked against the response's own validators (length in the entity tag).
+fn checked_body(resp: &mut Response) -> Vec<u8> {
+    let etag = resp.header_value("etag").unwrap().to_owned();
+    let body = body_of(resp);
+    let len_hex = etag.trim_matches('"').split('-').next().unwrap().to_owned();
+    assert_eq!(
+        u64::from_str_radix(&len_hex, 16).unwrap(),
+        body.len() as u64,
+        "ETag {etag} does not describe the body sent"
+    );
+    body
+}
+
+#[test]
+fn repeated_requests_are_answered_from_memory() {
+    let t = tree();
+    let mut first = get(&t, "/hello.txt").unwrap();
+    let mut second = get(&t, "/hello.txt").unwrap();
+    match (first.take_body(), second.take_body()) {
+        (Body::Shared(a), Body::Shared(b)) => {
+            assert!(
+                Arc::ptr_eq(&a, &b),
+                "the second answer reads the file again"
+            );
+            assert_eq!(&*a, b"hello world");
+        }
+        other => panic!("expected shared bodies, got {other:?}"),
+    }
+    assert_eq!(first.header_value("etag"), second.header_value("etag"));
+    // Different spellings of a path are different keys, one answer each.
+    assert_eq!(
+        body_of(&mut get(&t, "//hello.txt").unwrap()),
+        b"hello world"
+    );
+    assert_eq!(t.files.cache.len(), 2);
+    // Misses are not remembered.
+    assert!(get(&t, "/missing.txt").is_none());
+    assert_eq!(t.files.cache.len(), 2);
+}
+
+#[test]
+fn a_replaced_file_is_served_fresh_within_a_second_never_mixed() {
+    let t = tree();
+    let path = t.files.root().join("hello.txt");
+    assert_eq!(body_of(&mut get(&t, "/hello.txt").unwrap()), b"hello world");
+    replace(&path, b"a new, longer greeting");
+    poll_until(
+        &t,
+        "/hello.txt",
+        |body| {
+            let body = body.expect("the file exists throughout");
+            assert!(
+                body == b"hello world" || body == b"a new, longer greeting",
+                "mixed body {body:?}"
+            );
+        },
+        |body| body == Some(&b"a new, longer greeting"[..]),
+    );
+}
+
+#[test]
+fn a_file_rewritten_in_place_with_the_same_length_is_seen() {
+    let t = tree();
+    let path = t.files.root().join("hello.txt");
+    assert_eq!(body_of(&mut get(&t, "/hello.txt").unwrap()), b"hello world");
+    // Same length, possibly the same timestamp tick: the metadata may look unchanged, but the
+    // body was read too soon after the file's last change to be trusted.
+    fs::write(&path, b"HELLO WORLD").unwrap();
+    poll_until(
+        &t,
+        "/hello.txt",
+        |_| {},
+        |body| body == Some(&b"HELLO WORLD"[..]),
+    );
+}
+
+#[test]
+fn added_and_deleted_files_are_seen_within_a_second() {
+    let t = tree();
+    assert!(get(&t, "/late.txt").is_none());
+    fs::write(t.files.root().join("late.txt"), "here now").unwrap();
+    poll_until(
+        &t,
+        "/late.txt",
+        |_| {},
+        |body| body == Some(&b"here now"[..]),
+    );
+    fs::remove_file(t.files.root().join("late.txt")).unwrap();
+    poll_until(
+        &t,
+        "/late.txt",
+        |body| {
+            if let Some(body) = body {
+                assert_eq!(body, b"here now");
+            }
+        },
+        |body| body.is_none(),
+    );
+}
+
+#[test]
+fn a_symlink_turned_outward_is_refused_within_a_second() {
+    let t = tree();
+    let link = t.files.root().join("link-in");
+    assert_eq!(body_of(&mut get(&t, "/link-in").unwrap()), b"hello world");
+    fs::remove_file(&link).unwrap();
+    symlink(t.base.join("outside/secret.txt"), &link).unwrap();
+    poll_until(
+        &t,
+        "/link-in",
+        |body| {
+            if let Some(body) = body {
+                assert_eq!(body, b"hello world", "served through the new link");
+            }
+        },
+        |body| body.is_none(),
+    );
+}
+
+#[test]
+fn a_large_file_is_checked_on_every_request() {
+    let t = tree();
+    let path = t.files.root().join("large.bin");
+    let old = vec![b'o'; cache::MAX_BODY as usize + 1];
+    let new = vec![b'n'; cache::MAX_BODY as usize + 7];
+    fs::write(&path, &old).unwrap();
+    let mut r = get(&t, "/large.bin").unwrap();
+    assert!(matches!(r.body_ref(), Body::File(_)));
+    assert_eq!(checked_body(&mut r), old);
+    // Replaced by another inode: seen at once, not after the revalidation interval.
+    replace(&path, &new);
+    assert_eq!(checked_body(&mut get(&t, "/large.bin").unwrap()), new);
+    // The same inode rewritten: sent with validators that describe it.
+    let same_inode = vec![b's'; cache::MAX_BODY as usize + 3];
+    fs::write(&path, &same_inode).unwrap();
+    assert_eq!(
+        checked_body(&mut get(&t, "/large.bin").unwrap()),
+        same_inode
+    );
+    // Replaced by a link to a file outside: refused at once.
+    fs::remove_file(&path).unwrap();
+    symlink(t.base.join("outside/secret.txt"), &path).unwrap();
+    assert!(get(&t, "/large.bin").is_none());
+}
+
+#[test]
+fn a_file_replaced_while_it_is_read_is_never_mixed() {
+    let t = tree();
+    let path = t.files.root().join("flip.txt");
+    let a = vec![b'a'; 3000];
+    let b = vec![b'b'; 5000];
+    fs::write(&path, &a).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (path, a, b, stop) = (path.clone(), a.clone(), b.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut flips = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                replace(&path, if flips.is_multiple_of(2) { &b } else { &a });
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let (mut seen_a, mut seen_b) = (false, false);
+    let deadline = Instant::now() + cache::REVALIDATE * 5;
+    while !(seen_a && seen_b) && Instant::now() < deadline {
+        // Each spelling of the path is its own entry, revalidated on its own: many reads.
+        for slashes in 1..20 {
+            let target = format!("{}flip.txt", "/".repeat(slashes));
+            let Some(mut r) = get(&t, &target) else {
+                continue;
+            };
+            let body = checked_body(&mut r);
+            seen_a |= body == a;
+            seen_b |= body == b;
+            assert!(body == a || body == b, "mixed body of {} bytes", body.len());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+    assert!(seen_a && seen_b, "both versions were served");
 }

@@ -178,6 +178,7 @@ impl Decoder {
     /// Size of the frame at the front of `rest` (header and payload) once its header is complete:
     /// how many bytes the read buffer must hold before [`Decoder::decode`] can consume it.
     /// `None` while the header itself is incomplete (at most 14 bytes) or invalid.
+    #[cfg(feature = "internals")]
     pub fn next_frame_len(&self, rest: &[u8]) -> Option<usize> {
         let head = parse_head(rest).ok()??;
         usize::try_from(head.payload_len)
@@ -186,6 +187,7 @@ impl Decoder {
     }
 
     /// Bytes held in the reassembly buffer of an unfinished fragmented message.
+    #[cfg(feature = "internals")]
     pub fn buffered_bytes(&self) -> usize {
         self.fragments.len()
     }

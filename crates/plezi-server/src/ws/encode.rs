@@ -98,7 +98,7 @@ fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
 /// Encode once, write to many connections on any loop.
 ///
 /// ```
-/// use plezi_server::ws::SharedFrame;
+/// use plezi_server::SharedFrame;
 /// let frame = SharedFrame::text("hi");
 /// assert_eq!(frame.as_bytes(), &[0x81, 2, b'h', b'i']);
 /// let copy = frame.clone(); // shares the bytes

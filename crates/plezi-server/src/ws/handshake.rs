@@ -76,13 +76,13 @@ impl fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
-/// Checks an upgrade request given its method, HTTP/1.x minor version and headers (in order,
-/// repeated names allowed): GET, HTTP/1.1+, `Upgrade: websocket`, `Connection: upgrade`,
+/// Checks an upgrade request given its method, HTTP/1.x minor version and header fields (name,
+/// value; in order, repeated names allowed): GET, HTTP/1.1+, `Upgrade: websocket`, `Connection: upgrade`,
 /// `Sec-WebSocket-Version: 13` (else 426) and a `Sec-WebSocket-Key` of 16 base64 bytes (else 400).
-pub(crate) fn check_upgrade(
+pub(crate) fn check_upgrade<'h>(
     method: &str,
     minor_version: u8,
-    headers: &[(String, String)],
+    headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
 ) -> UpgradeCheck {
     match validate(method, minor_version, headers) {
         Ok(key) => UpgradeCheck::Valid {
@@ -96,7 +96,7 @@ pub(crate) fn check_upgrade(
 fn validate<'h>(
     method: &str,
     minor_version: u8,
-    headers: &'h [(String, String)],
+    headers: impl Iterator<Item = (&'h str, &'h str)> + Clone,
 ) -> Result<&'h str, HandshakeError> {
     if method != "GET" {
         return Err(HandshakeError::NotGet);
@@ -104,13 +104,13 @@ fn validate<'h>(
     if minor_version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
-    if !has_token(headers, "upgrade", "websocket") {
+    if !has_token(headers.clone(), "upgrade", "websocket") {
         return Err(HandshakeError::NoUpgradeToken);
     }
-    if !has_token(headers, "connection", "upgrade") {
+    if !has_token(headers.clone(), "connection", "upgrade") {
         return Err(HandshakeError::NoConnectionUpgrade);
     }
-    let mut versions = values(headers, "sec-websocket-version");
+    let mut versions = values(headers.clone(), "sec-websocket-version");
     match (versions.next(), versions.next()) {
         (Some(v), None) if v.trim() == "13" => {}
         _ => return Err(HandshakeError::UnsupportedVersion),
@@ -120,16 +120,6 @@ fn validate<'h>(
         (Some(key), None) if is_base64_of_16_bytes(key.trim()) => Ok(key.trim()),
         _ => Err(HandshakeError::BadKey),
     }
-}
-
-/// The subprotocols the client offers in `Sec-WebSocket-Protocol` (all such headers,
-/// comma-separated, in order of preference).
-#[allow(
-    dead_code,
-    reason = "`Request::websocket_protocols` (src/http) has its own copy for now"
-)]
-pub(crate) fn offered_protocols(headers: &[(String, String)]) -> impl Iterator<Item = &str> {
-    values(headers, "sec-websocket-protocol").flat_map(tokens)
 }
 
 /// Writes the complete `101 Switching Protocols` response head, with `Sec-WebSocket-Protocol` when
@@ -155,13 +145,12 @@ pub(crate) fn accept_response(accept_key: &str, protocol: Option<&str>, out: &mu
 
 /// Values of every header called `name` (lower-case), compared case-insensitively.
 fn values<'h>(
-    headers: &'h [(String, String)],
+    headers: impl Iterator<Item = (&'h str, &'h str)>,
     name: &'static str,
 ) -> impl Iterator<Item = &'h str> {
     headers
-        .iter()
         .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .map(|(_, v)| v)
 }
 
 /// The non-empty comma-separated elements of a header value, trimmed.
@@ -170,7 +159,11 @@ fn tokens(value: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Whether any `name` header lists `token` (case-insensitive).
-fn has_token(headers: &[(String, String)], name: &'static str, token: &str) -> bool {
+fn has_token<'h>(
+    headers: impl Iterator<Item = (&'h str, &'h str)>,
+    name: &'static str,
+    token: &str,
+) -> bool {
     values(headers, name)
         .flat_map(tokens)
         .any(|t| t.eq_ignore_ascii_case(token))
@@ -196,6 +189,14 @@ fn is_token(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(method: &str, minor: u8, h: &[(String, String)]) -> UpgradeCheck {
+        check_upgrade(
+            method,
+            minor,
+            h.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        )
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -226,7 +227,7 @@ mod tests {
     }
 
     fn error(method: &str, minor: u8, h: &[(String, String)]) -> HandshakeError {
-        match check_upgrade(method, minor, h) {
+        match check(method, minor, h) {
             UpgradeCheck::Invalid(e) => e,
             UpgradeCheck::Valid { .. } => panic!("expected an error"),
         }
@@ -235,7 +236,7 @@ mod tests {
     #[test]
     fn rfc_sample_key() {
         assert_eq!(
-            check_upgrade("GET", 1, &good()),
+            check("GET", 1, &good()),
             UpgradeCheck::Valid {
                 accept_key: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=".to_string()
             }
@@ -251,10 +252,7 @@ mod tests {
             ("sec-websocket-key", " dGhlIHNhbXBsZSBub25jZQ== "),
             ("SEC-WEBSOCKET-VERSION", "13"),
         ]);
-        assert!(matches!(
-            check_upgrade("GET", 1, &h),
-            UpgradeCheck::Valid { .. }
-        ));
+        assert!(matches!(check("GET", 1, &h), UpgradeCheck::Valid { .. }));
     }
 
     #[test]
@@ -315,20 +313,6 @@ mod tests {
         assert_eq!(error("GET", 0, &good()), HandshakeError::HttpVersion);
         assert_eq!(HandshakeError::NotGet.status(), 400);
         assert!(HandshakeError::NotGet.to_string().contains("GET"));
-    }
-
-    #[test]
-    fn offered_protocols_in_order() {
-        let h = headers(&[
-            ("Sec-WebSocket-Protocol", "chat, superchat"),
-            ("Other", "x"),
-            ("sec-websocket-protocol", " , v2.json "),
-        ]);
-        assert_eq!(
-            offered_protocols(&h).collect::<Vec<_>>(),
-            ["chat", "superchat", "v2.json"]
-        );
-        assert_eq!(offered_protocols(&good()).count(), 0);
     }
 
     #[test]

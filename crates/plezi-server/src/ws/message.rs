@@ -4,6 +4,20 @@ use tungstenite::protocol::frame::coding::CloseCode;
 
 /// A complete WebSocket message, borrowed from the connection's read buffer (or from the
 /// decoder's reassembly buffer for a fragmented message). Copy what you keep.
+///
+/// ```
+/// use plezi_server::{Message, WebSocket, WebSocketHandler};
+///
+/// struct Echo;
+/// impl WebSocketHandler for Echo {
+///     fn on_message(&mut self, ws: &mut WebSocket<'_>, msg: Message<'_>) {
+///         let _ = match msg {
+///             Message::Text(text) => ws.write_text(text),
+///             Message::Binary(bytes) => ws.write_binary(bytes),
+///         };
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
     /// A text message; always valid UTF-8.
@@ -13,6 +27,22 @@ pub enum Message<'a> {
 }
 
 /// Why a connection closed (passed to `on_close`).
+///
+/// ```
+/// use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
+///
+/// struct Logged;
+/// impl WebSocketHandler for Logged {
+///     fn on_message(&mut self, _ws: &mut WebSocket<'_>, _msg: Message<'_>) {}
+///     fn on_close(&mut self, id: ConnId, info: &CloseInfo) {
+///         match info.code {
+///             Some(1000 | 1001) => {}
+///             Some(code) => log::warn!("{id} closed with {code}: {}", info.reason),
+///             None => log::warn!("{id} dropped without a close frame"),
+///         }
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CloseInfo {
     /// The close code from the close frame; `None` when the frame had no code or the

@@ -13,14 +13,13 @@
 //! No extension is negotiated (no permessage-deflate), so any frame with an RSV bit set is a
 //! protocol error.
 //!
-//! Deviations from the design brief:
-//! - `HandshakeError` is an enum with `status()`, `headers()` (a static slice) and `Display`
-//!   (the body text) instead of a struct with a `Vec` of headers.
+//! Decisions worth knowing:
+//! - A refused handshake is a `HandshakeError` enum with `status()`, `headers()` (a static slice)
+//!   and `Display` (the body text).
 //! - Close codes 1012 and 1013 (IANA: service restart, try again later) are accepted as valid,
 //!   following tungstenite's `CloseCode::is_allowed`; 1014 is not.
 //! - `From<Vec<u8>>` for [`SharedFrame`] encodes a *binary message* with that payload (plus
 //!   `From<&str>`/`From<String>` for text); pre-encoded bytes go through `from_encoded`.
-//! - Additions: `empty_close_frame()`, `Decoder::next_frame_len`, `Decoder::buffered_bytes`.
 //! - The decoder's `decode` may unmask and validate part of an incomplete text frame (so invalid
 //!   UTF-8 is reported before the frame ends): the caller must hand the unconsumed bytes back
 //!   unchanged at the front of the next input, which is what a read buffer does anyway.
@@ -34,12 +33,20 @@ mod mask;
 mod message;
 mod utf8;
 
-pub use decode::{Decoder, ProtocolError, WsEvent};
+pub use decode::{Decoder, WsEvent};
 pub use encode::{
-    SharedFrame, binary_frame, close_frame, empty_close_frame, encode_frame, ping_frame,
-    pong_frame, text_frame,
+    SharedFrame, close_frame, empty_close_frame, encode_frame, ping_frame, pong_frame,
 };
 pub(crate) use message::is_valid_close_code;
 pub use message::{CloseInfo, Message};
 /// Opcodes for [`encode_frame`], re-exported from tungstenite.
-pub use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+pub use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+// Only the fuzzers, benchmarks and tests use these.
+#[cfg(feature = "internals")]
+pub use decode::ProtocolError;
+#[cfg(feature = "internals")]
+pub use encode::{binary_frame, text_frame};
+/// Control opcodes, re-exported from tungstenite.
+#[cfg(feature = "internals")]
+pub use tungstenite::protocol::frame::coding::Control;

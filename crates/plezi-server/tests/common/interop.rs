@@ -84,15 +84,7 @@ pub fn client_close_codes_are_echoed(client: &ExternalClient) {
     s.log.wait_for("two on_close", STEP, |ev| {
         ev.iter().filter(|e| matches!(e, Event::Close(..))).count() == 2
     });
-    let mut codes: Vec<(Option<u16>, bool)> = s
-        .log
-        .snapshot()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Close(_, code, by_server) => Some((code, by_server)),
-            _ => None,
-        })
-        .collect();
+    let mut codes: Vec<(Option<u16>, bool)> = s.log.closes();
     codes.sort();
     assert_eq!(codes, vec![(Some(1000), false), (Some(4001), false)]);
 }

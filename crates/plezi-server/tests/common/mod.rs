@@ -5,7 +5,7 @@
 //! Each test file includes this module; not every file uses every helper.
 #![allow(dead_code, unused_imports)]
 
-pub mod client;
+pub use plezi_test_support::raw as client;
 pub mod interop;
 pub mod tools;
 
@@ -117,25 +117,24 @@ impl EventLog {
             .unwrap_or((None, false))
     }
 
+    /// Every on_close so far, in order: (code, initiated_by_server).
+    pub fn closes(&self) -> Vec<(Option<u16>, bool)> {
+        self.snapshot()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Close(_, code, by_server) => Some((code, by_server)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many events match.
     pub fn count(&self, pred: impl Fn(&Event) -> bool) -> usize {
         self.snapshot().iter().filter(|e| pred(e)).count()
     }
 }
 
-/// Polls `cond` every few milliseconds until it holds or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+pub use plezi_test_support::wait_until;
 
 /// Parses "L.S.G" (ConnId's Display) back into a ConnId.
 pub fn parse_conn_id(s: &str) -> ConnId {

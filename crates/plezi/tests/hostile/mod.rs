@@ -3,123 +3,30 @@
 //! chosen open-files limit, and the server's RSS. Every read has a deadline.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
+use plezi_test_support::ws::{Got, Ws};
 use serde_json::{Value, json};
-use tungstenite::Message;
-use tungstenite::client::IntoClientRequest;
-use tungstenite::http::HeaderValue;
-use tungstenite::protocol::WebSocket;
 
-use crate::support::{DEADLINE, example_path};
+use crate::support::DEADLINE;
 
 /// An HTTP answer read from a raw socket.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-}
+pub use plezi_test_support::raw::HttpResponse as Reply;
 
-impl Reply {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.head.split("\r\n").skip(1).find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
-    }
-
-    /// Every value of header `name`.
-    pub fn headers(&self, name: &str) -> Vec<String> {
-        self.head
-            .split("\r\n")
-            .skip(1)
-            .filter_map(|line| {
-                let (k, v) = line.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_owned())
-            })
-            .collect()
-    }
-
-    /// The body as text (lossy).
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Reads one HTTP answer (head, then a `Content-Length` body or everything up to the close).
+/// Reads one HTTP answer (head, then the body its framing says, or everything up to the close).
 pub fn read_reply(s: &mut TcpStream) -> Result<Reply, String> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    let started = Instant::now();
-    let head_end = loop {
-        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at;
-        }
-        if started.elapsed() > DEADLINE {
-            return Err(format!("no answer head within {DEADLINE:?}"));
-        }
-        match s.read(&mut buf) {
-            Ok(0) => {
-                return Err(format!(
-                    "closed without an answer (got {:?})",
-                    String::from_utf8_lossy(&raw)
-                ));
-            }
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!("no answer head within {DEADLINE:?}"));
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(format!(
-                    "reading the answer: {e} (got {:?})",
-                    String::from_utf8_lossy(&raw)
-                ));
-            }
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
-    let mut reply = Reply {
-        status,
-        head,
-        body: raw[head_end + 4..].to_vec(),
-    };
-    let length = reply
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok());
-    if status == 101 || status == 304 || status == 204 {
-        return Ok(reply);
-    }
-    loop {
-        if length.is_some_and(|len| reply.body.len() >= len) {
-            break;
-        }
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => reply.body.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if let Some(len) = length {
-        reply.body.truncate(len);
-    }
-    Ok(reply)
+    read_answer(s, false)
+}
+
+/// Like [`read_reply`]; `head`: the request was HEAD (no body follows the head).
+fn read_answer(s: &mut TcpStream, head: bool) -> Result<Reply, String> {
+    let stream = s
+        .try_clone()
+        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    plezi_test_support::raw::Client::from_stream(stream)
+        .try_read_response(head, DEADLINE)
+        .map_err(|e| format!("no answer: {e:?}"))
 }
 
 /// Connects to `addr` with the test deadline as read timeout.
@@ -135,7 +42,7 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
     // A server that answers early (413, 403) may close before it read everything: a broken pipe is
     // then part of the attack, not the test's failure.
     let _ = s.write_all(request);
-    read_reply(&mut s).unwrap_or_else(|e| {
+    read_answer(&mut s, request.starts_with(b"HEAD ")).unwrap_or_else(|e| {
         panic!(
             "{}: {e}",
             String::from_utf8_lossy(&request[..request.len().min(200)])
@@ -217,32 +124,16 @@ pub enum Ended {
     Gone(String),
 }
 
-/// A WebSocket client that may send `Origin`/`Cookie`.
-pub struct Client {
-    socket: WebSocket<TcpStream>,
-    name: String,
-}
+/// A WebSocket client on the chat example that may send `Origin`/`Cookie` and reports how the
+/// connection ended.
+pub struct Client(Ws);
 
 impl Client {
     /// Connects to `ws://addr/path` with the extra headers; panics when the upgrade is refused.
     pub fn connect(addr: SocketAddr, path: &str, headers: &[(&str, &str)], name: &str) -> Client {
-        let url = format!("ws://{addr}{path}");
-        let mut req = url
-            .as_str()
-            .into_client_request()
-            .unwrap_or_else(|e| panic!("{url}: {e}"));
-        for (k, v) in headers {
-            let value = HeaderValue::from_str(v).expect("a valid header value");
-            let key: tungstenite::http::HeaderName = k.parse().expect("a valid header name");
-            req.headers_mut().insert(key, value);
-        }
-        let stream = connect(addr);
-        let (socket, _) = tungstenite::client::client(req, stream)
-            .unwrap_or_else(|e| panic!("{name}: WebSocket handshake with {url}: {e}"));
-        Client {
-            socket,
-            name: name.to_owned(),
-        }
+        let ws = Ws::try_connect(addr, path, headers)
+            .unwrap_or_else(|e| panic!("{name}: WebSocket handshake with {path}: {e}"));
+        Client(ws.named(name))
     }
 
     /// A guest (no cookie) on `/chat`.
@@ -257,37 +148,27 @@ impl Client {
 
     /// Sends a JSON value.
     pub fn send(&mut self, value: &Value) {
-        self.send_text(value.to_string());
+        self.0.send(value);
     }
 
     /// Sends a text message as it is.
     pub fn send_text(&mut self, text: String) {
-        let name = &self.name;
-        self.socket
-            .send(Message::text(text))
-            .unwrap_or_else(|e| panic!("{name}: send: {e}"));
+        self.0.send_text(&text);
     }
 
     /// Sends a JSON value; false when the connection is already gone.
     pub fn try_send(&mut self, value: &Value) -> bool {
-        self.socket.send(Message::text(value.to_string())).is_ok()
+        self.0.try_send_text(&value.to_string())
     }
 
     /// The next text message, or how the connection ended.
     pub fn next(&mut self) -> Result<String, Ended> {
         loop {
-            match self.socket.read() {
-                Ok(Message::Text(t)) => return Ok(t.to_string()),
-                Ok(Message::Close(f)) => {
-                    return Err(Ended::Closed(f.map_or(1005, |f| u16::from(f.code))));
-                }
-                Ok(_) => continue,
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-                {
-                    panic!("{}: no message within {DEADLINE:?}", self.name)
-                }
-                Err(e) => return Err(Ended::Gone(e.to_string())),
+            match self.0.next() {
+                Got::Text(t) => return Ok(t),
+                Got::Binary(_) => continue,
+                Got::Closed(code, _) => return Err(Ended::Closed(code.unwrap_or(1005))),
+                Got::Gone(e) => return Err(Ended::Gone(e)),
             }
         }
     }
@@ -296,8 +177,8 @@ impl Client {
     pub fn json(&mut self) -> Value {
         match self.next() {
             Ok(text) => serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", self.name)),
-            Err(end) => panic!("{}: ended: {end:?}", self.name),
+                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", self.0.name())),
+            Err(end) => panic!("{}: ended: {end:?}", self.0.name()),
         }
     }
 
@@ -316,9 +197,10 @@ impl Client {
         self.send(&json!({"event": "whoami"}));
         let v = self.event();
         assert_eq!(
-            v["event"], "whoami",
+            v["event"],
+            "whoami",
             "{}: expected the whoami answer, got {v}",
-            self.name
+            self.0.name()
         );
         v
     }
@@ -328,9 +210,10 @@ impl Client {
         self.send(&json!({"event": "echo", "marker": marker}));
         let v = self.event();
         assert_eq!(
-            v["marker"], marker,
+            v["marker"],
+            marker,
             "{}: expected only the echo, got {v}",
-            self.name
+            self.0.name()
         );
     }
 
@@ -344,66 +227,6 @@ impl Client {
     }
 }
 
-/// The chat example (or another) started with the open-files limit set to `nofile` (through
-/// `prlimit`), killed on drop.
-pub struct Limited {
-    pub addr: SocketAddr,
-    child: Child,
-}
-
-impl Limited {
-    /// Starts example `name` under `prlimit --nofile=N:N` with `env`; waits for its ready line.
-    pub fn start(name: &str, nofile: u64, env: &[(&str, &str)]) -> Limited {
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={nofile}:{nofile}"))
-            .arg(example_path(name))
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("PL_THREADS", "2")
-            .env_remove("PL_REDIS_URL")
-            .env_remove("REDIS_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run prlimit (util-linux) for {name}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("{name} under prlimit printed no ready line within {DEADLINE:?}")
-        });
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in the ready line {line:?}"));
-        Limited { addr, child }
-    }
-
-    /// The process id (prlimit execs the program).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The resident set of process `pid` in bytes (`VmRSS` of `/proc/PID/status`).
 pub fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -414,19 +237,4 @@ pub fn rss(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kb| kb * 1024)
         .expect("a VmRSS line")
-}
-
-/// Polls `check` until it gives `Some`, or fails with `what` after the deadline.
-pub fn eventually<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "{what}: not within {deadline:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20)); // polling with a deadline
-    }
 }

@@ -1,5 +1,4 @@
-//! Example programs (`examples/*.rs`) as child processes on free ports, and a small HTTP/1.1
-//! client for AJAJ requests.
+//! Example programs (`examples/*.rs`) as child processes on free ports.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,8 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::DEADLINE;
-use super::ws::Ws;
+use super::{DEADLINE, HttpReply, Ws, http};
 
 /// The repository root (two levels above this crate).
 fn repo_root() -> PathBuf {
@@ -103,7 +101,19 @@ impl ExampleProcess {
     /// Starts example `name` with `PORT=0`, two event loops, no Redis unless `env` names one, and
     /// `env`; waits for its ready line (`plezi listening on http://ADDR/ (bus: ...)`).
     pub fn start(name: &str, env: &[(&str, &str)]) -> ExampleProcess {
-        let mut cmd = Command::new(example_path(name));
+        ExampleProcess::spawn(name, Command::new(example_path(name)), env)
+    }
+
+    /// Like [`ExampleProcess::start`], with the open-files limit set to `nofile` (through
+    /// `prlimit`, which execs the program: the process id is the example's).
+    pub fn start_limited(name: &str, nofile: u64, env: &[(&str, &str)]) -> ExampleProcess {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}"))
+            .arg(example_path(name));
+        ExampleProcess::spawn(name, cmd, env)
+    }
+
+    fn spawn(name: &str, mut cmd: Command, env: &[(&str, &str)]) -> ExampleProcess {
         cmd.env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("PL_THREADS", "2")
@@ -119,7 +129,7 @@ impl ExampleProcess {
         }
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start example {name}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start example {name} ({cmd:?}): {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         // Reads stdout to the end so the child never blocks on a full pipe.
@@ -209,84 +219,5 @@ impl ExampleProcess {
 impl Drop for ExampleProcess {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// An HTTP reply.
-#[derive(Debug)]
-pub struct HttpReply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl HttpReply {
-    /// The first value of header `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body parsed as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "the body is not JSON ({e}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the reply is read to the end of the stream.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> HttpReply {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    s.set_read_timeout(Some(DEADLINE)).expect("read timeout");
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    s.write_all(head.as_bytes())
-        .expect("write the request head");
-    s.write_all(body).expect("write the request body");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .unwrap_or_else(|e| panic!("reading the reply to {method} {target}: {e}"));
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no reply head: {:?}", String::from_utf8_lossy(&raw)));
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect::<Vec<_>>();
-    let mut body = raw[end + 4..].to_vec();
-    if let Some(len) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-    {
-        body.truncate(len);
-    }
-    HttpReply {
-        status,
-        headers,
-        body,
     }
 }

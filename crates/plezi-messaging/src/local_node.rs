@@ -1,40 +1,20 @@
-//! State shared by the bus handle and its threads: the server id, the sink, the local registry, counters,
-//! and the routing of a message to local recipients.
+//! This server's side of the bus, shared by the bus handle and its threads: the server id, the
+//! configuration, the registered sink, the local registry (channels, identities) and the counters, and
+//! the routing of a message to this server's recipients.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
 use crate::config::BusConfig;
+use crate::counters::Counters;
 use crate::message::{Message, Target};
 use crate::registry::Registry;
 use crate::sink::{LocalDelivery, NullSink, Recipients, Sink};
 use crate::uuid::ServerId;
 
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub published: AtomicU64,
-    pub received: AtomicU64,
-    pub rejected: AtomicU64,
-    pub dropped: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub reconnects: AtomicU64,
-    pub failed_unicasts: AtomicU64,
-    pub notify_refused: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
-
-pub(crate) struct Core {
+/// This server on the bus: who it is, where its deliveries go, and who is subscribed to what here.
+pub(crate) struct LocalNode {
     pub server: ServerId,
     pub config: BusConfig,
     sink: RwLock<Arc<dyn Sink>>,
@@ -42,9 +22,9 @@ pub(crate) struct Core {
     pub counters: Counters,
 }
 
-impl Core {
-    pub fn new(config: BusConfig) -> Core {
-        Core {
+impl LocalNode {
+    pub fn new(config: BusConfig) -> LocalNode {
+        LocalNode {
             server: ServerId::random(),
             config,
             sink: RwLock::new(Arc::new(NullSink)),

@@ -13,7 +13,7 @@ use crate::rate::PeerLimiter;
 use crate::session::Sessions;
 
 /// What every part of a running application shares.
-pub(crate) struct Core {
+pub(crate) struct AppState {
     pub(crate) bus: Bus,
     handle: OnceLock<ServerHandle>,
     pub(crate) limits: ParamsLimits,
@@ -27,15 +27,15 @@ pub(crate) struct Core {
     pub(crate) notify_peers: PeerLimiter,
 }
 
-impl Core {
+impl AppState {
     pub(crate) fn new(
         bus: Bus,
         limits: ParamsLimits,
         sessions: Sessions,
         secure_cookies: bool,
         kinds: &[Arc<KindInfo>],
-    ) -> Core {
-        Core {
+    ) -> AppState {
+        AppState {
             bus,
             handle: OnceLock::new(),
             limits,

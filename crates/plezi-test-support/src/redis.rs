@@ -1,27 +1,67 @@
-//! A real `redis-server` on a free port (killed on drop), raw commands, and a pattern subscriber
-//! that records what the servers publish.
+//! A real `redis-server` child process on a free port (killed on drop), raw commands, and a pattern
+//! subscriber that records what is published.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{DEADLINE, free_port};
+use crate::{DEADLINE, free_port};
 
-/// A throwaway `redis-server` child process (no persistence), killed on drop.
+/// A `redis-server` child process, killed on drop.
 pub struct RedisServer {
+    /// The port it listens on (127.0.0.1).
     pub port: u16,
-    child: Child,
+    child: Option<Child>,
+    /// The append-only file's folder, for a persistent server.
+    dir: Option<PathBuf>,
 }
 
 impl RedisServer {
-    /// Starts one and waits until it answers `PING`. Fails with an install hint when
-    /// `redis-server` is missing.
+    /// A throwaway server (no persistence); waits until it answers `PING`. Fails with an install
+    /// hint when `redis-server` is missing.
     pub fn start() -> RedisServer {
+        let mut s = RedisServer {
+            port: free_port(),
+            child: None,
+            dir: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// A server that persists every write to an append-only file in a fresh folder: it keeps its
+    /// data across [`RedisServer::restart`].
+    pub fn start_persistent() -> RedisServer {
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+        let dir =
+            std::env::temp_dir().join(format!("plezi-test-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let mut s = RedisServer {
+            port,
+            child: None,
+            dir: Some(dir),
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
+        match &self.dir {
+            Some(dir) => {
+                cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                    .arg(dir);
+            }
+            None => {
+                cmd.args(["--appendonly", "no"]);
+            }
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -31,23 +71,52 @@ impl RedisServer {
                      with `apt-get install -y redis-server` (.ci/install.sh does)"
                 )
             });
-        let server = RedisServer { port, child };
+        self.child = Some(child);
         let started = Instant::now();
         while started.elapsed() < DEADLINE {
-            if server
+            if self
                 .command(&["PING"])
-                .is_ok_and(|r| matches!(r, Resp::Simple(s) if s == "PONG"))
+                .is_ok_and(|r| r.starts_with("+PONG"))
             {
-                return server;
+                return;
             }
             std::thread::sleep(Duration::from_millis(10)); // polling with a deadline
         }
-        panic!("redis-server on port {port} did not answer PING within {DEADLINE:?}");
+        panic!(
+            "redis-server on port {} did not answer PING within {DEADLINE:?}",
+            self.port
+        );
     }
 
     /// `redis://127.0.0.1:PORT/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (a persistent server reloads its data).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) the server: a Redis that accepts bytes and never
+    /// answers.
+    pub fn pause(&self, paused: bool) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let status = Command::new("kill")
+            .arg(if paused { "-STOP" } else { "-CONT" })
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -STOP/-CONT {pid}");
     }
 
     fn connect(&self) -> std::io::Result<TcpStream> {
@@ -56,16 +125,41 @@ impl RedisServer {
         Ok(s)
     }
 
-    /// One command over a fresh connection; the parsed reply.
-    pub fn command(&self, args: &[&str]) -> std::io::Result<Resp> {
+    /// One command over a fresh connection; the raw reply text as received in one read
+    /// (`+OK\r\n`, `:3\r\n`...).
+    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
+        self.command_bytes(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+    }
+
+    /// Like [`RedisServer::command`] with binary arguments.
+    pub fn command_bytes(&self, args: &[&[u8]]) -> std::io::Result<String> {
         let mut s = self.connect()?;
         s.write_all(&encode(args))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = s.read(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// One command over a fresh connection; the parsed reply.
+    pub fn query(&self, args: &[&str]) -> std::io::Result<Resp> {
+        let mut s = self.connect()?;
+        s.write_all(&encode(
+            &args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>(),
+        ))?;
         read_resp(&mut BufReader::new(s))
+    }
+
+    /// An integer reply (`:n`); fails the test on any other reply.
+    pub fn int(&self, args: &[&str]) -> i64 {
+        match self.query(args) {
+            Ok(Resp::Int(n)) => n,
+            other => panic!("{args:?}: not an integer reply: {other:?}"),
+        }
     }
 
     /// How many connections subscribe to `channel` (`PUBSUB NUMSUB`).
     pub fn numsub(&self, channel: &str) -> i64 {
-        match self.command(&["PUBSUB", "NUMSUB", channel]) {
+        match self.query(&["PUBSUB", "NUMSUB", channel]) {
             Ok(Resp::Array(items)) => match items.get(1) {
                 Some(Resp::Int(n)) => *n,
                 other => panic!("PUBSUB NUMSUB {channel}: unexpected item {other:?}"),
@@ -76,24 +170,21 @@ impl RedisServer {
 
     /// Waits until exactly `n` connections subscribe to `channel`.
     pub fn wait_numsub(&self, channel: &str, n: i64) {
-        let started = Instant::now();
-        loop {
-            let now = self.numsub(channel);
-            if now == n {
-                return;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "{channel} has {now} subscribers after {DEADLINE:?}, expected {n}"
-            );
-            std::thread::sleep(Duration::from_millis(10)); // polling with a deadline
-        }
+        let mut now = -1;
+        let reached = crate::wait_until(DEADLINE, || {
+            now = self.numsub(channel);
+            now == n
+        });
+        assert!(
+            reached,
+            "{channel} has {now} subscribers after {DEADLINE:?}, expected {n}"
+        );
     }
 
     /// A connection subscribed to every channel matching `pattern` (`PSUBSCRIBE`).
     pub fn watch(&self, pattern: &str) -> RedisWatch {
         let mut s = self.connect().expect("connect to redis-server");
-        s.write_all(&encode(&["PSUBSCRIBE", pattern]))
+        s.write_all(&encode(&[b"PSUBSCRIBE", pattern.as_bytes()]))
             .expect("PSUBSCRIBE");
         let mut reader = BufReader::new(s);
         match read_resp(&mut reader) {
@@ -106,8 +197,10 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -118,6 +211,7 @@ pub struct RedisWatch {
 
 impl RedisWatch {
     /// The next published message: (channel, payload). Fails after the deadline.
+    #[allow(clippy::should_implement_trait)] // blocks, and fails the test at the deadline
     pub fn next(&mut self) -> (String, String) {
         loop {
             match read_resp(&mut self.reader) {
@@ -156,19 +250,25 @@ impl RedisWatch {
 /// A Redis reply (RESP2).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resp {
+    /// `+text`.
     Simple(String),
+    /// `-error`.
     Error(String),
+    /// `:n`.
     Int(i64),
+    /// `$len` and the bytes (lossy UTF-8).
     Bulk(String),
+    /// `$-1` or `*-1`.
     Nil,
+    /// `*n` and its items.
     Array(Vec<Resp>),
 }
 
-fn encode(args: &[&str]) -> Vec<u8> {
+fn encode(args: &[&[u8]]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for a in args {
         out.extend(format!("${}\r\n", a.len()).as_bytes());
-        out.extend(a.as_bytes());
+        out.extend_from_slice(a);
         out.extend(b"\r\n");
     }
     out

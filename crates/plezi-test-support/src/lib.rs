@@ -1,0 +1,56 @@
+//! Test support shared by the tests of every plezi crate. Everything here waits with a deadline and
+//! fails loudly (with what to install, or what was seen) instead of hanging or skipping.
+//!
+//! - [`wait`]: [`DEADLINE`], [`eventually`], [`wait_until`]: polling with a deadline where no event
+//!   can be awaited;
+//! - [`redis`]: a real `redis-server` child process on a free port, raw commands, a pattern
+//!   subscriber;
+//! - [`http`]: one HTTP/1.1 request over a fresh connection;
+//! - [`ws`]: a blocking WebSocket client for JSON events (tungstenite);
+//! - [`raw`]: a raw TCP client that reads HTTP responses and hand-made WebSocket frames, trusting
+//!   nothing the server sends;
+//! - [`fuzz`]: replays fuzz bodies over their seeds, saved reproducers and mutated inputs on
+//!   stable Rust;
+//! - [`tools`]: external programs (Node, Python, Chromium): presence checks and a bounded runner.
+//!
+//! This crate is a dev-dependency only and depends on no plezi crate, so a crate's tests never
+//! build a second copy of the crate under test.
+
+pub mod fuzz;
+pub mod http;
+pub mod raw;
+pub mod redis;
+pub mod tools;
+pub mod wait;
+pub mod ws;
+
+use std::net::TcpListener;
+
+pub use wait::{DEADLINE, eventually, wait_until};
+
+/// A local port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// Sends `log` records at `Info` and above to stderr (once per test binary; later calls do
+/// nothing).
+pub fn init_log() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::Level::Info
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("[{}] {}", r.level(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Info));
+}
