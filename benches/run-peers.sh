@@ -3,6 +3,7 @@
 # with ratios against plezi. Benchmarks only; never part of CI's test path.
 #
 #   benches/run-peers.sh [SERVER...]        default servers: plezi node-ws uws tokio-tungstenite
+#                                           also: plezi-before (the build named by SHOOTOUT_BEFORE)
 #
 # Environment (defaults in brackets):
 #   SCENARIOS  [broadcast-1k broadcast-5k echo-500 idle-10k]  also: idle-N, broadcast-N, echo-N
@@ -17,6 +18,8 @@
 #   CARGO_TARGET_DIR [target/bench]
 #   LOAD       [$TARGET/release/plezi-load, built from this tree]  another build of the load tool
 #   SHOOTOUT   [$TARGET/release/examples/shootout, built from this tree]  another build of plezi's example
+#   SHOOTOUT_BEFORE []  another build of the example, run as server "plezi-before": a before/after
+#                       comparison of two builds in one run, e.g. `SHOOTOUT_BEFORE=... run-peers.sh plezi-before plezi`
 #
 # The server runs pinned to core 0 and plezi-load to core 1. Every server is started fresh for each
 # scenario (so idle memory starts from a clean process) and stopped with SIGTERM afterwards.
@@ -44,12 +47,13 @@ log() { echo "run-peers: $*" >&2; }
 for s in "${servers[@]}"; do
   case "$s" in
     plezi) [ -n "${SHOOTOUT:-}" ] || cargo build --release --quiet --example shootout ;;
+    plezi-before) [ -x "${SHOOTOUT_BEFORE:-}" ] || { log "plezi-before needs SHOOTOUT_BEFORE, a built shootout example"; exit 2; } ;;
     node-ws) [ -d benches/peers/node-ws/node_modules/ws ] || (cd benches/peers/node-ws && npm install --no-audit --no-fund --silent) ;;
     uws) benches/peers/uws/setup.sh > /dev/null ;;
     tokio-tungstenite)
       CARGO_TARGET_DIR="$target/peers" cargo build --release --quiet \
         --manifest-path benches/peers/tokio-tungstenite/Cargo.toml ;;
-    *) log "unknown server $s (plezi, node-ws, uws, tokio-tungstenite)"; exit 2 ;;
+    *) log "unknown server $s (plezi, plezi-before, node-ws, uws, tokio-tungstenite)"; exit 2 ;;
   esac
 done
 
@@ -59,6 +63,7 @@ start_server() {
   local name="$1" p="$2" cmd
   case "$name" in
     plezi) cmd=("${SHOOTOUT:-$target/release/examples/shootout}") ;;
+    plezi-before) cmd=("$SHOOTOUT_BEFORE") ;;
     node-ws) cmd=(node "$repo/benches/peers/node-ws/server.js") ;;
     uws) cmd=("$repo/benches/peers/uws/run.sh") ;;
     tokio-tungstenite) cmd=("$target/peers/release/peer-tokio-tungstenite") ;;

@@ -1,60 +1,71 @@
-//! One connection as the loop holds it, and the loop's per-connection operations: reading into
-//! the loop's scratch buffer, handing bytes to the HTTP or WebSocket layer, flushing the outbound
-//! queue, and the ways a connection ends (lingering close, abort, `on_close`).
+//! One connection as its loop holds it, and what happens to it: readiness from the poller, input
+//! read into the loop's scratch buffer and handed to the HTTP or WebSocket layer, output flushed,
+//! the clock's timeouts, the server's shutdown, tasks addressed to a WebSocket, and the ways it
+//! ends (lingering close, `on_close`). Each is a method that returns [`Next`], what the loop must
+//! do: the connection decides, the loop only routes readiness, timers and tasks to it.
 //!
 //! A connection keeps only what it must between events: leftover bytes of an incomplete head or
-//! frame (`inbuf`, unallocated when empty) and its outbound queue (unallocated when empty).
+//! frame (`inbuf`, unallocated when empty) and its outbound queue (unallocated when empty). It is
+//! generic over its [`Transport`], so its tests drive it without a socket.
 
-use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use mio::net::TcpStream;
 
 use crate::conn_id::ConnId;
-use crate::event_loop::EventLoop;
+use crate::env::Env;
+use crate::flags::{Flags, Readiness};
+use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::http::HttpError;
 use crate::http_conn::{HttpConn, HttpNext, HttpState, Refill, STREAM_CHUNK};
+use crate::next::Next;
 use crate::outbound::{Flush, OutQueue};
-use crate::panic_guard::guard;
-use crate::socket_sink::SocketSink;
-use crate::ws::CloseInfo;
-use crate::ws_conn::{Phase, WsConn};
-
-/// The socket may have bytes to read (edge-triggered readiness not yet consumed).
-pub(crate) const READ_READY: u8 = 1;
-/// The last write hit a full kernel buffer; wait for a writable event.
-pub(crate) const WRITE_BLOCKED: u8 = 2;
-/// Listed for a flush at the end of this loop turn.
-pub(crate) const DIRTY: u8 = 4;
-/// The peer sent FIN.
-pub(crate) const PEER_EOF: u8 = 8;
-/// The peer hung up (read until EOF, do not trust short reads).
-pub(crate) const HUP: u8 = 16;
-/// Listed to continue work next turn.
-pub(crate) const READY: u8 = 32;
-/// Dirty with fan-out frames only, waiting (the loop lags) so that more can join them.
-pub(crate) const DEFERRED: u8 = 64;
+use crate::transport::Transport;
+use crate::ws::SharedFrame;
+use crate::ws_conn::{WsConn, WsCx, WsTimeout};
 
 /// Reads per readiness event before other connections get a turn.
 const READ_BUDGET: usize = 8;
-/// Flush rounds (write, refill, on_drained) per turn.
+/// Flush rounds (write, refill, `on_drained`) per turn.
 const FLUSH_ROUNDS: usize = 4;
+/// How long a finished connection waits for the peer's FIN.
+const LINGER_MS: u32 = 2_000;
+
+/// What a connection needs from its loop for one call.
+pub(crate) struct ConnCx<'a> {
+    /// What every connection of the loop shares.
+    pub(crate) env: &'a Env,
+    /// This connection's id.
+    pub(crate) id: ConnId,
+    /// The loop clock, in milliseconds.
+    pub(crate) now: u32,
+    /// The server is shutting down.
+    pub(crate) stopping: bool,
+}
+
+impl ConnCx<'_> {
+    fn ws(&self, peer: SocketAddr) -> WsCx<'_> {
+        self.env.ws_cx(self.id, peer, self.now)
+    }
+}
 
 /// One connection.
-pub(crate) struct Conn {
-    pub(crate) sock: TcpStream,
-    pub(crate) flags: u8,
+pub(crate) struct Conn<T = TcpStream> {
+    sock: T,
+    flags: Flags,
     /// Loop-clock ms of the last read (and, for HTTP, of the last write progress).
-    pub(crate) last_active: u32,
-    pub(crate) peer: SocketAddr,
+    last_active: u32,
+    peer: SocketAddr,
     /// Unconsumed input (an incomplete head or frame); empty and unallocated when idle.
-    pub(crate) inbuf: Vec<u8>,
-    pub(crate) out: OutQueue,
-    pub(crate) mode: Mode,
+    inbuf: Vec<u8>,
+    out: OutQueue,
+    mode: Mode,
 }
 
 /// What protocol a connection speaks.
-pub(crate) enum Mode {
+enum Mode {
     /// HTTP/1.1 requests.
     Http(HttpConn),
     /// WebSocket after an upgrade.
@@ -66,16 +77,36 @@ pub(crate) enum Mode {
     },
 }
 
-impl Conn {
-    pub(crate) fn new(sock: TcpStream, peer: SocketAddr, now: u32) -> Conn {
+impl<T: Transport> Conn<T> {
+    /// A connection accepted at `now`; it speaks HTTP until an upgrade.
+    pub(crate) fn new(sock: T, peer: SocketAddr, now: u32) -> Conn<T> {
         Conn {
             sock,
-            flags: 0,
+            flags: Flags::empty(),
             last_active: now,
             peer,
             inbuf: Vec::new(),
             out: OutQueue::default(),
             mode: Mode::Http(HttpConn::new(now)),
+        }
+    }
+
+    /// Puts the connection on one of its loop's lists ([`Flags::DIRTY`], [`Flags::READY`]);
+    /// false when it already is on it.
+    pub(crate) fn enlist(&mut self, list: Flags) -> bool {
+        self.flags.insert(list)
+    }
+
+    /// Takes the connection off one of its loop's lists; false when it was not on it.
+    pub(crate) fn delist(&mut self, list: Flags) -> bool {
+        self.flags.remove(list)
+    }
+
+    /// The WebSocket side, while the connection is one.
+    pub(crate) fn websocket(&self) -> Option<&WsConn> {
+        match &self.mode {
+            Mode::Ws(ws) => Some(ws),
+            Mode::Http(_) | Mode::Linger { .. } => None,
         }
     }
 
@@ -85,362 +116,377 @@ impl Conn {
         match &self.mode {
             Mode::Http(h) => {
                 matches!(h.state, HttpState::Head | HttpState::Body(_))
-                    && self.flags & PEER_EOF == 0
+                    && !self.flags.contains(Flags::PEER_EOF)
                     && self.out.pending() < max_pending
             }
-            Mode::Ws(_) | Mode::Linger { .. } => self.flags & PEER_EOF == 0,
-        }
-    }
-}
-
-impl EventLoop {
-    /// Marks a connection for a flush at the end of this turn (also one whose fan-out frames
-    /// were waiting: its own output does not wait).
-    pub(crate) fn mark_dirty(&mut self, slot: u32) {
-        if let Some(conn) = self.conns.get_mut(slot)
-            && (conn.flags & DIRTY == 0 || conn.flags & DEFERRED != 0)
-        {
-            conn.flags = (conn.flags | DIRTY) & !DEFERRED;
-            self.dirty.push(slot);
+            Mode::Ws(_) | Mode::Linger { .. } => !self.flags.contains(Flags::PEER_EOF),
         }
     }
 
-    /// Lists a connection to continue next turn (budget exhausted, input to resume).
-    pub(crate) fn mark_ready(&mut self, slot: u32) {
-        if let Some(conn) = self.conns.get_mut(slot)
-            && conn.flags & READY == 0
-        {
-            conn.flags |= READY;
-            self.ready.push(slot);
+    /// The poller reported `ready` for the socket: note it, and read if there is input.
+    pub(crate) fn on_ready(
+        &mut self,
+        ready: Readiness,
+        cx: &ConnCx<'_>,
+        scratch: &mut [u8],
+    ) -> Next {
+        let unblocked = ready.writable && self.flags.remove(Flags::WRITE_BLOCKED);
+        if ready.hup {
+            self.flags.insert(Flags::HUP);
         }
+        if ready.readable {
+            self.flags.insert(Flags::READ_READY);
+            return self.on_readable(cx, scratch);
+        }
+        if unblocked { Next::Flush } else { Next::Wait }
     }
 
-    /// Reads what the socket has (within the budget) and processes it.
-    pub(crate) fn pump(&mut self, slot: u32) {
-        let max_pending = self.env.ws_limits.max_pending;
+    /// Reads what the socket has into the loop's `scratch` buffer (up to [`READ_BUDGET`] reads,
+    /// then it asks to resume next turn) and processes it.
+    pub(crate) fn on_readable(&mut self, cx: &ConnCx<'_>, scratch: &mut [u8]) -> Next {
+        let max_pending = cx.env.ws_limits.max_pending;
         let mut reads = 0;
-        loop {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            if conn.flags & READ_READY == 0 || !conn.accepts_input(max_pending) {
-                break;
-            }
+        while self.flags.contains(Flags::READ_READY) && self.accepts_input(max_pending) {
             if reads == READ_BUDGET {
-                self.mark_ready(slot);
-                break;
+                return Next::FlushAndResume;
             }
-            match conn.sock.read(&mut self.scratch) {
+            match self.sock.read(scratch) {
                 Ok(0) => {
-                    conn.flags = (conn.flags | PEER_EOF) & !READ_READY;
-                    self.on_eof(slot);
-                    return;
+                    self.flags.insert(Flags::PEER_EOF);
+                    self.flags.remove(Flags::READ_READY);
+                    return self.on_eof(cx);
                 }
                 Ok(n) => {
                     reads += 1;
-                    conn.last_active = self.now;
+                    self.last_active = cx.now;
                     // A short read emptied the socket buffer; a new edge comes with new data.
-                    if n < self.scratch.len() && conn.flags & HUP == 0 {
-                        conn.flags &= !READ_READY;
+                    if n < scratch.len() && !self.flags.contains(Flags::HUP) {
+                        self.flags.remove(Flags::READ_READY);
                     }
-                    self.on_bytes(slot, n);
+                    self.on_bytes(cx, scratch, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    conn.flags &= !READ_READY;
+                    self.flags.remove(Flags::READ_READY);
                     break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.abort(slot, &e);
-                    return;
-                }
+                Err(e) => return self.lost(&e),
             }
         }
-        self.mark_dirty(slot);
+        Next::Flush
     }
 
-    /// Processes `n` fresh bytes from the scratch buffer (after any leftover input).
-    fn on_bytes(&mut self, slot: u32, n: usize) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        if conn.inbuf.is_empty() {
-            let mut scratch = std::mem::take(&mut self.scratch);
-            let used = self.process(slot, &mut scratch[..n]);
-            if used < n
-                && let Some(conn) = self.conns.get_mut(slot)
-            {
-                conn.inbuf.extend_from_slice(&scratch[used..n]);
+    /// Continues deferred work: buffered input first, then the socket.
+    pub(crate) fn resume(&mut self, cx: &ConnCx<'_>, scratch: &mut [u8]) -> Next {
+        self.process_leftover(cx);
+        self.on_readable(cx, scratch)
+    }
+
+    /// Processes `n` fresh bytes from `scratch` (after any leftover input).
+    fn on_bytes(&mut self, cx: &ConnCx<'_>, scratch: &mut [u8], n: usize) {
+        if self.inbuf.is_empty() {
+            let used = self.process(cx, &mut scratch[..n]);
+            if used < n {
+                self.inbuf.extend_from_slice(&scratch[used..n]);
             }
-            self.scratch = scratch;
         } else {
-            conn.inbuf.extend_from_slice(&self.scratch[..n]);
-            self.process_leftover(slot);
+            self.inbuf.extend_from_slice(&scratch[..n]);
+            self.process_leftover(cx);
         }
     }
 
     /// Processes the connection's buffered input (after a pause, or with appended bytes).
-    pub(crate) fn process_leftover(&mut self, slot: u32) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        if conn.inbuf.is_empty() {
+    fn process_leftover(&mut self, cx: &ConnCx<'_>) {
+        if self.inbuf.is_empty() {
             return;
         }
-        let mut buf = std::mem::take(&mut conn.inbuf);
-        let used = self.process(slot, &mut buf);
+        let mut buf = std::mem::take(&mut self.inbuf);
+        let used = self.process(cx, &mut buf);
         buf.drain(..used);
-        if let Some(conn) = self.conns.get_mut(slot)
-            && !buf.is_empty()
-            && conn.inbuf.is_empty()
-        {
+        if !buf.is_empty() && self.inbuf.is_empty() {
             if buf.capacity() > 4 * buf.len() + 4096 {
                 buf.shrink_to_fit();
             }
-            conn.inbuf = buf;
+            self.inbuf = buf;
         }
     }
 
     /// Hands `input` to the connection's protocol; returns the bytes consumed.
-    fn process(&mut self, slot: u32, input: &mut [u8]) -> usize {
-        let Some(generation) = self.conns.generation(slot) else {
-            return input.len();
-        };
-        let id = ConnId::new(self.index, slot, generation);
+    fn process(&mut self, cx: &ConnCx<'_>, input: &mut [u8]) -> usize {
         let mut pos = 0;
         loop {
-            let now = self.now;
-            let stopping = self.stopping;
-            let EventLoop {
-                conns, env, tags, ..
-            } = self;
-            let Some(conn) = conns.get_mut(slot) else {
-                return input.len();
-            };
-            match &mut conn.mode {
+            match &mut self.mode {
                 Mode::Http(http) => {
-                    let cx = env.http_cx(conn.peer, now, stopping);
-                    let (used, next) = http.on_input(&cx, &mut conn.out, &input[pos..]);
+                    let hcx = cx.env.http_cx(self.peer, cx.now, cx.stopping);
+                    let (used, next) = http.on_input(&hcx, &mut self.out, &input[pos..]);
                     pos += used;
                     match next {
                         HttpNext::NeedMore | HttpNext::Paused | HttpNext::Close => return pos,
-                        HttpNext::Upgrade(ws) => {
-                            tags.insert(slot, ws.tag);
-                            conn.mode = Mode::Ws(*ws);
-                            env.handle.shared.websockets.fetch_add(1, Ordering::Relaxed);
-                            if let Mode::Ws(ws) = &mut conn.mode {
-                                let cx = env.ws_cx(id, conn.peer, now);
-                                ws.with_socket(&mut conn.out, &cx, "on_open", |h, s| h.on_open(s));
-                            }
-                        }
+                        HttpNext::Upgrade(ws) => self.upgrade(cx, *ws),
                     }
                 }
                 Mode::Ws(ws) => {
-                    let cx = env.ws_cx(id, conn.peer, now);
-                    return pos + ws.on_input(&mut conn.out, &cx, &mut input[pos..]);
+                    return pos + ws.on_input(&mut self.out, &cx.ws(self.peer), &mut input[pos..]);
                 }
                 Mode::Linger { .. } => return input.len(),
             }
         }
     }
 
-    /// The peer sent FIN.
-    fn on_eof(&mut self, slot: u32) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        match &conn.mode {
-            // A half-closed HTTP client still gets the answers to what it sent.
-            Mode::Http(h) if !h.is_idle() || !conn.out.is_empty() || !conn.inbuf.is_empty() => {
-                self.process_leftover(slot);
-                self.mark_dirty(slot);
-            }
-            Mode::Ws(ws) if matches!(ws.state.phase, Phase::Closed { .. }) => self.mark_dirty(slot),
-            _ => self.remove(slot, false),
-        }
-    }
-
-    /// Writes what is queued; refills streamed bodies; runs `on_drained`; ends finished
-    /// connections.
-    pub(crate) fn flush(&mut self, slot: u32) {
-        let Some(generation) = self.conns.generation(slot) else {
-            return;
-        };
-        let id = ConnId::new(self.index, slot, generation);
-        for _ in 0..FLUSH_ROUNDS {
-            let now = self.now;
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            if let Mode::Http(http) = &mut conn.mode
-                && matches!(http.state, HttpState::Streaming(_))
-                && conn.out.pending() < STREAM_CHUNK
-            {
-                match http.refill(&mut conn.out) {
-                    Ok(Refill::More) => {}
-                    Ok(Refill::Done) => {
-                        if matches!(http.state, HttpState::Head) {
-                            self.mark_ready(slot);
-                        }
-                    }
-                    Err(e) => {
-                        log::error!(
-                            "plezi: {}: streaming a response body failed: {e}",
-                            conn.peer
-                        );
-                        self.remove(slot, true);
-                        return;
-                    }
-                }
-            }
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            let before = conn.out.pending();
-            if before > 0 && conn.flags & WRITE_BLOCKED == 0 {
-                match conn.out.write_to(&mut SocketSink(&conn.sock)) {
-                    Ok(Flush::Blocked) => conn.flags |= WRITE_BLOCKED,
-                    Ok(Flush::Drained) => {}
-                    Err(e) => {
-                        self.abort(slot, &e);
-                        return;
-                    }
-                }
-                if conn.out.pending() < before && matches!(conn.mode, Mode::Http(_)) {
-                    conn.last_active = now;
-                }
-            }
-            if !conn.out.is_empty() {
-                if conn.flags & WRITE_BLOCKED == 0 {
-                    // Not blocked but not drained: a streamed body with more to come.
-                    self.mark_ready(slot);
-                }
-                return;
-            }
-            // The queue is empty.
-            match &mut conn.mode {
-                Mode::Http(http) => match http.state {
-                    HttpState::Streaming(_) => continue,
-                    HttpState::Closing => {
-                        self.linger(slot);
-                        return;
-                    }
-                    HttpState::Head | HttpState::Body(_) => {
-                        if conn.flags & PEER_EOF != 0 {
-                            self.remove(slot, false);
-                        } else if !conn.inbuf.is_empty() || conn.flags & READ_READY != 0 {
-                            self.mark_ready(slot);
-                        }
-                        return;
-                    }
-                },
-                Mode::Ws(ws) => match ws.state.phase {
-                    Phase::Open if before > 0 => {
-                        let cx = self.env.ws_cx(id, conn.peer, now);
-                        ws.with_socket(&mut conn.out, &cx, "on_drained", |h, s| h.on_drained(s));
-                        if conn.out.is_empty() && !matches!(ws.state.phase, Phase::Closed { .. }) {
-                            return;
-                        }
-                    }
-                    Phase::Open | Phase::CloseSent { .. } => return,
-                    Phase::Closed { .. } => {
-                        self.end_ws(slot);
-                        self.linger(slot);
-                        return;
-                    }
-                },
-                Mode::Linger { .. } => return,
-            }
-        }
-        self.mark_ready(slot);
-    }
-
-    /// Runs `on_close` (once) if the connection is a WebSocket, leaving it in `Linger` mode.
-    pub(crate) fn end_ws(&mut self, slot: u32) {
-        let Some(generation) = self.conns.generation(slot) else {
-            return;
-        };
-        let id = ConnId::new(self.index, slot, generation);
-        let now = self.now;
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        if !matches!(conn.mode, Mode::Ws(_)) {
-            return;
-        }
-        let Mode::Ws(mut ws) = std::mem::replace(&mut conn.mode, Mode::Linger { since: now })
-        else {
-            return;
-        };
-        self.tags.remove(slot);
-        self.env
+    /// The switch to WebSocket: the connection is counted and its handler's `on_open` runs.
+    fn upgrade(&mut self, cx: &ConnCx<'_>, ws: WsConn) {
+        self.mode = Mode::Ws(ws);
+        cx.env
             .handle
             .shared
             .websockets
-            .fetch_sub(1, Ordering::Relaxed);
-        let info = ws.close_info();
-        guard("on_close", || ws.handler.on_close(id, &info));
+            .fetch_add(1, Ordering::Relaxed);
+        if let Mode::Ws(ws) = &mut self.mode {
+            ws.with_socket(&mut self.out, &cx.ws(self.peer), "on_open", |h, s| {
+                h.on_open(s)
+            });
+        }
     }
 
-    /// Shuts our side down and waits (briefly) for the peer's FIN before closing, so the peer
-    /// reads everything we sent instead of a reset.
-    pub(crate) fn linger(&mut self, slot: u32) {
-        let now = self.now;
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        let _ = conn.sock.shutdown(Shutdown::Write);
-        conn.mode = Mode::Linger { since: now };
-        conn.inbuf = Vec::new();
-        conn.out = OutQueue::default();
-        if conn.flags & PEER_EOF != 0 {
-            self.remove(slot, false);
-        } else if conn.flags & READ_READY != 0 {
-            self.mark_ready(slot);
+    /// The peer sent FIN.
+    fn on_eof(&mut self, cx: &ConnCx<'_>) -> Next {
+        match &self.mode {
+            // A half-closed HTTP client still gets the answers to what it sent.
+            Mode::Http(h) if !h.is_idle() || !self.out.is_empty() || !self.inbuf.is_empty() => {
+                self.process_leftover(cx);
+                Next::Flush
+            }
+            Mode::Ws(ws) if ws.is_closed() => Next::Flush,
+            _ => Next::Drop { by_server: false },
         }
     }
 
     /// An I/O error ended the connection.
-    pub(crate) fn abort(&mut self, slot: u32, e: &io::Error) {
-        if let Some(conn) = self.conns.get_mut(slot) {
-            log::debug!("plezi: connection from {} lost: {e}", conn.peer);
-        }
-        self.remove(slot, false);
+    fn lost(&self, e: &io::Error) -> Next {
+        log::debug!("plezi: connection from {} lost: {e}", self.peer);
+        Next::Drop { by_server: false }
     }
 
-    /// Drops the connection now; a WebSocket gets `on_close` with what is known of the close
-    /// (`by_server`: we dropped it rather than the peer or the network).
-    pub(crate) fn remove(&mut self, slot: u32, by_server: bool) {
-        if let Some(conn) = self.conns.get_mut(slot)
-            && let Mode::Ws(ws) = &mut conn.mode
-            && ws.state.info.is_none()
-        {
-            ws.state.info = Some(Box::new(CloseInfo {
-                code: None,
-                reason: String::new(),
-                initiated_by_server: by_server,
-            }));
+    /// Writes what is queued; refills a streamed body; runs `on_drained`; ends a connection that
+    /// is finished.
+    pub(crate) fn flush(&mut self, cx: &ConnCx<'_>) -> Next {
+        // A streamed response finished with the next request's input waiting.
+        let mut resume = false;
+        for _ in 0..FLUSH_ROUNDS {
+            if let Mode::Http(http) = &mut self.mode
+                && matches!(http.state, HttpState::Streaming(_))
+                && self.out.pending() < STREAM_CHUNK
+            {
+                match http.refill(&mut self.out) {
+                    Ok(Refill::More) => {}
+                    Ok(Refill::Done) => resume |= matches!(http.state, HttpState::Head),
+                    Err(e) => {
+                        log::error!(
+                            "plezi: {}: streaming a response body failed: {e}",
+                            self.peer
+                        );
+                        return Next::Drop { by_server: true };
+                    }
+                }
+            }
+            let before = self.out.pending();
+            if before > 0 && !self.flags.contains(Flags::WRITE_BLOCKED) {
+                match self.sock.send(&mut self.out) {
+                    Ok(Flush::Blocked) => {
+                        self.flags.insert(Flags::WRITE_BLOCKED);
+                    }
+                    Ok(Flush::Drained) => {}
+                    Err(e) => return self.lost(&e),
+                }
+                if self.out.pending() < before && matches!(self.mode, Mode::Http(_)) {
+                    self.last_active = cx.now;
+                }
+            }
+            let next = if !self.out.is_empty() {
+                if self.flags.contains(Flags::WRITE_BLOCKED) {
+                    Next::Wait
+                } else {
+                    // Not blocked but not drained: a streamed body with more to come.
+                    Next::Resume
+                }
+            } else {
+                match &mut self.mode {
+                    Mode::Http(http) => match http.state {
+                        HttpState::Streaming(_) => continue,
+                        HttpState::Closing => self.linger(cx.now),
+                        HttpState::Head | HttpState::Body(_) => {
+                            if self.flags.contains(Flags::PEER_EOF) {
+                                Next::Drop { by_server: false }
+                            } else if !self.inbuf.is_empty()
+                                || self.flags.contains(Flags::READ_READY)
+                            {
+                                Next::Resume
+                            } else {
+                                Next::Wait
+                            }
+                        }
+                    },
+                    Mode::Ws(ws) if ws.is_open() && before > 0 => {
+                        ws.with_socket(&mut self.out, &cx.ws(self.peer), "on_drained", |h, s| {
+                            h.on_drained(s)
+                        });
+                        if self.out.is_empty() && !ws.is_closed() {
+                            Next::Wait
+                        } else {
+                            continue;
+                        }
+                    }
+                    Mode::Ws(ws) if ws.is_closed() => {
+                        self.end_ws(cx, false);
+                        self.linger(cx.now)
+                    }
+                    Mode::Ws(_) | Mode::Linger { .. } => Next::Wait,
+                }
+            };
+            return if resume { next.and_resume() } else { next };
         }
-        self.end_ws(slot);
-        // Dropping the socket closes it, which also removes it from the poller.
-        if self.conns.remove(slot).is_some() {
-            self.env.handle.connection_closed();
+        Next::Resume
+    }
+
+    /// Shuts our side down and waits (briefly) for the peer's FIN before closing, so the peer
+    /// reads everything we sent instead of a reset.
+    fn linger(&mut self, now: u32) -> Next {
+        self.sock.shutdown_write();
+        self.mode = Mode::Linger { since: now };
+        self.inbuf = Vec::new();
+        self.out = OutQueue::default();
+        if self.flags.contains(Flags::PEER_EOF) {
+            Next::Drop { by_server: false }
+        } else if self.flags.contains(Flags::READ_READY) {
+            Next::Resume
+        } else {
+            Next::Wait
         }
+    }
+
+    /// The clock: the header, body-rate and keep-alive timeouts of HTTP, the idle ping and the
+    /// close-handshake wait of a WebSocket, the end of lingering.
+    pub(crate) fn on_tick(&mut self, cx: &ConnCx<'_>) -> Next {
+        let (now, env) = (cx.now, cx.env);
+        let t = &env.timeouts;
+        let elapsed = |since: u32, limit: u32| now.wrapping_sub(since) >= limit;
+        let idle = elapsed(self.last_active, t.keep_alive);
+        let out = &mut self.out;
+        match &mut self.mode {
+            Mode::Http(http) => match (&http.state, http.head_started) {
+                (HttpState::Head, Some(started)) if elapsed(started, t.header) => {
+                    http.time_out(&env.http_cx(self.peer, now, cx.stopping), out);
+                    Next::Flush
+                }
+                (HttpState::Head, None) if idle && out.is_empty() => Next::Drop { by_server: true },
+                // Not while input is paused for backpressure: then we are not reading.
+                (HttpState::Body(body), _)
+                    if out.pending() < env.ws_limits.max_pending
+                        && body.too_slow(now, env.min_body_rate, env.min_body_grace) =>
+                {
+                    let hcx = env.http_cx(self.peer, now, cx.stopping);
+                    http.fail(&hcx, out, &HttpError::BodyTooSlow);
+                    Next::Flush
+                }
+                (HttpState::Body(_), _) if idle => {
+                    http.time_out(&env.http_cx(self.peer, now, cx.stopping), out);
+                    Next::Flush
+                }
+                (HttpState::Streaming(_) | HttpState::Closing, _) if idle => {
+                    Next::Drop { by_server: true }
+                }
+                (HttpState::Head, _) if idle && !out.is_empty() => Next::Drop { by_server: true },
+                _ => Next::Wait,
+            },
+            Mode::Ws(ws) => match ws.on_tick(out, now, self.last_active, t.ws_idle) {
+                WsTimeout::NotYet => Next::Wait,
+                WsTimeout::Ping => Next::Flush,
+                WsTimeout::GiveUp => {
+                    // Best effort: the close frame goes out if the socket takes it now.
+                    let _ = self.sock.send(out);
+                    Next::Drop { by_server: true }
+                }
+                WsTimeout::Drop => Next::Drop { by_server: true },
+            },
+            Mode::Linger { since } if elapsed(*since, LINGER_MS) => Next::Drop { by_server: true },
+            Mode::Linger { .. } => Next::Wait,
+        }
+    }
+
+    /// The server begins to stop: an idle HTTP connection is dropped; a WebSocket gets
+    /// `on_shutdown`, then close 1001.
+    pub(crate) fn on_shutdown(&mut self, cx: &ConnCx<'_>) -> Next {
+        match &self.mode {
+            Mode::Http(http)
+                if matches!(http.state, HttpState::Head)
+                    && self.out.is_empty()
+                    && self.inbuf.is_empty() =>
+            {
+                Next::Drop { by_server: true }
+            }
+            Mode::Ws(_) => self.with_ws(cx, "on_shutdown", |h, ws| {
+                h.on_shutdown(ws);
+                ws.close(1001, "server shutting down");
+            }),
+            Mode::Http(_) | Mode::Linger { .. } => Next::Wait,
+        }
+    }
+
+    /// Runs `f` with the handler of an open WebSocket (nothing when the connection is not one, or
+    /// is closing).
+    pub(crate) fn with_ws(
+        &mut self,
+        cx: &ConnCx<'_>,
+        what: &str,
+        f: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
+    ) -> Next {
+        match &mut self.mode {
+            Mode::Ws(ws) if ws.is_open() => {
+                ws.with_socket(&mut self.out, &cx.ws(self.peer), what, f);
+                Next::Flush
+            }
+            Mode::Ws(_) | Mode::Http(_) | Mode::Linger { .. } => Next::Wait,
+        }
+    }
+
+    /// Whether a fan-out with `filter` reaches this connection (an open WebSocket it selects).
+    pub(crate) fn selected_by(&self, filter: &Filter, id: ConnId) -> bool {
+        self.websocket()
+            .is_some_and(|ws| ws.selected_by(filter, id))
+    }
+
+    /// Queues a frame shared with other connections (a broadcast), under the outbound cap and
+    /// the slow-consumer policy.
+    pub(crate) fn write_shared(&mut self, cx: &ConnCx<'_>, frame: &SharedFrame) {
+        if let Mode::Ws(ws) = &mut self.mode {
+            let _ = ws.write_shared(&mut self.out, &cx.ws(self.peer), frame);
+        }
+    }
+
+    /// The loop drops the connection now: a WebSocket gets `on_close` with what is known of the
+    /// close (`by_server`: we dropped it rather than the peer or the network).
+    pub(crate) fn finish(&mut self, cx: &ConnCx<'_>, by_server: bool) {
+        self.end_ws(cx, by_server);
+    }
+
+    /// Runs `on_close` (once) if the connection is a WebSocket, leaving it in `Linger` mode.
+    fn end_ws(&mut self, cx: &ConnCx<'_>, by_server: bool) {
+        if !matches!(self.mode, Mode::Ws(_)) {
+            return;
+        }
+        let Mode::Ws(mut ws) = std::mem::replace(&mut self.mode, Mode::Linger { since: cx.now })
+        else {
+            return;
+        };
+        cx.env
+            .handle
+            .shared
+            .websockets
+            .fetch_sub(1, Ordering::Relaxed);
+        ws.on_close(cx.id, by_server);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Idle connections must stay small: this is what one costs in the slab, besides the
-    /// handler's own box and the kernel's socket buffers.
-    #[test]
-    fn connection_struct_stays_small() {
-        let conn = std::mem::size_of::<Conn>();
-        let ws = std::mem::size_of::<WsConn>();
-        let http = std::mem::size_of::<HttpConn>();
-        println!("size_of Conn = {conn}, WsConn = {ws}, HttpConn = {http}");
-        assert!(conn <= 256, "Conn grew to {conn} bytes");
-    }
-}
+#[path = "connection_tests.rs"]
+mod tests;

@@ -7,37 +7,34 @@
 //! connection that got output this turn. Deferring the flushes to the end of the turn gives one
 //! vectored write per connection for everything queued during the turn (a burst of broadcasts, a
 //! batch of pipelined requests).
+//!
+//! The loop routes readiness, tasks and ticks to its connections and carries out the [`Next`] each
+//! one answers (flush, resume next turn, drop); what happens to a connection is decided in
+//! `connection.rs`.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::ServerConfig;
 use crate::conn_id::ConnId;
-use crate::connection::{Conn, DEFERRED, DIRTY, HUP, READ_READY, READY, WRITE_BLOCKED};
-use crate::handle::{ServerHandle, Task};
-use crate::handler::Service;
-use crate::http::HttpLimits;
-use crate::http_conn::HttpCx;
-use crate::security::Guards;
+use crate::connection::{Conn, ConnCx};
+use crate::env::Env;
+use crate::flags::{Flags, Readiness};
+use crate::handle::Task;
+use crate::next::Next;
 use crate::slab::Slab;
-use crate::static_files::StaticFiles;
 use crate::tag_index::TagIndex;
 use crate::timers::Timers;
-use crate::ws_conn::{WsCx, WsLimits};
 
 /// Token of the inbox waker.
 pub(crate) const WAKER: Token = Token(usize::MAX);
 /// Token of the listener (loop 0 only).
 const LISTENER: Token = Token(usize::MAX - 1);
-/// Event bit (never stored in `Conn::flags`): the socket became writable.
-const EV_WRITABLE: u8 = 0x80;
 /// Size of the per-loop read buffer.
 const SCRATCH: usize = 64 * 1024;
 /// Most connections one turn flushes from each of its two lists (this turn's and the backlog's): a
@@ -47,110 +44,6 @@ const FLUSH_BUDGET: usize = 256;
 /// Most connections one turn accepts; a flood of connections is taken in slices, with the loop's
 /// other work in between.
 const ACCEPT_BUDGET: usize = 256;
-/// How long to wait for the peer's close frame after ours, and for its FIN after our shutdown.
-pub(crate) const CLOSE_WAIT_MS: u32 = 5_000;
-/// How long a finished connection waits for the peer's FIN.
-pub(crate) const LINGER_MS: u32 = 2_000;
-
-/// Connection timeouts in loop-clock milliseconds.
-pub(crate) struct Timeouts {
-    pub(crate) header: u32,
-    pub(crate) keep_alive: u32,
-    pub(crate) ws_idle: u32,
-    pub(crate) grace: u32,
-}
-
-/// What every connection of a loop shares.
-pub(crate) struct Env {
-    pub(crate) handle: ServerHandle,
-    pub(crate) service: Arc<dyn Service>,
-    pub(crate) statics: Option<Arc<StaticFiles>>,
-    pub(crate) limits: HttpLimits,
-    pub(crate) ws_limits: WsLimits,
-    pub(crate) timeouts: Timeouts,
-    pub(crate) access_log: bool,
-    pub(crate) guards: Arc<Guards>,
-    pub(crate) max_form_body: usize,
-    /// Minimum request body rate (bytes/s, 0 = off) and its grace period (ms).
-    pub(crate) min_body_rate: u32,
-    pub(crate) min_body_grace: u32,
-    /// Most connections of the whole server (checked when loop 0 accepts).
-    pub(crate) max_connections: usize,
-    /// How long fan-out frames may wait for a write when the loop lags, in ms (0 = never).
-    pub(crate) coalesce: u32,
-}
-
-fn millis(d: Duration) -> u32 {
-    // Capped so wrapping clock arithmetic stays unambiguous.
-    d.as_millis().clamp(1, 1 << 30) as u32
-}
-
-impl Env {
-    pub(crate) fn new(
-        handle: ServerHandle,
-        config: &ServerConfig,
-        service: Arc<dyn Service>,
-        statics: Option<Arc<StaticFiles>>,
-        guards: Arc<Guards>,
-        max_connections: usize,
-    ) -> Env {
-        Env {
-            handle,
-            service,
-            statics,
-            limits: HttpLimits::from(config),
-            ws_limits: WsLimits {
-                max_pending: config.max_pending_bytes,
-                policy: config.slow_consumer,
-                max_message: config.ws_max_message_bytes,
-            },
-            timeouts: Timeouts {
-                header: millis(config.header_timeout),
-                keep_alive: millis(config.keep_alive_timeout),
-                ws_idle: millis(config.ws_idle_ping),
-                grace: millis(config.shutdown_grace),
-            },
-            access_log: config.access_log,
-            guards,
-            max_form_body: config.max_form_body_bytes,
-            min_body_rate: config.min_body_rate,
-            min_body_grace: millis(config.min_body_rate_grace),
-            max_connections,
-            coalesce: config.broadcast_coalesce.as_millis().min(1 << 30) as u32,
-        }
-    }
-
-    pub(crate) fn http_cx(&self, peer: SocketAddr, now: u32, stopping: bool) -> HttpCx<'_> {
-        HttpCx {
-            service: self.service.as_ref(),
-            statics: self.statics.as_deref(),
-            limits: &self.limits,
-            ws_limits: &self.ws_limits,
-            access_log: self.access_log,
-            guards: &self.guards,
-            max_form_body: self.max_form_body,
-            stopping,
-            now,
-            peer,
-        }
-    }
-
-    pub(crate) fn ws_cx(&self, id: ConnId, peer: SocketAddr, now: u32) -> WsCx<'_> {
-        WsCx {
-            id,
-            peer,
-            server: &self.handle,
-            limits: &self.ws_limits,
-            now,
-        }
-    }
-
-    /// The interval of the timeout scan: a quarter of the shortest timeout, between 10 ms and 1 s.
-    pub(crate) fn tick_ms(&self) -> u32 {
-        let t = &self.timeouts;
-        (t.header.min(t.keep_alive).min(t.ws_idle) / 4).clamp(10, 1000)
-    }
-}
 
 /// One event loop and everything it owns.
 pub(crate) struct EventLoop {
@@ -159,9 +52,8 @@ pub(crate) struct EventLoop {
     events: Events,
     pub(crate) listener: Option<TcpListener>,
     pub(crate) conns: Slab<Conn>,
-    /// The open WebSocket connections by tag, for fan-outs.
-    pub(crate) tags: TagIndex,
-    pub(crate) scratch: Box<[u8]>,
+    /// The read buffer every connection of the loop reads into.
+    scratch: Box<[u8]>,
     pub(crate) env: Env,
     pub(crate) timers: Timers,
     pub(crate) spare_tasks: Vec<Task>,
@@ -173,8 +65,10 @@ pub(crate) struct EventLoop {
     pub(crate) fanout: Vec<u32>,
     /// Fan-out receivers waiting, while the loop lags, until the loop-clock ms given (oldest first).
     deferred: VecDeque<(u32, u32)>,
+    /// The open WebSocket connections by tag, for fan-outs.
+    pub(crate) tags: TagIndex,
     /// Connections with work left over for the next turn.
-    pub(crate) ready: Vec<u32>,
+    ready: Vec<u32>,
     start: Instant,
     /// Loop clock: milliseconds since `start`, wrapping.
     pub(crate) now: u32,
@@ -209,7 +103,6 @@ impl EventLoop {
             events: Events::with_capacity(1024),
             listener,
             conns: Slab::new(),
-            tags: TagIndex::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             env,
             timers: Timers::default(),
@@ -218,6 +111,7 @@ impl EventLoop {
             backlog: VecDeque::new(),
             fanout: Vec::new(),
             deferred: VecDeque::new(),
+            tags: TagIndex::default(),
             ready: Vec::new(),
             start: Instant::now(),
             now: 0,
@@ -243,7 +137,7 @@ impl EventLoop {
     /// Runs until shutdown completes.
     pub(crate) fn run(mut self) {
         self.env.handle.inbox_for(self.index).enter();
-        let mut ready_events: Vec<(Token, u8)> = Vec::with_capacity(1024);
+        let mut ready_events: Vec<(Token, Readiness)> = Vec::with_capacity(1024);
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut self.events, timeout)
@@ -258,23 +152,13 @@ impl EventLoop {
             self.update_clock();
             ready_events.clear();
             for event in self.events.iter() {
-                let mut bits = 0;
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    bits |= READ_READY;
-                }
-                if event.is_read_closed() || event.is_error() {
-                    bits |= HUP;
-                }
-                if event.is_writable() {
-                    bits |= EV_WRITABLE;
-                }
-                ready_events.push((event.token(), bits));
+                ready_events.push((event.token(), Readiness::of(event)));
             }
-            for &(token, bits) in &ready_events {
+            for &(token, ready) in &ready_events {
                 match token {
                     WAKER => {}
                     LISTENER => self.accept(),
-                    Token(slot) => self.on_socket_event(slot as u32, bits),
+                    Token(slot) => self.on_socket_event(slot as u32, ready),
                 }
             }
             if std::mem::take(&mut self.accept_more) {
@@ -327,21 +211,9 @@ impl EventLoop {
         Some(timeout)
     }
 
-    fn on_socket_event(&mut self, slot: u32, bits: u8) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        if bits & EV_WRITABLE != 0 && conn.flags & WRITE_BLOCKED != 0 {
-            conn.flags &= !WRITE_BLOCKED;
-            self.mark_dirty(slot);
-        }
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        conn.flags |= bits & (READ_READY | HUP);
-        if bits & READ_READY != 0 {
-            self.pump(slot);
-        }
+    /// Routes the poller's readiness to the connection.
+    fn on_socket_event(&mut self, slot: u32, ready: Readiness) {
+        self.with_conn(slot, |conn, cx, scratch| conn.on_ready(ready, cx, scratch));
     }
 
     /// Accepts pending connections (up to [`ACCEPT_BUDGET`], the rest next turn), spreading them
@@ -432,13 +304,10 @@ impl EventLoop {
     fn run_ready(&mut self) {
         let ready = std::mem::take(&mut self.ready);
         for &slot in &ready {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            conn.flags &= !READY;
-            self.process_leftover(slot);
-            self.pump(slot);
-            self.mark_dirty(slot);
+            self.with_conn(slot, |conn, cx, scratch| {
+                conn.delist(Flags::READY);
+                conn.resume(cx, scratch)
+            });
         }
         if self.ready.is_empty() {
             self.ready = ready;
@@ -465,7 +334,7 @@ impl EventLoop {
             let due = self.now.wrapping_add(self.env.coalesce);
             for &slot in &fanout {
                 if let Some(conn) = self.conns.get_mut(slot) {
-                    conn.flags |= DEFERRED;
+                    conn.enlist(Flags::DEFERRED);
                     self.deferred.push_back((slot, due));
                 }
             }
@@ -514,12 +383,94 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot) else {
             return false;
         };
-        if conn.flags & DIRTY == 0 {
+        if !conn.delist(Flags::DIRTY) {
             return false;
         }
-        conn.flags &= !(DIRTY | DEFERRED);
-        self.flush(slot);
+        conn.delist(Flags::DEFERRED);
+        self.with_conn(slot, |conn, cx, _| conn.flush(cx));
         true
+    }
+
+    /// Calls `f` with the connection in `slot` (if any), its context and the loop's scratch
+    /// buffer, then does what it answers.
+    pub(crate) fn with_conn(
+        &mut self,
+        slot: u32,
+        f: impl FnOnce(&mut Conn, &ConnCx<'_>, &mut [u8]) -> Next,
+    ) {
+        let EventLoop {
+            conns,
+            env,
+            scratch,
+            index,
+            now,
+            stopping,
+            tags,
+            ..
+        } = self;
+        let Some((generation, conn)) = conns.get_with_generation(slot) else {
+            return;
+        };
+        let cx = ConnCx {
+            env,
+            id: ConnId::new(*index, slot, generation),
+            now: *now,
+            stopping: *stopping,
+        };
+        let was_websocket = conn.websocket().is_some();
+        let next = f(conn, &cx, &mut scratch[..]);
+        // An upgrade happened: fan-outs find the connection by its tag from now on.
+        if !was_websocket && let Some(ws) = conn.websocket() {
+            tags.insert(slot, ws.tag);
+        }
+        self.apply(slot, next);
+    }
+
+    /// Does what a connection answered.
+    fn apply(&mut self, slot: u32, next: Next) {
+        match next {
+            Next::Wait => {}
+            Next::Flush => self.mark_dirty(slot),
+            Next::Resume => self.mark_ready(slot),
+            Next::FlushAndResume => {
+                self.mark_ready(slot);
+                self.mark_dirty(slot);
+            }
+            Next::Drop { by_server } => self.remove(slot, by_server),
+        }
+    }
+
+    /// Lists a connection for a flush at the end of this turn (also one whose fan-out frames
+    /// were waiting: its own output does not wait).
+    pub(crate) fn mark_dirty(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.get_mut(slot)
+            && (conn.enlist(Flags::DIRTY) || conn.delist(Flags::DEFERRED))
+        {
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Lists a connection to continue next turn (budget exhausted, input to resume).
+    fn mark_ready(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.get_mut(slot)
+            && conn.enlist(Flags::READY)
+        {
+            self.ready.push(slot);
+        }
+    }
+
+    /// Drops the connection now; a WebSocket gets `on_close` with what is known of the close
+    /// (`by_server`: we dropped it rather than the peer or the network).
+    pub(crate) fn remove(&mut self, slot: u32, by_server: bool) {
+        self.with_conn(slot, |conn, cx, _| {
+            conn.finish(cx, by_server);
+            Next::Wait
+        });
+        self.tags.remove(slot);
+        // Dropping the socket closes it, which also removes it from the poller.
+        if self.conns.remove(slot).is_some() {
+            self.env.handle.connection_closed();
+        }
     }
 }
 

@@ -1,19 +1,16 @@
 //! Work that reaches a loop through its inbox: adopting accepted sockets, writes / closes / closures
 //! addressed to one connection by `ConnId`, fan-outs over the matching WebSocket connections (the
-//! members of a tag, from the loop's `TagIndex`, or a listed set of ids),
-//! closures and timers for the loop itself, shutdown.
-
-use std::net::SocketAddr;
+//! members of a tag, from the loop's `TagIndex`, or a listed set of ids), closures and timers for
+//! the loop itself, shutdown.
 
 use crate::conn_id::ConnId;
-use crate::connection::{DIRTY, Mode};
-use crate::event_loop::{Env, EventLoop};
+use crate::connection::{Conn, ConnCx};
+use crate::event_loop::EventLoop;
+use crate::flags::Flags;
 use crate::handle::Task;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
-use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::ws::SharedFrame;
-use crate::ws_conn::{Phase, WsConn, WsIo};
 
 impl EventLoop {
     /// Runs every task queued so far.
@@ -60,50 +57,17 @@ impl EventLoop {
         what: &str,
         f: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
-        if id.loop_index() != self.index {
+        if id.loop_index() != self.index
+            || self.conns.get_checked(id.slot(), id.generation()).is_none()
+        {
             return;
         }
-        let now = self.now;
-        let EventLoop { conns, env, .. } = self;
-        let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
-            return;
-        };
-        let Mode::Ws(ws) = &mut conn.mode else { return };
-        if ws.state.phase != Phase::Open {
-            return;
-        }
-        let cx = env.ws_cx(id, conn.peer, now);
-        ws.with_socket(&mut conn.out, &cx, what, f);
-        self.mark_dirty(id.slot());
+        self.with_conn(id.slot(), |conn, cx, _| conn.with_ws(cx, what, f));
     }
 
     /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.
     fn broadcast(&mut self, frame: &SharedFrame, filter: Filter) {
-        let now = self.now;
-        self.each_open_ws(filter, |env, id, peer, out, ws| {
-            write_shared(env, now, id, peer, out, ws, frame)
-        });
-    }
-
-    /// Queues `frame` on each listed open WebSocket connection of this loop.
-    fn broadcast_listed(&mut self, ids: &[ConnId], frame: &SharedFrame) {
-        let now = self.now;
-        self.each_listed_ws(ids, |env, id, peer, out, ws| {
-            write_shared(env, now, id, peer, out, ws, frame)
-        });
-    }
-
-    /// Runs `f` on each listed open WebSocket connection of this loop.
-    fn for_each_listed(
-        &mut self,
-        ids: &[ConnId],
-        f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
-    ) {
-        let now = self.now;
-        self.each_listed_ws(ids, |env, id, peer, out, ws| {
-            let cx = env.ws_cx(id, peer, now);
-            ws.with_socket(out, &cx, "a for_each_listed closure", &mut *f);
-        });
+        self.each_open_ws(filter, |conn, cx| conn.write_shared(cx, frame));
     }
 
     /// Runs `f` on every open WebSocket connection of this loop that `filter` selects.
@@ -112,27 +76,39 @@ impl EventLoop {
         filter: Filter,
         f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
-        let now = self.now;
-        self.each_open_ws(filter, |env, id, peer, out, ws| {
-            let cx = env.ws_cx(id, peer, now);
-            ws.with_socket(out, &cx, "a for_each closure", &mut *f);
+        self.each_open_ws(filter, |conn, cx| {
+            conn.with_ws(cx, "a for_each closure", &mut *f);
+        });
+    }
+
+    /// Queues `frame` on each listed open WebSocket connection of this loop.
+    fn broadcast_listed(&mut self, ids: &[ConnId], frame: &SharedFrame) {
+        self.each_listed_ws(ids, |conn, cx| conn.write_shared(cx, frame));
+    }
+
+    /// Runs `f` on each listed open WebSocket connection of this loop.
+    fn for_each_listed(
+        &mut self,
+        ids: &[ConnId],
+        f: &mut dyn FnMut(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
+    ) {
+        self.each_listed_ws(ids, |conn, cx| {
+            conn.with_ws(cx, "a for_each_listed closure", &mut *f);
         });
     }
 
     /// Calls `visit` on every open WebSocket connection of this loop that `filter` selects and
     /// lists each one as a fan-out receiver, flushed at the end of this turn (or, when the loop
-    /// lags, within `ServerConfig::broadcast_coalesce`). Only the members of the filter's tag
-    /// (or the WebSocket connections, without a tag) are visited, not every slot.
-    fn each_open_ws(
-        &mut self,
-        filter: Filter,
-        mut visit: impl FnMut(&Env, ConnId, SocketAddr, &mut OutQueue, &mut WsConn),
-    ) {
+    /// lags, within `ServerConfig::broadcast_coalesce`). Only the members of the filter's tag (or
+    /// the WebSocket connections, without a tag) are visited, not every slot.
+    fn each_open_ws(&mut self, filter: Filter, mut visit: impl FnMut(&mut Conn, &ConnCx<'_>)) {
         let EventLoop {
             conns,
             env,
             fanout,
             index,
+            now,
+            stopping,
             tags,
             ..
         } = self;
@@ -141,15 +117,17 @@ impl EventLoop {
                 continue;
             };
             let id = ConnId::new(*index, slot, generation);
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
-            if ws.state.phase != Phase::Open || !filter.matches(id, ws.tag) {
+            if !conn.selected_by(&filter, id) {
                 continue;
             }
-            visit(env, id, conn.peer, &mut conn.out, ws);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
+            let cx = ConnCx {
+                env,
+                id,
+                now: *now,
+                stopping: *stopping,
+            };
+            visit(conn, &cx);
+            if conn.enlist(Flags::DIRTY) {
                 fanout.push(slot);
             }
         }
@@ -157,16 +135,14 @@ impl EventLoop {
 
     /// Calls `visit` on each listed connection of this loop that is still an open WebSocket and
     /// lists each one as a fan-out receiver (see `each_open_ws`).
-    fn each_listed_ws(
-        &mut self,
-        ids: &[ConnId],
-        mut visit: impl FnMut(&Env, ConnId, SocketAddr, &mut OutQueue, &mut WsConn),
-    ) {
+    fn each_listed_ws(&mut self, ids: &[ConnId], mut visit: impl FnMut(&mut Conn, &ConnCx<'_>)) {
         let EventLoop {
             conns,
             env,
             fanout,
             index,
+            now,
+            stopping,
             ..
         } = self;
         for &id in ids {
@@ -176,36 +152,19 @@ impl EventLoop {
             let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
                 continue;
             };
-            let Mode::Ws(ws) = &mut conn.mode else {
-                continue;
-            };
-            if ws.state.phase != Phase::Open {
+            if !conn.websocket().is_some_and(|ws| ws.is_open()) {
                 continue;
             }
-            visit(env, id, conn.peer, &mut conn.out, ws);
-            if conn.flags & DIRTY == 0 {
-                conn.flags |= DIRTY;
+            let cx = ConnCx {
+                env,
+                id,
+                now: *now,
+                stopping: *stopping,
+            };
+            visit(conn, &cx);
+            if conn.enlist(Flags::DIRTY) {
                 fanout.push(id.slot());
             }
         }
     }
-}
-
-/// Queues a shared frame on one connection (under its outbound cap and slow-consumer policy).
-fn write_shared(
-    env: &Env,
-    now: u32,
-    id: ConnId,
-    peer: SocketAddr,
-    out: &mut OutQueue,
-    ws: &mut WsConn,
-    frame: &SharedFrame,
-) {
-    let mut io = WsIo {
-        out,
-        state: &mut ws.state,
-        limits: &env.ws_limits,
-        now,
-    };
-    let _ = io.write_frame(id, peer, frame);
 }

@@ -14,8 +14,9 @@ use std::{io, thread};
 use mio::{Poll, Waker};
 
 use crate::config::ServerConfig;
+use crate::env::Env;
 use crate::error::ServerError;
-use crate::event_loop::{Env, EventLoop, WAKER};
+use crate::event_loop::{EventLoop, WAKER};
 use crate::handle::{Inbox, ServerHandle};
 use crate::handler::{NotFound, Service};
 use crate::panic_guard::guard;

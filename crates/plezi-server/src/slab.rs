@@ -107,17 +107,6 @@ impl<T> Slab<T> {
         }
     }
 
-    /// The generation of an occupied slot.
-    pub(crate) fn generation(&self, slot: u32) -> Option<u32> {
-        match self.entries.get(slot as usize) {
-            Some(Entry {
-                generation,
-                slot: Slot::Occupied(_),
-            }) => Some(*generation),
-            _ => None,
-        }
-    }
-
     /// Empties `slot`, bumping its generation.
     pub(crate) fn remove(&mut self, slot: u32) -> Option<T> {
         let entry = self.entries.get_mut(slot as usize)?;
@@ -158,7 +147,6 @@ mod tests {
         assert_eq!(s.get_checked(c, gc), Some(&mut "c"));
         assert_eq!(s.get_mut(b), Some(&mut "b"));
         assert_eq!(s.len(), 2);
-        assert_eq!(s.generation(c), Some(gc));
     }
 
     #[test]

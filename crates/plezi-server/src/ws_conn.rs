@@ -8,13 +8,17 @@ use crate::config::SlowConsumerPolicy;
 use crate::conn_id::ConnId;
 use crate::error::WriteError;
 use crate::handle::ServerHandle;
-use crate::handler::{Upgrade, WebSocket, WebSocketHandler};
+use crate::handler::{Filter, Upgrade, WebSocket, WebSocketHandler};
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::ws::{
-    CloseInfo, Data, Decoder, OpCode, WsEvent, close_frame, empty_close_frame, encode_frame,
-    is_valid_close_code, pong_frame,
+    CloseInfo, Data, Decoder, OpCode, SharedFrame, WsEvent, close_frame, empty_close_frame,
+    encode_frame, is_valid_close_code, ping_frame, pong_frame,
 };
+
+/// How long to wait for the peer's close frame after ours (and for the end of a failed
+/// connection's output) before dropping it.
+pub(crate) const CLOSE_WAIT_MS: u32 = 5_000;
 
 /// Limits that apply to every WebSocket connection of a server.
 pub(crate) struct WsLimits {
@@ -26,9 +30,23 @@ pub(crate) struct WsLimits {
     pub(crate) max_message: usize,
 }
 
+/// What the clock decided for a WebSocket connection ([`WsConn::on_tick`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WsTimeout {
+    /// Nothing to do yet.
+    NotYet,
+    /// A ping to the idle peer is queued.
+    Ping,
+    /// The peer did not answer our ping: our close frame is queued; send what the socket takes
+    /// now and drop the connection.
+    GiveUp,
+    /// The close handshake took too long: drop the connection.
+    Drop,
+}
+
 /// Where a WebSocket connection is in its life. Times are the loop clock, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
+enum Phase {
     /// Messages flow both ways.
     Open,
     /// We sent a close frame and wait for the peer's.
@@ -44,20 +62,20 @@ pub(crate) enum Phase {
 }
 
 /// Connection state besides the handler and the decoder.
-pub(crate) struct WsState {
-    pub(crate) phase: Phase,
+struct WsState {
+    phase: Phase,
     /// Why the connection is closing, once that is known.
-    pub(crate) info: Option<Box<CloseInfo>>,
+    info: Option<Box<CloseInfo>>,
     /// When we pinged an idle peer (cleared by any incoming byte).
-    pub(crate) ping_sent: Option<u32>,
+    ping_sent: Option<u32>,
 }
 
 /// The write side of one WebSocket connection, as seen through [`WebSocket`].
 pub(crate) struct WsIo<'a> {
-    pub(crate) out: &'a mut OutQueue,
-    pub(crate) state: &'a mut WsState,
-    pub(crate) limits: &'a WsLimits,
-    pub(crate) now: u32,
+    out: &'a mut OutQueue,
+    state: &'a mut WsState,
+    limits: &'a WsLimits,
+    now: u32,
 }
 
 impl WsIo<'_> {
@@ -161,9 +179,10 @@ impl WsIo<'_> {
 
 /// A connection in WebSocket mode.
 pub(crate) struct WsConn {
-    pub(crate) handler: Box<dyn WebSocketHandler>,
-    pub(crate) decoder: Decoder,
-    pub(crate) state: WsState,
+    handler: Box<dyn WebSocketHandler>,
+    decoder: Decoder,
+    state: WsState,
+    /// The group tag of its upgrade ([`Filter::tag`] selects on it).
     pub(crate) tag: Option<u64>,
 }
 
@@ -260,16 +279,88 @@ impl WsConn {
         }
     }
 
-    /// The reason to hand to `on_close`.
-    pub(crate) fn close_info(&mut self) -> CloseInfo {
-        match self.state.info.take() {
+    /// True until the close handshake starts (from either side).
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.phase == Phase::Open
+    }
+
+    /// True once the close handshake is over (or the connection failed): flush, then end.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.state.phase, Phase::Closed { .. })
+    }
+
+    /// Whether a fan-out with `filter` reaches this connection (`id`): it is open and selected.
+    pub(crate) fn selected_by(&self, filter: &Filter, id: ConnId) -> bool {
+        self.is_open() && filter.matches(id, self.tag)
+    }
+
+    /// Queues a frame shared with other connections, under the outbound cap (a broadcast).
+    pub(crate) fn write_shared(
+        &mut self,
+        out: &mut OutQueue,
+        cx: &WsCx<'_>,
+        frame: &SharedFrame,
+    ) -> Result<(), WriteError> {
+        let mut io = WsIo {
+            out,
+            state: &mut self.state,
+            limits: cx.limits,
+            now: cx.now,
+        };
+        io.write_frame(cx.id, cx.peer, frame)
+    }
+
+    /// The clock's decision: ping a peer idle for `idle_ms` since `last_active`, give up on one
+    /// that did not answer the ping within as long again (close 1001 queued, `on_close` sees
+    /// 1006), drop one whose close handshake took longer than [`CLOSE_WAIT_MS`].
+    pub(crate) fn on_tick(
+        &mut self,
+        out: &mut OutQueue,
+        now: u32,
+        last_active: u32,
+        idle_ms: u32,
+    ) -> WsTimeout {
+        let elapsed = |since: u32, limit: u32| now.wrapping_sub(since) >= limit;
+        match self.state.phase {
+            Phase::Open => match self.state.ping_sent {
+                Some(sent) if elapsed(sent, idle_ms) => {
+                    self.state.info = Some(Box::new(CloseInfo {
+                        code: Some(1006),
+                        reason: "the peer did not answer a ping".to_owned(),
+                        initiated_by_server: true,
+                    }));
+                    out.drop_unstarted();
+                    out.push_owned(close_frame(1001, "idle"));
+                    WsTimeout::GiveUp
+                }
+                None if elapsed(last_active, idle_ms) => {
+                    out.push_owned(ping_frame(b""));
+                    self.state.ping_sent = Some(now);
+                    WsTimeout::Ping
+                }
+                _ => WsTimeout::NotYet,
+            },
+            Phase::CloseSent { since } | Phase::Closed { since }
+                if elapsed(since, CLOSE_WAIT_MS) =>
+            {
+                WsTimeout::Drop
+            }
+            Phase::CloseSent { .. } | Phase::Closed { .. } => WsTimeout::NotYet,
+        }
+    }
+
+    /// The connection ends: runs `on_close` (guarded) with why. `by_server` says who ended it
+    /// when no close handshake did.
+    pub(crate) fn on_close(&mut self, id: ConnId, by_server: bool) {
+        let info = match self.state.info.take() {
             Some(info) => *info,
             None => CloseInfo {
                 code: None,
                 reason: String::new(),
-                initiated_by_server: false,
+                initiated_by_server: by_server,
             },
-        }
+        };
+        guard("on_close", || self.handler.on_close(id, &info));
     }
 }
 

@@ -1,0 +1,117 @@
+//! [`Env`]: what every connection of one loop shares (the service, static files, limits,
+//! timeouts, policies, the server handle), and the contexts the HTTP and WebSocket layers get
+//! from it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+use crate::conn_id::ConnId;
+use crate::handle::ServerHandle;
+use crate::handler::Service;
+use crate::http::HttpLimits;
+use crate::http_conn::HttpCx;
+use crate::security::Guards;
+use crate::static_files::StaticFiles;
+use crate::ws_conn::{WsCx, WsLimits};
+
+/// Connection timeouts in loop-clock milliseconds.
+pub(crate) struct Timeouts {
+    pub(crate) header: u32,
+    pub(crate) keep_alive: u32,
+    pub(crate) ws_idle: u32,
+    pub(crate) grace: u32,
+}
+
+/// What every connection of a loop shares.
+pub(crate) struct Env {
+    pub(crate) handle: ServerHandle,
+    pub(crate) service: Arc<dyn Service>,
+    pub(crate) statics: Option<Arc<StaticFiles>>,
+    pub(crate) limits: HttpLimits,
+    pub(crate) ws_limits: WsLimits,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) access_log: bool,
+    pub(crate) guards: Arc<Guards>,
+    pub(crate) max_form_body: usize,
+    /// Minimum request body rate (bytes/s, 0 = off) and its grace period (ms).
+    pub(crate) min_body_rate: u32,
+    pub(crate) min_body_grace: u32,
+    /// Most connections of the whole server (checked when loop 0 accepts).
+    pub(crate) max_connections: usize,
+    /// How long fan-out frames may wait for a write when the loop lags, in ms (0 = never).
+    pub(crate) coalesce: u32,
+}
+
+fn millis(d: Duration) -> u32 {
+    // Capped so wrapping clock arithmetic stays unambiguous.
+    d.as_millis().clamp(1, 1 << 30) as u32
+}
+
+impl Env {
+    pub(crate) fn new(
+        handle: ServerHandle,
+        config: &ServerConfig,
+        service: Arc<dyn Service>,
+        statics: Option<Arc<StaticFiles>>,
+        guards: Arc<Guards>,
+        max_connections: usize,
+    ) -> Env {
+        Env {
+            handle,
+            service,
+            statics,
+            limits: HttpLimits::from(config),
+            ws_limits: WsLimits {
+                max_pending: config.max_pending_bytes,
+                policy: config.slow_consumer,
+                max_message: config.ws_max_message_bytes,
+            },
+            timeouts: Timeouts {
+                header: millis(config.header_timeout),
+                keep_alive: millis(config.keep_alive_timeout),
+                ws_idle: millis(config.ws_idle_ping),
+                grace: millis(config.shutdown_grace),
+            },
+            access_log: config.access_log,
+            guards,
+            max_form_body: config.max_form_body_bytes,
+            min_body_rate: config.min_body_rate,
+            min_body_grace: millis(config.min_body_rate_grace),
+            max_connections,
+            coalesce: config.broadcast_coalesce.as_millis().min(1 << 30) as u32,
+        }
+    }
+
+    pub(crate) fn http_cx(&self, peer: SocketAddr, now: u32, stopping: bool) -> HttpCx<'_> {
+        HttpCx {
+            service: self.service.as_ref(),
+            statics: self.statics.as_deref(),
+            limits: &self.limits,
+            ws_limits: &self.ws_limits,
+            access_log: self.access_log,
+            guards: &self.guards,
+            max_form_body: self.max_form_body,
+            stopping,
+            now,
+            peer,
+        }
+    }
+
+    pub(crate) fn ws_cx(&self, id: ConnId, peer: SocketAddr, now: u32) -> WsCx<'_> {
+        WsCx {
+            id,
+            peer,
+            server: &self.handle,
+            limits: &self.ws_limits,
+            now,
+        }
+    }
+
+    /// The interval of the timeout scan: a quarter of the shortest timeout, between 10 ms and 1 s.
+    pub(crate) fn tick_ms(&self) -> u32 {
+        let t = &self.timeouts;
+        (t.header.min(t.keep_alive).min(t.ws_idle) / 4).clamp(10, 1000)
+    }
+}
