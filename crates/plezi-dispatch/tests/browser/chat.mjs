@@ -9,6 +9,8 @@
 // scenarios.mjs, then runs run.mjs itself, which reads the same command line). The stalled scenarios need
 // only an `echo` event (WebSocket and AJAJ), so they also pass against mock-server.mjs.
 
+import fs from 'node:fs';
+
 import { scenarios } from './scenarios.mjs';
 
 /** Sends `name` (SIGSTOP, SIGCONT) to the server's process group (run.mjs starts it detached). */
@@ -17,10 +19,41 @@ function signalServer(server, name) {
   process.kill(-server.child.pid, name);
 }
 
+/**
+ * Resolves once every thread of every process in the server's process group is stopped (state `T` in
+ * /proc): `kill` returns before a busy machine has stopped them all, and a thread that still runs
+ * would answer the event the scenario expects to go unanswered.
+ */
+async function stopped(server) {
+  const group = server.child.pid;
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const states = [];
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'.
+        const [, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(pgrp) !== group) continue;
+        for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+          const t = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+          states.push(t.slice(t.lastIndexOf(')') + 2)[0]);
+        }
+      } catch {
+        // the process or thread ended while we looked
+      }
+    }
+    if (states.length > 0 && states.every((s) => s === 'T')) return;
+    if (Date.now() > deadline) throw new Error(`the server did not stop within 5 s (thread states: ${states.join('')})`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** Runs `during` with the server stopped; the server always continues afterwards. */
 async function whileStalled(server, during) {
   signalServer(server, 'SIGSTOP');
   try {
+    await stopped(server);
     return await during();
   } finally {
     signalServer(server, 'SIGCONT');
