@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::BusError;
+use crate::redis::LazyConnection;
 
 /// Limits of a session store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,11 +197,9 @@ impl SessionStore for MemorySessionStore {
 /// or later). Calls are synchronous, on one connection with short I/O timeouts: a session read
 /// costs the caller one Redis round trip.
 pub struct RedisSessionStore {
-    client: redis::Client,
-    conn: Mutex<Option<redis::Connection>>,
+    conn: LazyConnection,
     prefix: String,
     idle_expiry: Duration,
-    io_timeout: Duration,
 }
 
 impl fmt::Debug for RedisSessionStore {
@@ -223,14 +222,10 @@ impl RedisSessionStore {
         app_name: &str,
         config: SessionStoreConfig,
     ) -> Result<RedisSessionStore, BusError> {
-        let client =
-            redis::Client::open(url).map_err(|e| BusError::Config(format!("Redis URL: {e}")))?;
         Ok(RedisSessionStore {
-            client,
-            conn: Mutex::new(None),
+            conn: LazyConnection::new(url, Self::IO_TIMEOUT)?,
             prefix: format!("{app_name}:session:"),
             idle_expiry: config.idle_expiry,
-            io_timeout: Self::IO_TIMEOUT,
         })
     }
 
@@ -246,26 +241,7 @@ impl RedisSessionStore {
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        let mut slot = self.conn.lock();
-        if slot.is_none() {
-            let conn = self.client.get_connection_with_timeout(self.io_timeout)?;
-            conn.set_read_timeout(Some(self.io_timeout))?;
-            conn.set_write_timeout(Some(self.io_timeout))?;
-            *slot = Some(conn);
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(BusError::Redis("no connection".into()));
-        };
-        let result = f(conn);
-        if let Err(e) = &result
-            && (e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-                || !redis::ConnectionLike::is_open(conn))
-        {
-            *slot = None;
-        }
-        result.map_err(BusError::from)
+        self.conn.with(f)
     }
 }
 

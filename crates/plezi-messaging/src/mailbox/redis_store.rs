@@ -23,13 +23,13 @@
 
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use redis::Script;
 
 use super::store::{
     Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
 };
 use crate::error::{BusError, MailboxLimit};
+use crate::redis::LazyConnection;
 use crate::uuid::ServerId;
 
 /// Shared helpers. `signal_others` publishes ARGV[first..last] (or one envelope) to every other live
@@ -205,26 +205,21 @@ struct Scripts {
 }
 
 pub(crate) struct RedisStore {
-    client: redis::Client,
-    conn: Mutex<Option<redis::Connection>>,
+    conn: LazyConnection,
     prefix: String,
-    io_timeout: Duration,
     scripts: Scripts,
 }
 
 impl RedisStore {
     pub fn new(url: &str, app_name: &str, io_timeout: Duration) -> Result<RedisStore, BusError> {
-        let client =
-            redis::Client::open(url).map_err(|e| BusError::Config(format!("Redis URL: {e}")))?;
+        let conn = LazyConnection::new(url, io_timeout)?;
         let helpers = HELPERS
             .replace("@MSG@", &MESSAGE_OVERHEAD.to_string())
             .replace("@ENTRY@", &ENTRY_OVERHEAD.to_string());
         let with_helpers = |body: &str| Script::new(&format!("{helpers}\n{body}"));
         Ok(RedisStore {
-            client,
-            conn: Mutex::new(None),
+            conn,
             prefix: app_name.to_owned(),
-            io_timeout,
             scripts: Scripts {
                 notify: with_helpers(NOTIFY),
                 register: with_helpers(REGISTER),
@@ -259,32 +254,12 @@ impl RedisStore {
         format!("{}:mbox:", self.prefix)
     }
 
-    /// Runs `f` on the store's connection, connecting first if needed; a failed connection is dropped so
-    /// the next call reconnects.
+    /// Runs `f` on the store's connection (see [`LazyConnection::with`]).
     fn with_conn<T>(
         &self,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        let mut slot = self.conn.lock();
-        if slot.is_none() {
-            let conn = self.client.get_connection_with_timeout(self.io_timeout)?;
-            conn.set_read_timeout(Some(self.io_timeout))?;
-            conn.set_write_timeout(Some(self.io_timeout))?;
-            *slot = Some(conn);
-        }
-        let Some(conn) = slot.as_mut() else {
-            return Err(BusError::Redis("no connection".into()));
-        };
-        let result = f(conn);
-        if let Err(e) = &result
-            && (e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_timeout()
-                || !redis::ConnectionLike::is_open(conn))
-        {
-            *slot = None;
-        }
-        result.map_err(BusError::from)
+        self.conn.with(f)
     }
 
     /// A claim script's answer: the messages, or the time left on another claim's turn.

@@ -12,6 +12,7 @@
 
 mod backoff;
 mod conn;
+mod lazy_conn;
 mod publisher;
 pub(crate) mod resp;
 mod subscriber;
@@ -26,6 +27,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 
 pub(crate) use conn::{RedisAddr, redact};
+pub(crate) use lazy_conn::LazyConnection;
 
 use self::backoff::Stop;
 use crate::counters::Counters;
