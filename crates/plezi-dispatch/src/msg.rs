@@ -74,6 +74,13 @@ impl Clone for Inner {
 
 impl Msg {
     /// A message holding `value`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::Msg;
+    /// # use serde_json::json;
+    /// let msg = Msg::new(json!({"event": "chat", "message": "hi"}));
+    /// assert_eq!(msg.get("event").and_then(|e| e.as_str()), Some("chat"));
+    /// ```
     pub fn new(value: Value) -> Msg {
         Msg {
             inner: Arc::new(Inner {
@@ -84,6 +91,13 @@ impl Msg {
     }
 
     /// The JSON value (also reachable through `Deref`: `msg["key"]`).
+    ///
+    /// ```
+    /// # use plezi_dispatch::Msg;
+    /// # use serde_json::json;
+    /// let msg = Msg::new(json!({"n": 1}));
+    /// assert_eq!(msg.value(), &json!({"n": 1}));
+    /// ```
     pub fn value(&self) -> &Value {
         &self.inner.value
     }
@@ -106,6 +120,15 @@ impl Msg {
     }
 
     /// The value itself: moved out when this is the message's only holder, copied otherwise.
+    ///
+    /// ```
+    /// # use plezi_dispatch::Msg;
+    /// # use serde_json::json;
+    /// let shared = Msg::new(json!({"n": 1}));
+    /// let copy = shared.clone().into_value(); // shared: a copy
+    /// assert_eq!(copy, *shared);
+    /// assert_eq!(shared.into_value(), json!({"n": 1})); // the last holder: moved out
+    /// ```
     pub fn into_value(self) -> Value {
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner.value,
@@ -192,6 +215,23 @@ mod sealed {
 /// What an event handler may take as its message: [`Msg`] (shared with the delivery's other
 /// receivers, no copy; relayed unchanged from one shared frame) or [`Value`] (the handler's own
 /// copy: free for a client's message, one deep copy per receiver for a delivery).
+///
+/// ```
+/// use plezi_dispatch::{events, Ctx, Events, Msg};
+/// use serde_json::Value;
+///
+/// struct Room;
+/// impl Room {
+///     fn relay(&mut self, _cx: &mut Ctx<'_>, msg: Msg) -> Msg {
+///         msg // shared: no copy
+///     }
+///     fn count(&mut self, _cx: &mut Ctx<'_>, msg: Value) -> Value {
+///         Value::from(msg.as_object().map_or(0, |m| m.len())) // its own copy
+///     }
+/// }
+/// let table: Events<Room> = events![ws relay => Room::relay, ws count => Room::count];
+/// assert_eq!(table.names().len(), 2);
+/// ```
 pub trait EventArg: sealed::Sealed + Sized {
     /// The argument for a handler, from the message.
     fn from_msg(msg: Msg) -> Self;
