@@ -121,11 +121,54 @@ pub struct Harness<C: Controller> {
 
 impl<C: Controller> Harness<C> {
     /// A harness for `controller` on a fresh in-process bus. Fails like adding its route would.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// assert!(room.open().is_empty());
+    /// ```
     pub fn new(controller: C) -> Result<Harness<C>, RegisterError> {
         Harness::with_bus(controller, Bus::in_process(BusConfig::default()))
     }
 
     /// A harness on `bus` (share one bus between many harnesses in a benchmark).
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// use plezi_messaging::{Bus, BusConfig};
+    /// let bus = Bus::in_process(BusConfig::default());
+    /// let a = Harness::with_bus(Room::default(), bus.clone()).unwrap();
+    /// let b = Harness::with_bus(Room::default(), bus).unwrap();
+    /// # let _ = (a, b);
+    /// ```
     pub fn with_bus(controller: C, bus: Bus) -> Result<Harness<C>, RegisterError> {
         let name = C::bus_name();
         let events = C::events();
@@ -166,17 +209,80 @@ impl<C: Controller> Harness<C> {
 
     /// Gives the pretend connection a session with `data`, as if its upgrade request had
     /// carried a valid session cookie (`cx.session()` in `on_open` and handlers reads it).
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.set_session(json!({"user": "ann"}).as_object().unwrap().clone());
+    /// room.open();
+    /// assert_eq!(room.controller().user.as_deref(), Some("ann"));
+    /// ```
     pub fn set_session(&mut self, data: Map<String, Value>) {
         self.conn.state_mut().session =
             OnceCell::from(Session::with_data("harness".to_owned(), data));
     }
 
     /// The pretend connection's UUID.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let room = Harness::new(Room::default()).unwrap();
+    /// assert_eq!(room.id().to_string().len(), plezi_messaging::UUID_TEXT_LEN);
+    /// ```
     pub fn id(&self) -> ConnectionUuid {
         self.conn.uuid()
     }
 
     /// The controller instance.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// assert!(room.controller().opened);
+    /// ```
     pub fn controller(&mut self) -> &mut C {
         self.conn
             .controller()
@@ -185,6 +291,28 @@ impl<C: Controller> Harness<C> {
     }
 
     /// Whether the controller has not closed the connection.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// room.text("not json"); // auto-dispatch closes with 1003
+    /// assert!(!room.is_open());
+    /// ```
     pub fn is_open(&self) -> bool {
         self.port.open
     }
@@ -194,6 +322,26 @@ impl<C: Controller> Harness<C> {
     }
 
     /// Runs `on_open`.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// assert_eq!(room.open(), Vec::<Written>::new()); // on_open writes nothing here
+    /// ```
     pub fn open(&mut self) -> Vec<Written> {
         let uuid = self.conn.uuid();
         self.conn.open(&mut self.port, uuid);
@@ -209,16 +357,81 @@ impl<C: Controller> Harness<C> {
     }
 
     /// A text message from the client (auto-dispatch or `on_message`, by the mode).
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// assert_eq!(room.text(r#"{"event":"echo","n":1}"#), [Written::Text(r#"{"event":"echo","n":1}"#.into())]);
+    /// ```
     pub fn text(&mut self, text: &str) -> Vec<Written> {
         self.message(Message::Text(text))
     }
 
     /// A binary message from the client.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// let written = room.binary(&[1, 2, 3]); // auto-dispatch takes JSON text only
+    /// assert!(matches!(written.as_slice(), [Written::Close(1003, _)]));
+    /// ```
     pub fn binary(&mut self, data: &[u8]) -> Vec<Written> {
         self.message(Message::Binary(data))
     }
 
     /// A server-side delivery of `event` with `data` (as a broadcast without a sender would be).
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// let written = room.deliver("shown", json!({"line": "hi"}));
+    /// assert_eq!(written, [Written::Text(r#"{"event":"shown","line":"hi"}"#.into())]);
+    /// ```
     pub fn deliver(&mut self, event: &str, data: Value) -> Vec<Written> {
         if !self.port.open {
             return Vec::new();
@@ -229,6 +442,28 @@ impl<C: Controller> Harness<C> {
     }
 
     /// Runs `on_close` (the client went away); later calls write nothing.
+    ///
+    /// ```
+    /// # use plezi_dispatch::testing::{Harness, Written};
+    /// # use plezi_dispatch::{events, Controller, Ctx, Events, Msg};
+    /// # use serde_json::{json, Value};
+    /// # #[derive(Default)]
+    /// # struct Room { opened: bool, user: Option<String> }
+    /// # impl Controller for Room {
+    /// #     fn events() -> Events<Self> {
+    /// #         events![ws echo => |_: &mut Room, _: &mut Ctx<'_>, m: Value| m,
+    /// #                 bus shown => |_: &mut Room, _: &mut Ctx<'_>, m: Msg| m]
+    /// #     }
+    /// #     fn on_open(&mut self, cx: &mut Ctx<'_>) {
+    /// #         self.opened = true;
+    /// #         self.user = cx.session().get_str("user").map(str::to_owned);
+    /// #     }
+    /// # }
+    /// let mut room = Harness::new(Room::default()).unwrap();
+    /// room.open();
+    /// room.close();
+    /// assert!(room.text(r#"{"event":"echo"}"#).is_empty());
+    /// ```
     pub fn close(&mut self) {
         self.port.open = false;
         self.conn.close(&CloseInfo {

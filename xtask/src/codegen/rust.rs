@@ -59,12 +59,25 @@ pub fn is_reserved(name: &str) -> bool {{
 // The JavaScript client
 
 /// Version of the bundled client: always the version of this crate (the server that serves it).
+///
+/// ```
+/// assert_eq!(plezi_dispatch::CLIENT_VERSION, env!(\"CARGO_PKG_VERSION\"));
+/// ```
 pub const CLIENT_VERSION: &str = {version:?};
 
 /// The browser client (`PleziClient`, a plain ES2017 script), served by the `client` route.
+///
+/// ```
+/// // Served as is, for example from an app's own route or written next to its static files.
+/// assert!(plezi_dispatch::CLIENT_JS.contains(\"PleziClient\"));
+/// ```
 pub const CLIENT_JS: &str = include_str!(\"../{bundle}\");
 
 /// TypeScript declarations of [`CLIENT_JS`].
+///
+/// ```
+/// assert!(plezi_dispatch::CLIENT_DTS.contains(\"PleziClient\"));
+/// ```
 pub const CLIENT_DTS: &str = include_str!(\"../{declarations}\");
 "
     );
