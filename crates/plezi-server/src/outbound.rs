@@ -55,17 +55,22 @@ impl Chunk {
 
 /// The queued chunks, oldest first. The first one lives inline, so a connection that gets one
 /// frame at a time (an idle receiver of broadcasts) never allocates to queue it; only a second
-/// chunk waiting behind the first uses the deque.
+/// chunk waiting behind the first uses the deque, itself boxed so that an idle connection carries
+/// one pointer for it rather than a whole `VecDeque`.
 #[derive(Default)]
 struct Chunks {
     /// The oldest chunk; `None` only when `rest` is empty too.
     first: Option<Chunk>,
-    rest: VecDeque<Chunk>,
+    #[expect(
+        clippy::box_collection,
+        reason = "an idle connection holds one pointer here instead of a 32-byte VecDeque"
+    )]
+    rest: Option<Box<VecDeque<Chunk>>>,
 }
 
 impl Chunks {
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     fn is_empty(&self) -> bool {
@@ -76,7 +81,7 @@ impl Chunks {
         if self.first.is_none() {
             self.first = Some(chunk);
         } else {
-            self.rest.push_back(chunk);
+            self.rest.get_or_insert_default().push_back(chunk);
         }
     }
 
@@ -86,27 +91,42 @@ impl Chunks {
 
     fn pop_front(&mut self) -> Option<Chunk> {
         let first = self.first.take();
-        self.first = self.rest.pop_front();
+        self.first = self.rest.as_mut().and_then(|r| r.pop_front());
         first
     }
 
     fn back(&self) -> Option<&Chunk> {
-        self.rest.back().or(self.first.as_ref())
+        self.rest
+            .as_ref()
+            .and_then(|r| r.back())
+            .or(self.first.as_ref())
     }
 
     fn back_mut(&mut self) -> Option<&mut Chunk> {
-        match self.rest.back_mut() {
+        match self.rest.as_mut().and_then(|r| r.back_mut()) {
             Some(c) => Some(c),
             None => self.first.as_mut(),
         }
     }
 
     fn pop_back(&mut self) -> Option<Chunk> {
-        self.rest.pop_back().or_else(|| self.first.take())
+        self.rest
+            .as_mut()
+            .and_then(|r| r.pop_back())
+            .or_else(|| self.first.take())
     }
 
     fn iter(&self) -> impl Iterator<Item = &Chunk> {
-        self.first.iter().chain(self.rest.iter())
+        self.first
+            .iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter()))
+    }
+
+    /// Heap memory held for chunks waiting behind the first (0 when none ever waited or the queue
+    /// was drained).
+    #[cfg(test)]
+    fn rest_capacity(&self) -> usize {
+        self.rest.as_ref().map_or(0, |r| r.capacity())
     }
 }
 
@@ -392,7 +412,7 @@ mod tests {
         let f = SharedFrame::text("x");
         for _ in 0..3 {
             q.push_frame(f.clone());
-            assert_eq!(q.chunks.rest.capacity(), 0);
+            assert_eq!(q.chunks.rest_capacity(), 0);
             let mut w = writer(100, 100);
             assert_eq!(q.write_to(&mut w).unwrap(), Flush::Drained);
             assert_eq!(w.out, f.as_bytes());
@@ -404,7 +424,7 @@ mod tests {
         let mut w = writer(2, 100);
         q.write_to(&mut w).unwrap();
         assert_eq!(w.out, [0x81, 1, b'a', b'b', 0x81, 1, b'c']);
-        assert!(q.chunks.is_empty() && q.chunks.rest.capacity() == 0);
+        assert!(q.chunks.is_empty() && q.chunks.rest_capacity() == 0);
     }
 
     #[test]
@@ -412,6 +432,6 @@ mod tests {
         let mut q = OutQueue::default();
         q.push_owned(vec![1; 10]);
         q.write_to(&mut writer(100, 100)).unwrap();
-        assert_eq!(q.chunks.rest.capacity(), 0);
+        assert_eq!(q.chunks.rest_capacity(), 0);
     }
 }
