@@ -59,9 +59,44 @@ pub(crate) struct Conn<T = TcpStream> {
     last_active: u32,
     peer: SocketAddr,
     /// Unconsumed input (an incomplete head or frame); empty and unallocated when idle.
-    inbuf: Vec<u8>,
+    inbuf: Leftover,
     out: OutQueue,
     mode: Mode,
+}
+
+/// Input read but not yet consumed (an incomplete head or frame): one pointer on a connection that
+/// has none, which is almost every connection almost all the time.
+#[derive(Default)]
+pub(crate) struct Leftover(
+    #[expect(
+        clippy::box_collection,
+        reason = "an idle connection holds one pointer here instead of a 24-byte Vec"
+    )]
+    Option<Box<Vec<u8>>>,
+);
+
+impl Leftover {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|b| b.is_empty())
+    }
+
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.0.get_or_insert_default().extend_from_slice(bytes);
+    }
+
+    /// The bytes, leaving nothing behind.
+    fn take(&mut self) -> Vec<u8> {
+        self.0.take().map(|b| *b).unwrap_or_default()
+    }
+
+    /// Keeps `bytes` (nothing is held for an empty buffer).
+    fn put(&mut self, bytes: Vec<u8>) {
+        self.0 = (!bytes.is_empty()).then(|| Box::new(bytes));
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 /// What protocol a connection speaks.
@@ -85,7 +120,7 @@ impl<T: Transport> Conn<T> {
             flags: Flags::empty(),
             last_active: now,
             peer,
-            inbuf: Vec::new(),
+            inbuf: Leftover::default(),
             out: OutQueue::default(),
             mode: Mode::Http(HttpConn::new(now)),
         }
@@ -200,14 +235,14 @@ impl<T: Transport> Conn<T> {
         if self.inbuf.is_empty() {
             return;
         }
-        let mut buf = std::mem::take(&mut self.inbuf);
+        let mut buf = self.inbuf.take();
         let used = self.process(cx, &mut buf);
         buf.drain(..used);
         if !buf.is_empty() && self.inbuf.is_empty() {
             if buf.capacity() > 4 * buf.len() + 4096 {
                 buf.shrink_to_fit();
             }
-            self.inbuf = buf;
+            self.inbuf.put(buf);
         }
     }
 
@@ -353,7 +388,7 @@ impl<T: Transport> Conn<T> {
     fn linger(&mut self, now: u32) -> Next {
         self.sock.shutdown_write();
         self.mode = Mode::Linger { since: now };
-        self.inbuf = Vec::new();
+        self.inbuf.clear();
         self.out = OutQueue::default();
         if self.flags.contains(Flags::PEER_EOF) {
             Next::Drop { by_server: false }

@@ -603,5 +603,5 @@ fn connection_struct_stays_small() {
     let ws = std::mem::size_of::<WsConn>();
     let http = std::mem::size_of::<HttpConn>();
     println!("size_of Conn = {conn}, WsConn = {ws}, HttpConn = {http}");
-    assert!(conn <= 232, "Conn grew to {conn} bytes");
+    assert!(conn <= 216, "Conn grew to {conn} bytes");
 }
