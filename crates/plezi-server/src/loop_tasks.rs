@@ -117,18 +117,14 @@ impl EventLoop {
                 continue;
             };
             let id = ConnId::new(*index, slot, generation);
-            if !conn.selected_by(&filter, id) {
-                continue;
-            }
-            let cx = ConnCx {
-                env,
-                id,
-                now: *now,
-                stopping: *stopping,
-            };
-            visit(conn, &cx);
-            if conn.enlist(Flags::DIRTY) {
-                fanout.push(slot);
+            if conn.selected_by(&filter, id) {
+                let cx = ConnCx {
+                    env,
+                    id,
+                    now: *now,
+                    stopping: *stopping,
+                };
+                visit_receiver(conn, &cx, fanout, &mut visit);
             }
         }
     }
@@ -152,19 +148,28 @@ impl EventLoop {
             let Some(conn) = conns.get_checked(id.slot(), id.generation()) else {
                 continue;
             };
-            if !conn.websocket().is_some_and(|ws| ws.is_open()) {
-                continue;
-            }
-            let cx = ConnCx {
-                env,
-                id,
-                now: *now,
-                stopping: *stopping,
-            };
-            visit(conn, &cx);
-            if conn.enlist(Flags::DIRTY) {
-                fanout.push(id.slot());
+            if conn.selected_by(&Filter::all(), id) {
+                let cx = ConnCx {
+                    env,
+                    id,
+                    now: *now,
+                    stopping: *stopping,
+                };
+                visit_receiver(conn, &cx, fanout, &mut visit);
             }
         }
+    }
+}
+
+/// Calls `visit` on one fan-out receiver and lists it for the end-of-turn flush (once).
+fn visit_receiver(
+    conn: &mut Conn,
+    cx: &ConnCx<'_>,
+    fanout: &mut Vec<u32>,
+    visit: &mut impl FnMut(&mut Conn, &ConnCx<'_>),
+) {
+    visit(conn, cx);
+    if conn.enlist(Flags::DIRTY) {
+        fanout.push(cx.id.slot());
     }
 }
