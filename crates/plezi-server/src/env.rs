@@ -22,6 +22,8 @@ pub(crate) struct Timeouts {
     pub(crate) keep_alive: u32,
     pub(crate) ws_idle: u32,
     pub(crate) grace: u32,
+    /// How long a deferred answer may take.
+    pub(crate) reply: u32,
 }
 
 /// What every connection of a loop shares.
@@ -73,6 +75,7 @@ impl Env {
                 keep_alive: millis(config.keep_alive_timeout),
                 ws_idle: millis(config.ws_idle_ping),
                 grace: millis(config.shutdown_grace),
+                reply: millis(config.reply_timeout),
             },
             access_log: config.access_log,
             guards,

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use crate::blocking::BlockingPool;
 use crate::conn_id::ConnId;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::http::Response;
 use crate::timers::{TimerFn, TimerId};
 use crate::ws::SharedFrame;
 
@@ -49,6 +50,8 @@ pub(crate) enum Task {
     AddTimer(TimerId, Instant, TimerFn),
     /// Cancel a timer.
     CancelTimer(TimerId),
+    /// The answer to a deferred HTTP request (`Reply::later`), with its ticket.
+    Respond(ConnId, u64, Box<Response>),
     /// Begin the graceful shutdown.
     Shutdown,
     /// End the grace period now (a second signal).
@@ -169,7 +172,7 @@ impl ServerHandle {
         self.shared.inboxes.get(usize::from(loop_index))
     }
 
-    fn send(&self, loop_index: u16, task: Task) {
+    pub(crate) fn send(&self, loop_index: u16, task: Task) {
         if let Some(inbox) = self.inbox(loop_index) {
             inbox.push(task);
         }
