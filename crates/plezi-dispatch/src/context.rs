@@ -2,11 +2,11 @@
 
 use std::cell::{Cell, OnceCell};
 use std::net::SocketAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
-use plezi_server::{Request, Response, ServerHandle, SharedFrame, WebSocket, WriteError};
+use plezi_server::{Reply, Request, Response, ServerHandle, SharedFrame, WebSocket, WriteError};
 use serde_json::Value;
 
 use crate::answer::Answer;
@@ -18,6 +18,7 @@ use crate::params::Params;
 use crate::rate::TokenBucket;
 use crate::redirect::{self, RedirectError};
 use crate::session::{Saved, Session};
+use crate::stored_first::PendingNotifies;
 
 /// Where the current call came from.
 ///
@@ -77,6 +78,8 @@ pub(crate) struct HttpExtras {
     pub(crate) protocol: Option<String>,
     /// The session, loaded at the first use.
     pub(crate) session: OnceCell<Session>,
+    /// The notifications this request queued (the reply waits until they are stored).
+    pub(crate) notifies: OnceCell<Arc<PendingNotifies>>,
 }
 
 impl HttpExtras {
@@ -87,6 +90,16 @@ impl HttpExtras {
             set_cookies: Vec::new(),
             protocol: None,
             session: OnceCell::new(),
+            notifies: OnceCell::new(),
+        }
+    }
+
+    /// The reply for `resp`: sent at once, or, when the request queued notifications, once
+    /// every one of them is stored (an `err` answer if the store refused one).
+    pub(crate) fn reply_once_stored(&self, resp: Response) -> Reply {
+        match self.notifies.get() {
+            Some(pending) => pending.clone().reply(resp),
+            None => Reply::Response(resp),
         }
     }
 
@@ -952,7 +965,9 @@ impl<'a> Ctx<'a> {
     /// Redis the notification is queued for the bus's mailbox thread, stored in call order (two
     /// notifications from one connection arrive in order), and a refusal found then reaches
     /// this connection's client as an `err` event (507 for a full mailbox or store, 503 when
-    /// Redis failed) with `"request":{"notify":<identity>,"event":<event>}`.
+    /// Redis failed) with `"request":{"notify":<identity>,"event":<event>}`. An AJAJ request or
+    /// HTTP action is answered only once its notifications are stored, and a refusal becomes its
+    /// reply (`docs/protocol.md#notify-over-http`).
     ///
     /// Calls made for a client are rate limited (`BusConfig::notify_rate`, default 20 per second
     /// with bursts of 100): per connection for WebSocket events and hooks, per peer address for
@@ -972,10 +987,20 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         self.take_notify_token()?;
-        Ok(self
-            .app
-            .bus
-            .notify_from(self.me(), identity, Payload::event(event, data))?)
+        let payload = Payload::event(event, data);
+        let Some(http) = self.http.as_deref() else {
+            return Ok(self.app.bus.notify_from(self.me(), identity, payload)?);
+        };
+        let pending = http.notifies.get_or_init(Arc::default).clone();
+        pending.start();
+        let (who, what, answered) = (identity.to_owned(), event.to_owned(), pending.clone());
+        let queued = self.app.bus.notify_then(identity, payload, move |stored| {
+            answered.done(&who, &what, stored)
+        });
+        if queued.is_err() {
+            pending.cancel();
+        }
+        Ok(queued?)
     }
 
     /// Applies `BusConfig::notify_rate` to this call's client.

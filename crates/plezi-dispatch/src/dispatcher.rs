@@ -381,8 +381,8 @@ impl Service for DispatchService {
                             UpgradeReply::Refuse(resp) => return Reply::Response(resp),
                             UpgradeReply::Decline => {}
                         }
-                    } else if let Some(resp) = endpoint.http(&self.app, req, params) {
-                        return Reply::Response(resp);
+                    } else if let Some(reply) = endpoint.http(&self.app, req, params) {
+                        return reply;
                     }
                 }
             }

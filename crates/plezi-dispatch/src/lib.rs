@@ -91,6 +91,7 @@ mod rate;
 mod redirect;
 mod routes;
 mod sink;
+mod stored_first;
 mod wire;
 
 mod cookies;

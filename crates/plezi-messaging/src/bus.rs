@@ -9,7 +9,7 @@ use crate::envelope::Envelope;
 use crate::error::BusError;
 use crate::local_node::LocalNode;
 use crate::mailbox::{
-    MailboxStore, MailboxUsage, Mailboxes, MemoryStore, RedisStore, check_identity,
+    MailboxStore, MailboxUsage, Mailboxes, MemoryStore, Outcome, RedisStore, check_identity,
 };
 use crate::message::{Message, Payload, Target};
 use crate::redis::{OnZero, Outgoing, RedisAddr, RedisEngine, redact};
@@ -343,7 +343,14 @@ impl Bus {
     /// With Redis this waits for a round trip (the mailbox thread stores notifications in call order): do
     /// not call it on an event loop; use [`Bus::notify_from`] there.
     pub fn notify(&self, identity: &str, payload: Payload) -> Result<(), BusError> {
-        self.inner.mailboxes.notify(identity, &payload, None, true)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done = move |stored| {
+            let _ = tx.send(stored);
+        };
+        self.inner
+            .mailboxes
+            .notify(identity, &payload, Outcome::Then(Box::new(done)))?;
+        rx.recv().unwrap_or(Err(BusError::Closed))
     }
 
     /// [`Bus::notify`] that never waits for Redis, for event loops. The in-memory store answers at once
@@ -361,7 +368,35 @@ impl Bus {
     ) -> Result<(), BusError> {
         self.inner
             .mailboxes
-            .notify(identity, &payload, sender, false)
+            .notify(identity, &payload, Outcome::RefusalTo(sender))
+    }
+
+    /// [`Bus::notify`] that never waits for Redis and reports the final answer to `done`, for a
+    /// caller that must know it without blocking (an HTTP request answered once its notifications
+    /// are stored). `Err` here: refused at once (as [`Bus::notify_from`]), and `done` is not called.
+    /// `Ok`: `done` is called exactly once with the final answer — before this returns with the
+    /// in-memory store, later on the bus's mailbox thread with Redis (keep it short: hand the answer
+    /// on). A refusal is counted in [`BusState::notify_refused`] either way.
+    ///
+    /// ```
+    /// use plezi_messaging::{Bus, BusConfig, Payload};
+    /// let bus = Bus::in_process(BusConfig::default());
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// bus.notify_then("ada", Payload::event("hello", serde_json::json!({})), move |stored| {
+    ///     let _ = tx.send(stored.is_ok());
+    /// })
+    /// .expect("accepted");
+    /// assert_eq!(rx.recv(), Ok(true));
+    /// ```
+    pub fn notify_then(
+        &self,
+        identity: &str,
+        payload: Payload,
+        done: impl FnOnce(Result<(), BusError>) + Send + 'static,
+    ) -> Result<(), BusError> {
+        self.inner
+            .mailboxes
+            .notify(identity, &payload, Outcome::Then(Box::new(done)))
     }
 
     /// What the mailbox store holds, as counted against `mailbox_store_max_identities` and

@@ -261,8 +261,7 @@ impl<T: Transport> Conn<T> {
                         HttpNext::NeedMore | HttpNext::Paused | HttpNext::Close => return pos,
                         HttpNext::Upgrade(ws) => self.upgrade(cx, *ws),
                         HttpNext::Later(later, ticket) => {
-                            let responder =
-                                Responder::new(cx.id, ticket, cx.env.handle.clone());
+                            let responder = Responder::new(cx.id, ticket, cx.env.handle.clone());
                             // A panic drops the responder, which answers 500.
                             guard("a Reply::later closure", || later(responder));
                             return pos;

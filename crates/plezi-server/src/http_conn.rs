@@ -443,8 +443,8 @@ impl HttpConn {
             w.target
         );
         let ticket = w.ticket;
-        let resp = Response::text(504, "the answer did not come in time\n")
-            .header("Connection", "close");
+        let resp =
+            Response::text(504, "the answer did not come in time\n").header("Connection", "close");
         self.complete(cx, out, ticket, resp)
             .unwrap_or(HttpNext::NeedMore)
     }
