@@ -75,6 +75,14 @@ pub struct ServerConfig {
     /// What to do with a WebSocket connection that passes `max_pending_bytes`.
     /// Default [`SlowConsumerPolicy::Close`]`(1008)`.
     pub slow_consumer: SlowConsumerPolicy,
+    /// After [`ServerHandle::drain`](crate::ServerHandle::drain) (SIGTERM), how long the server
+    /// keeps serving and accepting while its readiness path answers `503`, so load balancers see it
+    /// before it stops accepting. Default 5 s.
+    pub drain_notice: Duration,
+    /// After the notice, the WebSocket connections are closed with 1001 one after another, evenly
+    /// over this window in a random order, so their clients do not all reconnect at once
+    /// (`shutdown_grace` follows the last close). Zero closes them all at once. Default 10 s.
+    pub drain_window: Duration,
     /// How long a deferred answer ([`Reply::later`](crate::Reply::later)) may take; past it the
     /// client gets `504` and a late answer is discarded. Default 30 s.
     pub reply_timeout: Duration,
@@ -108,6 +116,8 @@ impl Default for ServerConfig {
             ws_idle_ping: Duration::from_secs(40),
             max_pending_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::default(),
+            drain_notice: Duration::from_secs(5),
+            drain_window: Duration::from_secs(10),
             reply_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             broadcast_coalesce: Duration::from_millis(2),

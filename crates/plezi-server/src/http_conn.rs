@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use crate::deferred::{LaterFn, next_ticket};
 use crate::handler::{Reply, Service, Upgrade};
+use crate::health::Health;
 use crate::http::{
     Body, BodyDecoder, BodyKind, CONTINUE_100, EncodedHead, FileBody, Framing, HeadParse,
     HttpError, HttpLimits, Request, RequestHead, Response, encode_chunk, encode_last_chunk,
@@ -37,6 +38,10 @@ pub(crate) struct HttpCx<'a> {
     pub(crate) access_log: bool,
     /// Origin policy and CORS.
     pub(crate) guards: &'a Guards,
+    /// The health paths, if answered.
+    pub(crate) health: Option<&'a Health>,
+    /// The server drains or stops: the readiness path answers 503.
+    pub(crate) draining: bool,
     /// Body limit for JSON and urlencoded bodies.
     pub(crate) max_form_body: usize,
     /// The server is stopping: every response closes its connection.
@@ -600,6 +605,9 @@ fn may_hold_head_end(buf: &[u8], scanned: usize) -> bool {
 /// a non-safe method is refused (403); then static files, then the service. Answers to allowed
 /// CORS origins get their headers.
 fn answer(cx: &HttpCx<'_>, req: &mut Request) -> Reply {
+    if let Some(resp) = cx.health.and_then(|h| h.answer(req, cx.draining)) {
+        return Reply::Response(resp);
+    }
     let cors = cx.guards.cors.as_ref();
     let origin = req.header("origin").map(str::to_owned);
     if let Some(cors) = cors

@@ -99,6 +99,7 @@ mod event_loop;
 mod flags;
 mod handle;
 mod handler;
+mod health;
 mod http_conn;
 mod loop_tasks;
 mod next;

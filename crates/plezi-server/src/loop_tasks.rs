@@ -44,9 +44,10 @@ impl EventLoop {
             Task::AddTimer(id, at, f) => self.timers.add(id, at, f),
             Task::CancelTimer(id) => self.timers.cancel(id),
             Task::Respond(id, ticket, resp) => self.respond(id, ticket, *resp),
-            Task::Shutdown => self.begin_shutdown(),
+            Task::Shutdown => self.begin_shutdown(0),
+            Task::Drain => self.begin_shutdown(self.env.timeouts.drain_window),
             Task::ForceStop => {
-                self.begin_shutdown();
+                self.begin_shutdown(0);
                 self.grace_deadline = self.now;
             }
         }

@@ -48,6 +48,7 @@ pub struct App {
     server_config: ServerConfig,
     bus: Option<Bus>,
     sessions: Option<SessionConfig>,
+    health: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for App {
@@ -101,6 +102,7 @@ impl App {
             server_config: ServerConfig::default(),
             bus: None,
             sessions: None,
+            health: None,
         }
     }
 
@@ -178,6 +180,19 @@ impl App {
     /// ```
     pub fn public_folder(mut self, dir: impl Into<PathBuf>) -> App {
         self.public_folder = Some(dir.into());
+        self
+    }
+
+    /// Answers health checks for load balancers and orchestrators: `live` answers `200` while the
+    /// process serves, `ready` answers `200`, then `503` from the moment SIGTERM arrives (the
+    /// drain: see `docs/operations.md`).
+    ///
+    /// ```
+    /// let app = plezi::App::new().health("/healthz", "/readyz");
+    /// # drop(app);
+    /// ```
+    pub fn health(mut self, live: &str, ready: &str) -> App {
+        self.health = Some((live.to_owned(), ready.to_owned()));
         self
     }
 
@@ -292,9 +307,16 @@ impl App {
             .sessions(sessions)
             .secure_cookies(config.secure_cookies());
         let dispatcher = Dispatcher::new(routes, bus);
+        let mut server_config = self.server_config;
+        if let Some(notice) = config.drain_notice {
+            server_config.drain_notice = notice;
+        }
+        if let Some(window) = config.drain_window {
+            server_config.drain_window = window;
+        }
         let mut builder = Server::builder()
             .bind(config.address())
-            .config(self.server_config)
+            .config(server_config)
             .service(dispatcher.service())
             .origin_policy(config.origin_policy()?);
         if let Some(n) = config.threads {
@@ -302,6 +324,9 @@ impl App {
         }
         if let Some(dir) = self.public_folder {
             builder = builder.public_folder(dir);
+        }
+        if let Some((live, ready)) = &self.health {
+            builder = builder.health(live, ready);
         }
         let server = builder.build()?;
         dispatcher.attach(server.handle());
@@ -344,6 +369,17 @@ impl App {
     /// ```
     pub fn spawn(self) -> Result<Running, Error> {
         self.build()?.spawn()
+    }
+}
+
+/// How long a stopping application waits for the bus to store and publish what it queued.
+const BUS_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// After the server stopped: notifications queued for the mailbox store are stored and queued
+/// publishes reach Redis (bounded by [`BUS_FINISH_WAIT`]) before the bus goes.
+fn finish_bus(dispatcher: &Dispatcher) {
+    if let Err(e) = dispatcher.bus().flush(BUS_FINISH_WAIT) {
+        log::warn!("plezi: stopping with bus work unfinished: {e}");
     }
 }
 
@@ -455,6 +491,7 @@ impl Built {
             server, dispatcher, ..
         } = self;
         let result = server.run();
+        finish_bus(&dispatcher);
         drop(dispatcher);
         Ok(result?)
     }
@@ -527,7 +564,9 @@ impl Running {
     /// # Ok::<(), plezi::Error>(())
     /// ```
     pub fn stop(self) -> Result<(), Error> {
-        Ok(self.server.stop()?)
+        let result = self.server.stop();
+        finish_bus(&self.dispatcher);
+        Ok(result?)
     }
 }
 

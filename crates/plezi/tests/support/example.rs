@@ -167,6 +167,18 @@ impl ExampleProcess {
         self.child.id()
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Stops the process at once (SIGKILL: no goodbye to Redis or clients) and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
