@@ -89,7 +89,9 @@ mod sink;
 mod uuid;
 
 pub use bus::{Bus, BusState};
-pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
+pub use config::{
+    BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit, RedisTls,
+};
 #[cfg(feature = "internals")]
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};
