@@ -15,7 +15,8 @@
 //!
 //! # Engines
 //! [`Bus::in_process`] (the default, one server) or [`Bus::redis`] (`PL_REDIS_URL`, else `REDIS_URL`,
-//! via [`Bus::from_env`]). Local receivers are always served at once on the publishing thread; other
+//! via [`Bus::from_env`]; `rediss://` for TLS, verified against the system roots or
+//! [`RedisTls::ca_file`], with an optional client certificate). Local receivers are always served at once on the publishing thread; other
 //! servers get a versioned JSON envelope (`docs/protocol.md#envelope-v1`) through Redis pub/sub and
 //! drop their own echoes. Publishes go through a bounded queue drained by one publisher thread that
 //! pipelines everything queued in one round trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential

@@ -9,6 +9,8 @@
 //! The subscriber and publisher speak RESP themselves (see `resp.rs`) rather than through the `redis`
 //! crate: the subscriber must accept `SUBSCRIBE` writes from other threads while it blocks reading, and the
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
+//! Both run over a `link::Link` (plain TCP, or TLS for `rediss://`; `link::connect` opens it), whose
+//! `LinkWriter` is how other threads write to the subscriber's connection.
 
 mod backoff;
 mod conn;
