@@ -375,3 +375,58 @@ fn a_wrong_ca_or_a_bad_setting_is_refused_at_start() {
         client_ports(&redis)
     );
 }
+
+#[test]
+fn tls_buses_keep_alive_and_ride_out_a_redis_restart() {
+    support::init_log();
+    let pki = TestPki::new();
+    let mut redis = RedisServer::start_tls(&pki, true);
+    let url = redis.tls_url();
+    let quick = |app: &str| {
+        let config = BusConfig {
+            redis_tls: with_client_cert(&pki),
+            health_interval: std::time::Duration::from_millis(100),
+            ..support::config(app)
+        };
+        let bus = Bus::redis(config, &url).expect("bus over TLS");
+        let rec = Recorder::attach(&bus);
+        bus.flush(WAIT).expect("bus connects over TLS");
+        (bus, rec)
+    };
+    let (a, _) = quick("tls5");
+    let (b, rec_b) = quick("tls5");
+    b.join_controller("Chat");
+    b.flush(WAIT).unwrap();
+
+    // An idle subscriber PINGs through its writer and reads the answer, over TLS.
+    let pinged = plezi_test_support::wait_until(WAIT, || {
+        let list = redis.command(&["CLIENT", "LIST"]).unwrap();
+        list.lines()
+            .any(|l| l.contains("name=tls5:sub:") && l.contains("cmd=ping"))
+    });
+    assert!(pinged, "no subscriber PING seen");
+
+    redis.restart();
+    let back = plezi_test_support::wait_until(WAIT, || {
+        [&a, &b]
+            .iter()
+            .all(|bus| bus.state().reconnects >= 2 && bus.state().connected)
+    });
+    assert!(back, "{:?} {:?}", a.state(), b.state());
+    redis.wait_numsub("tls5:ctl:Chat", 1);
+    a.flush(WAIT).unwrap();
+    let chat = Target::Broadcast {
+        controller: "Chat".into(),
+    };
+    a.publish(Message::new(chat, ev(1))).unwrap();
+    rec_b.wait("a broadcast after the restart", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == ev(1))
+            .then_some(())
+    });
+    a.notify_event("fay", "mail", json!(1)).unwrap();
+    b.register_as("fay", b.connection_uuid(0, 1, 0), None)
+        .unwrap();
+    rec_b.wait_mailbox(1);
+}
