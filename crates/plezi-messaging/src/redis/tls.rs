@@ -33,6 +33,12 @@ impl std::fmt::Debug for TlsSetup {
 }
 
 impl TlsSetup {
+    /// The same files as `redis` crate certificates (for `redis::Client::build_with_tls`, or a
+    /// cluster client's `certs`).
+    pub(crate) fn certificates(&self) -> &redis::TlsCertificates {
+        &self.certs
+    }
+
     /// Reads and checks the files: a missing or unreadable file, a file with no PEM certificate (or
     /// key), a key that does not match the certificate, or no system roots at all is a
     /// [`BusError::Tls`] that names the variable to fix.
@@ -147,10 +153,11 @@ pub(crate) fn redis_client(url: &str, settings: &RedisTls) -> Result<redis::Clie
     let client = redis::Client::open(url).map_err(bad_url)?;
     match tls_for(url, client.get_connection_info(), settings)? {
         None => Ok(client),
-        Some(tls) => {
-            redis::Client::build_with_tls(client.get_connection_info().clone(), tls.certs.clone())
-                .map_err(|e| BusError::Tls(format!("cannot set up TLS for the Redis client: {e}")))
-        }
+        Some(tls) => redis::Client::build_with_tls(
+            client.get_connection_info().clone(),
+            tls.certificates().clone(),
+        )
+        .map_err(|e| BusError::Tls(format!("cannot set up TLS for the Redis client: {e}"))),
     }
 }
 
