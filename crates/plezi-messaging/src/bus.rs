@@ -121,10 +121,21 @@ impl Bus {
     }
 
     /// A bus on Redis at `url`. Returns at once: if Redis is down, publishes queue until it is up.
+    ///
+    /// With `rediss://` (TLS, settings in [`BusConfig::redis_tls`]) the files are read and checked
+    /// and one connection is made before this returns, so that a certificate that does not verify
+    /// (or a client certificate the server refuses) fails here with [`BusError::Tls`] rather than
+    /// at the first publish; if Redis is unreachable, that check gives up after `io_timeout` and the
+    /// bus starts anyway. TLS settings with a `redis://` URL fail with [`BusError::Config`].
     pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
-        let addr = RedisAddr::parse(url)?;
-        let store: Arc<dyn MailboxStore> =
-            Arc::new(RedisStore::new(url, &config.app_name, config.io_timeout)?);
+        let addr = RedisAddr::parse(url, &config.redis_tls)?;
+        addr.check_tls(config.io_timeout)?;
+        let store: Arc<dyn MailboxStore> = Arc::new(RedisStore::new(
+            url,
+            &config.redis_tls,
+            &config.app_name,
+            config.io_timeout,
+        )?);
         let node = Arc::new(LocalNode::new(BusConfig {
             engine: Engine::Redis {
                 url: url.to_owned(),

@@ -15,7 +15,8 @@
 //!
 //! # Engines
 //! [`Bus::in_process`] (the default, one server) or [`Bus::redis`] (`PL_REDIS_URL`, else `REDIS_URL`,
-//! via [`Bus::from_env`]). Local receivers are always served at once on the publishing thread; other
+//! via [`Bus::from_env`]; `rediss://` for TLS, verified against the system roots or
+//! [`RedisTls::ca_file`], with an optional client certificate). Local receivers are always served at once on the publishing thread; other
 //! servers get a versioned JSON envelope (`docs/protocol.md#envelope-v1`) through Redis pub/sub and
 //! drop their own echoes. Publishes go through a bounded queue drained by one publisher thread that
 //! pipelines everything queued in one round trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential
@@ -89,7 +90,9 @@ mod sink;
 mod uuid;
 
 pub use bus::{Bus, BusState};
-pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
+pub use config::{
+    BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit, RedisTls,
+};
 #[cfg(feature = "internals")]
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};

@@ -69,9 +69,10 @@ impl Default for App {
 
 impl App {
     /// An application configured from the environment (`HOST`, `PORT`, `PL_THREADS`,
-    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`,
-    /// `PL_SESSION_MAX`, `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`]
-    /// fail.
+    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_REDIS_CA_FILE`, `PL_REDIS_CERT_FILE`, `PL_REDIS_KEY_FILE`,
+    /// `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`, `PL_SESSION_MAX`,
+    /// `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`] fail, and so do TLS
+    /// settings that cannot work (see `docs/configuration.md`).
     ///
     /// ```
     /// use plezi::App;
@@ -406,9 +407,12 @@ fn session_config(config: &Config, bus: &Bus) -> Result<SessionConfig, Error> {
     };
     let limits: SessionStoreConfig = config.sessions;
     let store: Arc<dyn SessionStore> = match &bus.config().engine {
-        Engine::Redis { url } => {
-            Arc::new(RedisSessionStore::new(url, &bus.config().app_name, limits)?)
-        }
+        Engine::Redis { url } => Arc::new(RedisSessionStore::with_tls(
+            url,
+            &bus.config().redis_tls,
+            &bus.config().app_name,
+            limits,
+        )?),
         Engine::InProcess => Arc::new(MemorySessionStore::new(limits)),
     };
     Ok(SessionConfig::new(key, store))

@@ -28,6 +28,7 @@ use redis::Script;
 use super::store::{
     Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
 };
+use crate::config::RedisTls;
 use crate::error::{BusError, MailboxLimit};
 use crate::redis::LazyConnection;
 use crate::uuid::ServerId;
@@ -211,8 +212,13 @@ pub(crate) struct RedisStore {
 }
 
 impl RedisStore {
-    pub fn new(url: &str, app_name: &str, io_timeout: Duration) -> Result<RedisStore, BusError> {
-        let conn = LazyConnection::new(url, io_timeout)?;
+    pub fn new(
+        url: &str,
+        tls: &RedisTls,
+        app_name: &str,
+        io_timeout: Duration,
+    ) -> Result<RedisStore, BusError> {
+        let conn = LazyConnection::new(url, tls, io_timeout)?;
         let helpers = HELPERS
             .replace("@MSG@", &MESSAGE_OVERHEAD.to_string())
             .replace("@ENTRY@", &ENTRY_OVERHEAD.to_string());

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::tls::redis_client;
+use crate::config::RedisTls;
 use crate::error::BusError;
 
 /// A lazily opened, self-healing synchronous connection to one Redis.
@@ -15,11 +17,14 @@ pub(crate) struct LazyConnection {
 }
 
 impl LazyConnection {
-    /// A connection to the Redis at `url`, opened at the first call; each call (and the connect)
-    /// fails after `io_timeout`.
-    pub(crate) fn new(url: &str, io_timeout: Duration) -> Result<LazyConnection, BusError> {
-        let client =
-            redis::Client::open(url).map_err(|e| BusError::Config(format!("Redis URL: {e}")))?;
+    /// A connection to the Redis at `url` (with TLS for `rediss://`, see `tls::redis_client`),
+    /// opened at the first call; each call (and the connect) fails after `io_timeout`.
+    pub(crate) fn new(
+        url: &str,
+        tls: &RedisTls,
+        io_timeout: Duration,
+    ) -> Result<LazyConnection, BusError> {
+        let client = redis_client(url, tls)?;
         Ok(LazyConnection {
             client,
             conn: Mutex::new(None),

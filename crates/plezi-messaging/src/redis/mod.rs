@@ -9,16 +9,19 @@
 //! The subscriber and publisher speak RESP themselves (see `resp.rs`) rather than through the `redis`
 //! crate: the subscriber must accept `SUBSCRIBE` writes from other threads while it blocks reading, and the
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
+//! Both run over a `link::Link` (plain TCP, or TLS for `rediss://`; `link::connect` opens it), whose
+//! `LinkWriter` is how other threads write to the subscriber's connection.
 
 mod backoff;
 mod conn;
 mod lazy_conn;
+mod link;
 mod publisher;
 pub(crate) mod resp;
 mod subscriber;
+mod tls;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -117,7 +120,7 @@ struct PubQueue {
 struct SubState {
     exact: BTreeSet<String>,
     patterns: BTreeSet<String>,
-    writer: Option<TcpStream>,
+    writer: Option<link::LinkWriter>,
     /// Subscription replies expected and received on the current connection.
     expected: u64,
     confirmed: u64,
@@ -259,7 +262,7 @@ impl RedisEngine {
             s.has_work.notify_all();
         }
         if let Some(w) = s.subs.lock().writer.as_ref() {
-            let _ = w.shutdown(Shutdown::Both);
+            let _ = w.shutdown();
         }
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
@@ -292,12 +295,11 @@ impl Shared {
         let mut cmd = Vec::new();
         resp::command(&mut cmd, &[verb, name.as_bytes()]);
         if let Some(w) = st.writer.as_mut() {
-            use std::io::Write;
             if w.write_all(&cmd).is_ok() {
                 st.expected += 1;
             } else {
                 // Make the subscriber thread reconnect; it resubscribes everything then.
-                let _ = w.shutdown(Shutdown::Both);
+                let _ = w.shutdown();
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The subscriber thread: one connection in subscribed mode, resubscribed after every reconnect.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,7 +64,7 @@ fn subscribe_all(shared: &Shared, conn: &RespConn) -> io::Result<()> {
             resp::command(&mut cmd, &args);
         }
     }
-    let mut writer = conn.try_clone_stream()?;
+    let mut writer = conn.writer()?;
     writer.write_all(&cmd)?;
     st.expected = (st.exact.len() + st.patterns.len()) as u64;
     st.confirmed = 0;
