@@ -114,7 +114,7 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start redis-server ({e}): these tests need a real Redis; install it \
-                     with `apt-get install -y redis-server` (.ci/install.sh does)"
+                     with `apt-get install -y redis-server` (or run: cargo xtask setup)"
                 )
             });
         self.child = Some(child);

@@ -6,7 +6,7 @@
 //! arrived exactly once, nothing arrived twice, every client is connected again, and the closes of
 //! each drain were spread over its window (the peak reconnect rate is measured and bounded).
 //!
-//! Needs `haproxy`, `redis-server` and `node` (`.ci/install.sh` installs them).
+//! Needs `haproxy`, `redis-server` and `node` (`cargo xtask setup` installs them).
 
 mod support;
 
@@ -67,7 +67,7 @@ impl Haproxy {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("haproxy runs (apt-get install haproxy)");
+            .expect("haproxy runs (apt-get install -y haproxy, or: cargo xtask setup)");
         let proxy = Haproxy {
             child,
             port,
@@ -109,7 +109,7 @@ impl Fleet {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("node runs");
+            .expect("node runs (apt-get install -y nodejs npm, or: cargo xtask setup)");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = channel();
