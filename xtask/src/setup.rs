@@ -95,10 +95,24 @@ pub fn run(root: &Path) -> Result<(), String> {
         };
         if !present {
             println!("setup: installing {} with pip: {}", tool.package, tool.why);
-            run_checked(
-                Command::new("python3").args(["-m", "pip", "install", "-q", tool.package]),
-                &format!("pip install {}", tool.package),
-            )?;
+            let pip = |extra: &[&str]| {
+                let mut cmd = Command::new("python3");
+                cmd.args(["-m", "pip", "install", "-q"])
+                    .args(extra)
+                    .arg(tool.package);
+                cmd
+            };
+            if !succeeds(&mut pip(&[])) {
+                // Debian's own Python refuses pip outside a virtualenv (PEP 668); these are test
+                // tools on a test machine.
+                println!(
+                    "setup: pip refused; again with --break-system-packages (Debian's Python)"
+                );
+                run_checked(
+                    &mut pip(&["--break-system-packages"]),
+                    &format!("pip install {}", tool.package),
+                )?;
+            }
         }
     }
     for dir in node_folders(root) {
