@@ -13,7 +13,7 @@ use crate::answer::Answer;
 use crate::app_state::{AppState, KindInfo};
 use crate::controller::Controller;
 use crate::cookies::{Cookies, SetCookie};
-use crate::error::SendError;
+use crate::error::{RenderError, SendError};
 use crate::params::Params;
 use crate::rate::TokenBucket;
 use crate::redirect::{self, RedirectError};
@@ -1001,6 +1001,53 @@ impl<'a> Ctx<'a> {
             pending.cancel();
         }
         Ok(queued?)
+    }
+
+    /// Renders template `name` from the routes' templates folder ([`crate::Routes::templates`])
+    /// with `context`: a page fragment for a WebSocket or AJAJ answer (the way `render
+    /// :chatmessage, format: 'ajax'` answers in Plezi), or any text. Escaping follows the file
+    /// name (`.html` escapes HTML). Returned as a handler's error, it answers `err` 500 and logs.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, RenderError};
+    /// # use serde_json::{json, Value};
+    /// fn chat(cx: &mut Ctx<'_>, msg: Value) -> Result<String, RenderError> {
+    ///     cx.render("chat/message.html", json!({"from": cx.id(), "text": msg["text"]}))
+    /// }
+    /// ```
+    pub fn render(
+        &self,
+        name: &str,
+        context: impl serde::Serialize,
+    ) -> Result<String, RenderError> {
+        match &self.app.templates {
+            Some(templates) => templates.render(name, context),
+            None => Err(RenderError::no_folder(name)),
+        }
+    }
+
+    /// Renders template `name` as a whole response for an HTTP action: `200` with the
+    /// `Content-Type` of its file name, or `500` (logged) when it fails.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Ctx};
+    /// # use plezi_server::Response;
+    /// # use serde_json::json;
+    /// # struct Home;
+    /// # impl Controller for Home {
+    /// fn index(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+    ///     Some(cx.render_page("home.html", json!({"title": "Welcome"})))
+    /// }
+    /// # }
+    /// ```
+    pub fn render_page(&self, name: &str, context: impl serde::Serialize) -> Response {
+        match &self.app.templates {
+            Some(templates) => templates.page(name, context),
+            None => {
+                log::error!("plezi: {}", RenderError::no_folder(name));
+                Response::text(500, "Internal Server Error\n")
+            }
+        }
     }
 
     /// Applies `BusConfig::notify_rate` to this call's client.

@@ -83,16 +83,13 @@ impl Dispatcher {
             limits,
             sessions,
             secure_cookies,
+            templates,
             ..
         } = routes;
         let sessions = Sessions::new(sessions, secure_cookies);
-        let app = Arc::new(AppState::new(
-            bus.clone(),
-            limits,
-            sessions,
-            secure_cookies,
-            &kinds,
-        ));
+        let mut app = AppState::new(bus.clone(), limits, sessions, secure_cookies, &kinds);
+        app.templates = templates;
+        let app = Arc::new(app);
         for kind in kinds.iter().filter(|k| k.mode != Mode::HttpOnly) {
             bus.join_controller(&kind.name);
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plezi_dispatch::ParamsLimits;
-use plezi_dispatch::{Controller, Dispatcher, Routes, SessionConfig, SessionKey};
+use plezi_dispatch::{Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey};
 use plezi_messaging::{
     Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
 };
@@ -49,6 +49,7 @@ pub struct App {
     bus: Option<Bus>,
     sessions: Option<SessionConfig>,
     health: Option<(String, String)>,
+    templates: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for App {
@@ -104,6 +105,7 @@ impl App {
             bus: None,
             sessions: None,
             health: None,
+            templates: None,
         }
     }
 
@@ -194,6 +196,19 @@ impl App {
     /// ```
     pub fn health(mut self, live: &str, ready: &str) -> App {
         self.health = Some((live.to_owned(), ready.to_owned()));
+        self
+    }
+
+    /// Renders templates from `dir` (`Ctx::render`, `Ctx::render_page`; MiniJinja, auto-escaped
+    /// by file name). Read again at every render in development, parsed once with
+    /// `PL_ENV=production`.
+    ///
+    /// ```
+    /// let app = plezi::App::new().templates("views"); // cx.render_page("home.html", ...)
+    /// # drop(app);
+    /// ```
+    pub fn templates(mut self, dir: impl Into<PathBuf>) -> App {
+        self.templates = Some(dir.into());
         self
     }
 
@@ -307,6 +322,13 @@ impl App {
         routes
             .sessions(sessions)
             .secure_cookies(config.secure_cookies());
+        if let Some(dir) = self.templates {
+            let reload = match config.production {
+                true => Reload::Never,
+                false => Reload::EveryRender,
+            };
+            routes.templates(dir, reload);
+        }
         let dispatcher = Dispatcher::new(routes, bus);
         let mut server_config = self.server_config;
         if let Some(notice) = config.drain_notice {
