@@ -88,7 +88,7 @@ mod session_store;
 mod sink;
 mod uuid;
 
-pub use bus::{Bus, BusState};
+pub use bus::{Bus, BusState, ReceivedKinds};
 pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
 #[cfg(feature = "internals")]
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
