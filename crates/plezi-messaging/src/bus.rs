@@ -374,6 +374,10 @@ impl Bus {
     /// [`Target::Identity`] messages and drains the identity's mailbox now and whenever it gets mail.
     /// `lifespan` (default: `mailbox_lifespan`, 21 days) is how long the mailbox outlives the identity's
     /// last access; the controller type sets it.
+    ///
+    /// With Redis, when `identity` had no live connection on this server yet, this waits (up to
+    /// `join_timeout`) for Redis to confirm the subscription to the identity's channel, so a real-time
+    /// message published on any server after this returns reaches `conn`.
     pub fn register_as(
         &self,
         identity: &str,
