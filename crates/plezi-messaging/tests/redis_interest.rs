@@ -333,3 +333,40 @@ fn identity_notifications_arrive_exactly_once_where_the_identity_is_live() {
             .all(|d| !matches!(&d.recipients, Recipients::Listed(l) if l.len() != 1))
     );
 }
+
+#[test]
+fn a_join_redis_does_not_confirm_in_time_completes_and_is_confirmed_later() {
+    support::init_log();
+    let redis = RedisServer::start();
+    let app = "interest5";
+    let config = BusConfig {
+        join_timeout: Duration::from_millis(200),
+        ..support::config(app)
+    };
+    let (a, _) = bus_with(&redis, config.clone());
+    let (b, rec_b) = bus_with(&redis, config);
+    redis.pause(true);
+    // Redis accepts the bytes and answers nothing: the first join waits for `join_timeout`, the
+    // next ones do not wait at all while Redis stays silent; none of them hangs.
+    b.join_controller("Chat");
+    let b1 = b.connection_uuid(0, 1, 0);
+    b.subscribe(b1, "room");
+    b.register_as("erin", b1, None).unwrap();
+    redis.pause(false);
+    // Redis answers the subscriptions it had queued.
+    for channel in ["ctl:Chat", "ch:room", "id:erin"] {
+        redis.wait_numsub(&format!("{app}:{channel}"), 1);
+    }
+    b.flush(WAIT).unwrap();
+    a.publish(Message::new(chat(), ev(1))).unwrap();
+    a.publish(Message::new(Target::Channel("room".into()), ev(2)))
+        .unwrap();
+    a.publish(Message::new(Target::Identity("erin".into()), ev(3)))
+        .unwrap();
+    a.publish(Message::new(Target::Multicast, ev(4))).unwrap();
+    wait_multicast(&rec_b, 4);
+    assert_eq!(rec_b.seen.lock().unwrap().deliveries.len(), 4);
+    // Once Redis answered again, a join waits for its confirmation as before.
+    b.join_controller("Other");
+    assert_eq!(redis.numsub(&format!("{app}:ctl:Other")), 1);
+}

@@ -9,11 +9,12 @@
 //! *confirmed* once Redis answered the last command sent for it on the current connection, and that
 //! command was a subscribe: from then on, everything published on it reaches this server.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 /// How a channel is subscribed: by exact name (`SUBSCRIBE`) or as a glob (`PSUBSCRIBE`).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub(crate) enum Kind {
     Exact,
     Pattern,
@@ -41,6 +42,8 @@ struct Entry {
     permanent: bool,
     /// Idle since then (no local reason left), or `None` while held.
     idle_since: Option<Instant>,
+    /// It has a record in `Interest::idle` (at most one, so churn cannot grow the heap).
+    queued: bool,
     /// Commands for it sent on the current connection and not answered yet.
     in_flight: u32,
 }
@@ -60,8 +63,9 @@ pub(crate) enum Hold {
 #[derive(Default)]
 pub(crate) struct Interest {
     entries: HashMap<Key, Entry>,
-    /// Releases in time order (stale ones, held again since, are skipped when they come up).
-    idle: VecDeque<(Instant, Key)>,
+    /// When idle channels were released, soonest first; a record whose channel was held again since is
+    /// skipped, one released again since is put back with its new time.
+    idle: BinaryHeap<Reverse<(Instant, Key)>>,
     /// A subscriber connection is up: commands are sent and answered on it.
     connected: bool,
 }
@@ -82,6 +86,7 @@ impl Interest {
             wanted: false,
             permanent: false,
             idle_since: None,
+            queued: false,
             in_flight: 0,
         });
         e.idle_since = None;
@@ -109,31 +114,41 @@ impl Interest {
             && e.idle_since.is_none()
         {
             e.idle_since = Some(now);
-            self.idle.push_back((now, key));
+            if !e.queued {
+                e.queued = true;
+                self.idle.push(Reverse((now, key)));
+            }
         }
     }
 
     /// When the oldest idle channel's grace period ends.
     pub fn next_expiry(&self, grace: Duration) -> Option<Instant> {
-        self.idle.front().map(|(at, _)| *at + grace)
+        self.idle.peek().map(|Reverse((at, _))| *at + grace)
     }
 
     /// The channels idle for `grace` by `now`: no longer wanted. While connected, send their unsubscribe
     /// commands (already counted as in flight).
     pub fn expire(&mut self, now: Instant, grace: Duration) -> Vec<Key> {
         let mut out = Vec::new();
-        while let Some((at, _)) = self.idle.front() {
+        while let Some(Reverse((at, _))) = self.idle.peek() {
             if *at + grace > now {
                 break;
             }
-            let Some((at, key)) = self.idle.pop_front() else {
+            let Some(Reverse((_, key))) = self.idle.pop() else {
                 break;
             };
             let Some(e) = self.entries.get_mut(&key) else {
                 continue;
             };
-            if e.idle_since != Some(at) {
+            e.queued = false;
+            let Some(since) = e.idle_since else {
                 continue; // held again since
+            };
+            if since + grace > now {
+                // Held and released again since: wait for the grace from that release.
+                e.queued = true;
+                self.idle.push(Reverse((since, key)));
+                continue;
             }
             e.wanted = false;
             e.idle_since = None;

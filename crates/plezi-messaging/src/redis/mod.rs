@@ -133,6 +133,9 @@ struct PubQueue {
 struct SubState {
     interest: Interest,
     writer: Option<TcpStream>,
+    /// A join timed out waiting for Redis, and no subscription reply came since: later joins do not
+    /// wait (each would block its event loop for `join_timeout`).
+    stalled: bool,
 }
 
 impl SubState {
@@ -262,22 +265,30 @@ impl RedisEngine {
     }
 
     /// Waits (up to `timeout`) until Redis confirmed the subscription to `key`. Returns at once when no
-    /// subscriber connection is up: the subscription is made when it is, before queued publishes flush.
-    /// False on timeout.
+    /// subscriber connection is up (the subscription is made when it is, before queued publishes flush),
+    /// and false at once while an earlier wait timed out and Redis has not answered a subscription
+    /// since. False on timeout.
     pub fn confirm(&self, key: &Key, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.subs.lock();
-        while st.interest.connected() && !st.interest.confirmed(key) {
+        loop {
+            if !st.interest.connected() || st.interest.confirmed(key) {
+                return true;
+            }
+            if st.stalled {
+                return false;
+            }
             if self
                 .shared
                 .subs_changed
                 .wait_until(&mut st, deadline)
                 .timed_out()
             {
-                return !st.interest.connected() || st.interest.confirmed(key);
+                let done = !st.interest.connected() || st.interest.confirmed(key);
+                st.stalled = !done;
+                return done;
             }
         }
-        true
     }
 
     pub fn queued(&self) -> usize {

@@ -33,6 +33,7 @@ pub(super) fn run(shared: Arc<Shared>) {
             let r = read_loop(&shared, &mut conn, &mut dedupe);
             let mut st = shared.subs.lock();
             st.writer = None;
+            st.stalled = false;
             st.interest.disconnect();
             drop(st);
             shared.subs_changed.notify_all();
@@ -161,7 +162,10 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
             };
             let name = items.get(1).and_then(Value::as_bytes).unwrap_or_default();
             let key = (kind, String::from_utf8_lossy(name).into_owned());
-            shared.subs.lock().interest.replied(&key);
+            let mut st = shared.subs.lock();
+            st.interest.replied(&key);
+            st.stalled = false;
+            drop(st);
             shared.subs_changed.notify_all();
             return;
         }
