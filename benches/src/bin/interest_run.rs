@@ -172,6 +172,61 @@ fn start_redis() -> Result<Redis, String> {
     Err("redis-server did not start".into())
 }
 
+/// Redis's CPU time so far (user + system, from `/proc/{pid}/stat`), in ms.
+fn redis_cpu_ms(redis: &Redis) -> f64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", redis.child.id())).unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) * 1e3 / hz
+}
+
+/// Bytes Redis has written to all its clients (`INFO stats`, `total_net_output_bytes`).
+fn redis_output_bytes(port: u16) -> Result<f64, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.write_all(b"INFO stats\r\n").map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(s);
+    let mut header = String::new();
+    reader.read_line(&mut header).map_err(|e| e.to_string())?;
+    let len: usize = header
+        .trim()
+        .trim_start_matches('$')
+        .parse()
+        .map_err(|e| format!("INFO reply: {e}"))?;
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "no total_net_output_bytes in INFO".into())
+}
+
+/// Redis's CPU and output around `f`.
+fn with_redis_cost<T>(
+    redis: &Redis,
+    f: impl FnOnce() -> Result<T, String>,
+) -> Result<(T, f64, f64), String> {
+    let (cpu, out) = (redis_cpu_ms(redis), redis_output_bytes(redis.port)?);
+    let value = f()?;
+    Ok((
+        value,
+        redis_cpu_ms(redis) - cpu,
+        redis_output_bytes(redis.port)? - out,
+    ))
+}
+
 /// `PUBSUB NUMSUB channel` through a fresh connection (inline command).
 fn numsub(port: u16, channel: &str) -> Result<i64, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
@@ -307,7 +362,7 @@ fn phase(
     }
 }
 
-fn print_phase(name: &str, before: &[Report], after: &[Report]) {
+fn print_phase(name: &str, (before, after): &(Vec<Report>, Vec<Report>), cpu: f64, out: f64) {
     println!("\n{name}");
     println!(
         "| process | members of `chat` | received | of which broadcasts | of which multicasts | CPU ms |"
@@ -323,6 +378,10 @@ fn print_phase(name: &str, before: &[Report], after: &[Report]) {
             a.cpu_ms - b.cpu_ms
         );
     }
+    println!(
+        "| Redis | | | | | {cpu:.0} (and {:.1} MB written to its clients) |",
+        out / 1e6
+    );
 }
 
 fn orchestrate(args: &[String]) -> Result<(), String> {
@@ -344,32 +403,38 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         numsub(redis.port, &all)?
     );
     let publishers = PUBLISHERS.count() as f64;
-    let (before, after) = phase(
-        &mut nodes,
-        "broadcast",
-        n,
-        |i| if i == 0 { publishers * n as f64 } else { 0.0 },
-        |r| r.broadcast,
-    )?;
+    let (reports, cpu, out) = with_redis_cost(&redis, || {
+        phase(
+            &mut nodes,
+            "broadcast",
+            n,
+            |i| if i == 0 { publishers * n as f64 } else { 0.0 },
+            |r| r.broadcast,
+        )
+    })?;
     print_phase(
         "broadcast phase: processes 1 and 2 each broadcast to `chat`",
-        &before,
-        &after,
+        &reports,
+        cpu,
+        out,
     );
-    let (before, after) = phase(
-        &mut nodes,
-        "multicast",
-        n,
-        |i| {
-            let own = if PUBLISHERS.contains(&i) { 1.0 } else { 0.0 };
-            (publishers - own) * n as f64
-        },
-        |r| r.multicast,
-    )?;
+    let (reports, cpu, out) = with_redis_cost(&redis, || {
+        phase(
+            &mut nodes,
+            "multicast",
+            n,
+            |i| {
+                let own = if PUBLISHERS.contains(&i) { 1.0 } else { 0.0 };
+                (publishers - own) * n as f64
+            },
+            |r| r.multicast,
+        )
+    })?;
     print_phase(
         "multicast phase (the peer figure): processes 1 and 2 each multicast",
-        &before,
-        &after,
+        &reports,
+        cpu,
+        out,
     );
     drop(nodes);
     drop(redis);
