@@ -1078,7 +1078,10 @@ impl<'a> Ctx<'a> {
         taken.map_err(|retry_after| SendError::RateLimited { retry_after })
     }
 
-    /// Subscribes this connection to the named channel.
+    /// Subscribes this connection to the named channel. Once this returns, every message published
+    /// to the channel on any server reaches this connection (with Redis, a server that had no
+    /// subscriber of the channel yet waits for Redis to confirm its subscription, up to
+    /// `BusConfig::join_timeout`).
     ///
     /// ```
     /// # use plezi_dispatch::{Ctx, SendError};

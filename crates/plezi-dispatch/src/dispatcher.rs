@@ -13,7 +13,6 @@ use crate::client_route;
 use crate::controller::Controller;
 use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
-use crate::events::Mode;
 use crate::params::Params;
 use crate::router::Router;
 use crate::routes::{NotFound, RouteTarget, Routes};
@@ -59,8 +58,8 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Joins the routes to `bus`: registers the bus sink and joins every WebSocket controller
-    /// type's broadcast channel.
+    /// Joins the routes to `bus`: registers the bus sink. (Each WebSocket connection joins its
+    /// controller type's broadcasts on the bus when it opens.)
     ///
     /// ```
     /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
@@ -90,9 +89,6 @@ impl Dispatcher {
         let mut app = AppState::new(bus.clone(), limits, sessions, secure_cookies, &kinds);
         app.templates = templates;
         let app = Arc::new(app);
-        for kind in kinds.iter().filter(|k| k.mode != Mode::HttpOnly) {
-            bus.join_controller(&kind.name);
-        }
         bus.set_sink(Arc::new(DispatchSink {
             app: Arc::downgrade(&app),
         }));

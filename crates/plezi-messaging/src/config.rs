@@ -164,6 +164,14 @@ pub struct BusConfig {
     /// flushes what was queued (it waits until as many subscribers as before the outage are back).
     /// Default: 2 s.
     pub rejoin_grace: Duration,
+    /// How long this server stays subscribed to a controller type's, a named channel's, a pattern's or
+    /// an identity's Redis channel after its last local member left, so members that come and go do not
+    /// make it subscribe and unsubscribe over and over. Default: 30 s.
+    pub unsubscribe_grace: Duration,
+    /// The longest a join (a controller connection's open, `subscribe`, `psubscribe`, `register_as`)
+    /// waits for Redis to confirm a subscription this server did not have yet; after it the join
+    /// completes anyway, and the subscription is confirmed later. Default: 1 s.
+    pub join_timeout: Duration,
 }
 
 impl Default for BusConfig {
@@ -190,6 +198,8 @@ impl Default for BusConfig {
             health_interval: Duration::from_secs(2),
             io_timeout: Duration::from_secs(3),
             rejoin_grace: Duration::from_secs(2),
+            unsubscribe_grace: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(1),
         }
     }
 }

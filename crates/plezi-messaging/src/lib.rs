@@ -23,6 +23,12 @@
 //! backoff with jitter, everything resubscribed); a full queue makes [`Bus::publish`] fail with
 //! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
 //!
+//! With Redis a server hears a controller type's broadcasts, a named channel and an identity's
+//! real-time messages only while it has a local member of it ([`Bus::join_controller`],
+//! [`Bus::subscribe`], [`Bus::register_as`]), and for `BusConfig::unsubscribe_grace` after the last one
+//! left; multicasts reach every server. A join returns once Redis confirmed the subscription, so a
+//! message published anywhere after it reaches the new member (`docs/protocol.md#interest`).
+//!
 //! # Identity mailboxes
 //! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`], [`Bus::notify_from`]. Store-then-signal:
 //! `notify` stores the message in the identity's mailbox first, then signals every server holding live
@@ -89,7 +95,7 @@ mod session_store;
 mod sink;
 mod uuid;
 
-pub use bus::{Bus, BusState};
+pub use bus::{Bus, BusState, ReceivedKinds};
 pub use config::{
     BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit, RedisTls,
 };

@@ -81,10 +81,22 @@ function keepOpen(user, cookie, onMessage, onOpen) {
   connect();
 }
 
+/** Logs in, trying again (a load balancer may still be finding its servers). */
+async function loginRetrying(user) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await login(user);
+    } catch (e) {
+      if (attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 function startUser(i) {
   const user = `u${i}`;
   received[user] = [];
-  return login(user).then((cookie) => {
+  return loginRetrying(user).then((cookie) => {
     keepOpen(user, cookie, (msg) => {
       if (msg.event === 'notice') received[user].push(msg.message);
     });
