@@ -18,12 +18,12 @@
 #   DURATION   [10]    measurement window per run, seconds (plus 2 s warm-up)
 #   ROUNDS     [3]     rounds; each runs every server once; odd rounds in the order given, even rounds
 #                      reversed, so ratios come from neighbours and no server always goes first
-#   RT         [1]     SCHED_FIFO for servers, Redis and tool, RT throttling lifted (see lib.sh)
+#   RT         [1]     SCHED_FIFO for the load tool, RT throttling lifted (see lib.sh)
 #   OUT        [$TARGET/bench-results/crossnode-DATE.jsonl]  JSON lines of every run
 #   CARGO_TARGET_DIR [target/bench]; LOAD, CHAT: other builds of plezi-load and examples/chat
 #
-# Both servers and Redis run pinned to core 0 (plezi: one event loop each), plezi-load on core 1: the
-# deliveries per CPU-second count every process that did the work, wherever the scheduler put it.
+# Both servers and Redis run pinned to core 0 at nice -10 (plezi: one event loop each), plezi-load on
+# core 1: the deliveries per CPU-second count every process that did the work.
 # Every run starts a fresh redis-server (no persistence) and fresh servers, and stops them with SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +43,10 @@ load="${LOAD:-$target/release/plezi-load}"
 chat="${CHAT:-$target/release/examples/chat}"
 source benches/lib.sh
 use_rt run-crossnode
+# The servers and Redis share core 0 at nice -10 (ahead of other jobs, time-sliced among themselves):
+# SCHED_FIFO there would let a saturated server keep the other server and Redis off the core until it
+# blocks, which hides their work from the window and turns the run into one server's.
+share=(nice -n -10)
 ulimit -n "$(ulimit -Hn)"
 log() { echo "run-crossnode: $*" >&2; }
 command -v redis-server > /dev/null || { log "redis-server is not installed"; exit 2; }
@@ -74,7 +78,7 @@ trap 'cleanup; if [ -n "${rt_saved:-}" ]; then echo "$rt_saved" > "$rt_knob"; fi
 # start_redis PORT: a fresh redis-server pinned to core 0, no persistence; sets $redis_pid.
 start_redis() {
   local p="$1"
-  taskset -c 0 "${rt[@]}" redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
+  taskset -c 0 "${share[@]}" redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
     --logfile '' > "$target/bench-results/crossnode-redis.log" 2>&1 &
   redis_pid=$!
   pids+=("$redis_pid")
@@ -97,19 +101,12 @@ start_pair() {
       cmd=(env SIO_ADAPTER=sharded REDIS_URL="redis://127.0.0.1:$rp" node "$repo/benches/peers/socketio/server.js") ;;
   esac
   pair_pids=()
-  # Started at normal priority and made SCHED_FIFO (every thread) once listening: node started under
-  # SCHED_FIFO next to another one on the same core can spin for more than 20 s before it listens.
-  local with_rt=("${rt[@]}")
-  rt=()
+  local rt=("${share[@]}")
   for p in "$p1" "$p2"; do
-    launch_server "$name-$p" "$p" "${cmd[@]}" || { rt=("${with_rt[@]}"); return 1; }
+    launch_server "$name-$p" "$p" "${cmd[@]}" || return 1
     pids+=("$server_pid")
     pair_pids+=("$server_pid")
   done
-  rt=("${with_rt[@]}")
-  if [ ${#rt[@]} -gt 0 ]; then
-    for p in "${pair_pids[@]}"; do chrt -a -f -p 10 "$p"; done
-  fi
 }
 
 # --- the runs ---------------------------------------------------------------------------------------
