@@ -168,7 +168,7 @@ metrics = [("deliveries per CPU-second (servers + Redis)", "per_cpu_s", "{:,.0f}
            ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
            ("latency p99 ms", "latency_p99_ms", "{:.1f}"),
            ("both servers, % of a core", "servers_pct", "{:.0f}"),
-           ("Redis, % of a core", "redis_pct", "{:.0f}"),
+           ("Redis, % of a core", "redis_pct", "{:.1f}"),
            ("client CPU %", "client_cpu_pct", "{:.0f}"),
            ("lost", "lost", "{:.0f}")]
 print("\nmedian (min–max) over rounds")
