@@ -7,11 +7,15 @@
 #
 #   benches/run-redis-fanout.sh [K...]      default: 1 4 16 64
 #
-# Environment: MESSAGES [200000] publishes per K; SIZE [156] message bytes; PORT [3980].
+# Environment: MESSAGES [200000] publishes per K; SIZE [156] message bytes; PORT [3980]; PIPELINE [16]
+# (redis-benchmark -P: 1 gives one PUBLISH per round trip, as from a lightly loaded bus publisher);
+# PUBLISHERS [1] publishing connections (redis-benchmark -c: many processes publishing at once).
 set -euo pipefail
 messages="${MESSAGES:-200000}"
 size="${SIZE:-156}"
 port="${PORT:-3980}"
+pipeline="${PIPELINE:-16}"
+publishers="${PUBLISHERS:-1}"
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(1 4 16 64)
 for tool in redis-server redis-cli redis-benchmark; do
@@ -20,7 +24,7 @@ done
 tick="$(getconf CLK_TCK)"
 cpu() { awk -v t="$tick" '{ print ($14 + $15) / t }' "/proc/$1/stat"; }
 message="$(head -c "$size" /dev/zero | tr '\0' x)"
-echo "run-redis-fanout: $(redis-server --version | cut -d' ' -f3); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "run-redis-fanout: $(redis-server --version | cut -d' ' -f3), -c $publishers -P $pipeline, $size-byte messages; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for k in "${counts[@]}"; do
   taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no > /dev/null 2>&1 &
   redis_pid=$!
@@ -33,7 +37,7 @@ for k in "${counts[@]}"; do
   until [ "$(redis-cli -p "$port" pubsub numsub bench | tail -1)" -ge "$k" ]; do sleep 0.1; done
   c0="$(cpu "$redis_pid")"
   t0="$(date +%s.%N)"
-  taskset -c 1 redis-benchmark -p "$port" -c 1 -P 16 -n "$messages" -q PUBLISH bench "$message" > /dev/null
+  taskset -c 1 redis-benchmark -p "$port" -c "$publishers" -P "$pipeline" -n "$messages" -q PUBLISH bench "$message" > /dev/null
   c1="$(cpu "$redis_pid")"
   t1="$(date +%s.%N)"
   python3 - "$k" "$messages" "$c0" "$c1" "$t0" "$t1" << 'EOF'
