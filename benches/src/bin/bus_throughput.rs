@@ -13,7 +13,7 @@
 //! Latency uses CLOCK_MONOTONIC, shared by both processes on one machine.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use plezi_messaging::{
     Bus, BusConfig, BusError, Envelope, LocalDelivery, Message, Payload, ServerId, Sink, Target,
 };
+use plezi_test_support::redis::RedisServer;
 
 const APP: &str = "bench";
 const CHANNEL: &str = "bench";
@@ -89,54 +90,6 @@ fn config() -> BusConfig {
 // ---------------------------------------------------------------------------------------------------
 // Orchestrator
 
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Result<Redis, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot start redis-server ({e}); install it: apt-get install -y redis-server")
-        })?;
-    let redis = Redis { port, child };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"PING\r\n");
-            let mut buf = [0u8; 7];
-            if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                return Ok(redis);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Err("redis-server did not start".into())
-}
-
 fn spawn_self(args: &[&str]) -> Result<(Child, BufReader<std::process::ChildStdout>), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
@@ -167,8 +120,8 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
     let size = opt(args, "--size", 64)?.max(32) as usize;
     let seconds = opt(args, "--seconds", 3)?;
     let rounds = opt(args, "--rounds", 5)?.max(1);
-    let redis = start_redis()?;
-    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let redis = RedisServer::start();
+    let url = redis.url();
 
     // Our envelope for this payload, as it goes on the wire (with a seq), fixes the ceiling's message size.
     let sample = Envelope {
@@ -249,7 +202,7 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// `redis-benchmark -c clients -P 16 PUBLISH` with a message like ours, to a channel one raw subscriber
 /// process reads; returns the publishes per second redis-benchmark reports.
-fn ceiling(redis: &Redis, clients: u32, n: u64, filler: &str) -> Result<f64, String> {
+fn ceiling(redis: &RedisServer, clients: u32, n: u64, filler: &str) -> Result<f64, String> {
     let channel = format!("{APP}:ceiling");
     let port = redis.port.to_string();
     let expect = n.to_string();

@@ -16,12 +16,13 @@
 //! peer figure, what every process pays when every envelope reaches it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plezi_messaging::{Bus, BusConfig, LocalDelivery, Payload, Sink, Target};
+use plezi_test_support::redis::RedisServer;
 
 const APP: &str = "interest";
 const CONTROLLER: &str = "chat";
@@ -132,50 +133,9 @@ fn node(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-struct Redis {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Result<Redis, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            format!("cannot start redis-server ({e}); install it: apt-get install -y redis-server")
-        })?;
-    let redis = Redis { port, child };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"PING\r\n");
-            let mut buf = [0u8; 7];
-            if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                return Ok(redis);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Err("redis-server did not start".into())
-}
-
 /// Redis's CPU time so far (user + system, from `/proc/{pid}/stat`), in ms.
-fn redis_cpu_ms(redis: &Redis) -> f64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{}/stat", redis.child.id())).unwrap_or_default();
+fn redis_cpu_ms(redis: &RedisServer) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", redis.pid())).unwrap_or_default();
     // Fields after the command name (which ends with ')'): utime and stime are the 12th and 13th.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -215,7 +175,7 @@ fn redis_output_bytes(port: u16) -> Result<f64, String> {
 
 /// Redis's CPU and output around `f`.
 fn with_redis_cost<T>(
-    redis: &Redis,
+    redis: &RedisServer,
     f: impl FnOnce() -> Result<T, String>,
 ) -> Result<(T, f64, f64), String> {
     let (cpu, out) = (redis_cpu_ms(redis), redis_output_bytes(redis.port)?);
@@ -389,8 +349,8 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         .map(|v| v.parse().map_err(|_| "--messages needs a number"))
         .transpose()?
         .unwrap_or(20_000);
-    let redis = start_redis()?;
-    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let redis = RedisServer::start();
+    let url = redis.url();
     let mut nodes = (0..NODES)
         .map(|i| spawn_node(&url, i == 0))
         .collect::<Result<Vec<_>, _>>()?;

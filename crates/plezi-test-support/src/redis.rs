@@ -139,6 +139,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
 
+    /// The server's process id (for CPU figures from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("redis-server runs").id()
+    }
+
     /// Kills the server (SIGKILL: no goodbye to its clients) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
