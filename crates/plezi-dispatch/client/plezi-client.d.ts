@@ -57,6 +57,12 @@ declare class PleziClient {
   /** Called when an emitted event gets no `_ack_` in time and emit() got no timeout_callback. */
   ontimeout: PleziClient.EmitCallback | null;
   /**
+   * After a reconnect, for the streams that keep a history: `true` when the messages missed while
+   * away were delivered (before any new one), `false` when the history no longer covers the gap
+   * (reload the state).
+   */
+  onrecovery: ((this: PleziClient, streams: { [stream: string]: boolean }) => void) | null;
+  /**
    * Receives messages no handler takes: JSON without an `event` name, events with no handler on the
    * client, and non-JSON data (as the raw string, Blob or ArrayBuffer).
    */
@@ -148,6 +154,12 @@ declare namespace PleziClient {
     readonly AJAJ_CONTENT_TYPE: "application/json";
     /** Every event name starting with this prefix is reserved (never dispatched to a handler). */
     readonly RESERVED_PREFIX: "_";
+    /** Key of a delivered message's place in a stream that keeps a history: `{"s":STREAM,"e":EPOCH,"o":OFFSET}`. */
+    readonly POSITION_KEY: "_pos_";
+    /** Query parameter of a reconnecting client's upgrade request: a JSON array of the last positions it saw. */
+    readonly RECOVER_PARAM: "_recover_";
+    /** Event name of the server's recovery report: `{"event":"_recovered_","streams":{STREAM:true|false}}` (false: the history no longer covers the gap). */
+    readonly RECOVERED_EVENT: "_recovered_";
     // WebSocket close codes
     /** Close code of an orderly close (RFC 6455 section 7.4.1). */
     readonly CLOSE_NORMAL: 1000;

@@ -89,4 +89,6 @@ pub(crate) struct KindInfo {
     pub(crate) lifespan: Duration,
     /// The WebSocket mode.
     pub(crate) mode: Mode,
+    /// `Controller::history`.
+    pub(crate) history: Option<plezi_messaging::HistoryLimits>,
 }

@@ -4,9 +4,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use plezi_messaging::{ConnectionUuid, Payload, Target};
+use plezi_messaging::{ConnectionUuid, Message as BusMessage, Payload, Position, Target};
 use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::answer::Answer;
 use crate::app_state::{AppState, KindInfo};
@@ -14,9 +14,10 @@ use crate::auto;
 use crate::context::{ConnState, Ctx, Source, WsPort};
 use crate::controller::Controller;
 use crate::events::{Events, Mode};
-use crate::generated::EVENT_KEY;
+use crate::generated::{EVENT_KEY, POSITION_KEY, RECOVER_PARAM};
 use crate::msg::Msg;
 use crate::params::Params;
+use crate::recovery::Recovery;
 
 /// One server-side delivery, shared by all its local receivers.
 ///
@@ -29,6 +30,8 @@ pub(crate) struct Delivery {
     msg: Msg,
     from: Option<ConnectionUuid>,
     target: Target,
+    /// Its place in its stream's history, if the stream keeps one.
+    position: Option<Position>,
 }
 
 impl Delivery {
@@ -37,12 +40,28 @@ impl Delivery {
         data: Value,
         from: Option<ConnectionUuid>,
         target: Target,
+        position: Option<Position>,
     ) -> Delivery {
         Delivery {
-            msg: Msg::new(argument(&event, data)),
+            msg: Msg::new(argument(&event, data, position.as_ref())),
             event,
             from,
             target,
+            position,
+        }
+    }
+
+    /// A message recovered from a stream's history.
+    pub(crate) fn recovered(message: BusMessage) -> Option<Delivery> {
+        match message.payload {
+            Payload::Event { event, data } => Some(Delivery::new(
+                event,
+                data,
+                message.from,
+                message.target,
+                message.position,
+            )),
+            Payload::Raw(_) => None,
         }
     }
 
@@ -69,11 +88,15 @@ impl Delivery {
 /// The handler's message for a delivery of `event` with `data`: `data`, with `"event": <event>`
 /// added when it is an object without an `event` key, so every source hands handlers the same
 /// shape.
-fn argument(event: &str, mut data: Value) -> Value {
-    if let Value::Object(map) = &mut data
-        && !map.contains_key(EVENT_KEY)
-    {
-        map.insert(EVENT_KEY.to_owned(), Value::from(event));
+fn argument(event: &str, mut data: Value, position: Option<&Position>) -> Value {
+    if let Value::Object(map) = &mut data {
+        if !map.contains_key(EVENT_KEY) {
+            map.insert(EVENT_KEY.to_owned(), Value::from(event));
+        }
+        if let Some(p) = position {
+            let at = json!({"s": &*p.stream, "e": &*p.epoch, "o": p.offset});
+            map.insert(POSITION_KEY.to_owned(), at);
+        }
     }
     data
 }
@@ -173,6 +196,7 @@ impl Connection {
     ) -> Connection {
         // The real UUID is known in on_open (the server assigns the slot at the upgrade).
         let uuid = app.bus.connection_uuid(0, 0, 0);
+        let recovery = params.get_str(RECOVER_PARAM).and_then(Recovery::parse);
         Connection {
             app,
             kind,
@@ -181,6 +205,7 @@ impl Connection {
                 params,
                 on_bus: false,
                 notify_bucket: Default::default(),
+                recovery,
                 session_id,
                 session,
             },
@@ -208,6 +233,11 @@ impl Connection {
 
     /// A server-side delivery: the handler named by the event runs; its answer is written.
     pub(crate) fn deliver(&mut self, port: &mut dyn WsPort, delivery: &Delivery) {
+        if let (Some(recovery), Some(position)) = (&self.state.recovery, &delivery.position)
+            && recovery.already_written(position)
+        {
+            return;
+        }
         let source = Source::Delivery {
             from: delivery.from,
         };
@@ -216,6 +246,44 @@ impl Connection {
                 delivery.write_answer(cx, &answer);
             }
         });
+        self.recover_entitled(port);
+    }
+
+    /// Delivers what `stream`'s history holds after the position the client named (when it named
+    /// one), through the handlers, in order.
+    fn recover(&mut self, port: &mut dyn WsPort, stream: &str) {
+        let Some(recovery) = self.state.recovery.as_mut() else {
+            return;
+        };
+        let Some(Ok(missed)) = recovery.take(&self.app.bus, stream) else {
+            return;
+        };
+        for delivery in missed.into_iter().filter_map(Delivery::recovered) {
+            let source = Source::Delivery {
+                from: delivery.from,
+            };
+            self.with_cx(port, source, Some(&delivery.target), |live, cx| {
+                if let Some(answer) = live.deliver(cx, &delivery.event, delivery.msg()) {
+                    delivery.write_answer(cx, &answer);
+                }
+            });
+        }
+    }
+
+    /// Recovers the channels the connection subscribed to since the last call, then reports what
+    /// was recovered (`_recovered_`).
+    fn recover_entitled(&mut self, port: &mut dyn WsPort) {
+        let Some(recovery) = self.state.recovery.as_mut() else {
+            return;
+        };
+        for stream in recovery.take_entitled() {
+            self.recover(port, &stream);
+        }
+        if let Some(report) = self.state.recovery.as_mut().and_then(|r| r.report())
+            && let Err(e) = port.write_text(&report)
+        {
+            log::debug!("plezi: recovery report not written: {e}");
+        }
     }
 
     /// Pre-encoded bytes from the bus, written as they are.
@@ -251,7 +319,9 @@ impl Connection {
             self.app.bus.join_controller(&self.kind.name);
             self.joined = true;
         }
+        self.recover(port, &format!("ctl:{}", self.kind.name));
         self.with_cx(port, Source::Hook, None, |live, cx| live.open(cx));
+        self.recover_entitled(port);
     }
 
     /// A message from the client: auto-dispatch or `on_message`, by the controller's mode.
@@ -259,6 +329,7 @@ impl Connection {
         self.with_cx(port, Source::WebSocket, None, |live, cx| {
             live.message(cx, msg)
         });
+        self.recover_entitled(port);
     }
 
     /// The connection closed: runs `on_close` and leaves the bus.
@@ -333,7 +404,7 @@ mod tests {
     use crate::session::{SessionConfig, Sessions};
 
     fn delivery(event: &str, data: Value) -> Delivery {
-        Delivery::new(event.into(), data, None, Target::Multicast)
+        Delivery::new(event.into(), data, None, Target::Multicast, None)
     }
 
     #[test]
@@ -399,6 +470,7 @@ mod tests {
             tag: 1,
             lifespan: std::time::Duration::ZERO,
             mode: Mode::AutoDispatch,
+            history: None,
         };
         (0..3)
             .map(|i| {
@@ -410,6 +482,7 @@ mod tests {
                     notify_bucket: Default::default(),
                     session_id: None,
                     session: Default::default(),
+                    recovery: None,
                 };
                 let p: &mut dyn WsPort = &mut port;
                 let source = Source::Delivery { from: None };

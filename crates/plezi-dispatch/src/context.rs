@@ -16,6 +16,7 @@ use crate::cookies::{Cookies, SetCookie};
 use crate::error::{RenderError, SendError};
 use crate::params::Params;
 use crate::rate::TokenBucket;
+use crate::recovery::Recovery;
 use crate::redirect::{self, RedirectError};
 use crate::session::{Saved, Session};
 use crate::stored_first::PendingNotifies;
@@ -67,6 +68,8 @@ pub(crate) struct ConnState {
     pub(crate) session_id: Option<String>,
     /// That session, loaded at the first read (or by `pre_connect`).
     pub(crate) session: OnceCell<Session>,
+    /// What a reconnecting client asked to recover (`None` for almost every connection).
+    pub(crate) recovery: Option<Box<Recovery>>,
 }
 
 /// The per-request state of an HTTP call.
@@ -1095,6 +1098,9 @@ impl<'a> Ctx<'a> {
         let conn = self.conn_mut()?;
         conn.on_bus = true;
         let uuid = conn.uuid;
+        if let Some(recovery) = conn.recovery.as_mut() {
+            recovery.entitle(format!("ch:{channel}"));
+        }
         self.app.bus.subscribe(uuid, channel);
         Ok(())
     }

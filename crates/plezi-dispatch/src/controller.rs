@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use plezi_messaging::{ConnectionUuid, DEFAULT_MAILBOX_LIFESPAN, Payload};
+use plezi_messaging::{ConnectionUuid, DEFAULT_MAILBOX_LIFESPAN, HistoryLimits, Payload};
 use plezi_server::{CloseInfo, Message, Response};
 use serde_json::Value;
 
@@ -213,6 +213,26 @@ pub trait Controller: Send + Sized + 'static {
     /// ```
     fn message_store_lifespan() -> Duration {
         DEFAULT_MAILBOX_LIFESPAN
+    }
+
+    /// Keep the last broadcasts to this controller type, so a client that reconnects recovers
+    /// what it missed (`docs/protocol.md#recovery`; `PleziClient` does it by itself). Default:
+    /// `None`, no history (nothing kept, nothing paid).
+    ///
+    /// ```
+    /// # use plezi_dispatch::Controller;
+    /// use plezi_messaging::HistoryLimits;
+    /// use std::time::Duration;
+    /// #[derive(Default)]
+    /// struct Room;
+    /// impl Controller for Room {
+    ///     fn history() -> Option<HistoryLimits> {
+    ///         Some(HistoryLimits { max_messages: 1_000, max_age: Duration::from_secs(300) })
+    ///     }
+    /// }
+    /// ```
+    fn history() -> Option<HistoryLimits> {
+        None
     }
 
     /// A WebSocket upgrade request for this route (the request, params, cookies and session

@@ -83,8 +83,29 @@ impl Dispatcher {
             sessions,
             secure_cookies,
             templates,
+            channel_histories,
             ..
         } = routes;
+        let histories = kinds
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    Target::Broadcast {
+                        controller: k.name.clone(),
+                    },
+                    k.history?,
+                ))
+            })
+            .chain(
+                channel_histories
+                    .into_iter()
+                    .map(|(n, l)| (Target::Channel(n), l)),
+            );
+        for (target, limits) in histories {
+            if let Err(e) = bus.keep_history(&target, limits) {
+                log::error!("plezi: no history for {target:?}: {e}");
+            }
+        }
         let sessions = Sessions::new(sessions, secure_cookies);
         let mut app = AppState::new(bus.clone(), limits, sessions, secure_cookies, &kinds);
         app.templates = templates;

@@ -47,6 +47,15 @@ pub const AJAJ_CONTENT_TYPE: &str = "application/json";
 /// Every event name starting with this prefix is reserved (never dispatched to a handler).
 pub const RESERVED_PREFIX: &str = "_";
 
+/// Key of a delivered message's place in a stream that keeps a history: `{"s":STREAM,"e":EPOCH,"o":OFFSET}`.
+pub const POSITION_KEY: &str = "_pos_";
+
+/// Query parameter of a reconnecting client's upgrade request: a JSON array of the last positions it saw.
+pub const RECOVER_PARAM: &str = "_recover_";
+
+/// Event name of the server's recovery report: `{"event":"_recovered_","streams":{STREAM:true|false}}` (false: the history no longer covers the gap).
+pub const RECOVERED_EVENT: &str = "_recovered_";
+
 // WebSocket close codes
 
 /// Close code of an orderly close (RFC 6455 section 7.4.1).

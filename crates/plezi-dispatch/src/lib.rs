@@ -88,6 +88,7 @@ mod error;
 mod events;
 mod msg;
 mod rate;
+mod recovery;
 mod redirect;
 mod routes;
 mod sink;

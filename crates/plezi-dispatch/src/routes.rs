@@ -1,6 +1,7 @@
 //! [`Routes`]: the ordered list of what an application answers, checked as it is built.
 
 use crate::templates::{Reload, Templates};
+use plezi_messaging::HistoryLimits;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,6 +102,7 @@ pub struct Routes {
     pub(crate) sessions: SessionConfig,
     pub(crate) secure_cookies: bool,
     pub(crate) templates: Option<Templates>,
+    pub(crate) channel_histories: Vec<(String, HistoryLimits)>,
 }
 
 impl Default for Routes {
@@ -141,6 +143,7 @@ impl Routes {
             sessions: SessionConfig::default(),
             secure_cookies: false,
             templates: None,
+            channel_histories: Vec::new(),
         }
     }
 
@@ -284,6 +287,20 @@ impl Routes {
         self
     }
 
+    /// Keep the last messages published to the named channel `name`, so a client that reconnects
+    /// recovers what it missed on it once it subscribes again (`docs/protocol.md#recovery`).
+    /// Default: no channel keeps a history.
+    ///
+    /// ```
+    /// use plezi_messaging::HistoryLimits;
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.channel_history("news", HistoryLimits::default());
+    /// ```
+    pub fn channel_history(&mut self, name: &str, limits: HistoryLimits) -> &mut Self {
+        self.channel_histories.push((name.to_owned(), limits));
+        self
+    }
+
     /// Registers controller type `C` once: its events are read and checked, it gets a tag.
     fn register_type<C: Controller>(
         &mut self,
@@ -304,6 +321,7 @@ impl Routes {
             tag: self.kinds.len() as u64 + 1,
             lifespan: C::message_store_lifespan(),
             mode: events.mode(),
+            history: C::history(),
         });
         let events = Arc::new(events);
         self.kinds.push(kind.clone());

@@ -64,6 +64,7 @@ impl Sink for DispatchSink {
             recipients,
             payload,
             from,
+            position,
         } = delivery;
         let filter = match &recipients {
             Recipients::All { except } => Some(Self::filter(&app, None, *except)),
@@ -86,7 +87,7 @@ impl Sink for DispatchSink {
                 }
             }
             Payload::Event { event, data } => {
-                let delivery = Delivery::new(event, data, from, target);
+                let delivery = Delivery::new(event, data, from, target, position);
                 let each: EachFn = Arc::new(move |h, ws| {
                     if let Some(conn) = Connection::downcast(h) {
                         conn.deliver(ws, &delivery);
@@ -122,7 +123,7 @@ impl Sink for DispatchSink {
             .into_iter()
             .map(|p| match p {
                 Payload::Event { event, data } => {
-                    Ok(Delivery::new(event, data, None, target.clone()))
+                    Ok(Delivery::new(event, data, None, target.clone(), None))
                 }
                 Payload::Raw(bytes) => Err(bytes),
             })

@@ -178,6 +178,7 @@ impl<C: Controller> Harness<C> {
             tag: 1,
             lifespan: C::message_store_lifespan(),
             mode: events.mode(),
+            history: None,
         };
         let uuid = bus.connection_uuid(0, 1, 0);
         let app = Arc::new(AppState::new(
@@ -436,7 +437,7 @@ impl<C: Controller> Harness<C> {
         if !self.port.open {
             return Vec::new();
         }
-        let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast);
+        let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast, None);
         self.conn.deliver(&mut self.port, &delivery);
         self.written()
     }

@@ -9,6 +9,7 @@ use crate::counters::{
 };
 use crate::envelope::Envelope;
 use crate::error::BusError;
+use crate::history::{HistoryLimits, RecoveryGap};
 use crate::local_node::LocalNode;
 use crate::mailbox::{
     MailboxStore, MailboxUsage, Mailboxes, MemoryStore, Outcome, RedisStore, check_identity,
@@ -256,9 +257,52 @@ impl Bus {
             }
         }
         if !remote_unicast {
-            node.deliver_local(message);
+            node.histories
+                .record(message, |message| node.deliver_local(message));
         }
         Ok(())
+    }
+
+    /// Keeps the last messages published to `target` (a controller type's broadcasts or a named
+    /// channel), within `limits`, so a client that reconnects can recover what it missed
+    /// (`docs/protocol.md#recovery`). Every message to it then carries a [`Position`]. Fails with
+    /// [`BusError::Config`] for another kind of target, and with the Redis engine (whose history
+    /// would have to live in Redis for a client to recover on another server).
+    ///
+    /// ```
+    /// use plezi_messaging::{Bus, BusConfig, HistoryLimits, Message, Payload, Target};
+    /// let bus = Bus::in_process(BusConfig::default());
+    /// let room = Target::Channel("room".into());
+    /// bus.keep_history(&room, HistoryLimits::default())?;
+    /// bus.publish(Message::new(room, Payload::event("said", serde_json::json!("hi"))))?;
+    /// # Ok::<(), plezi_messaging::BusError>(())
+    /// ```
+    pub fn keep_history(&self, target: &Target, limits: HistoryLimits) -> Result<(), BusError> {
+        let Some(stream) = crate::history::stream_of(target) else {
+            return Err(BusError::Config(format!(
+                "{target:?} cannot keep a history: only a controller type's broadcasts or a named channel can"
+            )));
+        };
+        if self.inner.redis.is_some() {
+            return Err(BusError::Config(
+                "message history needs the in-process bus for now: with Redis a reconnecting client \
+                 may reach another server, which would not have it"
+                    .to_owned(),
+            ));
+        }
+        self.inner.node.histories.keep(stream, limits);
+        Ok(())
+    }
+
+    /// The messages of `stream` (a [`Position::stream`]) published after offset `offset` of epoch
+    /// `epoch`, oldest first, or a [`RecoveryGap`] when the history does not cover them.
+    pub fn recover(
+        &self,
+        stream: &str,
+        epoch: &str,
+        offset: u64,
+    ) -> Result<Vec<Message>, RecoveryGap> {
+        self.inner.node.histories.since(stream, epoch, offset)
     }
 
     /// Shorthand: publish event `event` with `data` to `target`.

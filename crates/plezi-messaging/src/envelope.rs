@@ -288,6 +288,7 @@ impl Envelope {
                 payload,
                 except: raw.except,
                 from: raw.from,
+                position: None,
             }),
         })
     }
@@ -424,6 +425,7 @@ mod tests {
                     payload: payload.clone(),
                     except: Some(uuid(1)),
                     from: Some(uuid(2)),
+                    position: None,
                 };
                 assert_eq!(
                     Envelope::encode_message(origin, &m),

@@ -86,6 +86,7 @@ pub mod envelope;
 mod envelope;
 mod error;
 mod glob;
+mod history;
 mod local_node;
 mod mailbox;
 mod message;
@@ -104,6 +105,7 @@ pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};
 #[cfg(feature = "internals")]
 pub use glob::glob_match;
+pub use history::{HistoryLimits, Position, RecoveryGap};
 pub use mailbox::MailboxUsage;
 pub use message::{Message, Payload, Target};
 pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};

@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 use crate::config::BusConfig;
 use crate::counters::Counters;
+use crate::history::Histories;
 use crate::message::{Message, Target};
 use crate::registry::Registry;
 use crate::sink::{LocalDelivery, NullSink, Recipients, Sink};
@@ -20,6 +21,8 @@ pub(crate) struct LocalNode {
     sink: RwLock<Arc<dyn Sink>>,
     pub registry: RwLock<Registry>,
     pub counters: Counters,
+    /// The streams that keep a history here.
+    pub histories: Histories,
 }
 
 impl LocalNode {
@@ -30,6 +33,7 @@ impl LocalNode {
             sink: RwLock::new(Arc::new(NullSink)),
             registry: RwLock::new(Registry::default()),
             counters: Counters::default(),
+            histories: Histories::default(),
         }
     }
 
@@ -48,6 +52,7 @@ impl LocalNode {
             payload,
             except,
             from,
+            position,
         } = message;
         let recipients = match &target {
             Target::Multicast => Recipients::All { except },
@@ -81,6 +86,7 @@ impl LocalNode {
             recipients,
             payload,
             from,
+            position,
         });
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::history::Position;
 use crate::uuid::ConnectionUuid;
 
 /// Who a message is for. Every target reaches connections on every server of the bus.
@@ -97,6 +98,9 @@ pub struct Message {
     pub except: Option<ConnectionUuid>,
     /// The sending connection, if any (given to the receivers, and to `failed_unicast`).
     pub from: Option<ConnectionUuid>,
+    /// Its place in its stream's history, set by the bus when the target keeps one
+    /// ([`crate::Bus::keep_history`]); `None` otherwise.
+    pub position: Option<Position>,
 }
 
 impl Message {
@@ -107,6 +111,7 @@ impl Message {
             payload,
             except: None,
             from: None,
+            position: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Where local deliveries go: the [`Sink`] the dispatch layer registers with [`crate::Bus::set_sink`].
 
+use crate::history::Position;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -40,6 +41,8 @@ pub struct LocalDelivery {
     pub payload: Payload,
     /// The sending connection, if the publisher named one.
     pub from: Option<ConnectionUuid>,
+    /// Its place in its stream's history (when the target keeps one).
+    pub position: Option<Position>,
 }
 
 /// Messages claimed from an identity's mailbox, for that identity's live local connections.
@@ -169,6 +172,7 @@ pub trait Sink: Send + Sync + 'static {
                 recipients: Recipients::Listed(connections.clone()),
                 payload,
                 from: None,
+                position: None,
             });
         }
         claim.delivered();

@@ -54,6 +54,12 @@ declare class PleziClient {
   /** Called when an emitted event gets no `_ack_` in time and emit() got no timeout_callback. */
   ontimeout: PleziClient.EmitCallback | null;
   /**
+   * After a reconnect, for the streams that keep a history: `true` when the messages missed while
+   * away were delivered (before any new one), `false` when the history no longer covers the gap
+   * (reload the state).
+   */
+  onrecovery: ((this: PleziClient, streams: { [stream: string]: boolean }) => void) | null;
+  /**
    * Receives messages no handler takes: JSON without an `event` name, events with no handler on the
    * client, and non-JSON data (as the raw string, Blob or ArrayBuffer).
    */

@@ -99,8 +99,13 @@
       this.log_events = false;
       /** The current WebSocket (null before the first connection). */
       this.ws = null;
-      /** Callbacks (all optional): onopen(e), onclose(e), onerror(e), ontimeout(event, client), unknown(msg). */
+      /**
+       * Callbacks (all optional): onopen(e), onclose(e), onerror(e), ontimeout(event, client), unknown(msg),
+       * onrecovery(streams) after a reconnect: {stream: true (missed messages delivered) | false (the
+       * history no longer covers the gap: reload the state)}.
+       */
       this.onopen = null;
+      this.onrecovery = null;
       this.onclose = null;
       this.onerror = null;
       this.ontimeout = null;
@@ -110,6 +115,8 @@
       // Private state. Names starting with "_" are never treated as event handlers.
       this._pending = new Map(); // _EID_ -> {event, callback, timeout_callback, timer}
       this._next_eid = 1;
+      /** The last position seen in each stream that keeps a history: stream -> {e, o}. */
+      this._positions = {};
       this._attempt = 0; // failed reconnect attempts since the last open
       this._reconnect_timer = null;
       this._connect();
@@ -172,7 +179,7 @@
     // ---- private ----
 
     _connect() {
-      const ws = new WebSocket(this.url);
+      const ws = new WebSocket(this._recoveryUrl());
       this.ws = ws;
       this.connected = false;
       // Events of a replaced socket still deliver messages, but no longer change the client's state.
@@ -220,11 +227,38 @@
       this._dispatch(message);
     }
 
+    /** The URL to connect to: the client's, plus the last position seen in each stream. */
+    _recoveryUrl() {
+      const seen = Object.keys(this._positions).map((s) => Object.assign({ s }, this._positions[s]));
+      if (!seen.length) return this.url;
+      const sep = this.url.includes('?') ? '&' : '?';
+      return this.url + sep + PROTOCOL.RECOVER_PARAM + '=' + encodeURIComponent(JSON.stringify(seen));
+    }
+
+    /** Remembers where a delivered message sits in its stream (for recovery after a reconnect). */
+    _track(message) {
+      const at = message[PROTOCOL.POSITION_KEY];
+      if (at && typeof at.s === 'string' && typeof at.e === 'string' && typeof at.o === 'number') {
+        this._positions[at.s] = { e: at.e, o: at.o };
+      }
+    }
+
+    /** The server's recovery report: streams it could not recover start afresh. */
+    _recovered(message) {
+      const streams = (message && message.streams) || {};
+      for (const s of Object.keys(streams)) {
+        if (streams[s] !== true) delete this._positions[s];
+      }
+      call(this, this.onrecovery, streams);
+    }
+
     _dispatch(message) {
       if (this.log_events) console.log('PleziClient received', message);
       const name = message && typeof message === 'object' ? message[EVENT] : undefined;
       if (typeof name !== 'string') return this._unknown(message);
       if (name === PROTOCOL.ACK_EVENT) return this._acked(message[EID]);
+      if (name === PROTOCOL.RECOVERED_EVENT) return this._recovered(message);
+      this._track(message);
       const handler = handlerFor(this, name);
       if (handler) handler.call(this, message);
       else this._unknown(message);
@@ -272,7 +306,7 @@
   const CLIENT_API = new Set(
     Object.getOwnPropertyNames(PleziClient.prototype).concat([
       'url', 'autoreconnect', 'reconnect_interval', 'reconnect_max_interval', 'emit_timeout', 'connected',
-      'log_events', 'ws', 'onopen', 'onclose', 'onerror', 'ontimeout', 'unknown', 'ajaj',
+      'log_events', 'ws', 'onopen', 'onclose', 'onerror', 'ontimeout', 'onrecovery', 'unknown', 'ajaj',
     ])
   );
 

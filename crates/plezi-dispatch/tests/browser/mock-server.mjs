@@ -4,6 +4,7 @@
 //   echo       -> the message back, unchanged (WebSocket and AJAJ)
 //   blackhole  -> over WebSocket: dropped, no _ack_ (to provoke a timeout); over AJAJ: echoed
 //   say        -> writes `payload` (a string) as is: lets a test send any text to the client
+//   whereami   -> {"event":"whereami","url":<the path and query the connection was opened with>}
 //   anything else, and reserved names -> {"event":"err","status":404,"result":"not found","request":...}
 // Non-JSON, non-object and binary WebSocket messages close the connection with 1003, like plezi.
 //
@@ -53,6 +54,9 @@ function onWebSocketMessage(socket, data, isBinary) {
     return socket.close(P.CLOSE_UNSUPPORTED_DATA, 'auto-dispatch takes JSON objects');
   }
   if (message[P.EVENT_KEY] === 'blackhole') return; // dropped: no _ack_, no reply
+  if (message[P.EVENT_KEY] === 'whereami') {
+    return socket.send(JSON.stringify({ [P.EVENT_KEY]: 'whereami', url: socket.openedAt }));
+  }
   if (P.EID_KEY in message) {
     socket.send(JSON.stringify({ [P.EVENT_KEY]: P.ACK_EVENT, [P.EID_KEY]: message[P.EID_KEY] }));
   }
@@ -100,7 +104,8 @@ const server = createServer((request, response) => {
 });
 
 const sockets = new WebSocketServer({ server });
-sockets.on('connection', (socket) => {
+sockets.on('connection', (socket, request) => {
+  socket.openedAt = request.url;
   socket.on('message', (data, isBinary) => onWebSocketMessage(socket, data, isBinary));
 });
 

@@ -6,7 +6,8 @@
 //
 // They rely only on what the chat example provides (docs/client.md): an auto-dispatch controller
 // at target.ws with an `echo` event over WebSocket and AJAJ, and `err` 404 answers to unknown events.
-// Scenarios marked `mock: true` also need the test-only events of mock-server.mjs (`blackhole`, `say`).
+// Scenarios marked `mock: true` also need the test-only events of mock-server.mjs (`blackhole`, `say`,
+// `whereami`).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -262,6 +263,53 @@ export const scenarios = [
         client.emit({ event: 'echo' }, () => acked.resolve());
         await within(acked.promise, 5000, 'an ack over the new connection');
       });
+    },
+  },
+
+  {
+    name: 'recovery: positions tracked, sent on reconnect, dropped when the server reports a gap',
+    mock: true,
+    async run({ page, target }) {
+      await page.evaluate(async (ws) => {
+        const { check, deferred, within } = __t;
+        const client = await __t.open(ws, true);
+        client.reconnect_interval = 50;
+        const got = [];
+        client.news = (m) => got.push(m.n);
+        const url = async () => {
+          const answer = deferred();
+          client.whereami = (m) => answer.resolve(m.url);
+          client.emit({ event: 'whereami' });
+          return within(answer.promise, 5000, 'whereami');
+        };
+        const reopen = async () => {
+          const opened = deferred();
+          client.onopen = () => opened.resolve();
+          client.ws.close(); // the connection drops; auto-reconnect opens another
+          await within(opened.promise, 10000, 'reconnected');
+        };
+        const deliver = (message) => client.emit({ event: 'say', payload: JSON.stringify(message) });
+        check(!(await url()).includes('_recover_'), 'nothing to recover at first');
+        deliver({ event: 'news', n: 1, _pos_: { s: 'ch:x', e: 'E1', o: 6 } });
+        deliver({ event: 'news', n: 2, _pos_: { s: 'ch:x', e: 'E1', o: 7 } });
+        deliver({ event: 'news', n: 3 });
+        const echoed = deferred();
+        client.echo = () => echoed.resolve();
+        client.emit({ event: 'echo' });
+        await within(echoed.promise, 5000, 'the deliveries');
+        check(got.join() === '1,2,3', 'delivered: ' + got.join());
+        await reopen();
+        const sent = new URL(await url(), 'http://x').searchParams.get('_recover_');
+        check(sent === JSON.stringify([{ s: 'ch:x', e: 'E1', o: 7 }]), 'the last position is sent: ' + sent);
+        const reported = deferred();
+        client.onrecovery = (streams) => reported.resolve(streams);
+        deliver({ event: '_recovered_', streams: { 'ch:x': false } });
+        const streams = await within(reported.promise, 5000, 'onrecovery');
+        check(streams['ch:x'] === false, 'onrecovery gets the report');
+        check(got.join() === '1,2,3', 'the report is not an event for handlers');
+        await reopen();
+        check(!(await url()).includes('_recover_'), 'a stream that was not recovered starts afresh');
+      }, target.ws);
     },
   },
 

@@ -1,0 +1,117 @@
+//! Recovery of missed messages (`docs/protocol.md#recovery`): a reconnecting client names, in its
+//! upgrade request's `_recover_` parameter, the last position it saw in each stream; the connection
+//! delivers what came after, through the same handlers and in order, before any new message of that
+//! stream, and reports per stream whether the history covered the gap.
+//!
+//! A stream is recovered only when the connection is entitled to it: its own controller type's
+//! broadcasts when it opens, a named channel when it subscribes to it (so a client cannot read a
+//! channel it was never let into by naming it).
+
+use std::collections::HashMap;
+
+use plezi_messaging::{Bus, Message, Position};
+use serde_json::{Map, Value};
+
+use crate::generated::{EVENT_KEY, RECOVERED_EVENT};
+
+/// What a reconnecting connection asked to recover and how far it got.
+#[derive(Default, Debug)]
+pub(crate) struct Recovery {
+    /// Streams asked for and not handled yet: stream → (epoch, last offset seen).
+    asked: HashMap<String, (String, u64)>,
+    /// Streams recovered: stream → the last offset written (later deliveries at or below it are
+    /// duplicates).
+    upto: HashMap<String, u64>,
+    /// Streams handled since the last report, and whether the history covered them.
+    unreported: Map<String, Value>,
+    /// Streams the connection became entitled to (it subscribed) and that wait to be recovered.
+    entitled: Vec<String>,
+}
+
+impl Recovery {
+    /// The request in a `_recover_` parameter: a JSON array of `{"s":STREAM,"e":EPOCH,"o":OFFSET}`.
+    /// Anything else asks for nothing (a client that does not recover).
+    pub(crate) fn parse(param: &str) -> Option<Box<Recovery>> {
+        let list: Vec<Value> = serde_json::from_str(param).ok()?;
+        let asked: HashMap<String, (String, u64)> = list
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.get("s")?.as_str()?.to_owned(),
+                    (p.get("e")?.as_str()?.to_owned(), p.get("o")?.as_u64()?),
+                ))
+            })
+            .take(64)
+            .collect();
+        (!asked.is_empty()).then(|| {
+            Box::new(Recovery {
+                asked,
+                ..Recovery::default()
+            })
+        })
+    }
+
+    /// The missed messages of `stream` if it was asked for (once): `Some(Ok(messages))` when the
+    /// history covers the gap, `Some(Err(()))` when it does not, `None` when it was not asked for.
+    pub(crate) fn take(&mut self, bus: &Bus, stream: &str) -> Option<Result<Vec<Message>, ()>> {
+        let (epoch, offset) = self.asked.remove(stream)?;
+        let missed = bus.recover(stream, &epoch, offset).map_err(|_| ());
+        let covered = missed.is_ok();
+        if let Ok(messages) = &missed {
+            let last = messages
+                .last()
+                .and_then(|m| m.position.as_ref())
+                .map_or(offset, |p| p.offset);
+            self.upto.insert(stream.to_owned(), last);
+        }
+        self.unreported
+            .insert(stream.to_owned(), Value::Bool(covered));
+        Some(missed)
+    }
+
+    /// The connection may now read `stream` (it subscribed to the channel): recover it next.
+    pub(crate) fn entitle(&mut self, stream: String) {
+        if self.asked.contains_key(&stream) {
+            self.entitled.push(stream);
+        }
+    }
+
+    /// The streams entitled since the last call.
+    pub(crate) fn take_entitled(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.entitled)
+    }
+
+    /// Whether a delivery at `position` was already written by the recovery.
+    pub(crate) fn already_written(&self, position: &Position) -> bool {
+        self.upto
+            .get(&*position.stream)
+            .is_some_and(|upto| position.offset <= *upto)
+    }
+
+    /// The `_recovered_` report of the streams handled since the last one, if any.
+    pub(crate) fn report(&mut self) -> Option<String> {
+        if self.unreported.is_empty() {
+            return None;
+        }
+        let streams = std::mem::take(&mut self.unreported);
+        let mut report = Map::new();
+        report.insert(EVENT_KEY.to_owned(), Value::from(RECOVERED_EVENT));
+        report.insert("streams".to_owned(), Value::Object(streams));
+        Some(Value::Object(report).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_a_list_of_positions_and_anything_else_is_none() {
+        let r = Recovery::parse(r#"[{"s":"ctl:Chat","e":"ab","o":4},{"s":"ch:x"}]"#).unwrap();
+        assert_eq!(r.asked.len(), 1);
+        assert_eq!(r.asked["ctl:Chat"], ("ab".to_owned(), 4));
+        for bad in ["", "null", "{}", "[]", "[1,2]", "not json"] {
+            assert!(Recovery::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+}
