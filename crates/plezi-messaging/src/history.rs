@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -92,6 +93,8 @@ impl Ring {
 /// Every stream with a history on this server.
 #[derive(Default)]
 pub(crate) struct Histories {
+    /// Whether any stream keeps a history (so a publish to none costs one atomic load).
+    any: AtomicBool,
     streams: Mutex<HashMap<String, Ring>>,
 }
 
@@ -99,6 +102,7 @@ impl Histories {
     /// Keeps a history for `stream` (a new epoch when it had none).
     pub fn keep(&self, stream: String, limits: HistoryLimits) {
         let mut streams = self.streams.lock();
+        self.any.store(true, Ordering::Release);
         if let Some(ring) = streams.get_mut(&stream) {
             ring.limits = limits;
             return;
@@ -120,6 +124,9 @@ impl Histories {
     /// while no other message of the stream can take a position (so deliveries leave in position
     /// order). A message whose stream keeps no history is delivered as it is.
     pub fn record(&self, mut message: Message, deliver: impl FnOnce(Message)) {
+        if !self.any.load(Ordering::Acquire) {
+            return deliver(message);
+        }
         let Some(stream) = stream_of(&message.target) else {
             return deliver(message);
         };
