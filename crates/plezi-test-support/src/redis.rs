@@ -14,8 +14,10 @@ pub struct RedisServer {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Option<Child>,
-    /// The append-only file's folder, for a persistent server.
+    /// The append-only file's folder, for a persistent server (and a cluster node's folder).
     dir: Option<PathBuf>,
+    /// More `redis-server` arguments (a cluster node's).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -26,6 +28,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             dir: None,
+            extra: Vec::new(),
         };
         s.spawn();
         s
@@ -43,6 +46,22 @@ impl RedisServer {
             port,
             child: None,
             dir: Some(dir),
+            extra: Vec::new(),
+        };
+        s.spawn();
+        s
+    }
+
+    /// A server on `port` with its files in `dir` (created here, removed on drop), started with
+    /// `extra` arguments and no persistence: a cluster node.
+    pub(crate) fn start_with(port: u16, dir: PathBuf, extra: Vec<String>) -> RedisServer {
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let mut s = RedisServer {
+            port,
+            child: None,
+            dir: Some(dir),
+            extra,
         };
         s.spawn();
         s
@@ -52,7 +71,11 @@ impl RedisServer {
         let port = self.port.to_string();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
+        cmd.args(&self.extra);
         match &self.dir {
+            Some(dir) if !self.extra.is_empty() => {
+                cmd.args(["--appendonly", "no", "--dir"]).arg(dir);
+            }
             Some(dir) => {
                 cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
                     .arg(dir);
