@@ -123,8 +123,12 @@ impl Bus {
     /// A bus on Redis at `url`. Returns at once: if Redis is down, publishes queue until it is up.
     pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
         let addr = RedisAddr::parse(url)?;
-        let store: Arc<dyn MailboxStore> =
-            Arc::new(RedisStore::new(url, &config.app_name, config.io_timeout)?);
+        let store = Arc::new(RedisStore::new(
+            url,
+            &config.app_name,
+            config.io_timeout,
+            config.replica_ack_timeout,
+        )?);
         let node = Arc::new(LocalNode::new(BusConfig {
             engine: Engine::Redis {
                 url: url.to_owned(),
@@ -132,6 +136,8 @@ impl Bus {
             ..config
         }));
         let engine = RedisEngine::start(node.clone(), addr)?;
+        store.set_signal(engine.signal_fn());
+        let store: Arc<dyn MailboxStore> = store;
         let mailboxes = Mailboxes::start(node.clone(), store, engine.names().server_prefix());
         log::info!(
             "bus {} on Redis at {} (app {:?})",

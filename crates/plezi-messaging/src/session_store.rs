@@ -215,7 +215,8 @@ impl RedisSessionStore {
     /// How long one Redis call may take before it fails (and the session reads as absent).
     pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
-    /// A store on the Redis at `url` (`redis://host:port/db`), keys prefixed with `app_name`.
+    /// A store on the Redis at `url` (`redis://host:port/db`; or several nodes of one Redis
+    /// Cluster, separated by commas), keys prefixed with `app_name`.
     /// Connects lazily, at the first call.
     pub fn new(
         url: &str,
@@ -239,9 +240,9 @@ impl RedisSessionStore {
 
     fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        self.conn.with(f)
+        self.conn.with(|link| f(link.conn()))
     }
 }
 

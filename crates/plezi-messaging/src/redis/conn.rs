@@ -42,8 +42,35 @@ impl RedisAddr {
     }
 }
 
+/// The URLs of `list`, separated by commas (several name nodes of one cluster); refuses an empty one.
+pub(crate) fn split_urls(list: &str) -> Result<Vec<String>, BusError> {
+    let urls: Vec<String> = list.split(',').map(|u| u.trim().to_owned()).collect();
+    if urls.iter().any(String::is_empty) {
+        return Err(BusError::Config(format!(
+            "Redis URL {:?} has an empty entry; expected redis://host:port, or several separated by \
+             commas for the nodes of one cluster",
+            redact(list)
+        )));
+    }
+    Ok(urls)
+}
+
+impl RedisAddr {
+    /// Every address of a comma-separated list of URLs (the seed nodes of a cluster, or one Redis).
+    #[allow(dead_code)] // the bus uses it in the next step
+    pub fn parse_all(list: &str) -> Result<Vec<RedisAddr>, BusError> {
+        split_urls(list)?
+            .iter()
+            .map(|u| RedisAddr::parse(u))
+            .collect()
+    }
+}
+
 /// The URL with any password replaced, for log lines and errors.
 pub(crate) fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://***@{}", &url[..scheme], &url[at + 1..])
@@ -180,5 +207,12 @@ mod tests {
             Err(BusError::Config(_))
         ));
         assert_eq!(redact("redis://u:pw@h:1/2"), "redis://***@h:1/2");
+        assert_eq!(
+            redact("redis://u:pw@a:1,redis://b:2"),
+            "redis://***@a:1,redis://b:2"
+        );
+        let all = RedisAddr::parse_all("redis://a:7000, redis://b:7001").unwrap();
+        assert_eq!((all[1].host.as_str(), all[1].port), ("b", 7001));
+        assert!(RedisAddr::parse_all("redis://a:7000,").is_err());
     }
 }

@@ -11,6 +11,7 @@
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
 
 mod backoff;
+pub(crate) mod cluster;
 mod conn;
 mod lazy_conn;
 mod publisher;
@@ -189,23 +190,32 @@ impl RedisEngine {
         &self.shared.names
     }
 
+    /// Publishes `(channel, envelope)` through this bus's publisher, for the mailbox store on a
+    /// cluster (whose scripts cannot publish to another slot's shard channel). A full queue is logged.
+    pub fn signal_fn(&self) -> Box<dyn Fn(String, Vec<u8>) + Send + Sync> {
+        let shared = Arc::downgrade(&self.shared);
+        Box::new(move |channel, body| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if let Err(e) = shared.enqueue(Outgoing {
+                channel,
+                body,
+                seq: None,
+                on_zero: None,
+            }) {
+                log::warn!("a mailbox signal was not sent: {e}");
+            }
+        })
+    }
+
     pub fn set_drains(&self, drains: DrainFn) {
         let _ = self.shared.drains.set(drains);
     }
 
     /// Queues a publish; fails when the queue is full.
     pub fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
-        let capacity = self.shared.node.config.publish_queue_capacity;
-        let mut q = self.shared.queue.lock();
-        if q.items.len() + q.in_flight >= capacity {
-            drop(q);
-            Counters::add(&self.shared.node.counters.rejected, 1);
-            return Err(BusError::QueueFull { capacity });
-        }
-        q.items.push_back(out);
-        drop(q);
-        self.shared.has_work.notify_one();
-        Ok(())
+        self.shared.enqueue(out)
     }
 
     /// Subscribes (`on`) or unsubscribes the server to an exact Redis channel.
@@ -268,6 +278,20 @@ impl RedisEngine {
 }
 
 impl Shared {
+    fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
+        let capacity = self.node.config.publish_queue_capacity;
+        let mut q = self.queue.lock();
+        if q.items.len() + q.in_flight >= capacity {
+            drop(q);
+            Counters::add(&self.node.counters.rejected, 1);
+            return Err(BusError::QueueFull { capacity });
+        }
+        q.items.push_back(out);
+        drop(q);
+        self.has_work.notify_one();
+        Ok(())
+    }
+
     fn change_subscription(&self, name: String, pattern: bool, on: bool) {
         let mut st = self.subs.lock();
         let set = if pattern {
