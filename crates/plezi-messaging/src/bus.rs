@@ -120,9 +120,11 @@ impl Bus {
         }
     }
 
-    /// A bus on Redis at `url`. Returns at once: if Redis is down, publishes queue until it is up.
+    /// A bus on Redis at `url`: one Redis, or a Redis Cluster named by any of its nodes (or several,
+    /// separated by commas); the server says which (`INFO cluster`). Returns at once: if Redis is
+    /// down, publishes queue until it is up.
     pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
-        let addr = RedisAddr::parse(url)?;
+        let seeds = RedisAddr::parse_all(url)?;
         let store = Arc::new(RedisStore::new(
             url,
             &config.app_name,
@@ -135,7 +137,7 @@ impl Bus {
             },
             ..config
         }));
-        let engine = RedisEngine::start(node.clone(), addr)?;
+        let engine = RedisEngine::start(node.clone(), seeds)?;
         store.set_signal(engine.signal_fn());
         let store: Arc<dyn MailboxStore> = store;
         let mailboxes = Mailboxes::start(node.clone(), store, engine.names().server_prefix());

@@ -57,7 +57,6 @@ pub(crate) fn split_urls(list: &str) -> Result<Vec<String>, BusError> {
 
 impl RedisAddr {
     /// Every address of a comma-separated list of URLs (the seed nodes of a cluster, or one Redis).
-    #[allow(dead_code)] // the bus uses it in the next step
     pub fn parse_all(list: &str) -> Result<Vec<RedisAddr>, BusError> {
         split_urls(list)?
             .iter()

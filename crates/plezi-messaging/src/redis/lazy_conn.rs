@@ -69,6 +69,9 @@ pub(crate) struct LazyConnection {
 #[derive(Default)]
 struct State {
     link: Option<Link>,
+    /// A cluster's nodes (`host:port`, masters and replicas) as last read from it; empty for one
+    /// Redis, or before the first connect.
+    nodes: Vec<String>,
     /// Connected replicas per master, by a slot it serves (0 for a single Redis), and when asked.
     replicas: HashMap<u16, (usize, Instant)>,
     /// Masters already reported as lacking replicas (logged once each).
@@ -91,7 +94,10 @@ impl LazyConnection {
         })
     }
 
-    fn connect(&self) -> Result<Link, BusError> {
+    fn connect(&self, known: &[String]) -> Result<Link, BusError> {
+        if !known.is_empty() {
+            return self.connect_cluster(known);
+        }
         let mut last = BusError::Redis("no Redis URL".into());
         for url in &self.urls {
             match self.connect_single(url) {
@@ -107,19 +113,37 @@ impl LazyConnection {
                         }
                         return Ok(Link::Single(conn));
                     }
-                    let client = ClusterClient::builder(self.urls.iter().map(String::as_str))
-                        .connection_timeout(self.io_timeout)
-                        .response_timeout(self.io_timeout)
-                        .build()?;
-                    let conn = client.get_connection()?;
-                    conn.set_read_timeout(Some(self.io_timeout))?;
-                    conn.set_write_timeout(Some(self.io_timeout))?;
-                    return Ok(Link::Cluster(Box::new(conn)));
+                    return self.connect_cluster(&[]);
                 }
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// A cluster connection seeded with the URLs and the `known` nodes (`host:port`, learnt from
+    /// the cluster: after a failover the URLs may name only dead nodes).
+    fn connect_cluster(&self, known: &[String]) -> Result<Link, BusError> {
+        let first = redis::Client::open(self.urls[0].as_str())?;
+        let info = first.get_connection_info().redis_settings();
+        let (user, password) = (info.username(), info.password());
+        let mut nodes: Vec<String> = self.urls.clone();
+        for node in known {
+            nodes.push(format!("redis://{node}"));
+        }
+        let mut builder = ClusterClient::builder(nodes)
+            .connection_timeout(self.io_timeout)
+            .response_timeout(self.io_timeout);
+        if let Some(user) = user {
+            builder = builder.username(user);
+        }
+        if let Some(password) = password {
+            builder = builder.password(password);
+        }
+        let conn = builder.build()?.get_connection()?;
+        conn.set_read_timeout(Some(self.io_timeout))?;
+        conn.set_write_timeout(Some(self.io_timeout))?;
+        Ok(Link::Cluster(Box::new(conn)))
     }
 
     fn connect_single(&self, url: &str) -> Result<redis::Connection, BusError> {
@@ -138,17 +162,27 @@ impl LazyConnection {
     ) -> Result<T, BusError> {
         let mut st = self.state.lock();
         if st.link.is_none() {
-            st.link = Some(self.connect()?);
+            let mut link = self.connect(&st.nodes)?;
+            if let Link::Cluster(c) = &mut link
+                && let Ok(slots) = redis::cmd("CLUSTER").arg("SLOTS").query(&mut **c)
+            {
+                st.nodes = cluster_nodes(&slots);
+            }
+            st.link = Some(link);
         }
         let Some(link) = st.link.as_mut() else {
             return Err(BusError::Redis("no connection".into()));
         };
         let result = f(link);
+        // A cluster connection is rebuilt after any error other than a script's or a command's
+        // own (the crate's does not always find a promoted replica by itself).
         if let Err(e) = &result
             && (e.is_io_error()
                 || e.is_connection_dropped()
                 || e.is_timeout()
-                || !link.conn().is_open())
+                || !link.conn().is_open()
+                || (link.is_cluster()
+                    && e.kind() != redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)))
         {
             st.link = None;
         }
@@ -217,6 +251,32 @@ impl LazyConnection {
             }
         }
     }
+}
+
+/// Every node (`host:port`) a `CLUSTER SLOTS` reply names, masters and replicas.
+fn cluster_nodes(slots: &redis::Value) -> Vec<String> {
+    let mut nodes = Vec::new();
+    let redis::Value::Array(ranges) = slots else {
+        return nodes;
+    };
+    for range in ranges {
+        let redis::Value::Array(parts) = range else {
+            continue;
+        };
+        for node in parts.iter().skip(2) {
+            if let redis::Value::Array(fields) = node
+                && let (Some(redis::Value::BulkString(host)), Some(redis::Value::Int(port))) =
+                    (fields.first(), fields.get(1))
+                && !host.is_empty()
+            {
+                let node = format!("{}:{port}", String::from_utf8_lossy(host));
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+            }
+        }
+    }
+    nodes
 }
 
 /// `connected_slaves:N` of an `INFO replication` reply.

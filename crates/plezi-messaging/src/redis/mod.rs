@@ -117,6 +117,8 @@ struct PubQueue {
 #[derive(Default)]
 struct SubState {
     exact: BTreeSet<String>,
+    /// On a cluster: the per-master connections (the counters below add theirs up).
+    shards: cluster::subscriber::Shards,
     patterns: BTreeSet<String>,
     writer: Option<TcpStream>,
     /// Subscription replies expected and received on the current connection.
@@ -131,6 +133,11 @@ pub(crate) type DrainFn = Box<dyn Fn(&str) + Send + Sync>;
 pub(crate) struct Shared {
     node: Arc<LocalNode>,
     addr: RedisAddr,
+    /// Every URL's address (several for the nodes of one cluster); `addr` is the first.
+    seeds: Vec<RedisAddr>,
+    /// Whether the Redis is a cluster, once a node answered (see [`cluster::detect`]).
+    cluster_mode: OnceLock<bool>,
+    cluster: cluster::ClusterShared,
     names: Names,
     queue: Mutex<PubQueue>,
     has_work: Condvar,
@@ -150,7 +157,12 @@ pub(crate) struct RedisEngine {
 }
 
 impl RedisEngine {
-    pub fn start(node: Arc<LocalNode>, addr: RedisAddr) -> Result<RedisEngine, BusError> {
+    /// Starts the engine on the Redis (or the cluster) at `seeds` (at least one address).
+    pub fn start(node: Arc<LocalNode>, seeds: Vec<RedisAddr>) -> Result<RedisEngine, BusError> {
+        let addr = seeds
+            .first()
+            .cloned()
+            .ok_or_else(|| BusError::Config("no Redis URL".into()))?;
         let names = Names::new(&node.config.app_name, node.server);
         let mut subs = SubState::default();
         subs.exact.insert(names.global().to_owned());
@@ -158,6 +170,9 @@ impl RedisEngine {
         let shared = Arc::new(Shared {
             node,
             addr,
+            seeds,
+            cluster_mode: OnceLock::new(),
+            cluster: cluster::ClusterShared::default(),
             names,
             queue: Mutex::new(PubQueue::default()),
             has_work: Condvar::new(),
@@ -268,8 +283,13 @@ impl RedisEngine {
             let _q = s.queue.lock();
             s.has_work.notify_all();
         }
-        if let Some(w) = s.subs.lock().writer.as_ref() {
-            let _ = w.shutdown(Shutdown::Both);
+        {
+            let st = s.subs.lock();
+            if let Some(w) = st.writer.as_ref() {
+                let _ = w.shutdown(Shutdown::Both);
+            }
+            cluster::subscriber::shutdown(&st);
+            s.subs_changed.notify_all();
         }
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
@@ -305,6 +325,12 @@ impl Shared {
             set.remove(&name)
         };
         if !changed {
+            return;
+        }
+        if self.cluster_mode.get() == Some(&true) {
+            cluster::subscriber::change(&mut st, &name, pattern, on);
+            drop(st);
+            self.subs_changed.notify_all();
             return;
         }
         let verb: &[u8] = match (pattern, on) {

@@ -14,6 +14,11 @@ use crate::envelope::{Envelope, EnvelopeBody};
 use crate::uuid::ServerId;
 
 pub(super) fn run(shared: Arc<Shared>) {
+    match super::cluster::detect(&shared) {
+        None => return,
+        Some(true) => return super::cluster::subscriber::run(shared),
+        Some(false) => {}
+    }
     let config = &shared.node.config;
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut outage = Outage::new("subscriber");
