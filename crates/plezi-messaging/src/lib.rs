@@ -22,6 +22,11 @@
 //! backoff with jitter, everything resubscribed); a full queue makes [`Bus::publish`] fail with
 //! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
 //!
+//! The Redis URL may name a Redis Cluster (any node, or several separated by commas); the server says
+//! so (`INFO cluster`), and the bus then uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH` on the master
+//! owning each channel), follows topology changes and failovers, and the mailboxes wait for a replica
+//! (`docs/protocol.md#redis-cluster`).
+//!
 //! # Identity mailboxes
 //! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`], [`Bus::notify_from`]. Store-then-signal:
 //! `notify` stores the message in the identity's mailbox first, then signals every server holding live

@@ -9,6 +9,9 @@
 //! The subscriber and publisher speak RESP themselves (see `resp.rs`) rather than through the `redis`
 //! crate: the subscriber must accept `SUBSCRIBE` writes from other threads while it blocks reading, and the
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
+//!
+//! On a Redis Cluster (detected at the first connect) both threads hand over to `cluster/`: the same
+//! channels as shard channels (`SSUBSCRIBE`/`SPUBLISH` on the owning master).
 
 mod backoff;
 pub(crate) mod cluster;
