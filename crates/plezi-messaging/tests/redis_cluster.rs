@@ -278,3 +278,104 @@ fn a_master_failover_loses_no_notification_and_traffic_resumes() {
     assert!(missing.is_empty(), "lost notifications: {missing:?}");
     assert!(twice.is_empty(), "duplicated notifications: {twice:?}");
 }
+
+#[test]
+fn a_notification_no_replica_confirms_is_reported_not_replicated() {
+    support::init_log();
+    let cluster = RedisCluster::start();
+    let bus = Bus::redis(
+        plezi_messaging::BusConfig {
+            replica_ack_timeout: Duration::from_millis(300),
+            ..config("nr1")
+        },
+        &cluster.url(0),
+    )
+    .unwrap();
+    let _rec = Recorder::attach(&bus);
+    bus.flush(WAIT).unwrap();
+    bus.notify("dana", ev(1)).unwrap();
+    // The mailbox of "dana" lives in the slot of its bucket's hash tag.
+    let bucket = slot(&cluster, "dana") % 16;
+    let master = cluster.master_of_slot(slot(&cluster, &format!("{{nr1:mb:{bucket}}}")));
+    let replicas = cluster.replicas_of(master);
+    assert_eq!(replicas.len(), 1, "one replica per master");
+    let replica = cluster.nodes[replicas[0]].server.as_ref().unwrap();
+    replica.pause(true);
+    let refused = bus.notify("dana", ev(2));
+    replica.pause(false);
+    match refused {
+        Err(BusError::NotReplicated { identity, waited }) => {
+            assert_eq!(
+                (identity.as_str(), waited),
+                ("dana", Duration::from_millis(300))
+            );
+        }
+        other => panic!("expected NotReplicated, got {other:?}"),
+    }
+    // Stored on the master all the same (the caller was told it may not survive a failover), and
+    // confirmed again once the replica answers.
+    let list = format!("{{nr1:mb:{bucket}}}:mbox:dana");
+    let owner = cluster
+        .nodes
+        .iter()
+        .find(|n| n.port == master)
+        .and_then(|n| n.server.as_ref())
+        .unwrap();
+    assert_eq!(owner.int(&["LLEN", &list]), 2);
+    bus.notify("dana", ev(3)).unwrap();
+    assert_eq!(bus.mailbox_usage().unwrap().identities, 1);
+}
+
+#[test]
+fn a_channel_whose_slot_moves_is_followed_to_its_new_owner() {
+    support::init_log();
+    let cluster = RedisCluster::start();
+    let (a, _rec_a) = bus_on(&cluster.url(0), "mv1");
+    let (b, rec_b) = bus_on(&cluster.url(1), "mv1");
+    b.join_controller("Chat");
+    b.flush(WAIT).unwrap();
+    let chat = |n| {
+        Message::new(
+            Target::Broadcast {
+                controller: "Chat".into(),
+            },
+            ev(n),
+        )
+    };
+    a.publish(chat(1)).unwrap();
+    rec_b.wait("the broadcast before the move", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == ev(1))
+            .then_some(())
+    });
+
+    // Reshard: the slot of the controller's channel moves to another master. Redis unsubscribes b
+    // there (`sunsubscribe`) and answers a's next SPUBLISH with MOVED.
+    let channel_slot = slot(&cluster, "mv1:ctl:Chat");
+    let from = cluster.master_of_slot(channel_slot);
+    let to = *cluster.masters().iter().find(|p| **p != from).unwrap();
+    cluster.move_slot(channel_slot, to);
+    assert!(
+        plezi_test_support::wait_until(WAIT, || subscribers(&cluster, "mv1:ctl:Chat") == (0, 1)),
+        "b resubscribes on the new owner: {:?}",
+        subscribers(&cluster, "mv1:ctl:Chat")
+    );
+    a.publish(chat(2)).unwrap();
+    rec_b.wait("the broadcast after the move", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.payload == ev(2))
+            .then_some(())
+    });
+    let old = cluster.node(from);
+    assert_eq!(
+        old.query(&["PUBSUB", "SHARDNUMSUB", "mv1:ctl:Chat"])
+            .ok()
+            .map(|r| format!("{r:?}")),
+        Some(format!(
+            "{:?}",
+            Resp::Array(vec![Resp::Bulk("mv1:ctl:Chat".into()), Resp::Int(0)])
+        ))
+    );
+}

@@ -156,6 +156,96 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master serves slot {slot}"))
     }
 
+    /// The indexes of the live replicas of the master on `port` (`INFO replication`).
+    pub fn replicas_of(&self, port: u16) -> Vec<usize> {
+        let needle = format!("master_port:{port}");
+        self.live()
+            .filter(|(_, s)| {
+                let info = Self::info(s, "replication");
+                info.contains("role:slave") && info.lines().any(|l| l.trim() == needle)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// A live node by port.
+    pub fn node(&self, port: u16) -> &RedisServer {
+        self.live()
+            .find(|(i, _)| self.nodes[*i].port == port)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no live node on port {port}"))
+    }
+
+    /// Moves `slot` (and its keys) to the master on `to` the way `redis-cli --cluster reshard`
+    /// does (`CLUSTER SETSLOT … IMPORTING/MIGRATING`, `MIGRATE`, `SETSLOT … NODE` on every node),
+    /// and waits until every node agrees.
+    pub fn move_slot(&self, slot: u16, to: u16) {
+        let from = self.master_of_slot(slot);
+        assert_ne!(from, to, "slot {slot} is already on {to}");
+        let id = |port: u16| match self.node(port).query(&["CLUSTER", "MYID"]) {
+            Ok(Resp::Bulk(id)) => id,
+            other => panic!("CLUSTER MYID: {other:?}"),
+        };
+        let (src, dst) = (id(from), id(to));
+        let slot_s = slot.to_string();
+        let ok = |port: u16, args: &[&str]| {
+            let r = self.node(port).query(args);
+            assert!(
+                matches!(r, Ok(Resp::Simple(_))),
+                "{args:?} on {port}: {r:?}"
+            );
+        };
+        ok(to, &["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &src]);
+        ok(from, &["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &dst]);
+        loop {
+            let keys = match self
+                .node(from)
+                .query(&["CLUSTER", "GETKEYSINSLOT", &slot_s, "100"])
+            {
+                Ok(Resp::Array(keys)) => keys,
+                other => panic!("CLUSTER GETKEYSINSLOT: {other:?}"),
+            };
+            if keys.is_empty() {
+                break;
+            }
+            let to_s = to.to_string();
+            let mut args = vec!["MIGRATE", "127.0.0.1", &to_s, "", "0", "5000", "KEYS"];
+            let names: Vec<String> = keys
+                .into_iter()
+                .filter_map(|k| match k {
+                    Resp::Bulk(k) => Some(k),
+                    _ => None,
+                })
+                .collect();
+            args.extend(names.iter().map(String::as_str));
+            ok(from, &args);
+        }
+        ok(to, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst]);
+        ok(from, &["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst]);
+        for (_, s) in self.live() {
+            let _ = s.query(&["CLUSTER", "SETSLOT", &slot_s, "NODE", &dst]);
+        }
+        let moved = crate::wait_until(DEADLINE, || {
+            self.live().all(|(_, s)| {
+                slot_ranges(s)
+                    .into_iter()
+                    .any(|(a, b, port)| (a..=b).contains(&slot) && port == to)
+            })
+        });
+        assert!(
+            moved,
+            "the nodes do not agree that slot {slot} moved to {to}"
+        );
+    }
+
+    /// The ports of every master serving slots.
+    pub fn masters(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = masters_of(self.any()).into_iter().map(|(_, p)| p).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Kills (SIGKILL) the master serving `slot`, waits until its replica was promoted and the
     /// cluster is ok again; returns the killed node's index. Takes about `NODE_TIMEOUT` plus an
     /// election.
