@@ -207,9 +207,12 @@ fn read_shard(shared: &Shared, node: &NodeAddr, rejoining: bool) -> io::Result<(
     let name = format!("{}:ssub:{}", config.app_name, shared.node.server);
     let result =
         connect_node(shared, node, &name, config.max_envelope_bytes).and_then(|mut conn| {
-            subscribe_owned(shared, node, &conn)?;
+            let own = subscribe_owned(shared, node, &conn)?;
             if rejoining {
                 log::info!("Redis Cluster subscriber back on {node}");
+                if own {
+                    drain_local(shared);
+                }
             }
             read_loop(shared, node, &mut conn)
         });
@@ -224,8 +227,19 @@ fn read_shard(shared: &Shared, node: &NodeAddr, rejoining: bool) -> io::Result<(
     result
 }
 
-/// `SSUBSCRIBE`s every wanted channel `node` owns, and registers the connection for later changes.
-fn subscribe_owned(shared: &Shared, node: &NodeAddr, conn: &RespConn) -> io::Result<()> {
+/// After this server's own channel was resubscribed following an outage: drains the mailbox of
+/// every identity with live local connections, since a drain signal published while nobody
+/// listened is gone (the messages themselves are safe in the mailbox).
+fn drain_local(shared: &Shared) {
+    let identities: Vec<String> = shared.node.registry.read().identities().cloned().collect();
+    for identity in identities {
+        shared.drain(&identity);
+    }
+}
+
+/// `SSUBSCRIBE`s every wanted channel `node` owns, and registers the connection for later changes;
+/// true when they include this server's own channel.
+fn subscribe_owned(shared: &Shared, node: &NodeAddr, conn: &RespConn) -> io::Result<bool> {
     let mut st = shared.subs.lock();
     let owned: BTreeSet<&String> = st
         .exact
@@ -239,6 +253,7 @@ fn subscribe_owned(shared: &Shared, node: &NodeAddr, conn: &RespConn) -> io::Res
         resp::command(&mut cmd, &[b"SSUBSCRIBE", ch.as_bytes()]);
     }
     writer.write_all(&cmd)?;
+    let own = owned.iter().any(|ch| ch.as_str() == shared.names.own());
     let expected = owned.len() as u64;
     st.shards.conns.insert(
         node.clone(),
@@ -251,7 +266,7 @@ fn subscribe_owned(shared: &Shared, node: &NodeAddr, conn: &RespConn) -> io::Res
     recount(&mut st);
     drop(st);
     shared.subs_changed.notify_all();
-    Ok(())
+    Ok(own)
 }
 
 fn read_loop(shared: &Shared, node: &NodeAddr, conn: &mut RespConn) -> io::Result<()> {
@@ -315,8 +330,18 @@ fn handle(shared: &Shared, node: &NodeAddr, value: Value) -> io::Result<()> {
             let still_wanted = kind == b"sunsubscribe"
                 && std::str::from_utf8(channel).is_ok_and(|ch| st.exact.contains(ch));
             if still_wanted {
-                // Redis dropped a channel we still want: its slot moved to another master.
+                // Redis dropped a channel we still want: its slot moved (or was reassigned, even to
+                // the same master). Read the topology again, and subscribe on the owner we know now
+                // (a `MOVED` answer means it moved on: the new topology then rebuilds the readers).
                 st.shards.refresh = true;
+                let owner = st.shards.topology.owner(channel).cloned();
+                if let Some(c) = owner.and_then(|o| st.shards.conns.get_mut(&o)) {
+                    let mut cmd = Vec::new();
+                    resp::command(&mut cmd, &[b"SSUBSCRIBE", channel]);
+                    if c.writer.write_all(&cmd).is_ok() {
+                        c.expected += 1;
+                    }
+                }
             } else if let Some(c) = st.shards.conns.get_mut(node) {
                 c.confirmed += 1;
             }
