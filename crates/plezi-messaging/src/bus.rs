@@ -138,16 +138,16 @@ impl Bus {
             ..config
         }));
         let engine = RedisEngine::start(node.clone(), seeds)?;
-        store.set_signal(engine.signal_fn());
-        let store: Arc<dyn MailboxStore> = store;
-        let mailboxes = Mailboxes::start(node.clone(), store, engine.names().server_prefix());
+        let mailboxes =
+            Mailboxes::start(node.clone(), store.clone(), engine.names().server_prefix());
+        store.set_signal(engine.signal_fn(), mailboxes.prune_handle());
         log::info!(
             "bus {} on Redis at {} (app {:?})",
             node.server,
             redact(url),
             node.config.app_name
         );
-        engine.set_drains(mailboxes.drain_handle());
+        engine.set_drains(mailboxes.drain_handle(), mailboxes.rejoin_handle());
         Ok(Bus {
             inner: Arc::new(BusInner {
                 node,

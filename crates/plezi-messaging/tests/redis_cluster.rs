@@ -379,3 +379,28 @@ fn a_channel_whose_slot_moves_is_followed_to_its_new_owner() {
         ))
     );
 }
+
+#[test]
+fn a_server_that_is_gone_is_forgotten_when_a_signal_reaches_nobody() {
+    support::init_log();
+    let cluster = RedisCluster::start();
+    let (a, _rec_a) = bus_on(&cluster.url(0), "pr1");
+    let b_id = {
+        let (b, _rec_b) = bus_on(&cluster.url(1), "pr1");
+        b.register_as("pat", b.connection_uuid(0, 1, 0), None)
+            .unwrap();
+        b.flush(WAIT).unwrap();
+        b.server_id()
+        // b stops here without unregistering, as a crashed server would.
+    };
+    let bucket = slot(&cluster, "pat") % 16;
+    let meta = format!("{{pr1:mb:{bucket}}}:mbox-meta:pat");
+    let owner = cluster.node(cluster.master_of_slot(slot(&cluster, &meta)));
+    let field = format!("s:{b_id}");
+    assert_eq!(owner.int(&["HEXISTS", &meta, &field]), 1);
+    a.notify("pat", ev(1)).unwrap();
+    assert!(
+        plezi_test_support::wait_until(WAIT, || owner.int(&["HEXISTS", &meta, &field]) == 0),
+        "the gone server is still listed"
+    );
+}

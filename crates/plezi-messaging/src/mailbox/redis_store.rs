@@ -21,7 +21,7 @@
 //! expired mailbox is counted until a script sweeps it — the counts err on the full side, never the empty
 //! one.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::Script;
@@ -247,8 +247,13 @@ impl Scripts {
 /// them.
 pub(crate) const CLUSTER_BUCKETS: usize = 16;
 
-/// Publishes one signal (channel, envelope) through the bus, for a cluster's scripts.
-pub(crate) type SignalFn = Box<dyn Fn(String, Vec<u8>) + Send + Sync>;
+/// Publishes one signal (channel, envelope) through the bus, for a cluster's scripts; the callback
+/// runs when it reached nobody.
+pub(crate) type SignalFn = Box<dyn Fn(String, Vec<u8>, Box<dyn FnOnce() + Send>) + Send + Sync>;
+
+/// Forgets that a server holds live connections of an identity (`identity`, `server`): queued for
+/// the mailbox thread when a signal to that server reached nobody.
+pub(crate) type PruneFn = Arc<dyn Fn(&str, ServerId) + Send + Sync>;
 
 /// The keys of one script call.
 struct Keys {
@@ -268,6 +273,7 @@ pub(crate) struct RedisStore {
     cluster: Scripts,
     replica_ack_timeout: Duration,
     signal: OnceLock<SignalFn>,
+    prune: OnceLock<PruneFn>,
 }
 
 impl RedisStore {
@@ -284,12 +290,15 @@ impl RedisStore {
             cluster: Scripts::new(true),
             replica_ack_timeout,
             signal: OnceLock::new(),
+            prune: OnceLock::new(),
         })
     }
 
-    /// Sets how the store publishes signals on a cluster (through the bus's publisher).
-    pub fn set_signal(&self, signal: SignalFn) {
+    /// Sets how the store publishes signals on a cluster (through the bus's publisher), and how it
+    /// forgets a server a signal did not reach (through the mailbox thread).
+    pub fn set_signal(&self, signal: SignalFn, prune: PruneFn) {
         let _ = self.signal.set(signal);
+        let _ = self.prune.set(prune);
     }
 
     /// The key prefix: the app name on one Redis; on a cluster the identity's bucket hash tag.
@@ -347,8 +356,9 @@ impl RedisStore {
         })
     }
 
-    /// Publishes `bodies` to each server in `servers` (a cluster's scripts return them).
-    fn signal(&self, servers: &[String], prefix: &str, bodies: &[&[u8]]) {
+    /// Publishes `bodies` to each server in `servers` (a cluster's scripts return them); a server
+    /// that nobody listens for any more is forgotten for `identity` (as the scripts do on one Redis).
+    fn signal(&self, identity: &str, servers: &[String], prefix: &str, bodies: &[&[u8]]) {
         if servers.is_empty() || bodies.is_empty() {
             return;
         }
@@ -360,8 +370,19 @@ impl RedisStore {
             return;
         };
         for server in servers {
-            for body in bodies {
-                signal(format!("{prefix}{server}"), body.to_vec());
+            let Ok(id) = server.parse::<ServerId>() else {
+                continue;
+            };
+            for (i, body) in bodies.iter().enumerate() {
+                // Only the last envelope to a server decides whether it is gone, as in the scripts.
+                let gone: Box<dyn FnOnce() + Send> = match self.prune.get() {
+                    Some(prune) if i + 1 == bodies.len() => {
+                        let (prune, identity) = (prune.clone(), identity.to_owned());
+                        Box::new(move || prune(&identity, id))
+                    }
+                    _ => Box::new(|| {}),
+                };
+                signal(format!("{prefix}{server}"), body.to_vec(), gone);
             }
         }
     }
@@ -485,7 +506,12 @@ impl MailboxStore for RedisStore {
                         waited: self.replica_ack_timeout,
                     });
                 }
-                self.signal(&servers, signals.server_channel_prefix, &[signals.drain]);
+                self.signal(
+                    identity,
+                    &servers,
+                    signals.server_channel_prefix,
+                    &[signals.drain],
+                );
                 Ok(n == 1)
             }
         }
@@ -576,7 +602,7 @@ impl MailboxStore for RedisStore {
         let claimed = Self::claimed(v)?;
         if !matches!(claimed, Claimed::Busy { .. }) {
             let forwards: Vec<&[u8]> = done.forwards.iter().map(Vec::as_slice).collect();
-            self.signal(&servers, signals.server_channel_prefix, &forwards);
+            self.signal(identity, &servers, signals.server_channel_prefix, &forwards);
         }
         Ok(claimed)
     }
@@ -602,7 +628,12 @@ impl MailboxStore for RedisStore {
                 .arg(identity)
                 .invoke(c)
         })?;
-        self.signal(&servers, signals.server_channel_prefix, &[signals.drain]);
+        self.signal(
+            identity,
+            &servers,
+            signals.server_channel_prefix,
+            &[signals.drain],
+        );
         Ok(())
     }
 

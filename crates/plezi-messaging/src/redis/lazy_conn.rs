@@ -39,6 +39,13 @@ impl Link {
         }
     }
 
+    fn set_read_timeout(&self, timeout: Duration) -> redis::RedisResult<()> {
+        match self {
+            Link::Single(c) => c.set_read_timeout(Some(timeout)),
+            Link::Cluster(c) => c.set_read_timeout(Some(timeout)),
+        }
+    }
+
     /// Whether this is a cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self, Link::Cluster(_))
@@ -242,7 +249,11 @@ impl LazyConnection {
         st.warned.remove(&slot);
         let ms = timeout.as_millis().max(1) as u64;
         let link = st.link.as_mut().ok_or(BusError::Closed)?;
-        match link.on_master_of(key, redis::cmd("WAIT").arg(1).arg(ms)) {
+        // The reply comes after up to `timeout`: read that much longer than usual.
+        link.set_read_timeout(self.io_timeout + timeout)?;
+        let answer = link.on_master_of(key, redis::cmd("WAIT").arg(1).arg(ms));
+        let restored = link.set_read_timeout(self.io_timeout);
+        match answer.and_then(|v| restored.map(|()| v)) {
             Ok(redis::Value::Int(n)) => Ok(n >= 1),
             Ok(other) => Err(BusError::Redis(format!("unexpected WAIT reply {other:?}"))),
             Err(e) => {

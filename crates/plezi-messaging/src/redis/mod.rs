@@ -100,6 +100,8 @@ pub(crate) enum OnZero {
         to: ConnectionUuid,
         payload: Payload,
     },
+    /// A mailbox signal on a cluster reached nobody: the server it went to is gone.
+    Gone(Box<dyn FnOnce() + Send>),
 }
 
 /// One publish waiting for the publisher thread.
@@ -152,6 +154,8 @@ pub(crate) struct Shared {
     subs_changed: Condvar,
     stop: Stop,
     drains: OnceLock<DrainFn>,
+    /// Registers an identity again and drains it (see `Mailboxes::rejoin_handle`).
+    rejoins: OnceLock<DrainFn>,
 }
 
 pub(crate) struct RedisEngine {
@@ -186,6 +190,7 @@ impl RedisEngine {
             subs_changed: Condvar::new(),
             stop: Stop::default(),
             drains: OnceLock::new(),
+            rejoins: OnceLock::new(),
         });
         let spawn = |name: &str, f: fn(Arc<Shared>)| {
             let s = shared.clone();
@@ -209,10 +214,11 @@ impl RedisEngine {
     }
 
     /// Publishes `(channel, envelope)` through this bus's publisher, for the mailbox store on a
-    /// cluster (whose scripts cannot publish to another slot's shard channel). A full queue is logged.
-    pub fn signal_fn(&self) -> Box<dyn Fn(String, Vec<u8>) + Send + Sync> {
+    /// cluster (whose scripts cannot publish to another slot's shard channel); `gone` runs if it
+    /// reached nobody. A full queue is logged.
+    pub fn signal_fn(&self) -> crate::mailbox::SignalFn {
         let shared = Arc::downgrade(&self.shared);
-        Box::new(move |channel, body| {
+        Box::new(move |channel, body, gone| {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
@@ -220,15 +226,16 @@ impl RedisEngine {
                 channel,
                 body,
                 seq: None,
-                on_zero: None,
+                on_zero: Some(OnZero::Gone(gone)),
             }) {
                 log::warn!("a mailbox signal was not sent: {e}");
             }
         })
     }
 
-    pub fn set_drains(&self, drains: DrainFn) {
+    pub fn set_drains(&self, drains: DrainFn, rejoins: DrainFn) {
         let _ = self.shared.drains.set(drains);
+        let _ = self.shared.rejoins.set(rejoins);
     }
 
     /// Queues a publish; fails when the queue is full.

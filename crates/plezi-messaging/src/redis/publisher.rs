@@ -311,8 +311,12 @@ pub(super) fn finish(shared: &Shared, done: usize) {
 }
 
 pub(super) fn nobody_heard(shared: &Shared, item: &mut Outgoing) {
-    if let Some(OnZero::FailedUnicast { from, to, payload }) = item.on_zero.take() {
-        Counters::add(&shared.node.counters.failed_unicasts, 1);
-        shared.node.sink().failed_unicast(from, to, &payload);
+    match item.on_zero.take() {
+        Some(OnZero::FailedUnicast { from, to, payload }) => {
+            Counters::add(&shared.node.counters.failed_unicasts, 1);
+            shared.node.sink().failed_unicast(from, to, &payload);
+        }
+        Some(OnZero::Gone(gone)) => gone(),
+        None => {}
     }
 }

@@ -211,7 +211,7 @@ fn read_shard(shared: &Shared, node: &NodeAddr, rejoining: bool) -> io::Result<(
             if rejoining {
                 log::info!("Redis Cluster subscriber back on {node}");
                 if own {
-                    drain_local(shared);
+                    rejoin_local(shared);
                 }
             }
             read_loop(shared, node, &mut conn)
@@ -227,13 +227,17 @@ fn read_shard(shared: &Shared, node: &NodeAddr, rejoining: bool) -> io::Result<(
     result
 }
 
-/// After this server's own channel was resubscribed following an outage: drains the mailbox of
-/// every identity with live local connections, since a drain signal published while nobody
-/// listened is gone (the messages themselves are safe in the mailbox).
-fn drain_local(shared: &Shared) {
+/// After this server's own channel was resubscribed following an outage: registers every identity
+/// with live local connections again and drains its mailbox, since a drain signal published while
+/// nobody listened is gone (the messages themselves are safe in the mailbox), and a signal that
+/// reached nobody made the sender forget this server for that identity.
+fn rejoin_local(shared: &Shared) {
+    let Some(rejoin) = shared.rejoins.get() else {
+        return;
+    };
     let identities: Vec<String> = shared.node.registry.read().identities().cloned().collect();
     for identity in identities {
-        shared.drain(&identity);
+        rejoin(&identity);
     }
 }
 
