@@ -257,6 +257,8 @@ pub(crate) type PruneFn = Arc<dyn Fn(&str, ServerId) + Send + Sync>;
 
 /// The keys of one script call.
 struct Keys {
+    /// On a cluster (the keys carry the bucket's hash tag).
+    cluster: bool,
     list: String,
     meta: String,
     turn: String,
@@ -313,11 +315,12 @@ impl RedisStore {
     }
 
     fn keys(&self, identity: &str, cluster: bool) -> Keys {
-        self.keys_with(&self.prefix(Some(identity), 0, cluster), identity)
+        self.keys_with(&self.prefix(Some(identity), 0, cluster), identity, cluster)
     }
 
-    fn keys_with(&self, p: &str, identity: &str) -> Keys {
+    fn keys_with(&self, p: &str, identity: &str, cluster: bool) -> Keys {
         Keys {
+            cluster,
             list: format!("{p}:mbox:{identity}"),
             meta: format!("{p}:mbox-meta:{identity}"),
             turn: format!("{p}:mbox-turn:{identity}"),
@@ -458,11 +461,11 @@ impl MailboxStore for RedisStore {
         quota: &Quota,
         signals: &Signals<'_>,
     ) -> Result<bool, BusError> {
-        let mut split = 1;
+        let mut list = String::new();
         let (answer, servers) = self.call(identity, |k, scripts, c| {
-            if !k.index.starts_with(&self.app) {
-                split = CLUSTER_BUCKETS; // one bucket's share of the store-wide caps
-            }
+            // On a cluster each bucket holds its share of the store-wide caps.
+            let split = if k.cluster { CLUSTER_BUCKETS } else { 1 };
+            list.clone_from(&k.list);
             scripts
                 .notify
                 .key(&k.list)
@@ -499,7 +502,6 @@ impl MailboxStore for RedisStore {
             }),
             n => {
                 // Stored counts once a replica has it (a lone master is not waited for).
-                let list = self.keys(identity, split > 1).list;
                 if !self.conn.wait_replicated(&list, self.replica_ack_timeout)? {
                     return Err(BusError::NotReplicated {
                         identity: identity.to_owned(),
@@ -643,7 +645,7 @@ impl MailboxStore for RedisStore {
             let buckets = if cluster { CLUSTER_BUCKETS } else { 1 };
             let mut usage = Usage::default();
             for bucket in 0..buckets {
-                let k = self.keys_with(&self.prefix(None, bucket, cluster), "");
+                let k = self.keys_with(&self.prefix(None, bucket, cluster), "", cluster);
                 let v = self
                     .scripts(cluster)
                     .usage

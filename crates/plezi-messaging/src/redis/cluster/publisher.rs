@@ -41,7 +41,9 @@ struct State {
 /// What happened to one publish.
 enum Outcome {
     Acked,
-    /// Not acknowledged: send again after the topology was read again.
+    /// Its slot moved (`MOVED`/`ASK`): send again at once, after the topology was read again.
+    Moved,
+    /// Not acknowledged (a broken connection, the cluster down): send again after a backoff.
     Retry,
 }
 
@@ -66,6 +68,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if state.stale {
             match fetch_topology(&shared, &state.topology) {
                 Ok(t) => {
+                    // Connections to nodes that no longer serve slots are closed.
+                    let masters = t.masters();
+                    state.conns.retain(|node, _| masters.contains(node));
                     state.topology = t;
                     state.stale = false;
                     shared.pub_connected.store(true, Ordering::Relaxed);
@@ -97,10 +102,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let outcomes = send(&shared, &mut state, &mut batch);
         let mut acked = 0;
         let mut again = Vec::new();
+        let mut down = false;
         for (item, outcome) in batch.drain(..).zip(outcomes) {
             match outcome {
                 Outcome::Acked => acked += 1,
-                Outcome::Retry => again.push(item),
+                Outcome::Moved => again.push(item),
+                Outcome::Retry => {
+                    down = true;
+                    again.push(item);
+                }
             }
         }
         Counters::add(&shared.node.counters.published, acked as u64);
@@ -111,15 +121,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
             backoff.reset();
             continue;
         }
-        shared.pub_connected.store(false, Ordering::Relaxed);
-        outage.failed(&format!("{} publishes not acknowledged", again.len()));
-        for item in &again {
-            if retried.len() < REJOIN_CHANNELS && !retried.contains(&item.channel) {
-                retried.push(item.channel.clone());
-            }
-        }
+        requeue_channels(&mut retried, &again);
         requeue(&shared, again);
         state.stale = true; // read the topology again before the next attempt
+        if !down {
+            log::info!("Redis Cluster slots moved; sending to their new owners");
+            continue;
+        }
+        shared.pub_connected.store(false, Ordering::Relaxed);
+        outage.failed(&"publishes not acknowledged");
         if shared.stop.sleep(backoff.next_delay()) {
             break;
         }
@@ -129,6 +139,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
         log::warn!("bus stopped with {left} publishes that never reached Redis");
     }
     shared.drained.notify_all();
+}
+
+/// Remembers (up to `REJOIN_CHANNELS`) the channels of requeued publishes.
+fn requeue_channels(retried: &mut Vec<String>, again: &[Outgoing]) {
+    for item in again {
+        if retried.len() < REJOIN_CHANNELS && !retried.contains(&item.channel) {
+            retried.push(item.channel.clone());
+        }
+    }
 }
 
 /// Sends one batch, one pipeline per owning master, and reads every answer.
@@ -179,11 +198,13 @@ fn send(shared: &Shared, state: &mut State, batch: &mut [Outgoing]) -> Vec<Outco
                     outcomes[i] = Outcome::Acked;
                 }
                 Ok(Value::Int(_)) => outcomes[i] = Outcome::Acked,
-                Ok(Value::Error(e)) if redirect_or_down(&e) => {
-                    log::debug!(
-                        "Redis Cluster node {node}: {} (reading the topology again)",
-                        String::from_utf8_lossy(&e)
-                    );
+                Ok(Value::Error(e)) if e.starts_with(b"MOVED ") || e.starts_with(b"ASK ") => {
+                    outcomes[i] = Outcome::Moved;
+                }
+                Ok(Value::Error(e))
+                    if e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN") =>
+                {
+                    log::debug!("Redis Cluster node {node}: {}", String::from_utf8_lossy(&e));
                 }
                 Ok(Value::Error(e)) => {
                     log::warn!("Redis refused an SPUBLISH: {}", String::from_utf8_lossy(&e));
@@ -205,13 +226,6 @@ fn send(shared: &Shared, state: &mut State, batch: &mut [Outgoing]) -> Vec<Outco
         }
     }
     outcomes
-}
-
-/// `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`: the publish may succeed elsewhere or later.
-fn redirect_or_down(e: &[u8]) -> bool {
-    [&b"MOVED "[..], b"ASK ", b"TRYAGAIN", b"CLUSTERDOWN"]
-        .iter()
-        .any(|p| e.starts_with(p))
 }
 
 fn conn_to<'a>(
