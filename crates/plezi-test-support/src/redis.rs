@@ -52,6 +52,26 @@ impl RedisServer {
         s
     }
 
+    /// A replica of `master` (`--replicaof`, no persistence) on a free port; waits until its link
+    /// to the master is up.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("plezi-test-replica-{}-{port}", std::process::id()));
+        let extra = vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ];
+        let replica = RedisServer::start_with(port, dir, extra);
+        let up = crate::wait_until(DEADLINE, || {
+            matches!(replica.query(&["INFO", "replication"]),
+                Ok(Resp::Bulk(info)) if info.contains("master_link_status:up"))
+        });
+        assert!(up, "the replica on {port} did not sync with the master");
+        replica
+    }
+
     /// A server on `port` with its files in `dir` (created here, removed on drop), started with
     /// `extra` arguments and no persistence: a cluster node.
     pub(crate) fn start_with(port: u16, dir: PathBuf, extra: Vec<String>) -> RedisServer {
