@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v kosoku >/dev/null || { echo "autobahn: kosoku missing: pip install kosoku (or bash .ci/install.sh)" >&2; exit 1; }
+command -v kosoku >/dev/null || { echo "autobahn: kosoku missing: pip install kosoku (or: cargo xtask setup)" >&2; exit 1; }
 
 PORT="${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 TIMEOUT="${AUTOBAHN_TIMEOUT:-1200}"

@@ -27,6 +27,10 @@
 //!
 //! Server-side only: `notice`, `joined` (a logged-in connection opened) and `left` (it closed).
 //! There is no `login` event and no `unknown` handler: unknown events get the `err` 404 answer.
+//!
+//! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
+//! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
+//! see `docs/operations.md`).
 
 use plezi::prelude::*;
 
@@ -203,6 +207,7 @@ fn main() -> Result<(), plezi::Error> {
             "/../../examples/public"
         ))
         .client("/client.js")?
+        .health("/healthz", "/readyz")
         .route("/login", Login::default)?
         .route("/logout", Logout::default)?
         .route("/chat", Chat::default)?

@@ -57,7 +57,7 @@ fn answer(reply: Reply) -> (u16, Vec<u8>) {
             let body = r.body_ref().as_bytes().expect("an in-memory body");
             (status, body.to_vec())
         }
-        Reply::Upgrade(_) => panic!("unexpected upgrade"),
+        Reply::Upgrade(_) | Reply::Later(_) => panic!("unexpected upgrade or deferred answer"),
     }
 }
 

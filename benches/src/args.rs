@@ -17,8 +17,11 @@ usage:
   plezi-load idle      [--connections 10000] [--settle 3] [--hold 0] --server-pid PID [COMMON]
 
 common options:
-  --url ws://127.0.0.1:3000/ws   the server (IPv4 or localhost)
-  --server-pid PID               measure this process: CPU per delivery / round trip, RSS (idle)
+  --url ws://127.0.0.1:3000/ws   the server (IPv4 or localhost); broadcast, chat and socketio take it
+                                 more than once: client i connects to the (i mod n)-th URL
+  --server-pid PID               measure this process: CPU per delivery / round trip, RSS (idle);
+                                 broadcast, chat and socketio take it more than once and add up the
+                                 CPU time of every process named (servers and Redis, for instance)
   --label NAME                   name of the server in the output (default: server)
   --sources 8                    spread clients over this many source addresses 127.0.0.2...
   --connect-timeout 60           seconds to open all connections
@@ -30,12 +33,12 @@ Pin the server and the tool to different cores (taskset -c 0 SERVER; taskset -c 
 /// Options every scenario has.
 #[derive(Clone, Debug)]
 pub struct Common {
-    /// The server.
-    pub target: Target,
+    /// The servers (at least one; only the fan-out scenarios take more than one).
+    pub targets: Vec<Target>,
     /// The server's name in the output.
     pub label: String,
-    /// The server process to measure.
-    pub server_pid: Option<u32>,
+    /// The processes to measure (only the fan-out scenarios take more than one).
+    pub server_pids: Vec<u32>,
     /// Number of 127.0.0.x source addresses.
     pub sources: usize,
     /// Time allowed to open all connections.
@@ -121,13 +124,34 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         return Ok(Command::Help);
     }
     let mut o = Options::new(rest)?;
+    let mut targets = o
+        .all("--url")
+        .iter()
+        .map(|u| Target::parse(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    if targets.is_empty() {
+        targets.push(Target::parse("ws://127.0.0.1:3000/ws")?);
+    }
+    let server_pids = o
+        .all("--server-pid")
+        .iter()
+        .map(|p| {
+            p.parse()
+                .map_err(|_| format!("--server-pid: cannot read {p:?}"))
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
     let common = Common {
-        target: Target::parse(&o.string("--url", "ws://127.0.0.1:3000/ws"))?,
+        targets,
         label: o.string("--label", "server"),
-        server_pid: o.optional("--server-pid")?,
+        server_pids,
         sources: o.number("--sources", 8)?,
         connect_timeout: o.seconds("--connect-timeout", 60.0)?,
     };
+    if scenario != "broadcast" && (common.targets.len() > 1 || common.server_pids.len() > 1) {
+        return Err(format!(
+            "{scenario} takes one --url and one --server-pid (only the fan-out scenarios take more)"
+        ));
+    }
     let drain = o.seconds("--drain", 5.0)?;
     let command = match scenario.as_str() {
         "broadcast" => {
@@ -189,6 +213,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             ));
         }
     };
+
     o.finish()?;
     Ok(command)
 }
@@ -228,6 +253,11 @@ impl Options {
             .iter_mut()
             .find(|(n, v)| n == name && v.is_some())
             .and_then(|(_, v)| v.take())
+    }
+
+    /// Every value of an option that may be given more than once, in order.
+    fn all(&mut self, name: &str) -> Vec<String> {
+        std::iter::from_fn(|| self.take(name)).collect()
     }
 
     fn string(&mut self, name: &str, default: &str) -> String {
@@ -285,8 +315,9 @@ mod tests {
             (b.clients, b.senders, b.in_flight, b.payload),
             (5000, 1, 1, 64)
         );
-        assert_eq!(c.server_pid, Some(42));
-        assert_eq!(c.target.path, "/ws");
+        assert_eq!(c.server_pids, [42]);
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].path, "/ws");
         assert!(matches!(
             parse(&args("idle")),
             Ok(Command::Idle(
@@ -310,5 +341,27 @@ mod tests {
         assert!(parse(&args("broadcast --payload 5")).is_err());
         assert!(parse(&args("broadcast --clients")).is_err());
         assert!(parse(&args("flood")).is_err());
+        assert!(
+            parse(&args(
+                "echo --url ws://127.0.0.1:1/ --url ws://127.0.0.1:2/"
+            ))
+            .is_err(),
+            "one server only"
+        );
+        assert!(parse(&args("idle --server-pid 1 --server-pid 2")).is_err());
+    }
+
+    #[test]
+    fn fan_out_takes_several_servers_and_processes() {
+        let Command::Broadcast(c, _) = parse(&args(
+            "broadcast --url ws://127.0.0.1:3001/chat --server-pid 7 --url ws://127.0.0.1:3002/chat \
+             --server-pid 8 --server-pid 9",
+        ))
+        .expect("ok") else {
+            panic!("broadcast")
+        };
+        let ports: Vec<u16> = c.targets.iter().map(|t| t.addr.port()).collect();
+        assert_eq!(ports, [3001, 3002]);
+        assert_eq!(c.server_pids, [7, 8, 9]);
     }
 }

@@ -126,13 +126,13 @@ mod end_to_end {
         }
     }
 
-    #[test]
-    fn counts_every_delivery_of_a_plezi_chat() {
+    /// A one-thread chat server on a free port with `bus`: its `ws://` URL and the running server.
+    fn chat_server(bus: Bus) -> (String, plezi_server::RunningServer) {
         let mut routes = Routes::new();
         routes
             .controller("/chat", Room::default)
             .expect("the route");
-        let app = Dispatcher::new(routes, Bus::in_process(BusConfig::default()));
+        let app = Dispatcher::new(routes, bus);
         let server = Server::builder()
             .bind("127.0.0.1:0")
             .threads(1)
@@ -141,23 +141,70 @@ mod end_to_end {
             .expect("the server binds");
         app.attach(server.handle());
         let url = format!("ws://{}/chat", server.local_addr());
-        let server = server.spawn().expect("the server starts");
-        let argv: Vec<String> = format!(
-            "broadcast --url {url} --clients 40 --senders 2 --in-flight 2 --duration 0.6 --warmup 0.2 \
-             --sample-every 4 --server-pid {}",
-            std::process::id()
-        )
-        .split_whitespace()
-        .map(String::from)
-        .collect();
+        (url, server.spawn().expect("the server starts"))
+    }
+
+    fn chat_run(urls: &[String]) -> crate::report::Report {
+        let me = std::process::id();
+        let mut argv = format!(
+            "broadcast --clients 40 --senders 2 --in-flight 2 --duration 0.6 --warmup 0.2 \
+             --sample-every 4 --server-pid {me}"
+        );
+        for url in urls {
+            argv.push_str(&format!(" --url {url}"));
+        }
+        let argv: Vec<String> = argv.split_whitespace().map(String::from).collect();
         let Ok(Command::Broadcast(common, cfg)) = parse(&argv) else {
             panic!("args")
         };
-        let report = run::<Chat>(&common, &cfg).expect("run");
-        assert!(int(&report, "deliveries") > 39, "{}", report.human_line());
-        assert_eq!(int(&report, "lost"), 0, "{}", report.human_line());
-        assert_eq!(int(&report, "unreadable_samples"), 0);
-        assert!(int(&report, "latency_samples") > 0);
+        run::<Chat>(&common, &cfg).expect("run")
+    }
+
+    fn check(report: &crate::report::Report) {
+        assert!(int(report, "deliveries") > 39, "{}", report.human_line());
+        assert_eq!(int(report, "lost"), 0, "{}", report.human_line());
+        assert_eq!(int(report, "unreadable_samples"), 0);
+        assert!(int(report, "latency_samples") > 0);
+    }
+
+    #[test]
+    fn counts_every_delivery_of_a_plezi_chat() {
+        let (url, server) = chat_server(Bus::in_process(BusConfig::default()));
+        check(&chat_run(&[url]));
         server.stop().expect("the server stops");
+    }
+
+    /// Clients split over two servers sharing a real Redis: every message reaches the other server's
+    /// clients too (a message only one server delivered would be counted lost).
+    #[test]
+    fn counts_every_delivery_across_two_servers() {
+        let redis = plezi_test_support::redis::RedisServer::start();
+        let config = BusConfig {
+            app_name: "loadtest".into(),
+            ..BusConfig::default()
+        };
+        let buses: Vec<Bus> = (0..2)
+            .map(|_| Bus::redis(config.clone(), &redis.url()).expect("the bus"))
+            .collect();
+        plezi_test_support::wait::eventually("both buses on Redis", || {
+            buses
+                .iter()
+                .all(|b| b.state().connected && b.state().peers >= 2)
+                .then_some(())
+        });
+        let (servers, urls): (Vec<_>, Vec<_>) = buses
+            .iter()
+            .map(|b| {
+                let (url, server) = chat_server(b.clone());
+                (server, url)
+            })
+            .unzip();
+        let report = chat_run(&urls);
+        check(&report);
+        let published: u64 = buses.iter().map(|b| b.state().published).sum();
+        assert!(published > 0, "the chat went through Redis");
+        for server in servers {
+            server.stop().expect("the server stops");
+        }
     }
 }

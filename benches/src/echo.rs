@@ -25,13 +25,13 @@ struct Client {
 
 /// Runs the scenario and returns its report.
 pub fn run(common: &Common, cfg: &EchoConfig) -> Result<Report, String> {
-    let meter = Meter::new(common.server_pid)?;
+    let meter = Meter::new(&common.server_pids)?;
     net::raise_open_files(cfg.clients as u64 + 64)?;
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let sources = net::source_addresses(&common.target, common.sources);
+    let sources = net::source_addresses(&common.targets[0], common.sources);
     let mut conns = pool::connect_all(
         &mut poll,
-        &common.target,
+        &common.targets,
         cfg.clients,
         &sources,
         common.connect_timeout,

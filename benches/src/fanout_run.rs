@@ -32,11 +32,13 @@ pub enum Role {
 }
 
 impl Role {
-    /// The first `senders` clients send, every `sample_every`-th of the others samples latency.
-    fn of(i: usize, cfg: &BroadcastConfig) -> Role {
+    /// The first `senders` clients send; of the others, taken `servers` at a time (client `i` is on
+    /// server `i mod servers`), every `sample_every`-th group samples latency, so every server has
+    /// samplers.
+    fn of(i: usize, cfg: &BroadcastConfig, servers: usize) -> Role {
         if i < cfg.senders {
             Role::Sender
-        } else if (i - cfg.senders).is_multiple_of(cfg.sample_every) {
+        } else if ((i - cfg.senders) / servers.max(1)).is_multiple_of(cfg.sample_every) {
             Role::Sampler
         } else {
             Role::Listener
@@ -118,21 +120,23 @@ pub struct Setup {
 
 /// Meters the server, connects `cfg.clients` clients and gives them their roles.
 pub fn connect(common: &Common, cfg: &BroadcastConfig) -> Result<Setup, String> {
-    let meter = Meter::new(common.server_pid)?;
+    let meter = Meter::new(&common.server_pids)?;
     net::raise_open_files(cfg.clients as u64 + 64)?;
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let sources = net::source_addresses(&common.target, common.sources);
+    let sources = net::source_addresses(&common.targets[0], common.sources);
     let connect_started = Instant::now();
     let conns = pool::connect_all(
         &mut poll,
-        &common.target,
+        &common.targets,
         cfg.clients,
         &sources,
         common.connect_timeout,
     )?;
     let clients = Clients {
         conns,
-        roles: (0..cfg.clients).map(|i| Role::of(i, cfg)).collect(),
+        roles: (0..cfg.clients)
+            .map(|i| Role::of(i, cfg, common.targets.len()))
+            .collect(),
         tally: Tally::default(),
         clock: Instant::now(),
         phase: Phase::Warmup,

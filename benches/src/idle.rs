@@ -15,20 +15,20 @@ use crate::{net, summary, ws};
 
 /// Runs the scenario and returns its report.
 pub fn run(common: &Common, cfg: &IdleConfig) -> Result<Report, String> {
-    let Some(pid) = common.server_pid else {
+    let Some(&pid) = common.server_pids.first() else {
         return Err("idle needs --server-pid PID (the server whose memory is measured)".into());
     };
-    let meter = Meter::new(Some(pid))?;
+    let meter = Meter::new(&[pid])?;
     net::raise_open_files(cfg.connections as u64 + 64)?;
     let rss_before = meter
         .server_rss()
         .ok_or_else(|| format!("cannot read /proc/{pid}/status"))?;
     let mut poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let sources = net::source_addresses(&common.target, common.sources);
+    let sources = net::source_addresses(&common.targets[0], common.sources);
     let started = Instant::now();
     let mut conns = pool::connect_all(
         &mut poll,
-        &common.target,
+        &common.targets,
         cfg.connections,
         &sources,
         common.connect_timeout,

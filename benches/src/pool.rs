@@ -97,17 +97,23 @@ enum State {
     Open,
 }
 
-/// Opens `count` WebSocket connections to `target`, spread over `sources`, each registered with `poll`
-/// under `Token(index)` for reading and writing. Fails as a whole on the first refused or broken
-/// connection, or when `timeout` passes.
+/// Opens `count` WebSocket connections, connection `i` to `targets[i % targets.len()]`, spread over
+/// `sources`, each registered with `poll` under `Token(index)` for reading and writing. Fails as a whole
+/// on the first refused or broken connection, or when `timeout` passes.
 pub fn connect_all(
     poll: &mut Poll,
-    target: &Target,
+    targets: &[Target],
     count: usize,
     sources: &[Ipv4Addr],
     timeout: Duration,
 ) -> Result<Vec<Conn>, String> {
-    let request = ws::upgrade_request(&target.host, target.addr.port(), &target.path);
+    if targets.is_empty() {
+        return Err("no server to connect to".into());
+    }
+    let requests: Vec<Vec<u8>> = targets
+        .iter()
+        .map(|t| ws::upgrade_request(&t.host, t.addr.port(), &t.path))
+        .collect();
     let deadline = Instant::now() + timeout;
     let mut conns: Vec<Conn> = Vec::with_capacity(count);
     let mut states: Vec<State> = Vec::with_capacity(count);
@@ -115,15 +121,20 @@ pub fn connect_all(
     let mut opened = 0usize;
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 16 * 1024];
+    let target_of = |i: usize| &targets[i % targets.len()];
     let fail = |i: usize, what: &dyn std::fmt::Display| {
-        format!("connection {} of {count} to {}: {what}", i + 1, target.addr)
+        format!(
+            "connection {} of {count} to {}: {what}",
+            i + 1,
+            target_of(i).addr
+        )
     };
 
     while opened < count {
         while pending < MAX_PENDING && conns.len() < count {
             let i = conns.len();
             let src = sources[i % sources.len()];
-            let mut stream = net::connect_from(src, target.addr).map_err(|e| fail(i, &e))?;
+            let mut stream = net::connect_from(src, target_of(i).addr).map_err(|e| fail(i, &e))?;
             poll.registry()
                 .register(
                     &mut stream,
@@ -145,7 +156,7 @@ pub fn connect_all(
         if now >= deadline {
             return Err(format!(
                 "only {opened} of {count} connections opened within {timeout:?}; is the server at {} overloaded?",
-                target.addr
+                target_of(opened).addr
             ));
         }
         poll.poll(&mut events, Some(deadline - now))
@@ -162,7 +173,8 @@ pub fn connect_all(
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => continue,
                     Err(e) => return Err(fail(i, &e)),
                 }
-                conn.send(&request).map_err(|e| fail(i, &e))?;
+                conn.send(&requests[i % requests.len()])
+                    .map_err(|e| fail(i, &e))?;
                 states[i] = State::Upgrading(Vec::new());
             }
             if event.is_writable() {

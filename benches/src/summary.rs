@@ -54,6 +54,20 @@ pub fn cpu(report: &mut Report, usage: &Usage, units: u64, unit: &'static str) {
             report.field(field, Value::Missing);
         }
     }
+    if usage.each_cpu.len() > 1 {
+        // Each process's share of a core, in --server-pid order ("-": it could not be read).
+        let each: Vec<String> = usage
+            .each_cpu
+            .iter()
+            .map(|c| {
+                c.map_or("-".into(), |c| {
+                    format!("{:.1}", c.as_secs_f64() / usage.wall.as_secs_f64() * 100.0)
+                })
+            })
+            .collect();
+        report.field("server_cpu_each_pct", Value::Str(each.join(",")));
+        report.say(format!("per process {}% of a core", each.join("/")));
+    }
     report.field(
         "server_cpu_pct",
         usage

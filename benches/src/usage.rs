@@ -1,4 +1,5 @@
-//! What the run cost: the server's CPU time (`/proc/PID/stat` utime+stime, all threads), its resident
+//! What the run cost: the server's CPU time (`/proc/PID/stat` utime+stime, all threads; with several
+//! processes named, their sum: the servers and Redis of a cross-process run), its resident
 //! memory (`/proc/PID/status` VmRSS), the load tool's own CPU time, and how busy the server's core was
 //! (`/proc/stat`), so noise from other processes on that core shows up in the report.
 
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Snapshot {
     at: Instant,
     server_cpu: Option<Duration>,
+    /// Each process's CPU time, in the order of the meter's PIDs.
+    each_cpu: Vec<Option<Duration>>,
     own_cpu: Duration,
     core_busy: Option<Duration>,
 }
@@ -18,8 +21,10 @@ pub struct Snapshot {
 pub struct Usage {
     /// Wall time between the snapshots.
     pub wall: Duration,
-    /// Server CPU time (None without `--server-pid`).
+    /// Server CPU time (None without `--server-pid`), summed over every process metered.
     pub server_cpu: Option<Duration>,
+    /// Each metered process's CPU time, in `--server-pid` order (None: it could not be read).
+    pub each_cpu: Vec<Option<Duration>>,
     /// The load tool's CPU time.
     pub own_cpu: Duration,
     /// Busy time of the server's core (None if the server is not pinned to one core).
@@ -44,24 +49,32 @@ impl Usage {
     }
 }
 
-/// Reads the counters of one server process (or none).
+/// Reads the counters of the server processes (none, one, or several whose CPU time adds up).
 pub struct Meter {
-    pid: Option<u32>,
+    pids: Vec<u32>,
     core: Option<usize>,
     tick: f64,
 }
 
 impl Meter {
-    /// A meter for `pid`; finds the core the server is pinned to, if it is pinned to exactly one.
-    pub fn new(pid: Option<u32>) -> Result<Meter, String> {
+    /// A meter for `pids`; with one process, finds the core it is pinned to, if it is pinned to
+    /// exactly one (with several, the noise on "the server's core" has no meaning).
+    pub fn new(pids: &[u32]) -> Result<Meter, String> {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let tick = if hz > 0 { 1.0 / hz as f64 } else { 0.01 };
-        let core = pid.and_then(pinned_core);
-        let meter = Meter { pid, core, tick };
-        if let Some(p) = pid {
+        let core = match pids {
+            [pid] => pinned_core(*pid),
+            _ => None,
+        };
+        let meter = Meter {
+            pids: pids.to_vec(),
+            core,
+            tick,
+        };
+        for &p in pids {
             meter
-                .server_cpu()
+                .cpu_of(p)
                 .ok_or_else(|| format!("--server-pid {p}: no such process (/proc/{p}/stat)"))?;
         }
         Ok(meter)
@@ -74,9 +87,16 @@ impl Meter {
 
     /// Reads every counter now.
     pub fn snapshot(&self) -> Snapshot {
+        let each_cpu: Vec<Option<Duration>> = self.pids.iter().map(|&p| self.cpu_of(p)).collect();
+        let server_cpu = if self.pids.is_empty() {
+            None
+        } else {
+            each_cpu.iter().copied().sum()
+        };
         Snapshot {
             at: Instant::now(),
-            server_cpu: self.server_cpu(),
+            server_cpu,
+            each_cpu,
             own_cpu: own_cpu(),
             core_busy: self.core.and_then(|c| self.core_busy(c)),
         }
@@ -90,6 +110,12 @@ impl Meter {
                 .server_cpu
                 .zip(b.server_cpu)
                 .map(|(x, y)| y.saturating_sub(x)),
+            each_cpu: a
+                .each_cpu
+                .iter()
+                .zip(&b.each_cpu)
+                .map(|(x, y)| x.zip(*y).map(|(x, y)| y.saturating_sub(x)))
+                .collect(),
             own_cpu: b.own_cpu.saturating_sub(a.own_cpu),
             core_busy: a
                 .core_busy
@@ -98,16 +124,17 @@ impl Meter {
         }
     }
 
-    /// Resident memory of the server in bytes.
+    /// Resident memory of the (first) server in bytes.
     pub fn server_rss(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let pid = self.pids.first()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }
 
-    fn server_cpu(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+    fn cpu_of(&self, pid: u32) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // Fields after the command name (which may contain spaces) start at field 3 (state).
         let rest = &stat[stat.rfind(')')? + 1..];
         let mut fields = rest.split_whitespace();
@@ -177,7 +204,7 @@ mod tests {
 
     #[test]
     fn reads_its_own_process() {
-        let meter = Meter::new(Some(std::process::id())).expect("own pid exists");
+        let meter = Meter::new(&[std::process::id()]).expect("own pid exists");
         let a = meter.snapshot();
         // Burn 60 ms of CPU (however long that takes on a busy machine).
         let mut x = 0u64;
@@ -197,6 +224,30 @@ mod tests {
         let server = u.server_cpu.expect("own /proc/PID/stat");
         assert!(server >= Duration::from_millis(30), "stat cpu {server:?}");
         assert!(meter.server_rss().is_some_and(|r| r > 0));
-        assert!(Meter::new(Some(u32::MAX - 1)).is_err());
+        assert!(Meter::new(&[u32::MAX - 1]).is_err());
+        assert!(Meter::new(&[std::process::id(), u32::MAX - 1]).is_err());
+    }
+
+    #[test]
+    fn several_processes_add_up() {
+        let me = std::process::id();
+        let one = Meter::new(&[me]).expect("own pid");
+        let twice = Meter::new(&[me, me]).expect("own pid twice");
+        let (a1, a2) = (one.snapshot(), twice.snapshot());
+        let mut x = 0u64;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while own_cpu() < a1.own_cpu + Duration::from_millis(60) && Instant::now() < deadline {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let (b1, b2) = (one.snapshot(), twice.snapshot());
+        let (u1, u2) = (one.between(&a1, &b1), twice.between(&a2, &b2));
+        let (c1, c2) = (u1.server_cpu.expect("cpu"), u2.server_cpu.expect("cpu"));
+        assert_eq!(u2.each_cpu.len(), 2);
+        assert!(
+            c2 >= c1 + c1 / 2,
+            "the same process twice: {c2:?} vs {c1:?}"
+        );
+        assert_eq!(twice.server_core(), None);
     }
 }

@@ -3,16 +3,22 @@
 //! - `cargo xtask codegen` regenerates every generated file from its source (see [`codegen`]).
 //! - `cargo xtask codegen --check` regenerates in memory and exits 1, listing the stale files, when the
 //!   committed output differs (CI runs this).
+//! - `cargo xtask setup` installs what the tests drive and is missing (see [`setup`]).
+//! - `cargo xtask test` runs `setup`, then every test (`cargo test --workspace`), then the Autobahn
+//!   conformance cases (`.ci/autobahn.sh`). CI runs this.
 
 mod codegen;
+mod setup;
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask codegen [--check]
+const USAGE: &str = "usage: cargo xtask codegen [--check] | setup | test
 
   codegen          regenerate the protocol constants (Rust and JavaScript), the client bundle and its .d.ts
-  codegen --check  exit 1 and list the stale files instead of writing them (CI)";
+  codegen --check  exit 1 and list the stale files instead of writing them (CI)
+  setup            install what the tests drive and is missing (apt-get, pip, npm ci), saying why
+  test             setup, then cargo test --workspace, then the Autobahn conformance cases";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +26,8 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["codegen"] => run_codegen(false),
         ["codegen", "--check"] => run_codegen(true),
+        ["setup"] => run_setup(),
+        ["test"] => run_tests(),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -35,6 +43,46 @@ fn main() -> ExitCode {
 fn repo_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+fn run_setup() -> ExitCode {
+    match setup::run(&repo_root()) {
+        Ok(()) => {
+            println!("setup: everything the tests need is installed");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cargo xtask setup: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_tests() -> ExitCode {
+    let root = repo_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let steps = || -> Result<(), String> {
+        setup::run(&root)?;
+        setup::run_checked(
+            Command::new(&cargo)
+                .args(["test", "--workspace"])
+                .current_dir(&root),
+            "cargo test --workspace",
+        )?;
+        setup::run_checked(
+            Command::new("bash")
+                .arg(root.join(".ci/autobahn.sh"))
+                .current_dir(&root),
+            "the Autobahn conformance run (.ci/autobahn.sh)",
+        )
+    };
+    match steps() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cargo xtask test: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run_codegen(check: bool) -> ExitCode {

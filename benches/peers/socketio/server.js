@@ -3,7 +3,13 @@
 //                        (socket.broadcast.emit); then the sender's acknowledgement, if it asked for one
 // WebSocket transport only (no long-polling upgrade dance), no per-message compression, like the other
 // peers. PORT (default 3000) and HOST (default 127.0.0.1) from the environment; prints one ready line.
-// Driven by `plezi-load socketio` (benches/src/socketio.rs); see benches/run-dispatch.sh.
+// Several processes share the room through Redis when SIO_ADAPTER names an adapter of
+// @socket.io/redis-adapter (REDIS_URL, default redis://127.0.0.1:6379):
+//   SIO_ADAPTER=redis    createAdapter: classic pub/sub (PUBLISH / PSUBSCRIBE)
+//   SIO_ADAPTER=sharded  createShardedAdapter: Redis 7 sharded pub/sub (SPUBLISH / SSUBSCRIBE)
+//   unset                the in-memory adapter: one process
+// Driven by `plezi-load socketio` (benches/src/socketio.rs); see benches/run-dispatch.sh and
+// benches/run-crossnode.sh.
 'use strict';
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
@@ -16,14 +22,57 @@ const http = createServer((request, response) => {
 });
 const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
 
+// The acknowledgement says "the fan-out is queued", as plezi's echo and the shootout's broadcastResult
+// do. The in-memory and classic Redis adapters broadcast synchronously inside `emit`; the sharded one
+// (a ClusterAdapter) first awaits its SPUBLISH and only then writes to the local sockets, so `emit`
+// returns before anything is queued and an ack sent right away would let the sender run ahead of the
+// fan-out. So the ack waits for what the adapter's `broadcast` returned (a promise, or nothing).
+let lastBroadcast;
+function trackBroadcasts() {
+  const adapter = io.of('/').adapter;
+  const broadcast = adapter.broadcast.bind(adapter);
+  adapter.broadcast = (packet, opts) => (lastBroadcast = broadcast(packet, opts));
+}
+
 io.on('connection', (socket) => {
   socket.on('chat', (msg, ack) => {
+    lastBroadcast = undefined;
     socket.broadcast.emit('chat', { from: socket.id, message: msg && msg.message });
-    if (typeof ack === 'function') ack();
+    if (typeof ack !== 'function') return;
+    if (lastBroadcast && typeof lastBroadcast.then === 'function') {
+      lastBroadcast.then(() => ack(), () => ack());
+    } else {
+      ack();
+    }
   });
 });
 
-http.listen(port, host, () => console.log(`socketio listening on ws://${host}:${port}/socket.io/`));
+async function useRedis(kind) {
+  const { createClient } = require('redis');
+  const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
+  const url = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  for (const client of [pub, sub]) client.on('error', (e) => console.error(`redis: ${e.message}`));
+  await Promise.all([pub.connect(), sub.connect()]);
+  io.adapter(kind === 'sharded' ? createShardedAdapter(pub, sub) : createAdapter(pub, sub));
+}
+
+async function main() {
+  const kind = process.env.SIO_ADAPTER || '';
+  if (kind === 'redis' || kind === 'sharded') {
+    await useRedis(kind);
+  } else if (kind !== '') {
+    throw new Error(`SIO_ADAPTER=${kind}: use redis, sharded, or leave it unset`);
+  }
+  trackBroadcasts();
+  http.listen(port, host, () =>
+    console.log(`socketio (${kind || 'in-memory'} adapter) listening on ws://${host}:${port}/socket.io/`));
+}
+main().catch((e) => {
+  console.error(`socketio: ${e.message}`);
+  process.exit(1);
+});
 const stop = () => {
   io.close();
   process.exit(0);

@@ -424,7 +424,7 @@ fn run(cfg: SoakConfig) -> Result<bool, String> {
             )?);
         }
     }
-    let meter = crate::usage::Meter::new(shared.cfg.server_pid)?;
+    let meter = crate::usage::Meter::new(shared.cfg.server_pid.as_slice())?;
     let before = meter.snapshot();
     // The run, with a progress line a minute.
     let run_for = Duration::from_secs_f64(shared.cfg.minutes * 60.0);

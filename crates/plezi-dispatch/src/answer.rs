@@ -2,6 +2,7 @@
 //! AJAJ reply). Handlers may return anything that converts into one: `()`, a JSON [`Value`], a
 //! [`Msg`], a `String`, an `Option` of those, or a `Result` whose error is a [`SendError`].
 
+use crate::error::RenderError;
 use plezi_messaging::BusError;
 use serde_json::{Map, Value};
 
@@ -206,6 +207,14 @@ impl From<SendError> for Answer {
             log::debug!("plezi: a handler refused a client's call ({status}): {e}");
         }
         Answer::error(status, e.to_string(), Value::Null)
+    }
+}
+
+/// A template that failed answers `err` 500; the details are logged, not sent.
+impl From<RenderError> for Answer {
+    fn from(e: RenderError) -> Answer {
+        log::error!("plezi: {e}");
+        Answer::error(500, "the answer could not be rendered", Value::Null)
     }
 }
 

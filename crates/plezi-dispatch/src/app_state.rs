@@ -1,5 +1,6 @@
 //! State shared by the service, the connections and the bus sink of one application.
 
+use crate::templates::Templates;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub(crate) struct AppState {
     tags: HashMap<String, u64>,
     /// The HTTP `notify` rate limit per peer address.
     pub(crate) notify_peers: PeerLimiter,
+    /// The templates, if the routes named a folder.
+    pub(crate) templates: Option<Templates>,
 }
 
 impl AppState {
@@ -43,6 +46,7 @@ impl AppState {
             secure_cookies,
             tags: kinds.iter().map(|k| (k.name.clone(), k.tag)).collect(),
             notify_peers: PeerLimiter::default(),
+            templates: None,
         }
     }
 

@@ -156,6 +156,8 @@ pub(crate) struct Connection {
     kind: Arc<KindInfo>,
     state: ConnState,
     live: Box<dyn Live>,
+    /// It counts as a member of its controller type on the bus (from its open to its close).
+    joined: bool,
 }
 
 impl Connection {
@@ -183,6 +185,7 @@ impl Connection {
                 session,
             },
             live: Box::new(Typed { controller, events }),
+            joined: false,
         }
     }
 
@@ -239,9 +242,15 @@ impl Connection {
         });
     }
 
-    /// The connection opened as `uuid`: runs `on_open`.
+    /// The connection opened as `uuid`: joins its controller type on the bus (with Redis, confirmed
+    /// before `on_open` runs, so every broadcast published after it reaches this connection), then runs
+    /// `on_open`.
     pub(crate) fn open(&mut self, port: &mut dyn WsPort, uuid: ConnectionUuid) {
         self.state.uuid = uuid;
+        if !self.joined {
+            self.app.bus.join_controller(&self.kind.name);
+            self.joined = true;
+        }
         self.with_cx(port, Source::Hook, None, |live, cx| live.open(cx));
     }
 
@@ -259,6 +268,9 @@ impl Connection {
         self.live.close(&mut cx, info);
         if self.state.on_bus {
             self.app.bus.forget(self.state.uuid);
+        }
+        if std::mem::take(&mut self.joined) {
+            self.app.bus.leave_controller(&self.kind.name);
         }
     }
 

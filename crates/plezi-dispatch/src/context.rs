@@ -2,22 +2,23 @@
 
 use std::cell::{Cell, OnceCell};
 use std::net::SocketAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use plezi_messaging::{Bus, ConnectionUuid, Message, Payload, Target};
-use plezi_server::{Request, Response, ServerHandle, SharedFrame, WebSocket, WriteError};
+use plezi_server::{Reply, Request, Response, ServerHandle, SharedFrame, WebSocket, WriteError};
 use serde_json::Value;
 
 use crate::answer::Answer;
 use crate::app_state::{AppState, KindInfo};
 use crate::controller::Controller;
 use crate::cookies::{Cookies, SetCookie};
-use crate::error::SendError;
+use crate::error::{RenderError, SendError};
 use crate::params::Params;
 use crate::rate::TokenBucket;
 use crate::redirect::{self, RedirectError};
 use crate::session::{Saved, Session};
+use crate::stored_first::PendingNotifies;
 
 /// Where the current call came from.
 ///
@@ -77,6 +78,8 @@ pub(crate) struct HttpExtras {
     pub(crate) protocol: Option<String>,
     /// The session, loaded at the first use.
     pub(crate) session: OnceCell<Session>,
+    /// The notifications this request queued (the reply waits until they are stored).
+    pub(crate) notifies: OnceCell<Arc<PendingNotifies>>,
 }
 
 impl HttpExtras {
@@ -87,6 +90,16 @@ impl HttpExtras {
             set_cookies: Vec::new(),
             protocol: None,
             session: OnceCell::new(),
+            notifies: OnceCell::new(),
+        }
+    }
+
+    /// The reply for `resp`: sent at once, or, when the request queued notifications, once
+    /// every one of them is stored (an `err` answer if the store refused one).
+    pub(crate) fn reply_once_stored(&self, resp: Response) -> Reply {
+        match self.notifies.get() {
+            Some(pending) => pending.clone().reply(resp),
+            None => Reply::Response(resp),
         }
     }
 
@@ -952,7 +965,9 @@ impl<'a> Ctx<'a> {
     /// Redis the notification is queued for the bus's mailbox thread, stored in call order (two
     /// notifications from one connection arrive in order), and a refusal found then reaches
     /// this connection's client as an `err` event (507 for a full mailbox or store, 503 when
-    /// Redis failed) with `"request":{"notify":<identity>,"event":<event>}`.
+    /// Redis failed) with `"request":{"notify":<identity>,"event":<event>}`. An AJAJ request or
+    /// HTTP action is answered only once its notifications are stored, and a refusal becomes its
+    /// reply (`docs/protocol.md#notify-over-http`).
     ///
     /// Calls made for a client are rate limited (`BusConfig::notify_rate`, default 20 per second
     /// with bursts of 100): per connection for WebSocket events and hooks, per peer address for
@@ -972,10 +987,67 @@ impl<'a> Ctx<'a> {
     /// ```
     pub fn notify(&self, identity: &str, event: &str, data: Value) -> Result<(), SendError> {
         self.take_notify_token()?;
-        Ok(self
-            .app
-            .bus
-            .notify_from(self.me(), identity, Payload::event(event, data))?)
+        let payload = Payload::event(event, data);
+        let Some(http) = self.http.as_deref() else {
+            return Ok(self.app.bus.notify_from(self.me(), identity, payload)?);
+        };
+        let pending = http.notifies.get_or_init(Arc::default).clone();
+        pending.start();
+        let (who, what, answered) = (identity.to_owned(), event.to_owned(), pending.clone());
+        let queued = self.app.bus.notify_then(identity, payload, move |stored| {
+            answered.done(&who, &what, stored)
+        });
+        if queued.is_err() {
+            pending.cancel();
+        }
+        Ok(queued?)
+    }
+
+    /// Renders template `name` from the routes' templates folder ([`crate::Routes::templates`])
+    /// with `context`: a page fragment for a WebSocket or AJAJ answer (the way `render
+    /// :chatmessage, format: 'ajax'` answers in Plezi), or any text. Escaping follows the file
+    /// name (`.html` escapes HTML). Returned as a handler's error, it answers `err` 500 and logs.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Ctx, RenderError};
+    /// # use serde_json::{json, Value};
+    /// fn chat(cx: &mut Ctx<'_>, msg: Value) -> Result<String, RenderError> {
+    ///     cx.render("chat/message.html", json!({"from": cx.id(), "text": msg["text"]}))
+    /// }
+    /// ```
+    pub fn render(
+        &self,
+        name: &str,
+        context: impl serde::Serialize,
+    ) -> Result<String, RenderError> {
+        match &self.app.templates {
+            Some(templates) => templates.render(name, context),
+            None => Err(RenderError::no_folder(name)),
+        }
+    }
+
+    /// Renders template `name` as a whole response for an HTTP action: `200` with the
+    /// `Content-Type` of its file name, or `500` (logged) when it fails.
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Controller, Ctx};
+    /// # use plezi_server::Response;
+    /// # use serde_json::json;
+    /// # struct Home;
+    /// # impl Controller for Home {
+    /// fn index(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+    ///     Some(cx.render_page("home.html", json!({"title": "Welcome"})))
+    /// }
+    /// # }
+    /// ```
+    pub fn render_page(&self, name: &str, context: impl serde::Serialize) -> Response {
+        match &self.app.templates {
+            Some(templates) => templates.page(name, context),
+            None => {
+                log::error!("plezi: {}", RenderError::no_folder(name));
+                Response::text(500, "Internal Server Error\n")
+            }
+        }
     }
 
     /// Applies `BusConfig::notify_rate` to this call's client.
@@ -1006,7 +1078,10 @@ impl<'a> Ctx<'a> {
         taken.map_err(|retry_after| SendError::RateLimited { retry_after })
     }
 
-    /// Subscribes this connection to the named channel.
+    /// Subscribes this connection to the named channel. Once this returns, every message published
+    /// to the channel on any server reaches this connection (with Redis, a server that had no
+    /// subscriber of the channel yet waits for Redis to confirm its subscription, up to
+    /// `BusConfig::join_timeout`).
     ///
     /// ```
     /// # use plezi_dispatch::{Ctx, SendError};

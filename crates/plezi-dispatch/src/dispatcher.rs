@@ -13,7 +13,6 @@ use crate::client_route;
 use crate::controller::Controller;
 use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
-use crate::events::Mode;
 use crate::params::Params;
 use crate::router::Router;
 use crate::routes::{NotFound, RouteTarget, Routes};
@@ -59,8 +58,8 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Joins the routes to `bus`: registers the bus sink and joins every WebSocket controller
-    /// type's broadcast channel.
+    /// Joins the routes to `bus`: registers the bus sink. (Each WebSocket connection joins its
+    /// controller type's broadcasts on the bus when it opens.)
     ///
     /// ```
     /// # use plezi_dispatch::{Controller, Dispatcher, Routes};
@@ -83,19 +82,13 @@ impl Dispatcher {
             limits,
             sessions,
             secure_cookies,
+            templates,
             ..
         } = routes;
         let sessions = Sessions::new(sessions, secure_cookies);
-        let app = Arc::new(AppState::new(
-            bus.clone(),
-            limits,
-            sessions,
-            secure_cookies,
-            &kinds,
-        ));
-        for kind in kinds.iter().filter(|k| k.mode != Mode::HttpOnly) {
-            bus.join_controller(&kind.name);
-        }
+        let mut app = AppState::new(bus.clone(), limits, sessions, secure_cookies, &kinds);
+        app.templates = templates;
+        let app = Arc::new(app);
         bus.set_sink(Arc::new(DispatchSink {
             app: Arc::downgrade(&app),
         }));
@@ -381,8 +374,8 @@ impl Service for DispatchService {
                             UpgradeReply::Refuse(resp) => return Reply::Response(resp),
                             UpgradeReply::Decline => {}
                         }
-                    } else if let Some(resp) = endpoint.http(&self.app, req, params) {
-                        return Reply::Response(resp);
+                    } else if let Some(reply) = endpoint.http(&self.app, req, params) {
+                        return reply;
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use plezi_server::{Request, Response, Upgrade};
+use plezi_server::{Reply, Request, Response, Upgrade};
 
 use crate::ajaj;
 use crate::answer::Answer;
@@ -29,8 +29,9 @@ pub(crate) enum UpgradeReply {
 
 /// A route target with its controller type erased.
 pub(crate) trait Endpoint: Send + Sync {
-    /// Answers an HTTP request, or declines (`None`: the next route is tried).
-    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Response>;
+    /// Answers an HTTP request (at once, or once its notifications are stored), or declines
+    /// (`None`: the next route is tried).
+    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Reply>;
     /// Accepts, declines or refuses a WebSocket upgrade.
     fn upgrade(&self, app: &Arc<AppState>, req: &Request, params: Params) -> UpgradeReply;
 }
@@ -90,7 +91,7 @@ impl<C: Controller> ControllerRoute<C> {
 }
 
 impl<C: Controller> Endpoint for ControllerRoute<C> {
-    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Response> {
+    fn http(&self, app: &AppState, req: &Request, params: Params) -> Option<Reply> {
         let action = self.rest(req.method(), &params)?;
         let mut controller = (self.factory)();
         let mut extras = HttpExtras::new(params);
@@ -98,11 +99,12 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             let handler = self.events.for_http(name)?;
             let message = ajaj::message(&extras.params, name);
             if is_get(req.method()) && !self.events.is_safe(name) {
-                return Some(ajaj::method_not_allowed(app, message, &mut extras));
+                return Some(ajaj::method_not_allowed(app, message, &mut extras).into());
             }
             let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
             let answer = (handler.call)(&mut controller, &mut cx, Msg::new(message));
-            return Some(ajaj::reply(app, answer, &mut extras));
+            let resp = ajaj::reply(app, answer, &mut extras);
+            return Some(extras.reply_once_stored(resp));
         }
         let mut cx = Ctx::for_request(app, &self.kind, Source::Http, req, &mut extras);
         let resp = match action {
@@ -115,13 +117,15 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             Rest::Handler(_) => None,
         };
         if let Some(resp) = resp {
-            return Some(extras.finish(app, resp));
+            let resp = extras.finish(app, resp);
+            return Some(extras.reply_once_stored(resp));
         }
         let event = self.unknown_event(req, &extras.params)?.to_owned();
         let message = ajaj::message(&extras.params, &event);
         let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
         let answer: Answer = controller.unknown(&mut cx, message);
-        Some(ajaj::reply(app, answer, &mut extras))
+        let resp = ajaj::reply(app, answer, &mut extras);
+        Some(extras.reply_once_stored(resp))
     }
 
     fn upgrade(&self, app: &Arc<AppState>, req: &Request, params: Params) -> UpgradeReply {

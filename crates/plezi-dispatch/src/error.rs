@@ -183,3 +183,51 @@ impl From<CookieError> for SendError {
         SendError::Cookie(e)
     }
 }
+
+/// A template that could not be rendered: no templates folder, a missing file, a syntax error, or
+/// a failure while rendering (an undefined filter, a type error). A handler that returns it answers
+/// `err` 500, and the details go to the log, not to the client.
+///
+/// ```
+/// use plezi_dispatch::{Ctx, RenderError};
+/// use serde_json::{json, Value};
+///
+/// fn message(cx: &mut Ctx<'_>, msg: Value) -> Result<String, RenderError> {
+///     cx.render("chat/message.html", json!({"text": msg["text"]})) // escaped: it is HTML
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderError {
+    template: String,
+    message: String,
+}
+
+impl RenderError {
+    pub(crate) fn new(template: &str, error: &minijinja::Error) -> RenderError {
+        RenderError {
+            template: template.to_owned(),
+            message: format!("{error:#}"),
+        }
+    }
+
+    pub(crate) fn no_folder(template: &str) -> RenderError {
+        RenderError {
+            template: template.to_owned(),
+            message: "no templates folder: name one with Routes::templates (or App::templates)"
+                .to_owned(),
+        }
+    }
+
+    /// The template's name.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+}
+
+impl fmt::Display for RenderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "template {:?}: {}", self.template, self.message)
+    }
+}
+
+impl std::error::Error for RenderError {}

@@ -1,5 +1,6 @@
 //! [`Routes`]: the ordered list of what an application answers, checked as it is built.
 
+use crate::templates::{Reload, Templates};
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,6 +100,7 @@ pub struct Routes {
     pub(crate) limits: ParamsLimits,
     pub(crate) sessions: SessionConfig,
     pub(crate) secure_cookies: bool,
+    pub(crate) templates: Option<Templates>,
 }
 
 impl Default for Routes {
@@ -138,6 +140,7 @@ impl Routes {
             limits: ParamsLimits::default(),
             sessions: SessionConfig::default(),
             secure_cookies: false,
+            templates: None,
         }
     }
 
@@ -263,6 +266,21 @@ impl Routes {
     /// ```
     pub fn secure_cookies(&mut self, on: bool) -> &mut Self {
         self.secure_cookies = on;
+        self
+    }
+
+    /// Renders templates from `dir` for [`Ctx::render`](crate::Ctx::render) and
+    /// [`Ctx::render_page`](crate::Ctx::render_page): read again at every render
+    /// ([`Reload::EveryRender`], development) or parsed once ([`Reload::Never`], production).
+    /// Default: none (rendering answers [`RenderError`](crate::RenderError)).
+    ///
+    /// ```
+    /// use plezi_dispatch::{Reload, Routes};
+    /// let mut routes = Routes::new();
+    /// routes.templates("views", Reload::EveryRender);
+    /// ```
+    pub fn templates(&mut self, dir: impl Into<std::path::PathBuf>, reload: Reload) -> &mut Self {
+        self.templates = Some(Templates::new(dir, reload));
         self
     }
 

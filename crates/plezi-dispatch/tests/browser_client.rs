@@ -3,7 +3,7 @@
 //! timeouts, `unknown`, reconnection with backoff after a restart, `ajaj.emit` and the `ajaj.auto` fallback.
 //!
 //! Needs Node.js, `npm install` in `tests/browser` (playwright-core, ws, typescript: the `.d.ts` is
-//! type-checked first) and `/usr/bin/chromium`; `.ci/install.sh` provides them all. The test fails (it
+//! type-checked first) and `/usr/bin/chromium`; `cargo xtask setup` installs them all. The test fails (it
 //! never skips) when one is missing.
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,8 @@
 //! `notify` under abuse, over real sockets: the per-connection (WebSocket) and per-peer (AJAJ) rate
-//! limit answers `err` 429; a full mailbox answers `err` 507 (at once in memory, as a later `err` event
-//! with Redis); and a stalled Redis never holds an event loop: other connections on the same loop keep
-//! getting answers.
+//! limit answers `err` 429; a full mailbox answers `err` 507 (at once in memory; with Redis as a later
+//! `err` event over a WebSocket, and as the reply itself over AJAJ or an HTTP action, which waits until
+//! its notifications are stored); and a stalled Redis never holds an event loop: other connections on
+//! the same loop keep getting answers.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use plezi_dispatch::{Controller, Ctx, Dispatcher, Events, Routes, SendError, events};
 use plezi_messaging::{Bus, BusConfig, RateLimit};
-use plezi_server::Server;
+use plezi_server::{Response, Server};
 use plezi_test_support::redis::RedisServer;
 use serde_json::{Value, json};
 use support::{DEADLINE, TestApp, Ws};
@@ -37,6 +38,15 @@ impl Notes {
 }
 
 impl Controller for Notes {
+    /// `POST /notes?user=NAME`: an HTTP action that notifies.
+    fn create(&mut self, cx: &mut Ctx<'_>) -> Option<Response> {
+        let user = cx.params().get_str("user").unwrap_or_default().to_owned();
+        Some(match cx.notify(&user, "notice", json!("from a form")) {
+            Ok(()) => Response::text(201, "created"),
+            Err(e) => Response::text(503, e.to_string()),
+        })
+    }
+
     fn events() -> Events<Self> {
         events![
             both notify => Notes::notify,
@@ -250,5 +260,106 @@ fn a_stalled_redis_never_holds_the_event_loop() {
                 first.is_some() && second.is_some() && first < second
             }),
         Some(true)
+    );
+}
+
+#[test]
+fn a_full_redis_mailbox_reaches_the_ajaj_and_http_clients_as_err_507() {
+    let redis = RedisServer::start();
+    let bus = redis_bus(
+        &redis,
+        "nl3",
+        BusConfig {
+            mailbox_max_messages: 2,
+            ..BusConfig::default()
+        },
+    );
+    let app = TestApp::start_on(routes(), bus);
+    let post = |n: u64| {
+        app.post_json(
+            "/notes",
+            &json!({"id": "notify", "user": "fay", "data": n, "n": n}),
+        )
+    };
+    for n in 0..2 {
+        let reply = post(n);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.json(), json!({"event": "notified", "n": n}));
+    }
+    // The third is refused by the store after the handler answered: the reply says so.
+    let reply = post(2);
+    assert_eq!(reply.status, 507, "{}", reply.text());
+    let err = reply.json();
+    assert_eq!(err["event"], "err", "{err}");
+    assert_eq!(err["status"], 507, "{err}");
+    assert_eq!(
+        err["request"],
+        json!({"notify": "fay", "event": "notice"}),
+        "{err}"
+    );
+    // So is an HTTP action's.
+    let reply = app.http("POST", "/notes?user=fay", &[], b"");
+    assert_eq!(reply.status, 507, "{}", reply.text());
+    assert_eq!(reply.json()["request"]["notify"], "fay");
+    assert_eq!(
+        redis.command(&["LLEN", "nl3:mbox:fay"]).ok().as_deref(),
+        Some(":2\r\n")
+    );
+}
+
+#[test]
+fn an_ajaj_notify_is_answered_once_stored_and_503_when_redis_fails() {
+    let redis = RedisServer::start();
+    let bus = redis_bus(
+        &redis,
+        "nl4",
+        BusConfig {
+            io_timeout: Duration::from_secs(60),
+            ..BusConfig::default()
+        },
+    );
+    let app = TestApp::start_on(routes(), bus);
+    let addr = app.addr;
+    let body = json!({"id": "notify", "user": "gil", "data": 1, "n": 1});
+    // The store's connection is open before Redis stops (a connect would time out at once).
+    let warm_up = json!({"id": "notify", "user": "hal", "data": 0, "n": 0});
+    assert_eq!(app.post_json("/notes", &warm_up).status, 200);
+    redis.pause(true);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let request = body.clone();
+    std::thread::spawn(move || {
+        let reply = plezi_test_support::http::http(
+            addr,
+            "POST",
+            "/notes",
+            &[("Content-Type", "application/json")],
+            request.to_string().as_bytes(),
+        );
+        let _ = tx.send(reply);
+    });
+    // Not stored yet (Redis is stopped): no answer yet.
+    if let Ok(early) = rx.recv_timeout(Duration::from_millis(500)) {
+        panic!(
+            "answered before the notification was stored: {} {}",
+            early.status,
+            early.text()
+        );
+    }
+    redis.pause(false);
+    let reply = rx.recv_timeout(DEADLINE).expect("answered once stored");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        redis.command(&["LLEN", "nl4:mbox:gil"]).ok().as_deref(),
+        Some(":1\r\n"),
+        "stored before the answer"
+    );
+
+    // Redis gone: the store fails, the reply says 503.
+    drop(redis);
+    let reply = app.post_json("/notes", &body);
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(
+        reply.json()["request"],
+        json!({"notify": "gil", "event": "notice"})
     );
 }

@@ -4,15 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{BusConfig, Engine};
-use crate::counters::Counters;
+use crate::counters::{
+    Counters, KIND_BROADCAST, KIND_CHANNEL, KIND_DRAIN, KIND_IDENTITY, KIND_MULTICAST, KIND_UNICAST,
+};
 use crate::envelope::Envelope;
 use crate::error::BusError;
 use crate::local_node::LocalNode;
 use crate::mailbox::{
-    MailboxStore, MailboxUsage, Mailboxes, MemoryStore, RedisStore, check_identity,
+    MailboxStore, MailboxUsage, Mailboxes, MemoryStore, Outcome, RedisStore, check_identity,
 };
 use crate::message::{Message, Payload, Target};
-use crate::redis::{OnZero, Outgoing, RedisAddr, RedisEngine, redact};
+use crate::redis::{Key, Kind, OnZero, Outgoing, RedisAddr, RedisEngine, redact};
 use crate::registry::{Change, Subscription};
 use crate::sink::Sink;
 use crate::uuid::{ConnectionUuid, ServerId};
@@ -31,6 +33,8 @@ pub struct BusState {
     pub published: u64,
     /// Envelopes received from other servers and handled.
     pub received: u64,
+    /// Of `received`, how many of each kind.
+    pub received_kinds: ReceivedKinds,
     /// Publishes refused with [`BusError::QueueFull`].
     pub rejected: u64,
     /// Envelopes from Redis dropped as malformed, of another version, or too large.
@@ -43,6 +47,25 @@ pub struct BusState {
     pub failed_unicasts: u64,
     /// Notifications refused (a full mailbox or store, a full notify queue, or Redis unreachable).
     pub notify_refused: u64,
+}
+
+/// Envelopes received from other servers, by kind (see [`BusState::received_kinds`]). A server hears a
+/// controller type's broadcasts, a named channel's messages and an identity's real-time messages only
+/// while it has a local member of it (and for `BusConfig::unsubscribe_grace` after the last one left).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ReceivedKinds {
+    /// [`Target::Multicast`] messages (every server hears them).
+    pub multicast: u64,
+    /// [`Target::Broadcast`] messages.
+    pub broadcast: u64,
+    /// [`Target::Unicast`] messages to a connection of this server.
+    pub unicast: u64,
+    /// [`Target::Channel`] messages.
+    pub channel: u64,
+    /// [`Target::Identity`] messages, real-time or forwarded from a mailbox.
+    pub identity: u64,
+    /// Signals to drain an identity's mailbox.
+    pub drain: u64,
 }
 
 /// The message bus of one server process. Cheap to clone (all clones are one bus); the last clone to be
@@ -123,10 +146,21 @@ impl Bus {
     /// A bus on Redis at `url`: one Redis, or a Redis Cluster named by any of its nodes (or several,
     /// separated by commas); the server says which (`INFO cluster`). Returns at once: if Redis is
     /// down, publishes queue until it is up.
+    ///
+    /// With `rediss://` (TLS, settings in [`BusConfig::redis_tls`]) the files are read and checked
+    /// and one connection is made (to the first node named) before this returns, so that a
+    /// certificate that does not verify (or a client certificate the server refuses) fails here with
+    /// [`BusError::Tls`] rather than at the first publish; if Redis is unreachable, that check gives
+    /// up after `io_timeout` and the bus starts anyway. TLS settings with a `redis://` URL fail with
+    /// [`BusError::Config`].
     pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
-        let seeds = RedisAddr::parse_all(url)?;
+        let seeds = RedisAddr::parse_all(url, &config.redis_tls)?;
+        if let Some(first) = seeds.first() {
+            first.check_tls(config.io_timeout)?;
+        }
         let store = Arc::new(RedisStore::new(
             url,
+            &config.redis_tls,
             &config.app_name,
             config.io_timeout,
             config.replica_ack_timeout,
@@ -245,12 +279,15 @@ impl Bus {
         self.publish(Message::new(target, Payload::event(event, data)))
     }
 
-    /// Subscribes local connection `conn` to the named channel `channel` (exact name).
+    /// Subscribes local connection `conn` to the named channel `channel` (exact name). With Redis, when
+    /// this server was not subscribed to it yet, waits (up to `join_timeout`) for Redis to confirm, so a
+    /// message published on any server after this returns reaches `conn`.
     pub fn subscribe(&self, conn: ConnectionUuid, channel: &str) {
         self.change(conn, Subscription::Exact(channel.to_owned()), true);
     }
 
-    /// Subscribes `conn` to every named channel matching the Redis glob `pattern`.
+    /// Subscribes `conn` to every named channel matching the Redis glob `pattern` (confirmed like
+    /// [`Bus::subscribe`]).
     pub fn psubscribe(&self, conn: ConnectionUuid, pattern: &str) {
         self.change(conn, Subscription::Pattern(pattern.to_owned()), true);
     }
@@ -272,36 +309,94 @@ impl Bus {
         } else {
             registry.unsubscribe(conn, &sub)
         };
-        // Applied under the registry lock so concurrent first/last changes reach Redis in order.
-        if let Some(redis) = &self.inner.redis {
-            self.apply(redis, &sub, change);
+        // Applied under the registry lock so concurrent first/last changes reach Redis in order; the wait
+        // for Redis's confirmation is not.
+        let wait = self.apply(self.channel_key(&sub), change);
+        drop(registry);
+        self.confirm(wait);
+    }
+
+    /// The Redis channel (or pattern) of a named-channel subscription.
+    fn channel_key(&self, sub: &Subscription) -> Option<Key> {
+        let names = self.inner.redis.as_ref()?.names();
+        Some(match sub {
+            Subscription::Exact(name) => (Kind::Exact, names.channel(name)),
+            Subscription::Pattern(p) => (Kind::Pattern, names.pattern(p)),
+        })
+    }
+
+    /// Tells the Redis engine (if any) about a first or last local member of `key`; returns the key when
+    /// its subscription waits for Redis's confirmation.
+    fn apply(&self, key: Option<Key>, change: Change) -> Option<Key> {
+        let (redis, key) = (self.inner.redis.as_ref()?, key?);
+        match change {
+            Change::None => None,
+            Change::Added => redis.hold(&key).then_some(key),
+            Change::Removed => {
+                redis.release(key);
+                None
+            }
         }
     }
 
-    fn apply(&self, redis: &RedisEngine, sub: &Subscription, change: Change) {
-        let on = match change {
-            Change::None => return,
-            Change::Added => true,
-            Change::Removed => false,
+    /// Waits (up to `join_timeout`) for Redis to confirm the subscription to `key`.
+    fn confirm(&self, key: Option<Key>) {
+        let (Some(redis), Some(key)) = (&self.inner.redis, key) else {
+            return;
         };
-        match sub {
-            Subscription::Exact(name) => redis.set_exact(redis.names().channel(name), on),
-            Subscription::Pattern(p) => redis.set_pattern(redis.names().pattern(p), on),
+        let timeout = self.inner.node.config.join_timeout;
+        if !redis.confirm(&key, timeout) {
+            log::warn!(
+                "Redis did not confirm the subscription to {:?} within {timeout:?}; messages published \
+                 before it does may not reach this server",
+                key.1
+            );
         }
     }
 
-    /// Receive broadcasts to controller type `controller` from other servers (the dispatch layer calls
-    /// this once per controller type it serves). Local broadcasts need no joining.
+    /// One more local member of controller type `controller`: call it when a connection of that type
+    /// opens, before its `on_open` (and [`Bus::leave_controller`] when it closes). With Redis, the first
+    /// member subscribes this server to the type's broadcasts, and this waits (up to `join_timeout`) for
+    /// Redis to confirm, so a broadcast published on any server after this returns reaches the
+    /// connection. Local broadcasts need no joining.
     pub fn join_controller(&self, controller: &str) {
-        if let Some(redis) = &self.inner.redis {
-            redis.set_exact(redis.names().controller(controller), true);
-        }
+        let Some(redis) = &self.inner.redis else {
+            return;
+        };
+        let mut registry = self.inner.node.registry.write();
+        let change = registry.join_controller(controller);
+        let key = (Kind::Exact, redis.names().controller(controller));
+        let wait = self.apply(Some(key), change);
+        drop(registry);
+        self.confirm(wait);
+    }
+
+    /// One local member of controller type `controller` less (it closed). After the last one, this
+    /// server stops hearing the type's broadcasts once `unsubscribe_grace` passed without a new member.
+    pub fn leave_controller(&self, controller: &str) {
+        let Some(redis) = &self.inner.redis else {
+            return;
+        };
+        let mut registry = self.inner.node.registry.write();
+        let change = registry.leave_controller(controller);
+        let key = (Kind::Exact, redis.names().controller(controller));
+        self.apply(Some(key), change);
+    }
+
+    /// The Redis channel of `identity`'s real-time messages.
+    fn identity_key(&self, identity: &str) -> Option<Key> {
+        let names = self.inner.redis.as_ref()?.names();
+        Some((Kind::Exact, names.identity(identity)))
     }
 
     /// Registers local connection `conn` as `identity` (a user id): it receives real-time
     /// [`Target::Identity`] messages and drains the identity's mailbox now and whenever it gets mail.
     /// `lifespan` (default: `mailbox_lifespan`, 21 days) is how long the mailbox outlives the identity's
     /// last access; the controller type sets it.
+    ///
+    /// With Redis, when `identity` had no live connection on this server yet, this waits (up to
+    /// `join_timeout`) for Redis to confirm the subscription to the identity's channel, so a real-time
+    /// message published on any server after this returns reaches `conn`.
     pub fn register_as(
         &self,
         identity: &str,
@@ -316,14 +411,22 @@ impl Bus {
         }
         check_identity(identity)?;
         let lifespan = lifespan.unwrap_or(node.config.mailbox_lifespan);
-        node.registry.write().register(identity, conn, lifespan);
+        let mut registry = node.registry.write();
+        let first = registry.register(identity, conn, lifespan);
+        let change = if first { Change::Added } else { Change::None };
+        let wait = self.apply(self.identity_key(identity), change);
+        drop(registry);
+        self.confirm(wait);
         self.inner.mailboxes.register(identity, lifespan);
         Ok(())
     }
 
     /// Ends `conn`'s registration as `identity`.
     pub fn unregister(&self, identity: &str, conn: ConnectionUuid) {
-        if self.inner.node.registry.write().unregister(identity, conn) {
+        let mut registry = self.inner.node.registry.write();
+        if registry.unregister(identity, conn) {
+            self.apply(self.identity_key(identity), Change::Removed);
+            drop(registry);
             self.inner.mailboxes.unregister(identity);
         }
     }
@@ -332,10 +435,11 @@ impl Bus {
     pub fn forget(&self, conn: ConnectionUuid) {
         let mut registry = self.inner.node.registry.write();
         let (removed, last_of) = registry.forget(conn);
-        if let Some(redis) = &self.inner.redis {
-            for sub in &removed {
-                self.apply(redis, sub, Change::Removed);
-            }
+        for sub in &removed {
+            self.apply(self.channel_key(sub), Change::Removed);
+        }
+        for identity in &last_of {
+            self.apply(self.identity_key(identity), Change::Removed);
         }
         drop(registry);
         for identity in last_of {
@@ -351,7 +455,14 @@ impl Bus {
     /// With Redis this waits for a round trip (the mailbox thread stores notifications in call order): do
     /// not call it on an event loop; use [`Bus::notify_from`] there.
     pub fn notify(&self, identity: &str, payload: Payload) -> Result<(), BusError> {
-        self.inner.mailboxes.notify(identity, &payload, None, true)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let done = move |stored| {
+            let _ = tx.send(stored);
+        };
+        self.inner
+            .mailboxes
+            .notify(identity, &payload, Outcome::Then(Box::new(done)))?;
+        rx.recv().unwrap_or(Err(BusError::Closed))
     }
 
     /// [`Bus::notify`] that never waits for Redis, for event loops. The in-memory store answers at once
@@ -369,7 +480,35 @@ impl Bus {
     ) -> Result<(), BusError> {
         self.inner
             .mailboxes
-            .notify(identity, &payload, sender, false)
+            .notify(identity, &payload, Outcome::RefusalTo(sender))
+    }
+
+    /// [`Bus::notify`] that never waits for Redis and reports the final answer to `done`, for a
+    /// caller that must know it without blocking (an HTTP request answered once its notifications
+    /// are stored). `Err` here: refused at once (as [`Bus::notify_from`]), and `done` is not called.
+    /// `Ok`: `done` is called exactly once with the final answer — before this returns with the
+    /// in-memory store, later on the bus's mailbox thread with Redis (keep it short: hand the answer
+    /// on). A refusal is counted in [`BusState::notify_refused`] either way.
+    ///
+    /// ```
+    /// use plezi_messaging::{Bus, BusConfig, Payload};
+    /// let bus = Bus::in_process(BusConfig::default());
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// bus.notify_then("ada", Payload::event("hello", serde_json::json!({})), move |stored| {
+    ///     let _ = tx.send(stored.is_ok());
+    /// })
+    /// .expect("accepted");
+    /// assert_eq!(rx.recv(), Ok(true));
+    /// ```
+    pub fn notify_then(
+        &self,
+        identity: &str,
+        payload: Payload,
+        done: impl FnOnce(Result<(), BusError>) + Send + 'static,
+    ) -> Result<(), BusError> {
+        self.inner
+            .mailboxes
+            .notify(identity, &payload, Outcome::Then(Box::new(done)))
     }
 
     /// What the mailbox store holds, as counted against `mailbox_store_max_identities` and
@@ -411,6 +550,14 @@ impl Bus {
             peers,
             published: Counters::get(&c.published),
             received: Counters::get(&c.received),
+            received_kinds: ReceivedKinds {
+                multicast: Counters::get(&c.received_kinds[KIND_MULTICAST]),
+                broadcast: Counters::get(&c.received_kinds[KIND_BROADCAST]),
+                unicast: Counters::get(&c.received_kinds[KIND_UNICAST]),
+                channel: Counters::get(&c.received_kinds[KIND_CHANNEL]),
+                identity: Counters::get(&c.received_kinds[KIND_IDENTITY]),
+                drain: Counters::get(&c.received_kinds[KIND_DRAIN]),
+            },
             rejected: Counters::get(&c.rejected),
             dropped: Counters::get(&c.dropped),
             duplicates: Counters::get(&c.duplicates),

@@ -1,5 +1,6 @@
 //! The bus configuration: one struct, every default in [`BusConfig::default`].
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default mailbox lifespan: 21 days (1,814,400 s), as in the original Plezi.
@@ -42,11 +43,57 @@ pub enum Engine {
     InProcess,
     /// Fan-out through Redis pub/sub; mailboxes in Redis.
     Redis {
-        /// `redis://[user:pass@]host:port/db` (`rediss://` is refused: this build has no TLS); for a
-        /// Redis Cluster, any one node's URL or several separated by commas (the server says whether it
-        /// is a cluster).
+        /// `redis://[user:pass@]host:port/db`, or `rediss://` for TLS (see [`BusConfig::redis_tls`]);
+        /// for a Redis Cluster, any one node's URL or several separated by commas (the server says
+        /// whether it is a cluster).
         url: String,
     },
+}
+
+/// TLS client settings for a `rediss://` URL: whom to trust and who this client is. Every file is PEM.
+///
+/// The server's certificate is always verified, for the host name or IP address in the URL: against
+/// `ca_file` when set, else against the system's root certificates. A `redis://` URL with any of these
+/// set is refused (the settings would be silently ignored).
+///
+/// ```
+/// use plezi_messaging::RedisTls;
+/// let tls = RedisTls { ca_file: Some("/etc/plezi/redis-ca.pem".into()), ..RedisTls::default() };
+/// assert!(tls.is_set());
+/// assert!(!RedisTls::default().is_set());
+/// ```
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct RedisTls {
+    /// The CA certificate(s) the server's certificate must chain to, instead of the system roots
+    /// (`PL_REDIS_CA_FILE`). Default: none (the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// This client's certificate chain, for a Redis that requires client certificates
+    /// (`tls-auth-clients yes`; `PL_REDIS_CERT_FILE`). Needs `key_file`. Default: none.
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file` (`PL_REDIS_KEY_FILE`). Default: none.
+    pub key_file: Option<PathBuf>,
+}
+
+impl RedisTls {
+    /// Whether any TLS setting is given.
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// The settings from `PL_REDIS_CA_FILE`, `PL_REDIS_CERT_FILE` and `PL_REDIS_KEY_FILE` (unset or
+    /// empty: none).
+    pub fn from_env() -> RedisTls {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        RedisTls {
+            ca_file: path("PL_REDIS_CA_FILE"),
+            cert_file: path("PL_REDIS_CERT_FILE"),
+            key_file: path("PL_REDIS_KEY_FILE"),
+        }
+    }
 }
 
 /// Configuration of a [`crate::Bus`].
@@ -61,6 +108,11 @@ pub enum Engine {
 pub struct BusConfig {
     /// The engine. Default: [`Engine::InProcess`]; [`BusConfig::from_env`] picks Redis when a URL is set.
     pub engine: Engine,
+    /// TLS settings for a `rediss://` URL (used by the bus, the mailbox store and the Redis session
+    /// store). Default: none (a `rediss://` URL then trusts the system roots and sends no client
+    /// certificate); [`BusConfig::from_env`] reads them from `PL_REDIS_CA_FILE`, `PL_REDIS_CERT_FILE`
+    /// and `PL_REDIS_KEY_FILE`.
+    pub redis_tls: RedisTls,
     /// Prefix of every Redis channel and key (`PL_APP_NAME`). Default: the executable's file name.
     pub app_name: String,
     /// Default lifespan of an identity's mailbox when no registration set one. Default: 21 days.
@@ -118,12 +170,21 @@ pub struct BusConfig {
     /// flushes what was queued (it waits until as many subscribers as before the outage are back).
     /// Default: 2 s.
     pub rejoin_grace: Duration,
+    /// How long this server stays subscribed to a controller type's, a named channel's, a pattern's or
+    /// an identity's Redis channel after its last local member left, so members that come and go do not
+    /// make it subscribe and unsubscribe over and over. Default: 30 s.
+    pub unsubscribe_grace: Duration,
+    /// The longest a join (a controller connection's open, `subscribe`, `psubscribe`, `register_as`)
+    /// waits for Redis to confirm a subscription this server did not have yet; after it the join
+    /// completes anyway, and the subscription is confirmed later. Default: 1 s.
+    pub join_timeout: Duration,
 }
 
 impl Default for BusConfig {
     fn default() -> BusConfig {
         BusConfig {
             engine: Engine::InProcess,
+            redis_tls: RedisTls::default(),
             app_name: default_app_name(),
             mailbox_lifespan: DEFAULT_MAILBOX_LIFESPAN,
             mailbox_max_messages: 10_000,
@@ -144,13 +205,16 @@ impl Default for BusConfig {
             io_timeout: Duration::from_secs(3),
             rejoin_grace: Duration::from_secs(2),
             replica_ack_timeout: Duration::from_secs(1),
+            unsubscribe_grace: Duration::from_secs(30),
+            join_timeout: Duration::from_secs(1),
         }
     }
 }
 
 impl BusConfig {
     /// The default configuration with the engine and app name taken from the environment:
-    /// `PL_REDIS_URL`, else `REDIS_URL` (unset or empty: in-process), and `PL_APP_NAME`.
+    /// `PL_REDIS_URL`, else `REDIS_URL` (unset or empty: in-process), the TLS files
+    /// ([`RedisTls::from_env`]) and `PL_APP_NAME`.
     pub fn from_env() -> BusConfig {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         let mut config = BusConfig::default();
@@ -159,6 +223,7 @@ impl BusConfig {
                 url: url.trim().to_owned(),
             };
         }
+        config.redis_tls = RedisTls::from_env();
         if let Some(name) = var("PL_APP_NAME") {
             config.app_name = name.trim().to_owned();
         }

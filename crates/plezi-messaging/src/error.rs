@@ -26,6 +26,10 @@ pub enum BusError {
     },
     /// The configuration cannot work (bad Redis URL, unsupported scheme, ...).
     Config(String),
+    /// TLS to Redis cannot work: a certificate or key file is missing, unreadable or not PEM, or the
+    /// server's certificate does not verify, or the server refused this client's certificate. The
+    /// message says which, and what to set.
+    Tls(String),
     /// A Redis command failed or Redis is unreachable.
     Redis(String),
     /// The identity's mailbox is full (`limit` says which cap): nothing was stored.
@@ -95,6 +99,7 @@ impl fmt::Display for BusError {
                  reachable, publish less, or raise publish_queue_capacity"
             ),
             BusError::Config(why) => write!(f, "bus configuration: {why}"),
+            BusError::Tls(why) => write!(f, "TLS to Redis: {why}"),
             BusError::Redis(why) => write!(
                 f,
                 "Redis command failed: {why} (check that Redis is reachable)"

@@ -15,12 +15,19 @@
 //!
 //! # Engines
 //! [`Bus::in_process`] (the default, one server) or [`Bus::redis`] (`PL_REDIS_URL`, else `REDIS_URL`,
-//! via [`Bus::from_env`]). Local receivers are always served at once on the publishing thread; other
+//! via [`Bus::from_env`]; `rediss://` for TLS, verified against the system roots or
+//! [`RedisTls::ca_file`], with an optional client certificate). Local receivers are always served at once on the publishing thread; other
 //! servers get a versioned JSON envelope (`docs/protocol.md#envelope-v1`) through Redis pub/sub and
 //! drop their own echoes. Publishes go through a bounded queue drained by one publisher thread that
 //! pipelines everything queued in one round trip; when Redis is down they wait in that queue and are flushed after the reconnect (capped exponential
 //! backoff with jitter, everything resubscribed); a full queue makes [`Bus::publish`] fail with
 //! [`BusError::QueueFull`] — nothing is dropped silently. [`Bus::state`] exposes the counters.
+//!
+//! With Redis a server hears a controller type's broadcasts, a named channel and an identity's
+//! real-time messages only while it has a local member of it ([`Bus::join_controller`],
+//! [`Bus::subscribe`], [`Bus::register_as`]), and for `BusConfig::unsubscribe_grace` after the last one
+//! left; multicasts reach every server. A join returns once Redis confirmed the subscription, so a
+//! message published anywhere after it reaches the new member (`docs/protocol.md#interest`).
 //!
 //! The Redis URL may name a Redis Cluster (any node, or several separated by commas); the server says
 //! so (`INFO cluster`), and the bus then uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH` on the master
@@ -93,8 +100,10 @@ mod session_store;
 mod sink;
 mod uuid;
 
-pub use bus::{Bus, BusState};
-pub use config::{BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit};
+pub use bus::{Bus, BusState, ReceivedKinds};
+pub use config::{
+    BusConfig, DEFAULT_MAILBOX_LIFESPAN, Engine, MAX_IDENTITY_BYTES, RateLimit, RedisTls,
+};
 #[cfg(feature = "internals")]
 pub use envelope::{Envelope, EnvelopeBody, EnvelopeError};
 pub use error::{BusError, MailboxLimit};

@@ -1,5 +1,7 @@
-//! The bus's record of this server's local connections: channel subscriptions (exact and pattern) and
-//! identity registrations. Both engines use it to turn a target into a concrete list of local connections.
+//! The bus's record of this server's local connections: channel subscriptions (exact and pattern),
+//! identity registrations, and how many members each controller type has here. Both engines use it to
+//! turn a target into a concrete list of local connections; the Redis engine subscribes on its first and
+//! last changes.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -42,6 +44,8 @@ pub(crate) struct Registry {
     patterns: HashMap<String, BTreeSet<ConnectionUuid>>,
     identities: HashMap<String, IdentityEntry>,
     connections: HashMap<ConnectionUuid, ConnectionEntry>,
+    /// Local members per controller type (open connections that joined it).
+    controllers: HashMap<String, usize>,
 }
 
 impl Registry {
@@ -75,6 +79,27 @@ impl Registry {
         set.remove(&conn);
         if set.is_empty() {
             map.remove(&name);
+            Change::Removed
+        } else {
+            Change::None
+        }
+    }
+
+    /// One more local member of controller type `name`.
+    pub fn join_controller(&mut self, name: &str) -> Change {
+        let n = self.controllers.entry(name.to_owned()).or_default();
+        *n += 1;
+        if *n == 1 { Change::Added } else { Change::None }
+    }
+
+    /// One local member of controller type `name` less.
+    pub fn leave_controller(&mut self, name: &str) -> Change {
+        let Some(n) = self.controllers.get_mut(name) else {
+            return Change::None;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.controllers.remove(name);
             Change::Removed
         } else {
             Change::None
@@ -257,6 +282,17 @@ mod tests {
         let (removed, _) = r.forget(c(1));
         assert_eq!(removed, vec![Subscription::Pattern("n*".into())]);
         assert!(r.channel_recipients("news", None).is_empty());
+    }
+
+    #[test]
+    fn controller_members_are_counted() {
+        let mut r = Registry::default();
+        assert_eq!(r.join_controller("Chat"), Change::Added);
+        assert_eq!(r.join_controller("Chat"), Change::None);
+        assert_eq!(r.leave_controller("Chat"), Change::None);
+        assert_eq!(r.leave_controller("Chat"), Change::Removed);
+        assert_eq!(r.leave_controller("Chat"), Change::None, "never below zero");
+        assert!(r.controllers.is_empty());
     }
 
     #[test]

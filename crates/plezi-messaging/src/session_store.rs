@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::config::RedisTls;
 use crate::error::BusError;
 use crate::redis::LazyConnection;
 
@@ -215,16 +216,29 @@ impl RedisSessionStore {
     /// How long one Redis call may take before it fails (and the session reads as absent).
     pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
-    /// A store on the Redis at `url` (`redis://host:port/db`; or several nodes of one Redis
-    /// Cluster, separated by commas), keys prefixed with `app_name`.
-    /// Connects lazily, at the first call.
+    /// A store on the Redis at `url` (`redis://host:port/db`, or `rediss://` trusting the system
+    /// roots; or several nodes of one Redis Cluster, separated by commas), keys prefixed with
+    /// `app_name`. Connects lazily, at the first call.
     pub fn new(
         url: &str,
         app_name: &str,
         config: SessionStoreConfig,
     ) -> Result<RedisSessionStore, BusError> {
+        RedisSessionStore::with_tls(url, &RedisTls::default(), app_name, config)
+    }
+
+    /// Like [`RedisSessionStore::new`] with TLS settings for a `rediss://` URL (the bus's
+    /// [`crate::BusConfig::redis_tls`]). The files are read and checked here: a missing or invalid
+    /// file, or TLS settings with a `redis://` URL, fail with [`BusError::Tls`] or
+    /// [`BusError::Config`].
+    pub fn with_tls(
+        url: &str,
+        tls: &RedisTls,
+        app_name: &str,
+        config: SessionStoreConfig,
+    ) -> Result<RedisSessionStore, BusError> {
         Ok(RedisSessionStore {
-            conn: LazyConnection::new(url, Self::IO_TIMEOUT)?,
+            conn: LazyConnection::new(url, tls, Self::IO_TIMEOUT)?,
             prefix: format!("{app_name}:session:"),
             idle_expiry: config.idle_expiry,
         })

@@ -201,40 +201,6 @@ fn two_servers_exchange_every_target_kind_and_a_third_joins_late() {
 }
 
 #[test]
-fn unsubscribing_the_last_local_subscriber_unsubscribes_the_server() {
-    let redis = RedisServer::start();
-    let (a, _rec_a) = redis_bus(&redis, "unsub");
-    let (b, rec_b) = redis_bus(&redis, "unsub");
-    let b1 = b.connection_uuid(0, 1, 0);
-    b.subscribe(b1, "x");
-    b.flush(WAIT).unwrap();
-    assert!(
-        redis
-            .command(&["PUBSUB", "NUMSUB", "unsub:ch:x"])
-            .unwrap()
-            .ends_with(":1\r\n")
-    );
-    b.forget(b1);
-    b.flush(WAIT).unwrap();
-    assert!(
-        redis
-            .command(&["PUBSUB", "NUMSUB", "unsub:ch:x"])
-            .unwrap()
-            .ends_with(":0\r\n")
-    );
-    a.publish(Message::new(Target::Channel("x".into()), ev(1)))
-        .unwrap();
-    a.publish(Message::new(Target::Multicast, ev(2))).unwrap();
-    rec_b.wait("the multicast", |s| {
-        s.deliveries
-            .iter()
-            .any(|d| d.payload == ev(2))
-            .then_some(())
-    });
-    assert_eq!(rec_b.seen.lock().unwrap().deliveries.len(), 1);
-}
-
-#[test]
 fn unicast_to_a_gone_server_reports_failed_unicast() {
     let redis = RedisServer::start();
     let (a, rec_a) = redis_bus(&redis, "fu");

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plezi_messaging::{Bus, BusError, Message, Payload, Recipients, Target};
+use plezi_messaging::{Bus, BusConfig, BusError, Message, Payload, Recipients, Target};
 use plezi_test_support::redis::Resp;
 use plezi_test_support::redis_cluster::RedisCluster;
 use serde_json::json;
@@ -19,7 +19,15 @@ fn ev(n: i64) -> Payload {
 }
 
 fn bus_on(url: &str, app: &str) -> (Bus, Arc<Recorder>) {
-    let bus = Bus::redis(config(app), url).expect("bus");
+    let bus = Bus::redis(
+        BusConfig {
+            // Channels left by their last member are unsubscribed soon after (checked below).
+            unsubscribe_grace: Duration::from_millis(200),
+            ..config(app)
+        },
+        url,
+    )
+    .expect("bus");
     let rec = Recorder::attach(&bus);
     bus.flush(WAIT).expect("bus connects to the cluster");
     (bus, rec)
@@ -78,6 +86,7 @@ fn three_buses_exchange_every_target_over_sharded_pubsub() {
         ("cl1:ctl:Chat", 2),
         ("cl1:ch:room.1", 2),
         (&format!("cl1:srv:{}", b.server_id()), 1),
+        ("cl1:id:carol", 1),
     ] {
         assert_eq!(subscribers(&cluster, channel), (0, n), "{channel}");
     }
@@ -181,9 +190,26 @@ fn three_buses_exchange_every_target_over_sharded_pubsub() {
     // Unsubscribing the last member leaves the shard channel.
     b.unsubscribe(b1, "room.1");
     c.unsubscribe(c1, "room.1");
-    b.flush(WAIT).unwrap();
-    c.flush(WAIT).unwrap();
-    assert_eq!(subscribers(&cluster, "cl1:ch:room.1"), (0, 0));
+    // After the grace period (as on one Redis).
+    assert!(
+        plezi_test_support::wait_until(WAIT, || subscribers(&cluster, "cl1:ch:room.1") == (0, 0)),
+        "room.1 still has subscribers: {:?}",
+        subscribers(&cluster, "cl1:ch:room.1")
+    );
+    // A join returns once the owner of its shard channel confirmed it: a publish right after it
+    // from another server reaches the new member, with no flush in between.
+    for n in 0..8 {
+        let room = format!("late.{n}");
+        c.subscribe(c1, &room);
+        a.publish(Message::new(Target::Channel(room.clone()), ev(100 + n)))
+            .unwrap();
+        rec_c.wait("a publish right after a join", |s| {
+            s.deliveries
+                .iter()
+                .any(|d| d.payload == ev(100 + n))
+                .then_some(())
+        });
+    }
     // The session store works on the cluster through any node.
     let sessions =
         plezi_messaging::RedisSessionStore::new(&cluster.url(1), "cl1", Default::default())
@@ -403,4 +429,96 @@ fn a_server_that_is_gone_is_forgotten_when_a_signal_reaches_nobody() {
         plezi_test_support::wait_until(WAIT, || owner.int(&["HEXISTS", &meta, &field]) == 0),
         "the gone server is still listed"
     );
+}
+
+/// A `rediss://` cluster URL: the bus (its own node connections through rustls), the mailbox store
+/// and the session store (the `redis` crate's cluster client with the same certificates) all work
+/// over TLS, through a master's or a replica's URL; a wrong CA is refused at start.
+#[test]
+fn a_tls_cluster_carries_the_bus_the_mailboxes_and_the_sessions() {
+    use plezi_messaging::{RedisSessionStore, RedisTls, SessionStore, SessionStoreConfig};
+    use plezi_test_support::tls::TestPki;
+    support::init_log();
+    let pki = TestPki::new();
+    let cluster = RedisCluster::start_tls(&pki);
+    let trusting = RedisTls {
+        ca_file: Some(pki.ca()),
+        ..RedisTls::default()
+    };
+    let tls_bus = |url: &str| {
+        let bus = Bus::redis(
+            BusConfig {
+                redis_tls: trusting.clone(),
+                ..config("cltls")
+            },
+            url,
+        )
+        .expect("bus on a TLS cluster");
+        let rec = Recorder::attach(&bus);
+        bus.flush(WAIT).expect("bus connects to the TLS cluster");
+        (bus, rec)
+    };
+    let (a, _rec_a) = tls_bus(&cluster.tls_url(0));
+    let (b, rec_b) = tls_bus(&cluster.tls_url(4));
+    let b1 = b.connection_uuid(0, 1, 0);
+    let b2 = b.connection_uuid(0, 2, 0);
+    b.join_controller("Chat");
+    b.subscribe(b1, "room.1");
+    b.register_as("dave", b2, None).unwrap();
+    a.publish(Message::new(Target::Multicast, ev(1))).unwrap();
+    a.publish(Message::new(
+        Target::Broadcast {
+            controller: "Chat".into(),
+        },
+        ev(2),
+    ))
+    .unwrap();
+    a.publish(Message::new(Target::Channel("room.1".into()), ev(3)))
+        .unwrap();
+    a.publish(Message::new(Target::Unicast(b2), ev(4))).unwrap();
+    a.publish(Message::new(Target::Identity("dave".into()), ev(5)))
+        .unwrap();
+    a.notify("dave", ev(6)).unwrap();
+    for n in 1..=5 {
+        rec_b.wait("every target over the TLS cluster", |s| {
+            s.deliveries
+                .iter()
+                .any(|d| d.payload == ev(n))
+                .then_some(())
+        });
+    }
+    rec_b.wait_mailbox(1);
+    assert_eq!(rec_b.mailbox_events(), vec![("e".to_owned(), json!(6))]);
+    assert_eq!(subscribers(&cluster, "cltls:id:dave"), (0, 1));
+
+    // The session store, through a replica's URL: the cluster client finds the masters over TLS.
+    let sessions = RedisSessionStore::with_tls(
+        &cluster.tls_url(3),
+        &trusting,
+        "cltls",
+        SessionStoreConfig::default(),
+    )
+    .unwrap();
+    for i in 0..20 {
+        sessions.save(&format!("s{i}"), b"data").unwrap();
+    }
+    for i in 0..20 {
+        assert_eq!(
+            sessions.load(&format!("s{i}")).unwrap().as_deref(),
+            Some(&b"data"[..])
+        );
+    }
+
+    // Trusting another CA: the bus refuses to start.
+    let wrong = Bus::redis(
+        BusConfig {
+            redis_tls: RedisTls {
+                ca_file: Some(pki.other_ca()),
+                ..RedisTls::default()
+            },
+            ..config("cltls")
+        },
+        &cluster.tls_url(1),
+    );
+    assert!(matches!(wrong, Err(BusError::Tls(_))), "{:?}", wrong.err());
 }

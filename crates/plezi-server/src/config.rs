@@ -75,6 +75,17 @@ pub struct ServerConfig {
     /// What to do with a WebSocket connection that passes `max_pending_bytes`.
     /// Default [`SlowConsumerPolicy::Close`]`(1008)`.
     pub slow_consumer: SlowConsumerPolicy,
+    /// After [`ServerHandle::drain`](crate::ServerHandle::drain) (SIGTERM), how long the server
+    /// keeps serving and accepting while its readiness path answers `503`, so load balancers see it
+    /// before it stops accepting. Default 5 s.
+    pub drain_notice: Duration,
+    /// After the notice, the WebSocket connections are closed with 1001 one after another, evenly
+    /// over this window in a random order, so their clients do not all reconnect at once
+    /// (`shutdown_grace` follows the last close). Zero closes them all at once. Default 10 s.
+    pub drain_window: Duration,
+    /// How long a deferred answer ([`Reply::later`](crate::Reply::later)) may take; past it the
+    /// client gets `504` and a late answer is discarded. Default 30 s.
+    pub reply_timeout: Duration,
     /// On shutdown, how long to wait for WebSocket peers to answer the 1001 close and for
     /// in-flight HTTP responses to finish before dropping the connections. Default 10 s.
     pub shutdown_grace: Duration,
@@ -105,6 +116,9 @@ impl Default for ServerConfig {
             ws_idle_ping: Duration::from_secs(40),
             max_pending_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::default(),
+            drain_notice: Duration::from_secs(5),
+            drain_window: Duration::from_secs(10),
+            reply_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             broadcast_coalesce: Duration::from_millis(2),
             access_log: false,
@@ -115,7 +129,7 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks the values for ones the server cannot work with, saying which field to fix.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let nonzero: [(&str, bool); 8] = [
+        let nonzero: [(&str, bool); 9] = [
             ("max_connections", self.max_connections != Some(0)),
             ("max_header_bytes", self.max_header_bytes > 0),
             ("max_headers", self.max_headers > 0),
@@ -124,6 +138,7 @@ impl ServerConfig {
             ("header_timeout", !self.header_timeout.is_zero()),
             ("keep_alive_timeout", !self.keep_alive_timeout.is_zero()),
             ("ws_idle_ping", !self.ws_idle_ping.is_zero()),
+            ("reply_timeout", !self.reply_timeout.is_zero()),
         ];
         if let Some((name, _)) = nonzero.iter().find(|(_, ok)| !ok) {
             return Err(format!("ServerConfig::{name} must be greater than zero"));

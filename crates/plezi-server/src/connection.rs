@@ -15,13 +15,15 @@ use std::sync::atomic::Ordering;
 use mio::net::TcpStream;
 
 use crate::conn_id::ConnId;
+use crate::deferred::Responder;
 use crate::env::Env;
 use crate::flags::{Flags, Readiness};
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
-use crate::http::HttpError;
+use crate::http::{HttpError, Response};
 use crate::http_conn::{HttpConn, HttpNext, HttpState, Refill, STREAM_CHUNK};
 use crate::next::Next;
 use crate::outbound::{Flush, OutQueue};
+use crate::panic_guard::guard;
 use crate::transport::Transport;
 use crate::ws::SharedFrame;
 use crate::ws_conn::{WsConn, WsCx, WsTimeout};
@@ -258,6 +260,12 @@ impl<T: Transport> Conn<T> {
                     match next {
                         HttpNext::NeedMore | HttpNext::Paused | HttpNext::Close => return pos,
                         HttpNext::Upgrade(ws) => self.upgrade(cx, *ws),
+                        HttpNext::Later(later, ticket) => {
+                            let responder = Responder::new(cx.id, ticket, cx.env.handle.clone());
+                            // A panic drops the responder, which answers 500.
+                            guard("a Reply::later closure", || later(responder));
+                            return pos;
+                        }
                     }
                 }
                 Mode::Ws(ws) => {
@@ -265,6 +273,20 @@ impl<T: Transport> Conn<T> {
                 }
                 Mode::Linger { .. } => return input.len(),
             }
+        }
+    }
+
+    /// The answer to a deferred request arrived (see `deferred.rs`): it is sent, and the input
+    /// that waited behind the request is processed.
+    pub(crate) fn on_reply(&mut self, cx: &ConnCx<'_>, ticket: u64, resp: Response) -> Next {
+        let Mode::Http(http) = &mut self.mode else {
+            return Next::Wait;
+        };
+        let hcx = cx.env.http_cx(self.peer, cx.now, cx.stopping);
+        match http.complete(&hcx, &mut self.out, ticket, resp) {
+            None => Next::Wait,
+            Some(HttpNext::NeedMore) => Next::FlushAndResume,
+            Some(_) => Next::Flush,
         }
     }
 
@@ -348,6 +370,8 @@ impl<T: Transport> Conn<T> {
                 match &mut self.mode {
                     Mode::Http(http) => match http.state {
                         HttpState::Streaming(_) => continue,
+                        // A half-closed client still gets the deferred answer.
+                        HttpState::Waiting(_) => Next::Wait,
                         HttpState::Closing => self.linger(cx.now),
                         HttpState::Head | HttpState::Body(_) => {
                             if self.flags.contains(Flags::PEER_EOF) {
@@ -426,6 +450,13 @@ impl<T: Transport> Conn<T> {
                 (HttpState::Body(_), _) if idle => {
                     http.time_out(&env.http_cx(self.peer, now, cx.stopping), out);
                     Next::Flush
+                }
+                (HttpState::Waiting(_), _) if http.reply_overdue(now, t.reply) => {
+                    let hcx = env.http_cx(self.peer, now, cx.stopping);
+                    match http.reply_timed_out(&hcx, out) {
+                        HttpNext::NeedMore => Next::FlushAndResume,
+                        _ => Next::Flush,
+                    }
                 }
                 (HttpState::Streaming(_) | HttpState::Closing, _) if idle => {
                     Next::Drop { by_server: true }

@@ -163,7 +163,7 @@ impl Fixture {
         let poll = Poll::new().expect("poll");
         let waker = Waker::new(poll.registry(), mio::Token(usize::MAX)).expect("waker");
         let addr = "127.0.0.1:3000".parse().expect("addr");
-        let handle = ServerHandle::new(vec![Inbox::new(waker)], addr);
+        let handle = ServerHandle::new(vec![Inbox::new(waker)], addr, Duration::ZERO);
         let log = Log::default();
         let for_service = log.clone();
         let service = move |req: &mut Request| {
@@ -187,7 +187,7 @@ impl Fixture {
             cors: None,
         };
         let service: Arc<dyn Service> = Arc::new(service);
-        let env = Env::new(handle, &config, service, None, Arc::new(guards), 100);
+        let env = Env::new(handle, &config, service, None, Arc::new(guards), None, 100);
         Fixture {
             env,
             log,

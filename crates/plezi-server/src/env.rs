@@ -10,6 +10,7 @@ use crate::config::ServerConfig;
 use crate::conn_id::ConnId;
 use crate::handle::ServerHandle;
 use crate::handler::Service;
+use crate::health::Health;
 use crate::http::HttpLimits;
 use crate::http_conn::HttpCx;
 use crate::security::Guards;
@@ -22,6 +23,10 @@ pub(crate) struct Timeouts {
     pub(crate) keep_alive: u32,
     pub(crate) ws_idle: u32,
     pub(crate) grace: u32,
+    /// How long a deferred answer may take.
+    pub(crate) reply: u32,
+    /// The window over which a drain spreads its WebSocket closes (0: all at once).
+    pub(crate) drain_window: u32,
 }
 
 /// What every connection of a loop shares.
@@ -34,6 +39,8 @@ pub(crate) struct Env {
     pub(crate) timeouts: Timeouts,
     pub(crate) access_log: bool,
     pub(crate) guards: Arc<Guards>,
+    /// The health paths, if the server answers them.
+    pub(crate) health: Option<Arc<Health>>,
     pub(crate) max_form_body: usize,
     /// Minimum request body rate (bytes/s, 0 = off) and its grace period (ms).
     pub(crate) min_body_rate: u32,
@@ -56,6 +63,7 @@ impl Env {
         service: Arc<dyn Service>,
         statics: Option<Arc<StaticFiles>>,
         guards: Arc<Guards>,
+        health: Option<Arc<Health>>,
         max_connections: usize,
     ) -> Env {
         Env {
@@ -73,9 +81,12 @@ impl Env {
                 keep_alive: millis(config.keep_alive_timeout),
                 ws_idle: millis(config.ws_idle_ping),
                 grace: millis(config.shutdown_grace),
+                reply: millis(config.reply_timeout),
+                drain_window: config.drain_window.as_millis().min(1 << 30) as u32,
             },
             access_log: config.access_log,
             guards,
+            health,
             max_form_body: config.max_form_body_bytes,
             min_body_rate: config.min_body_rate,
             min_body_grace: millis(config.min_body_rate_grace),
@@ -92,6 +103,8 @@ impl Env {
             ws_limits: &self.ws_limits,
             access_log: self.access_log,
             guards: &self.guards,
+            health: self.health.as_deref(),
+            draining: self.handle.is_draining(),
             max_form_body: self.max_form_body,
             stopping,
             now,

@@ -63,6 +63,8 @@ pub(crate) struct EventLoop {
     backlog: VecDeque<u32>,
     /// Connections that got only fan-out frames during this turn.
     pub(crate) fanout: Vec<u32>,
+    /// WebSockets a drain closes later: (loop-clock ms, slot, generation), soonest first.
+    pub(crate) closing_later: VecDeque<(u32, u32, u32)>,
     /// Fan-out receivers waiting, while the loop lags, until the loop-clock ms given (oldest first).
     deferred: VecDeque<(u32, u32)>,
     /// The open WebSocket connections by tag, for fan-outs.
@@ -111,6 +113,7 @@ impl EventLoop {
             backlog: VecDeque::new(),
             fanout: Vec::new(),
             deferred: VecDeque::new(),
+            closing_later: VecDeque::new(),
             tags: TagIndex::default(),
             ready: Vec::new(),
             start: Instant::now(),
@@ -130,7 +133,7 @@ impl EventLoop {
     }
 
     /// `a` is at or after `b` on the wrapping clock.
-    fn reached(now: u32, deadline: u32) -> bool {
+    pub(crate) fn reached(now: u32, deadline: u32) -> bool {
         now.wrapping_sub(deadline) < (1 << 31)
     }
 
@@ -165,6 +168,7 @@ impl EventLoop {
                 self.accept();
             }
             self.run_tasks();
+            self.close_due();
             self.timers.run_due(Instant::now());
             if Self::reached(self.now, self.next_tick) {
                 self.next_tick = self.now.wrapping_add(self.env.tick_ms());
@@ -195,6 +199,13 @@ impl EventLoop {
         let mut wait = self.next_tick.wrapping_sub(self.now).min(1 << 30);
         if self.stopping {
             wait = wait.min(self.grace_deadline.wrapping_sub(self.now).min(1 << 30));
+        }
+        if let Some(&(due, ..)) = self.closing_later.front() {
+            let left = match Self::reached(self.now, due) {
+                true => 0,
+                false => due.wrapping_sub(self.now),
+            };
+            wait = wait.min(left);
         }
         let mut timeout = Duration::from_millis(u64::from(wait));
         if let Some(deadline) = self.timers.next_deadline() {

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use crate::blocking::BlockingPool;
 use crate::conn_id::ConnId;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::http::Response;
 use crate::timers::{TimerFn, TimerId};
 use crate::ws::SharedFrame;
 
@@ -49,8 +50,12 @@ pub(crate) enum Task {
     AddTimer(TimerId, Instant, TimerFn),
     /// Cancel a timer.
     CancelTimer(TimerId),
+    /// The answer to a deferred HTTP request (`Reply::later`), with its ticket.
+    Respond(ConnId, u64, Box<Response>),
     /// Begin the graceful shutdown.
     Shutdown,
+    /// Begin the graceful shutdown, spreading the WebSocket closes over the drain window.
+    Drain,
     /// End the grace period now (a second signal).
     ForceStop,
 }
@@ -136,6 +141,10 @@ pub(crate) struct Shared {
     pub(crate) connections: AtomicUsize,
     pub(crate) local_addr: SocketAddr,
     pub(crate) stopping: AtomicBool,
+    /// The server drains (or stops): readiness answers 503.
+    draining: AtomicBool,
+    /// How long a drain keeps serving before it stops accepting.
+    drain_notice: Duration,
     pub(crate) blocking: Arc<BlockingPool>,
     next_timer: AtomicU64,
     next_loop: AtomicUsize,
@@ -150,7 +159,11 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    pub(crate) fn new(inboxes: Vec<Inbox>, local_addr: SocketAddr) -> ServerHandle {
+    pub(crate) fn new(
+        inboxes: Vec<Inbox>,
+        local_addr: SocketAddr,
+        drain_notice: Duration,
+    ) -> ServerHandle {
         ServerHandle {
             shared: Arc::new(Shared {
                 inboxes: inboxes.into_boxed_slice(),
@@ -158,6 +171,8 @@ impl ServerHandle {
                 connections: AtomicUsize::new(0),
                 local_addr,
                 stopping: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
+                drain_notice,
                 blocking: Arc::new(BlockingPool::new(blocking_threads())),
                 next_timer: AtomicU64::new(1),
                 next_loop: AtomicUsize::new(0),
@@ -169,7 +184,7 @@ impl ServerHandle {
         self.shared.inboxes.get(usize::from(loop_index))
     }
 
-    fn send(&self, loop_index: u16, task: Task) {
+    pub(crate) fn send(&self, loop_index: u16, task: Task) {
         if let Some(inbox) = self.inbox(loop_index) {
             inbox.push(task);
         }
@@ -325,6 +340,49 @@ impl ServerHandle {
     /// True once shutdown has begun.
     pub fn is_stopping(&self) -> bool {
         self.shared.stopping.load(Ordering::Acquire)
+    }
+
+    /// True once a drain or a shutdown has begun (the readiness path answers `503`).
+    pub fn is_draining(&self) -> bool {
+        self.shared.draining.load(Ordering::Acquire) || self.is_stopping()
+    }
+
+    /// The rolling-restart shutdown (what SIGTERM does): the readiness path
+    /// ([`ServerBuilder::health`](crate::ServerBuilder::health)) answers `503` at once while
+    /// everything else is served as usual for `ServerConfig::drain_notice`, so load balancers
+    /// stop sending new clients; then the server stops accepting, finishes in-flight HTTP
+    /// requests, and closes its WebSocket connections with 1001 one after another, evenly over
+    /// `ServerConfig::drain_window` in a random order (so their clients reconnect elsewhere at a
+    /// bounded rate), and stops after the last one is gone or `shutdown_grace` after the window.
+    /// Calling it again does nothing; [`ServerHandle::shutdown`] moves on to an immediate
+    /// shutdown.
+    pub fn drain(&self) {
+        if self.shared.draining.swap(true, Ordering::AcqRel) || self.is_stopping() {
+            return;
+        }
+        let notice = self.shared.drain_notice;
+        let handle = self.clone();
+        let close_gradually = move || {
+            if !handle.shared.stopping.swap(true, Ordering::AcqRel) {
+                for inbox in handle.shared.inboxes.iter() {
+                    inbox.push(Task::Drain);
+                }
+            }
+        };
+        if notice.is_zero() {
+            close_gradually();
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("plezi-drain".to_owned())
+            .spawn(move || {
+                std::thread::sleep(notice);
+                close_gradually();
+            });
+        if let Err(e) = spawned {
+            log::error!("plezi: cannot wait for the drain notice ({e}); draining now");
+            self.shutdown();
+        }
     }
 
     /// Graceful shutdown: stop accepting, close idle HTTP connections, finish in-flight responses,

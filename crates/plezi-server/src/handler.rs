@@ -6,6 +6,7 @@ use std::any::Any;
 use std::net::SocketAddr;
 
 use crate::conn_id::ConnId;
+use crate::deferred::{LaterFn, Responder};
 use crate::error::WriteError;
 use crate::handle::ServerHandle;
 use crate::http::{Request, Response};
@@ -124,7 +125,23 @@ pub enum Reply {
     /// Switch the connection to WebSocket (only for requests where
     /// [`Request::is_websocket_upgrade`] is true; otherwise the client gets 426).
     Upgrade(Upgrade),
+    /// The response comes later, through a [`Responder`] (see [`Reply::later`]).
+    Later(Later),
 }
+
+impl Reply {
+    /// A response that comes later: `f` runs once on the loop thread, right after the service
+    /// returns, with the request's [`Responder`]; hand it to whatever finishes the work, on any
+    /// thread. Meanwhile the connection reads nothing more (pipelined requests wait their turn).
+    /// No answer within `ServerConfig::reply_timeout` → `504`; a responder dropped unanswered →
+    /// `500`. For an upgrade request the answer is an HTTP response (no upgrade).
+    pub fn later(f: impl FnOnce(Responder) + Send + 'static) -> Reply {
+        Reply::Later(Later(Box::new(f)))
+    }
+}
+
+/// A deferred answer's start (built by [`Reply::later`]).
+pub struct Later(pub(crate) LaterFn);
 
 impl From<Response> for Reply {
     fn from(r: Response) -> Reply {

@@ -11,7 +11,9 @@
 use std::io::{self, Read};
 use std::net::SocketAddr;
 
+use crate::deferred::{LaterFn, next_ticket};
 use crate::handler::{Reply, Service, Upgrade};
+use crate::health::Health;
 use crate::http::{
     Body, BodyDecoder, BodyKind, CONTINUE_100, EncodedHead, FileBody, Framing, HeadParse,
     HttpError, HttpLimits, Request, RequestHead, Response, encode_chunk, encode_last_chunk,
@@ -36,6 +38,10 @@ pub(crate) struct HttpCx<'a> {
     pub(crate) access_log: bool,
     /// Origin policy and CORS.
     pub(crate) guards: &'a Guards,
+    /// The health paths, if answered.
+    pub(crate) health: Option<&'a Health>,
+    /// The server drains or stops: the readiness path answers 503.
+    pub(crate) draining: bool,
     /// Body limit for JSON and urlencoded bodies.
     pub(crate) max_form_body: usize,
     /// The server is stopping: every response closes its connection.
@@ -63,6 +69,8 @@ pub(crate) enum HttpState {
     Body(Box<PendingBody>),
     /// A response body is being streamed; input waits.
     Streaming(Box<Streaming>),
+    /// The service answered [`Reply::later`]; input waits for the responder.
+    Waiting(Box<Waiting>),
     /// The last response is queued; close once it is flushed.
     Closing,
 }
@@ -91,6 +99,21 @@ impl PendingBody {
     }
 }
 
+/// A request whose answer comes later (see `deferred.rs`): what writing it will need.
+pub(crate) struct Waiting {
+    /// Matches the responder's answer to this request.
+    ticket: u64,
+    /// Loop-clock ms at which the wait began (the reply timeout's clock).
+    since: u32,
+    method: String,
+    target: String,
+    is_head: bool,
+    keep_alive: bool,
+    minor: u8,
+    /// The request's `Origin`, for the CORS headers of the answer.
+    origin: Option<String>,
+}
+
 /// A response body sent piece by piece as the socket drains.
 pub(crate) struct Streaming {
     source: Source,
@@ -113,6 +136,9 @@ pub(crate) enum HttpNext {
     Close,
     /// Switch to WebSocket; the unconsumed input belongs to the WebSocket.
     Upgrade(Box<WsConn>),
+    /// The answer comes later: hand the service's closure a responder for this ticket (input
+    /// waits meanwhile).
+    Later(LaterFn, u64),
 }
 
 /// What refilling a streamed body achieved.
@@ -150,7 +176,9 @@ impl HttpConn {
         loop {
             match &mut self.state {
                 HttpState::Closing => return (input.len(), HttpNext::Close),
-                HttpState::Streaming(_) => return (pos, HttpNext::Paused),
+                HttpState::Streaming(_) | HttpState::Waiting(_) => {
+                    return (pos, HttpNext::Paused);
+                }
                 HttpState::Head => {
                     if pos == input.len() {
                         return (pos, HttpNext::NeedMore);
@@ -304,10 +332,28 @@ impl HttpConn {
             }
             None => answer(cx, &mut req),
         };
+        let line = RequestLine {
+            method: req.method(),
+            target: req.target(),
+        };
         match (reply, check) {
+            (Reply::Later(later), _) => {
+                let ticket = next_ticket();
+                self.state = HttpState::Waiting(Box::new(Waiting {
+                    ticket,
+                    since: cx.now,
+                    method: line.method.to_owned(),
+                    target: line.target.to_owned(),
+                    is_head,
+                    keep_alive,
+                    minor,
+                    origin: req.header("origin").map(str::to_owned),
+                }));
+                HttpNext::Later(later.0, ticket)
+            }
             (Reply::Upgrade(_), Some(UpgradeCheck::Valid { .. })) if cx.stopping => {
                 let resp = Response::text(503, "the server is shutting down\n");
-                self.write_response(cx, out, &req, resp, is_head, false, minor)
+                self.write_response(cx, out, &line, resp, is_head, false, minor)
             }
             (Reply::Upgrade(upgrade), Some(UpgradeCheck::Valid { accept_key })) => {
                 self.upgrade(cx, out, &req, upgrade, &accept_key)
@@ -321,10 +367,10 @@ impl HttpConn {
                 let resp = Response::text(426, "this resource needs a WebSocket connection\n")
                     .header("Upgrade", "websocket")
                     .header("Sec-WebSocket-Version", "13");
-                self.write_response(cx, out, &req, resp, is_head, keep_alive, minor)
+                self.write_response(cx, out, &line, resp, is_head, keep_alive, minor)
             }
             (Reply::Response(resp), _) => {
-                self.write_response(cx, out, &req, resp, is_head, keep_alive, minor)
+                self.write_response(cx, out, &line, resp, is_head, keep_alive, minor)
             }
         }
     }
@@ -354,12 +400,66 @@ impl HttpConn {
         HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits)))
     }
 
+    /// Sends the answer to the request this connection waits on (its `ticket`), with the CORS
+    /// headers an immediate answer would have had; `None` when it no longer waits for that
+    /// ticket (timed out, or another request).
+    pub(crate) fn complete(
+        &mut self,
+        cx: &HttpCx<'_>,
+        out: &mut OutQueue,
+        ticket: u64,
+        mut resp: Response,
+    ) -> Option<HttpNext> {
+        match &self.state {
+            HttpState::Waiting(w) if w.ticket == ticket => {}
+            _ => return None,
+        }
+        let HttpState::Waiting(w) = std::mem::replace(&mut self.state, HttpState::Head) else {
+            unreachable!("state was just matched as Waiting");
+        };
+        if let Some(cors) = cx.guards.cors.as_ref() {
+            for (name, value) in cors.response_headers(w.origin.as_deref()) {
+                resp = resp.header(name, &value);
+            }
+        }
+        let line = RequestLine {
+            method: &w.method,
+            target: &w.target,
+        };
+        let keep_alive = w.keep_alive && !cx.stopping;
+        Some(self.write_response(cx, out, &line, resp, w.is_head, keep_alive, w.minor))
+    }
+
+    /// Whether the deferred answer this connection waits for is overdue at `now`.
+    pub(crate) fn reply_overdue(&self, now: u32, limit: u32) -> bool {
+        matches!(&self.state, HttpState::Waiting(w) if now.wrapping_sub(w.since) >= limit)
+    }
+
+    /// Answers `504` to the request whose deferred answer is overdue (a late answer is then
+    /// discarded).
+    pub(crate) fn reply_timed_out(&mut self, cx: &HttpCx<'_>, out: &mut OutQueue) -> HttpNext {
+        let HttpState::Waiting(w) = &self.state else {
+            return HttpNext::NeedMore;
+        };
+        log::warn!(
+            "plezi: {}: no answer to {} {} within the reply timeout; sent 504",
+            cx.peer,
+            w.method,
+            w.target
+        );
+        let ticket = w.ticket;
+        let resp =
+            Response::text(504, "the answer did not come in time\n").header("Connection", "close");
+        self.complete(cx, out, ticket, resp)
+            .unwrap_or(HttpNext::NeedMore)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn write_response(
         &mut self,
         cx: &HttpCx<'_>,
         out: &mut OutQueue,
-        req: &Request,
+        line: &RequestLine<'_>,
         resp: Response,
         is_head: bool,
         keep_alive: bool,
@@ -384,7 +484,7 @@ impl HttpConn {
             resp.into_parts()
         };
         if cx.access_log {
-            log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" {status}", cx.peer, req.method(), req.target(), minor);
+            log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" {status}", cx.peer, line.method, line.target, minor);
         }
         let mut streaming = None;
         if encoded.framing != Framing::NoBody && !inline {
@@ -472,6 +572,12 @@ impl HttpConn {
     }
 }
 
+/// The request line, for the access log.
+struct RequestLine<'a> {
+    method: &'a str,
+    target: &'a str,
+}
+
 /// How many bytes of empty lines (`\r\n`) start `buf`; a lone trailing `\r` is kept (its `\n`
 /// may follow), and a bare `\n` is left for the parser to refuse.
 fn leading_empty_lines(buf: &[u8]) -> usize {
@@ -499,6 +605,9 @@ fn may_hold_head_end(buf: &[u8], scanned: usize) -> bool {
 /// a non-safe method is refused (403); then static files, then the service. Answers to allowed
 /// CORS origins get their headers.
 fn answer(cx: &HttpCx<'_>, req: &mut Request) -> Reply {
+    if let Some(resp) = cx.health.and_then(|h| h.answer(req, cx.draining)) {
+        return Reply::Response(resp);
+    }
     let cors = cx.guards.cors.as_ref();
     let origin = req.header("origin").map(str::to_owned);
     if let Some(cors) = cors

@@ -9,6 +9,7 @@ use crate::event_loop::EventLoop;
 use crate::flags::Flags;
 use crate::handle::Task;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
+use crate::http::Response;
 use crate::panic_guard::guard;
 use crate::ws::SharedFrame;
 
@@ -42,9 +43,11 @@ impl EventLoop {
             }
             Task::AddTimer(id, at, f) => self.timers.add(id, at, f),
             Task::CancelTimer(id) => self.timers.cancel(id),
-            Task::Shutdown => self.begin_shutdown(),
+            Task::Respond(id, ticket, resp) => self.respond(id, ticket, *resp),
+            Task::Shutdown => self.begin_shutdown(0),
+            Task::Drain => self.begin_shutdown(self.env.timeouts.drain_window),
             Task::ForceStop => {
-                self.begin_shutdown();
+                self.begin_shutdown(0);
                 self.grace_deadline = self.now;
             }
         }
@@ -63,6 +66,17 @@ impl EventLoop {
             return;
         }
         self.with_conn(id.slot(), |conn, cx, _| conn.with_ws(cx, what, f));
+    }
+
+    /// Sends the answer to deferred request `ticket` on connection `id` (ignored if it is gone,
+    /// or no longer waits for that ticket).
+    fn respond(&mut self, id: ConnId, ticket: u64, resp: Response) {
+        if id.loop_index() != self.index
+            || self.conns.get_checked(id.slot(), id.generation()).is_none()
+        {
+            return;
+        }
+        self.with_conn(id.slot(), |conn, cx, _| conn.on_reply(cx, ticket, resp));
     }
 
     /// Queues `frame` on every open WebSocket connection of this loop that `filter` selects.

@@ -19,6 +19,7 @@ use crate::error::ServerError;
 use crate::event_loop::{EventLoop, WAKER};
 use crate::handle::{Inbox, ServerHandle};
 use crate::handler::{NotFound, Service};
+use crate::health::Health;
 use crate::panic_guard::guard;
 use crate::security::{Cors, Guards, OriginPolicy};
 use crate::static_files::StaticFiles;
@@ -49,6 +50,7 @@ pub struct ServerBuilder {
     handle_signals: Option<bool>,
     guards: Guards,
     dotfiles: bool,
+    health: Option<Health>,
 }
 
 impl ServerBuilder {
@@ -99,14 +101,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Answer health checks on these paths (default: none): `live` answers `200` while the
+    /// process serves; `ready` answers `200`, then `503` from the moment the server drains
+    /// ([`ServerHandle::drain`], SIGTERM) or stops. `GET`/`HEAD`, before static files and the
+    /// service. Typical: `.health("/healthz", "/readyz")`.
+    pub fn health(mut self, live: &str, ready: &str) -> Self {
+        self.health = Some(Health::new(live, ready));
+        self
+    }
+
     /// The application (default: 404 for everything).
     pub fn service(mut self, s: impl Service) -> Self {
         self.service = Arc::new(s);
         self
     }
 
-    /// Install SIGINT/SIGTERM handlers that start a graceful shutdown (a second signal ends the
-    /// grace period). Default: true for [`Server::run`], false for [`Server::spawn`].
+    /// Install signal handlers: SIGTERM drains ([`ServerHandle::drain`]: what orchestrators and
+    /// rolling restarts send), SIGINT (Ctrl-C) shuts down at once ([`ServerHandle::shutdown`]); a
+    /// further signal moves on to the next step (shutdown, then the end of the grace period).
+    /// Default: true for [`Server::run`], false for [`Server::spawn`].
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.handle_signals = Some(yes);
         self
@@ -170,12 +183,13 @@ impl ServerBuilder {
         Ok(Server {
             listener: mio::net::TcpListener::from_std(listener),
             polls,
-            handle: ServerHandle::new(inboxes, local_addr),
+            handle: ServerHandle::new(inboxes, local_addr, self.config.drain_notice),
             config: self.config,
             service: self.service,
             statics,
             handle_signals: self.handle_signals,
             guards: Arc::new(self.guards),
+            health: self.health.map(Arc::new),
             max_connections,
         })
     }
@@ -245,6 +259,7 @@ pub struct Server {
     statics: Option<Arc<StaticFiles>>,
     handle_signals: Option<bool>,
     guards: Arc<Guards>,
+    health: Option<Arc<Health>>,
     max_connections: usize,
 }
 
@@ -260,6 +275,7 @@ impl Server {
             handle_signals: None,
             guards: Guards::default(),
             dotfiles: false,
+            health: None,
         }
     }
 
@@ -297,6 +313,7 @@ impl Server {
             service,
             statics,
             guards,
+            health,
             max_connections,
             ..
         } = self;
@@ -315,6 +332,7 @@ impl Server {
                 service.clone(),
                 statics.clone(),
                 guards.clone(),
+                health.clone(),
                 max_connections,
             );
             let event_loop =
@@ -424,10 +442,16 @@ impl SignalWatch {
                 for signal in signals.forever() {
                     if handle.is_stopping() {
                         log::info!("plezi: signal {signal} again: stopping now");
+                        handle.shutdown();
+                    } else if signal == SIGTERM && !handle.is_draining() {
+                        log::info!(
+                            "plezi: signal {signal}: draining (not ready, then closing connections gradually)"
+                        );
+                        handle.drain();
                     } else {
                         log::info!("plezi: signal {signal}: shutting down gracefully");
+                        handle.shutdown();
                     }
-                    handle.shutdown();
                 }
             })
             .map_err(ServerError::Io)?;

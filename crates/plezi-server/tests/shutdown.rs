@@ -1,6 +1,6 @@
 //! Graceful shutdown: through `ServerHandle::shutdown()` (on_shutdown runs, clients receive close
 //! 1001, on_close runs, join returns Ok within the grace period) and through SIGTERM to a real child
-//! process running `Server::run()`.
+//! process running `Server::run()` (which drains: not ready, the notice, then the closes).
 
 mod common;
 
@@ -181,9 +181,16 @@ fn sigterm_child_helper() {
         return;
     }
     let log = Arc::new(EventLog::default());
+    let config = plezi_server::ServerConfig {
+        drain_notice: Duration::from_millis(1000),
+        drain_window: Duration::from_millis(200),
+        ..Default::default()
+    };
     let server = Server::builder()
         .bind("127.0.0.1:0")
         .threads(1)
+        .config(config)
+        .health("/healthz", "/readyz")
         .service(TestService::new(log.clone()))
         .build()
         .expect("child server build");
@@ -240,6 +247,17 @@ fn sigterm_stops_a_running_server() {
         .status()
         .expect("run kill");
     assert!(status.success());
+    // SIGTERM drains: not ready at once, still serving during the notice.
+    let ready = |addr| {
+        Client::connect(addr)
+            .request("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+            .status
+    };
+    assert!(common::wait_until(Duration::from_millis(800), || ready(
+        addr
+    ) == 503));
+    ws.send_text("during the notice");
+    assert_eq!(ws.expect_text(), "during the notice");
 
     let (texts, code) = await_shutdown_close(&mut ws);
     assert_eq!(code, Some(1001), "close code after SIGTERM");

@@ -13,6 +13,8 @@
 //!   nothing the server sends;
 //! - [`fuzz`]: replays fuzz bodies over their seeds, saved reproducers and mutated inputs on
 //!   stable Rust;
+//! - [`tls`]: a CA, server and client certificates made by the test (for `redis-server
+//!   --tls-port`);
 //! - [`tools`]: external programs (Node, Python, Chromium): presence checks and a bounded runner.
 //!
 //! This crate is a dev-dependency only and depends on no plezi crate, so a crate's tests never
@@ -23,6 +25,7 @@ pub mod http;
 pub mod raw;
 pub mod redis;
 pub mod redis_cluster;
+pub mod tls;
 pub mod tools;
 pub mod wait;
 pub mod ws;

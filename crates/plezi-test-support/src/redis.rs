@@ -18,6 +18,8 @@ pub struct RedisServer {
     dir: Option<PathBuf>,
     /// More `redis-server` arguments (a cluster node's).
     extra: Vec<String>,
+    /// TLS mode: the TLS port and the `--tls-*` arguments.
+    tls: Option<(u16, Vec<String>)>,
 }
 
 impl RedisServer {
@@ -29,9 +31,50 @@ impl RedisServer {
             child: None,
             dir: None,
             extra: Vec::new(),
+            tls: None,
         };
         s.spawn();
         s
+    }
+
+    /// A throwaway server that also listens for TLS on [`RedisServer::tls_url`], with the server
+    /// certificate of `pki`, trusting `pki`'s CA for client certificates; with `client_certs`,
+    /// clients must present one (`--tls-auth-clients yes`). The plain port stays open on 127.0.0.1
+    /// for the test's own inspection commands ([`RedisServer::command`] and the like).
+    pub fn start_tls(pki: &crate::tls::TestPki, client_certs: bool) -> RedisServer {
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        let args = vec![
+            "--tls-cert-file".into(),
+            path(pki.server_cert()),
+            "--tls-key-file".into(),
+            path(pki.server_key()),
+            "--tls-ca-cert-file".into(),
+            path(pki.ca()),
+            "--tls-auth-clients".into(),
+            if client_certs { "yes" } else { "no" }.into(),
+        ];
+        let mut s = RedisServer {
+            port: free_port(),
+            child: None,
+            dir: None,
+            extra: Vec::new(),
+            tls: Some((free_port(), args)),
+        };
+        s.spawn();
+        s
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/0` (a server from [`RedisServer::start_tls`]).
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/0", self.tls_port())
+    }
+
+    /// The TLS port (a server from [`RedisServer::start_tls`]).
+    pub fn tls_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .expect("a server started with start_tls")
+            .0
     }
 
     /// A server that persists every write to an append-only file in a fresh folder: it keeps its
@@ -47,6 +90,7 @@ impl RedisServer {
             child: None,
             dir: Some(dir),
             extra: Vec::new(),
+            tls: None,
         };
         s.spawn();
         s
@@ -82,6 +126,7 @@ impl RedisServer {
             child: None,
             dir: Some(dir),
             extra,
+            tls: None,
         };
         s.spawn();
         s
@@ -92,6 +137,9 @@ impl RedisServer {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
         cmd.args(&self.extra);
+        if let Some((tls_port, args)) = &self.tls {
+            cmd.args(["--tls-port", &tls_port.to_string()]).args(args);
+        }
         match &self.dir {
             Some(dir) if !self.extra.is_empty() => {
                 cmd.args(["--appendonly", "no", "--dir"]).arg(dir);
@@ -111,7 +159,7 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start redis-server ({e}): these tests need a real Redis; install it \
-                     with `apt-get install -y redis-server` (.ci/install.sh does)"
+                     with `apt-get install -y redis-server` (or run: cargo xtask setup)"
                 )
             });
         self.child = Some(child);

@@ -18,6 +18,8 @@ pub struct ClusterNode {
     pub server: Option<RedisServer>,
     /// Its client port on 127.0.0.1.
     pub port: u16,
+    /// Its TLS port, for a cluster from [`RedisCluster::start_tls`].
+    pub tls_port: Option<u16>,
 }
 
 /// A Redis Cluster: `masters` masters with `replicas` replicas each, every node a child process.
@@ -36,6 +38,18 @@ impl RedisCluster {
     /// `masters` masters with `replicas` replicas each (at least three masters:
     /// `redis-cli --cluster create` refuses fewer).
     pub fn start_with(masters: usize, replicas: usize) -> RedisCluster {
+        RedisCluster::create(masters, replicas, None)
+    }
+
+    /// Three masters with one replica each that also listen for TLS (the server certificate of
+    /// `pki`, no client certificates required) and talk TLS between themselves
+    /// (`tls-cluster yes`, `tls-replication yes`), so a TLS client is told TLS ports
+    /// (`CLUSTER SLOTS`, `MOVED`). The plain ports stay open for the test's own commands.
+    pub fn start_tls(pki: &crate::tls::TestPki) -> RedisCluster {
+        RedisCluster::create(3, 1, Some(pki))
+    }
+
+    fn create(masters: usize, replicas: usize, pki: Option<&crate::tls::TestPki>) -> RedisCluster {
         let count = masters * (1 + replicas);
         let timeout = NODE_TIMEOUT.as_millis().to_string();
         let nodes: Vec<ClusterNode> = (0..count)
@@ -43,7 +57,7 @@ impl RedisCluster {
                 let port = free_port();
                 let dir = std::env::temp_dir()
                     .join(format!("plezi-test-cluster-{}-{port}", std::process::id()));
-                let extra = vec![
+                let mut extra: Vec<String> = vec![
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
@@ -53,9 +67,37 @@ impl RedisCluster {
                     "--cluster-port".into(),
                     free_port().to_string(),
                 ];
+                let tls_port = pki.map(|pki| {
+                    let tls_port = free_port();
+                    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+                    extra.extend([
+                        "--tls-port".into(),
+                        tls_port.to_string(),
+                        "--tls-cert-file".into(),
+                        path(pki.server_cert()),
+                        "--tls-key-file".into(),
+                        path(pki.server_key()),
+                        "--tls-ca-cert-file".into(),
+                        path(pki.ca()),
+                        // The cluster bus and replication use mutual TLS: a node presents the
+                        // client certificate (the server one is for server auth only).
+                        "--tls-client-cert-file".into(),
+                        path(pki.client_cert()),
+                        "--tls-client-key-file".into(),
+                        path(pki.client_key()),
+                        "--tls-auth-clients".into(),
+                        "no".into(),
+                        "--tls-cluster".into(),
+                        "yes".into(),
+                        "--tls-replication".into(),
+                        "yes".into(),
+                    ]);
+                    tls_port
+                });
                 ClusterNode {
                     server: Some(RedisServer::start_with(port, dir, extra)),
                     port,
+                    tls_port,
                 }
             })
             .collect();
@@ -83,6 +125,14 @@ impl RedisCluster {
     /// `redis://127.0.0.1:PORT` of node `i`.
     pub fn url(&self, i: usize) -> String {
         format!("redis://127.0.0.1:{}", self.nodes[i].port)
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT` of node `i` (a cluster from [`RedisCluster::start_tls`]).
+    pub fn tls_url(&self, i: usize) -> String {
+        let port = self.nodes[i]
+            .tls_port
+            .expect("a cluster started with start_tls");
+        format!("rediss://127.0.0.1:{port}")
     }
 
     /// Every live node's URL, separated by commas (the form `PL_REDIS_URL` accepts for a cluster).

@@ -19,7 +19,7 @@ pub fn require_python_module(module: &str) {
     assert!(
         runs(Command::new("python3").args(["-c", &format!("import {module}")])),
         "python3 with the `{module}` package is required by this test and was not found.\n\
-         Install it with: pip install {module}   (or run: bash .ci/install.sh)"
+         Install it with: pip install {module}   (or run: cargo xtask setup)"
     );
 }
 
@@ -28,13 +28,13 @@ pub fn require_node_packages(dir: &Path, packages: &[&str]) {
     assert!(
         runs(Command::new("node").arg("--version")),
         "`node` (Node.js 20) is required by this test and was not found.\n\
-         Install it with: apt-get install -y nodejs npm   (or run: bash .ci/install.sh)"
+         Install it with: apt-get install -y nodejs npm   (or run: cargo xtask setup)"
     );
     for package in packages {
         assert!(
             dir.join("node_modules").join(package).is_dir(),
             "the Node package `{package}` is required by this test and is not installed.\n\
-             Install it with: (cd {} && npm install)   (or run: bash .ci/install.sh)",
+             Install it with: (cd {} && npm install)   (or run: cargo xtask setup)",
             dir.display()
         );
     }
@@ -44,7 +44,7 @@ pub fn require_node_packages(dir: &Path, packages: &[&str]) {
 pub fn require_chromium() {
     assert!(
         Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: apt-get install -y chromium (or run: bash .ci/install.sh)"
+        "/usr/bin/chromium is missing: apt-get install -y chromium (or run: cargo xtask setup)"
     );
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plezi_dispatch::ParamsLimits;
-use plezi_dispatch::{Controller, Dispatcher, Routes, SessionConfig, SessionKey};
+use plezi_dispatch::{Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey};
 use plezi_messaging::{
     Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
 };
@@ -48,6 +48,8 @@ pub struct App {
     server_config: ServerConfig,
     bus: Option<Bus>,
     sessions: Option<SessionConfig>,
+    health: Option<(String, String)>,
+    templates: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for App {
@@ -68,9 +70,10 @@ impl Default for App {
 
 impl App {
     /// An application configured from the environment (`HOST`, `PORT`, `PL_THREADS`,
-    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`,
-    /// `PL_SESSION_MAX`, `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`]
-    /// fail.
+    /// `PL_REDIS_URL`/`REDIS_URL`, `PL_REDIS_CA_FILE`, `PL_REDIS_CERT_FILE`, `PL_REDIS_KEY_FILE`,
+    /// `PL_APP_NAME`, `PL_ENV`, `PL_SESSION_KEY`, `PL_SESSION_IDLE`, `PL_SESSION_MAX`,
+    /// `PL_PUBLIC_ORIGIN`); a variable that does not parse makes [`App::build`] fail, and so do TLS
+    /// settings that cannot work (see `docs/configuration.md`).
     ///
     /// ```
     /// use plezi::App;
@@ -101,6 +104,8 @@ impl App {
             server_config: ServerConfig::default(),
             bus: None,
             sessions: None,
+            health: None,
+            templates: None,
         }
     }
 
@@ -178,6 +183,32 @@ impl App {
     /// ```
     pub fn public_folder(mut self, dir: impl Into<PathBuf>) -> App {
         self.public_folder = Some(dir.into());
+        self
+    }
+
+    /// Answers health checks for load balancers and orchestrators: `live` answers `200` while the
+    /// process serves, `ready` answers `200`, then `503` from the moment SIGTERM arrives (the
+    /// drain: see `docs/operations.md`).
+    ///
+    /// ```
+    /// let app = plezi::App::new().health("/healthz", "/readyz");
+    /// # drop(app);
+    /// ```
+    pub fn health(mut self, live: &str, ready: &str) -> App {
+        self.health = Some((live.to_owned(), ready.to_owned()));
+        self
+    }
+
+    /// Renders templates from `dir` (`Ctx::render`, `Ctx::render_page`; MiniJinja, auto-escaped
+    /// by file name). Read again at every render in development, parsed once with
+    /// `PL_ENV=production`.
+    ///
+    /// ```
+    /// let app = plezi::App::new().templates("views"); // cx.render_page("home.html", ...)
+    /// # drop(app);
+    /// ```
+    pub fn templates(mut self, dir: impl Into<PathBuf>) -> App {
+        self.templates = Some(dir.into());
         self
     }
 
@@ -291,10 +322,24 @@ impl App {
         routes
             .sessions(sessions)
             .secure_cookies(config.secure_cookies());
+        if let Some(dir) = self.templates {
+            let reload = match config.production {
+                true => Reload::Never,
+                false => Reload::EveryRender,
+            };
+            routes.templates(dir, reload);
+        }
         let dispatcher = Dispatcher::new(routes, bus);
+        let mut server_config = self.server_config;
+        if let Some(notice) = config.drain_notice {
+            server_config.drain_notice = notice;
+        }
+        if let Some(window) = config.drain_window {
+            server_config.drain_window = window;
+        }
         let mut builder = Server::builder()
             .bind(config.address())
-            .config(self.server_config)
+            .config(server_config)
             .service(dispatcher.service())
             .origin_policy(config.origin_policy()?);
         if let Some(n) = config.threads {
@@ -302,6 +347,9 @@ impl App {
         }
         if let Some(dir) = self.public_folder {
             builder = builder.public_folder(dir);
+        }
+        if let Some((live, ready)) = &self.health {
+            builder = builder.health(live, ready);
         }
         let server = builder.build()?;
         dispatcher.attach(server.handle());
@@ -347,6 +395,17 @@ impl App {
     }
 }
 
+/// How long a stopping application waits for the bus to store and publish what it queued.
+const BUS_FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// After the server stopped: notifications queued for the mailbox store are stored and queued
+/// publishes reach Redis (bounded by [`BUS_FINISH_WAIT`]) before the bus goes.
+fn finish_bus(dispatcher: &Dispatcher) {
+    if let Err(e) = dispatcher.bus().flush(BUS_FINISH_WAIT) {
+        log::warn!("plezi: stopping with bus work unfinished: {e}");
+    }
+}
+
 /// The sessions of `config`: its key (or, outside production, a random one with a warning), in
 /// Redis when the bus uses Redis, else in memory.
 fn session_config(config: &Config, bus: &Bus) -> Result<SessionConfig, Error> {
@@ -370,9 +429,12 @@ fn session_config(config: &Config, bus: &Bus) -> Result<SessionConfig, Error> {
     };
     let limits: SessionStoreConfig = config.sessions;
     let store: Arc<dyn SessionStore> = match &bus.config().engine {
-        Engine::Redis { url } => {
-            Arc::new(RedisSessionStore::new(url, &bus.config().app_name, limits)?)
-        }
+        Engine::Redis { url } => Arc::new(RedisSessionStore::with_tls(
+            url,
+            &bus.config().redis_tls,
+            &bus.config().app_name,
+            limits,
+        )?),
         Engine::InProcess => Arc::new(MemorySessionStore::new(limits)),
     };
     Ok(SessionConfig::new(key, store))
@@ -455,6 +517,7 @@ impl Built {
             server, dispatcher, ..
         } = self;
         let result = server.run();
+        finish_bus(&dispatcher);
         drop(dispatcher);
         Ok(result?)
     }
@@ -527,7 +590,9 @@ impl Running {
     /// # Ok::<(), plezi::Error>(())
     /// ```
     pub fn stop(self) -> Result<(), Error> {
-        Ok(self.server.stop()?)
+        let result = self.server.stop();
+        finish_bus(&self.dispatcher);
+        Ok(result?)
     }
 }
 

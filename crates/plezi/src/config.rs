@@ -14,6 +14,8 @@
 //! | `PL_SESSION_MAX` | most sessions the in-memory store keeps (least recently used dropped) | `50000` |
 //! | `PL_PUBLIC_ORIGIN` | the origin users see (behind a proxy); `https://…` makes cookies `Secure` | unset |
 //! | `PL_ALLOWED_ORIGINS` | other origins allowed to open WebSockets and send non-safe requests (comma-separated, or `*`) | unset: same-origin only |
+//! | `PL_DRAIN_NOTICE_S` | on SIGTERM, seconds of serving as not-ready before the server stops accepting | `5` |
+//! | `PL_DRAIN_S` | seconds over which the WebSocket closes of a drain are spread | `10` |
 
 use std::time::Duration;
 
@@ -56,6 +58,12 @@ pub struct Config {
     /// Other origins whose pages may open WebSockets and send non-safe requests
     /// (`PL_ALLOWED_ORIGINS`: comma-separated origins, or `*`). Default: `None`, same-origin only.
     pub allowed_origins: Option<String>,
+    /// On SIGTERM, how long the server keeps serving as not-ready before it stops accepting
+    /// (`PL_DRAIN_NOTICE_S`, whole seconds). Default: `None`, `ServerConfig::drain_notice` (5 s).
+    pub drain_notice: Option<Duration>,
+    /// The window over which a drain spreads its WebSocket closes (`PL_DRAIN_S`, whole
+    /// seconds). Default: `None`, `ServerConfig::drain_window` (10 s).
+    pub drain_window: Option<Duration>,
 }
 
 impl Default for Config {
@@ -70,7 +78,24 @@ impl Default for Config {
             sessions: SessionStoreConfig::default(),
             public_origin: None,
             allowed_origins: None,
+            drain_notice: None,
+            drain_window: None,
         }
+    }
+}
+
+/// A variable holding whole seconds (0 or more).
+fn seconds(name: &'static str) -> Result<Option<Duration>, Error> {
+    let Some(value) = var(name) else {
+        return Ok(None);
+    };
+    match value.parse::<u64>() {
+        Ok(secs) => Ok(Some(Duration::from_secs(secs))),
+        Err(_) => Err(Error::Config {
+            variable: name,
+            value,
+            expected: "a number of seconds, 0 or more",
+        }),
     }
 }
 
@@ -153,6 +178,8 @@ impl Config {
         }
         config.public_origin = var("PL_PUBLIC_ORIGIN");
         config.allowed_origins = var("PL_ALLOWED_ORIGINS");
+        config.drain_notice = seconds("PL_DRAIN_NOTICE_S")?;
+        config.drain_window = seconds("PL_DRAIN_S")?;
         Ok(config)
     }
 

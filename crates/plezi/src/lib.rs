@@ -82,7 +82,7 @@ pub mod prelude {
     pub use crate::{App, Config, Error};
     pub use plezi_dispatch::{
         Answer, Controller, Ctx, EventKind, Events, Mode, Msg, PreConnect, RedirectError,
-        SendError, Session, Source, events,
+        RenderError, SendError, Session, Source, events,
     };
     pub use plezi_dispatch::{Cookies, SameSite, SetCookie};
     pub use plezi_messaging::{ConnectionUuid, Payload, Target};

@@ -7,7 +7,7 @@
 //! `#cross-site`).
 //!
 //! Needs Node.js, `npm install` in that folder (playwright-core, ws) and `/usr/bin/chromium`;
-//! `.ci/install.sh` provides them. The test fails with a message when one is missing; it never skips.
+//! `cargo xtask setup` installs them. The test fails with a message when one is missing; it never skips.
 
 mod support;
 

@@ -6,7 +6,7 @@
 //! server does not acknowledge, and the `ajaj.auto` retry while the socket stays open.
 //!
 //! Needs Node.js, `npm install` in that folder (playwright-core, ws, typescript) and
-//! `/usr/bin/chromium`; `.ci/install.sh` provides them. The test fails with a message when one is
+//! `/usr/bin/chromium`; `cargo xtask setup` installs them. The test fails with a message when one is
 //! missing; it never skips.
 
 mod support;

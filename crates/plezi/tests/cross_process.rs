@@ -52,33 +52,11 @@ impl Cluster {
         cluster
     }
 
-    /// Waits until `n` servers listen on the global channel and the chat controller's channel.
+    /// Waits until `n` servers listen on the global channel. (A server subscribes to the chat
+    /// controller's channel when its first chat connection opens, before that connection's
+    /// `on_open` runs.)
     fn wait_subscribed(&self, n: i64) {
         self.redis.wait_numsub(&format!("{}:all", self.app), n);
-        self.redis.wait_numsub(&self.chat_channel(), n);
-    }
-
-    /// The Redis channel of the chat controller's broadcasts (`{app}:ctl:<bus name>`): the only
-    /// controller channel on this Redis.
-    fn chat_channel(&self) -> String {
-        let pattern = format!("{}:ctl:*", self.app);
-        let started = std::time::Instant::now();
-        loop {
-            match self.redis.query(&["PUBSUB", "CHANNELS", &pattern]) {
-                Ok(Resp::Array(names)) if names.len() == 1 => match &names[0] {
-                    Resp::Bulk(name) => return name.clone(),
-                    other => panic!("PUBSUB CHANNELS: {other:?}"),
-                },
-                Ok(Resp::Array(names)) if names.len() > 1 => {
-                    panic!("one controller channel expected, found {names:?}")
-                }
-                other => assert!(
-                    started.elapsed() < support::DEADLINE,
-                    "no server subscribed to {pattern}: {other:?}"
-                ),
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10)); // polling with a deadline
-        }
     }
 
     /// Waits until the server owning connection `uuid` listens on its own channel (unicasts).

@@ -306,6 +306,37 @@ fn no_unfinished_or_debugging_macros() {
     );
 }
 
+/// The commands of the README's first shell block, comments dropped.
+fn readme_commands() -> Vec<String> {
+    let readme = read("README.md");
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default();
+    block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_readme_gives_two_commands_and_ci_runs_its_test_command() {
+    let commands = readme_commands();
+    assert_eq!(
+        commands.len(),
+        2,
+        "tidy: the README's first screen gives exactly two commands (start the example, run the tests): {commands:?}"
+    );
+    let ci = read(".ci/run");
+    assert!(
+        ci.lines().any(|l| l.trim() == commands[1]),
+        "tidy: .ci/run must run the README's test command `{}` as it is",
+        commands[1]
+    );
+}
+
 #[test]
 fn every_crate_has_a_readme() {
     let problems: Vec<String> = crate_dirs()

@@ -71,12 +71,43 @@ struct NotifyJob {
     stored: Vec<u8>,
     /// Bytes counted against `notify_queue_max_bytes` while queued.
     charge: usize,
-    /// The connection to tell if it is refused (when nobody waits for the answer).
-    from: Option<ConnectionUuid>,
-    /// The event name, for that report.
+    /// The event name, for a refusal's report.
     event: Option<String>,
-    /// Whoever waits for the answer.
-    reply: Option<Sender<Result<(), BusError>>>,
+    /// Who hears the outcome.
+    outcome: Outcome,
+}
+
+/// Called once with a queued notification's outcome (see [`crate::Bus::notify_then`]).
+pub(crate) type NotifyDone = Box<dyn FnOnce(Result<(), BusError>) + Send>;
+
+/// Who hears how a notification ended.
+pub(crate) enum Outcome {
+    /// Called once with the answer.
+    Then(NotifyDone),
+    /// Only a refusal is reported: to this connection through the sink, or logged without one.
+    RefusalTo(Option<ConnectionUuid>),
+}
+
+impl Outcome {
+    /// Tells whoever listens that the notification ended with `result`.
+    fn finish(
+        self,
+        node: &LocalNode,
+        identity: &str,
+        event: Option<&str>,
+        result: Result<(), BusError>,
+    ) {
+        match (self, result) {
+            (Outcome::Then(done), result) => done(result),
+            (Outcome::RefusalTo(_), Ok(())) => {}
+            (Outcome::RefusalTo(Some(from)), Err(e)) => {
+                node.sink().notify_refused(from, identity, event, &e)
+            }
+            (Outcome::RefusalTo(None), Err(e)) => {
+                log::debug!("a notification was refused after it was queued: {e}")
+            }
+        }
+    }
 }
 
 enum Job {
@@ -200,15 +231,15 @@ impl Mailboxes {
     }
 
     /// Stores a notification. In memory (or on the worker thread itself) it is stored at once and the
-    /// answer is final. Otherwise it is queued for the worker, in call order: with `wait` the caller waits
-    /// for the answer; without, `Ok` means "queued", and a refusal goes to the sink's `notify_refused` for
-    /// `from` (or is logged and counted when there is no `from`).
+    /// answer is final (an `Outcome::Then` is called with `Ok` before this returns). Otherwise it is
+    /// queued for the worker, in call order, and `outcome` says who hears the answer: a callback, or
+    /// (for a refusal only) the sending connection through the sink.
+    /// An `Err` returned here is final and `outcome` is not used.
     pub fn notify(
         &self,
         identity: &str,
         payload: &Payload,
-        from: Option<ConnectionUuid>,
-        wait: bool,
+        outcome: Outcome,
     ) -> Result<(), BusError> {
         check_identity(identity)?;
         let stored = envelope::encode_stored(payload);
@@ -224,6 +255,9 @@ impl Mailboxes {
             if mine {
                 self.drain(identity);
             }
+            if let Outcome::Then(done) = outcome {
+                done(Ok(()));
+            }
             return Ok(());
         }
         let charge = stored.len() + identity.len() + store::MESSAGE_OVERHEAD;
@@ -234,12 +268,6 @@ impl Mailboxes {
             Counters::add(&self.node.counters.notify_refused, 1);
             return Err(BusError::NotifyQueueFull { max_bytes });
         }
-        let (reply, answer) = if wait {
-            let (tx, rx) = mpsc::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         let event = match payload {
             Payload::Event { event, .. } => Some(event.clone()),
             Payload::Raw(_) => None,
@@ -248,18 +276,14 @@ impl Mailboxes {
             identity: identity.to_owned(),
             stored,
             charge,
-            from,
             event,
-            reply,
+            outcome,
         });
         if self.jobs.send(job).is_err() {
             self.pending.fetch_sub(charge, Ordering::AcqRel);
             return Err(BusError::Closed);
         }
-        match answer {
-            Some(rx) => rx.recv().unwrap_or(Err(BusError::Closed)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     pub fn register(&self, identity: &str, lifespan: Duration) {

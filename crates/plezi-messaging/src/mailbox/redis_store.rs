@@ -29,6 +29,7 @@ use redis::Script;
 use super::store::{
     Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
 };
+use crate::config::RedisTls;
 use crate::error::{BusError, MailboxLimit};
 use crate::redis::LazyConnection;
 use crate::redis::cluster::slot::key_slot;
@@ -281,12 +282,13 @@ pub(crate) struct RedisStore {
 impl RedisStore {
     pub fn new(
         url: &str,
+        tls: &RedisTls,
         app_name: &str,
         io_timeout: Duration,
         replica_ack_timeout: Duration,
     ) -> Result<RedisStore, BusError> {
         Ok(RedisStore {
-            conn: LazyConnection::new(url, io_timeout)?,
+            conn: LazyConnection::new(url, tls, io_timeout)?,
             app: app_name.to_owned(),
             single: Scripts::new(false),
             cluster: Scripts::new(true),

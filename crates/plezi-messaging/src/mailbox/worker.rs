@@ -95,9 +95,12 @@ impl Worker {
             match job {
                 Job::GiveBack { .. } | Job::Delivered { .. } => self.handle(job),
                 Job::Notify(n) => {
-                    if let Some(reply) = n.reply {
-                        let _ = reply.send(Err(BusError::Closed));
-                    }
+                    n.outcome.finish(
+                        &self.node,
+                        &n.identity,
+                        n.event.as_deref(),
+                        Err(BusError::Closed),
+                    );
                 }
                 _ => {}
             }
@@ -156,20 +159,8 @@ impl Worker {
             }
             Err(e) => Err(e),
         };
-        match (job.reply, answer) {
-            (Some(reply), answer) => {
-                let _ = reply.send(answer);
-            }
-            (None, Ok(())) => {}
-            (None, Err(e)) => match job.from {
-                Some(from) => {
-                    self.node
-                        .sink()
-                        .notify_refused(from, &job.identity, job.event.as_deref(), &e)
-                }
-                None => log::debug!("a notification was refused after it was queued: {e}"),
-            },
-        }
+        job.outcome
+            .finish(&self.node, &job.identity, job.event.as_deref(), answer);
     }
 
     fn tick(&mut self) {

@@ -7,6 +7,7 @@
 //! a plain connection to the first node that answers.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -17,6 +18,8 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr
 use super::cluster::slot::key_slot;
 use super::cluster::topology::info_says_cluster;
 use super::conn::{redact, split_urls};
+use super::tls::{TlsSetup, redis_client, tls_for};
+use crate::config::RedisTls;
 use crate::error::BusError;
 
 /// How long a replica count (`INFO replication` of a master) is trusted before it is asked again.
@@ -69,6 +72,10 @@ impl Link {
 /// A lazily opened, self-healing synchronous connection to one Redis or one Redis Cluster.
 pub(crate) struct LazyConnection {
     urls: Vec<String>,
+    /// One client per URL, in order (with TLS for `rediss://`).
+    clients: Vec<redis::Client>,
+    /// The TLS setup when the URLs are `rediss://` (for a cluster client).
+    tls: Option<Arc<TlsSetup>>,
     state: Mutex<State>,
     io_timeout: Duration,
 }
@@ -87,15 +94,36 @@ struct State {
 
 impl LazyConnection {
     /// A connection to the Redis (or the cluster) at `url` (one URL, or several separated by
-    /// commas), opened at the first call; each call (and the connect) fails after `io_timeout`.
-    pub(crate) fn new(url: &str, io_timeout: Duration) -> Result<LazyConnection, BusError> {
+    /// commas; with TLS for `rediss://`, see `tls::redis_client`), opened at the first call; each
+    /// call (and the connect) fails after `io_timeout`.
+    pub(crate) fn new(
+        url: &str,
+        tls: &RedisTls,
+        io_timeout: Duration,
+    ) -> Result<LazyConnection, BusError> {
         let urls = split_urls(url)?;
+        let mut clients = Vec::with_capacity(urls.len());
         for u in &urls {
-            redis::Client::open(u.as_str())
-                .map_err(|e| BusError::Config(format!("Redis URL {:?}: {e}", redact(u))))?;
+            clients.push(redis_client(u, tls)?);
         }
+        // One TLS setting for every node: all `rediss://` or none.
+        let tls_setups = urls
+            .iter()
+            .zip(&clients)
+            .map(|(u, c)| tls_for(u, c.get_connection_info(), tls))
+            .collect::<Result<Vec<_>, _>>()?;
+        if tls_setups.iter().any(Option::is_some) && tls_setups.iter().any(Option::is_none) {
+            return Err(BusError::Config(format!(
+                "the Redis URLs {:?} mix rediss:// and redis://; name every node with the same \
+                 scheme",
+                redact(url)
+            )));
+        }
+        let tls = tls_setups.into_iter().next().flatten();
         Ok(LazyConnection {
             urls,
+            clients,
+            tls,
             state: Mutex::new(State::default()),
             io_timeout,
         })
@@ -106,8 +134,8 @@ impl LazyConnection {
             return self.connect_cluster(known);
         }
         let mut last = BusError::Redis("no Redis URL".into());
-        for url in &self.urls {
-            match self.connect_single(url) {
+        for (url, client) in self.urls.iter().zip(&self.clients) {
+            match self.connect_single(client) {
                 Ok(mut conn) => {
                     let info: String = redis::cmd("INFO").arg("cluster").query(&mut conn)?;
                     if !info_says_cluster(info.as_bytes()) {
@@ -131,16 +159,29 @@ impl LazyConnection {
     /// A cluster connection seeded with the URLs and the `known` nodes (`host:port`, learnt from
     /// the cluster: after a failover the URLs may name only dead nodes).
     fn connect_cluster(&self, known: &[String]) -> Result<Link, BusError> {
-        let first = redis::Client::open(self.urls[0].as_str())?;
+        let Some(first) = self.clients.first() else {
+            return Err(BusError::Config("no Redis URL".into()));
+        };
         let info = first.get_connection_info().redis_settings();
         let (user, password) = (info.username(), info.password());
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         let mut nodes: Vec<String> = self.urls.clone();
         for node in known {
-            nodes.push(format!("redis://{node}"));
+            nodes.push(format!("{scheme}://{node}"));
         }
         let mut builder = ClusterClient::builder(nodes)
             .connection_timeout(self.io_timeout)
             .response_timeout(self.io_timeout);
+        if let Some(tls) = &self.tls {
+            // Verified against the same roots (and with the same client certificate) as one Redis.
+            builder = builder
+                .tls(redis::TlsMode::Secure)
+                .certs(tls.certificates().clone());
+        }
         if let Some(user) = user {
             builder = builder.username(user);
         }
@@ -153,8 +194,7 @@ impl LazyConnection {
         Ok(Link::Cluster(Box::new(conn)))
     }
 
-    fn connect_single(&self, url: &str) -> Result<redis::Connection, BusError> {
-        let client = redis::Client::open(url)?;
+    fn connect_single(&self, client: &redis::Client) -> Result<redis::Connection, BusError> {
         let conn = client.get_connection_with_timeout(self.io_timeout)?;
         conn.set_read_timeout(Some(self.io_timeout))?;
         conn.set_write_timeout(Some(self.io_timeout))?;

@@ -1,14 +1,21 @@
 //! The Redis engine: one subscriber connection and one publisher connection, each on its own thread.
 //!
 //! Channels (all prefixed by the app name, `{app}`):
-//! - `{app}:all` — multicast and real-time identity messages (every server subscribes);
+//! - `{app}:all` — multicasts (every server subscribes);
 //! - `{app}:srv:{server id}` — unicasts, drain signals and mailbox forwards for one server;
-//! - `{app}:ctl:{controller}` — broadcasts to one controller type (servers that joined it subscribe);
-//! - `{app}:ch:{name}` — named channels (`SUBSCRIBE` for exact names, `PSUBSCRIBE` for patterns).
+//! - `{app}:ctl:{controller}` — broadcasts to one controller type;
+//! - `{app}:ch:{name}` — named channels (`SUBSCRIBE` for exact names, `PSUBSCRIBE` for patterns);
+//! - `{app}:id:{identity}` — real-time messages to one identity.
+//!
+//! A server hears the last three only while it has a local member (see `interest.rs`): a subscribe is
+//! sent when the first appears, and an unsubscribe once the last has been gone for
+//! `BusConfig::unsubscribe_grace`.
 //!
 //! The subscriber and publisher speak RESP themselves (see `resp.rs`) rather than through the `redis`
 //! crate: the subscriber must accept `SUBSCRIBE` writes from other threads while it blocks reading, and the
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
+//! Both run over a `link::Link` (plain TCP, or TLS for `rediss://`; `link::connect` opens it), whose
+//! `LinkWriter` is how other threads write to the subscriber's connection.
 //!
 //! On a Redis Cluster (detected at the first connect) both threads hand over to `cluster/`: the same
 //! channels as shard channels (`SSUBSCRIBE`/`SPUBLISH` on the owning master).
@@ -16,24 +23,29 @@
 mod backoff;
 pub(crate) mod cluster;
 mod conn;
+mod interest;
 mod lazy_conn;
+mod link;
 mod publisher;
 pub(crate) mod resp;
 mod subscriber;
+mod tls;
 
-use std::collections::{BTreeSet, VecDeque};
-use std::net::{Shutdown, TcpStream};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 pub(crate) use conn::{RedisAddr, redact};
 pub(crate) use lazy_conn::LazyConnection;
 
+pub(crate) use interest::{Key, Kind};
+
 use self::backoff::Stop;
+use self::interest::{Hold, Interest};
 use crate::counters::Counters;
 use crate::error::BusError;
 use crate::glob::glob_escape;
@@ -82,10 +94,15 @@ impl Names {
         format!("{}:ch:{pattern}", glob_escape(&self.app))
     }
 
+    pub fn identity(&self, identity: &str) -> String {
+        format!("{}:id:{identity}", self.app)
+    }
+
     /// The Redis channel a message to `target` is published on.
     pub fn route(&self, target: &Target) -> String {
         match target {
-            Target::Multicast | Target::Identity(_) => self.global.clone(),
+            Target::Multicast => self.global.clone(),
+            Target::Identity(identity) => self.identity(identity),
             Target::Broadcast { controller } => self.controller(controller),
             Target::Unicast(to) => format!("{}:srv:{}", self.app, to.server()),
             Target::Channel(name) => self.channel(name),
@@ -119,17 +136,35 @@ struct PubQueue {
     in_flight: usize,
 }
 
+/// The subscriber connection's side that other threads touch: what is wanted, and the socket to write
+/// (un)subscribe commands on.
 #[derive(Default)]
 struct SubState {
-    exact: BTreeSet<String>,
-    /// On a cluster: the per-master connections (the counters below add theirs up).
+    interest: Interest,
+    /// On a cluster: the per-master subscriber connections (then `writer` stays `None`).
     shards: cluster::subscriber::Shards,
-    patterns: BTreeSet<String>,
-    writer: Option<TcpStream>,
-    /// Subscription replies expected and received on the current connection.
-    expected: u64,
-    confirmed: u64,
-    connected: bool,
+    writer: Option<link::LinkWriter>,
+    /// A join timed out waiting for Redis, and no subscription reply came since: later joins do not
+    /// wait (each would block its event loop for `join_timeout`).
+    stalled: bool,
+}
+
+impl SubState {
+    /// Writes one (un)subscribe command; a failed write makes the subscriber thread reconnect (it
+    /// resubscribes everything wanted then).
+    fn send(&mut self, key: &Key, on: bool) {
+        if self.shards.active() {
+            return cluster::subscriber::send(self, key, on);
+        }
+        let (kind, name) = key;
+        let mut cmd = Vec::new();
+        resp::command(&mut cmd, &[kind.verb(on), name.as_bytes()]);
+        if let Some(w) = self.writer.as_mut()
+            && w.write_all(&cmd).is_err()
+        {
+            let _ = w.shutdown();
+        }
+    }
 }
 
 /// Asks the mailbox worker to drain an identity (set once the mailboxes exist).
@@ -172,8 +207,10 @@ impl RedisEngine {
             .ok_or_else(|| BusError::Config("no Redis URL".into()))?;
         let names = Names::new(&node.config.app_name, node.server);
         let mut subs = SubState::default();
-        subs.exact.insert(names.global().to_owned());
-        subs.exact.insert(names.own().to_owned());
+        subs.interest
+            .hold_forever((Kind::Exact, names.global().to_owned()));
+        subs.interest
+            .hold_forever((Kind::Exact, names.own().to_owned()));
         let shared = Arc::new(Shared {
             node,
             addr,
@@ -243,14 +280,59 @@ impl RedisEngine {
         self.shared.enqueue(out)
     }
 
-    /// Subscribes (`on`) or unsubscribes the server to an exact Redis channel.
-    pub fn set_exact(&self, channel: String, on: bool) {
-        self.shared.change_subscription(channel, false, on);
+    /// The first local reason to hear `key` appeared: subscribes unless it is subscribed already (or
+    /// idle within its grace period). True if the subscription still waits for Redis's confirmation
+    /// (see [`RedisEngine::confirm`]).
+    pub fn hold(&self, key: &Key) -> bool {
+        let mut st = self.shared.subs.lock();
+        match st.interest.hold(key.clone()) {
+            Hold::Confirmed => false,
+            Hold::Send => {
+                st.send(key, true);
+                drop(st);
+                // On a cluster the supervisor may have to start a reader on the channel's owner.
+                self.shared.subs_changed.notify_all();
+                true
+            }
+            Hold::Wait => true,
+        }
     }
 
-    /// Subscribes (`on`) or unsubscribes the server to a Redis channel pattern.
-    pub fn set_pattern(&self, pattern: String, on: bool) {
-        self.shared.change_subscription(pattern, true, on);
+    /// The last local reason to hear `key` went away: it is unsubscribed after the grace period unless
+    /// held again meanwhile.
+    pub fn release(&self, key: Key) {
+        self.shared
+            .subs
+            .lock()
+            .interest
+            .release(key, Instant::now());
+    }
+
+    /// Waits (up to `timeout`) until Redis confirmed the subscription to `key`. Returns at once when no
+    /// subscriber connection is up (the subscription is made when it is, before queued publishes flush),
+    /// and false at once while an earlier wait timed out and Redis has not answered a subscription
+    /// since. False on timeout.
+    pub fn confirm(&self, key: &Key, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.subs.lock();
+        loop {
+            if !st.interest.connected() || st.interest.confirmed(key) {
+                return true;
+            }
+            if st.stalled {
+                return false;
+            }
+            if self
+                .shared
+                .subs_changed
+                .wait_until(&mut st, deadline)
+                .timed_out()
+            {
+                let done = !st.interest.connected() || st.interest.confirmed(key);
+                st.stalled = !done;
+                return done;
+            }
+        }
     }
 
     pub fn queued(&self) -> usize {
@@ -263,7 +345,8 @@ impl RedisEngine {
     }
 
     pub fn connected(&self) -> bool {
-        self.shared.pub_connected.load(Ordering::Relaxed) && self.shared.subs.lock().connected
+        self.shared.pub_connected.load(Ordering::Relaxed)
+            && self.shared.subs.lock().interest.connected()
     }
 
     /// Waits until every publish queued so far was acknowledged by Redis and every subscription change
@@ -278,7 +361,7 @@ impl RedisEngine {
         }
         drop(q);
         let mut st = s.subs.lock();
-        while !(st.connected && st.confirmed >= st.expected) {
+        while !st.interest.settled() {
             if s.subs_changed.wait_until(&mut st, deadline).timed_out() {
                 return Err(BusError::Timeout);
             }
@@ -296,7 +379,7 @@ impl RedisEngine {
         {
             let st = s.subs.lock();
             if let Some(w) = st.writer.as_ref() {
-                let _ = w.shutdown(Shutdown::Both);
+                let _ = w.shutdown();
             }
             cluster::subscriber::shutdown(&st);
             s.subs_changed.notify_all();
@@ -320,46 +403,6 @@ impl Shared {
         drop(q);
         self.has_work.notify_one();
         Ok(())
-    }
-
-    fn change_subscription(&self, name: String, pattern: bool, on: bool) {
-        let mut st = self.subs.lock();
-        let set = if pattern {
-            &mut st.patterns
-        } else {
-            &mut st.exact
-        };
-        let changed = if on {
-            set.insert(name.clone())
-        } else {
-            set.remove(&name)
-        };
-        if !changed {
-            return;
-        }
-        if self.cluster_mode.get() == Some(&true) {
-            cluster::subscriber::change(&mut st, &name, pattern, on);
-            drop(st);
-            self.subs_changed.notify_all();
-            return;
-        }
-        let verb: &[u8] = match (pattern, on) {
-            (false, true) => b"SUBSCRIBE",
-            (false, false) => b"UNSUBSCRIBE",
-            (true, true) => b"PSUBSCRIBE",
-            (true, false) => b"PUNSUBSCRIBE",
-        };
-        let mut cmd = Vec::new();
-        resp::command(&mut cmd, &[verb, name.as_bytes()]);
-        if let Some(w) = st.writer.as_mut() {
-            use std::io::Write;
-            if w.write_all(&cmd).is_ok() {
-                st.expected += 1;
-            } else {
-                // Make the subscriber thread reconnect; it resubscribes everything then.
-                let _ = w.shutdown(Shutdown::Both);
-            }
-        }
     }
 
     fn drain(&self, identity: &str) {

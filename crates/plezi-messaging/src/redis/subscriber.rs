@@ -1,15 +1,15 @@
 //! The subscriber thread: one connection in subscribed mode, resubscribed after every reconnect.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::Shared;
 use super::backoff::{Backoff, Outage};
 use super::conn::{RespConn, is_timeout};
 use super::resp::{self, Value};
-use crate::counters::Counters;
+use super::{Kind, Shared};
+use crate::counters::{Counters, KIND_DRAIN, kind_of};
 use crate::envelope::{Envelope, EnvelopeBody};
 use crate::uuid::ServerId;
 
@@ -38,7 +38,8 @@ pub(super) fn run(shared: Arc<Shared>) {
             let r = read_loop(&shared, &mut conn, &mut dedupe);
             let mut st = shared.subs.lock();
             st.writer = None;
-            st.connected = false;
+            st.stalled = false;
+            st.interest.disconnect();
             drop(st);
             shared.subs_changed.notify_all();
             r
@@ -56,58 +57,94 @@ pub(super) fn run(shared: Arc<Shared>) {
 }
 
 /// Subscribes to everything the server wants, and publishes the connection as the writer for changes.
+/// Patterns go first and the global channel with the exact ones last: once other servers count this one
+/// on the global channel again (and flush what they queued during an outage), every channel is back.
 fn subscribe_all(shared: &Shared, conn: &RespConn) -> io::Result<()> {
     let mut st = shared.subs.lock();
+    let mut writer = conn.writer()?;
+    let (patterns, exact) = st.interest.connect();
     let mut cmd = Vec::new();
-    for (verb, set) in [
-        (&b"SUBSCRIBE"[..], &st.exact),
-        (&b"PSUBSCRIBE"[..], &st.patterns),
-    ] {
-        if !set.is_empty() {
+    for (verb, names) in [(&b"PSUBSCRIBE"[..], &patterns), (&b"SUBSCRIBE"[..], &exact)] {
+        if !names.is_empty() {
             let mut args: Vec<&[u8]> = vec![verb];
-            args.extend(set.iter().map(|s| s.as_bytes()));
+            args.extend(names.iter().map(|s| s.as_bytes()));
             resp::command(&mut cmd, &args);
         }
     }
-    let mut writer = conn.try_clone_stream()?;
-    writer.write_all(&cmd)?;
-    st.expected = (st.exact.len() + st.patterns.len()) as u64;
-    st.confirmed = 0;
+    if let Err(e) = writer.write_all(&cmd) {
+        st.interest.disconnect();
+        return Err(e);
+    }
     st.writer = Some(writer);
-    st.connected = true;
     drop(st);
     shared.subs_changed.notify_all();
     Ok(())
 }
 
+/// Reads and routes until the connection fails. Between reads: PINGs an idle connection (one with no
+/// answer within `health_interval` is dead) and unsubscribes what has been idle for the grace period.
 fn read_loop(shared: &Shared, conn: &mut RespConn, dedupe: &mut Dedupe) -> io::Result<()> {
-    conn.set_read_timeout(Some(shared.node.config.health_interval))?;
-    let mut ping_sent = false;
+    let config = &shared.node.config;
+    let health = config.health_interval;
+    let tick = health
+        .min(config.unsubscribe_grace / 2)
+        .max(Duration::from_millis(5));
+    conn.set_read_timeout(Some(tick))?;
+    let mut last_heard = Instant::now();
+    let mut ping_sent: Option<Instant> = None;
+    let mut next_sweep = Instant::now() + tick;
     loop {
         match conn.read() {
             Ok(value) => {
-                ping_sent = false;
+                last_heard = Instant::now();
+                ping_sent = None;
                 handle(shared, value, dedupe);
             }
             Err(e) if is_timeout(&e) => {
                 if shared.stop.is_raised() {
                     return Ok(());
                 }
-                if ping_sent {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "Redis did not answer PING",
-                    ));
+                match ping_sent {
+                    Some(at) if at.elapsed() >= health => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "Redis did not answer PING",
+                        ));
+                    }
+                    None if last_heard.elapsed() >= health => {
+                        let mut ping = Vec::new();
+                        resp::command(&mut ping, &[b"PING"]);
+                        if let Some(w) = shared.subs.lock().writer.as_mut() {
+                            w.write_all(&ping)?;
+                        }
+                        ping_sent = Some(Instant::now());
+                    }
+                    _ => {}
                 }
-                let mut ping = Vec::new();
-                resp::command(&mut ping, &[b"PING"]);
-                if let Some(w) = shared.subs.lock().writer.as_mut() {
-                    w.write_all(&ping)?;
-                }
-                ping_sent = true;
             }
             Err(e) => return Err(e),
         }
+        let now = Instant::now();
+        if now >= next_sweep {
+            unsubscribe_idle(shared, now);
+            next_sweep = now + tick;
+        }
+    }
+}
+
+/// Unsubscribes the channels idle for the whole grace period.
+pub(super) fn unsubscribe_idle(shared: &Shared, now: Instant) {
+    let grace = shared.node.config.unsubscribe_grace;
+    let mut st = shared.subs.lock();
+    if st.interest.next_expiry(grace).is_none_or(|at| at > now) {
+        return;
+    }
+    for key in st.interest.expire(now, grace) {
+        log::debug!(
+            "no local member of {:?} for {grace:?}: unsubscribing",
+            key.1
+        );
+        st.send(&key, false);
     }
 }
 
@@ -122,8 +159,18 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
     let payload = match kind {
         b"message" => items.get(2),
         b"pmessage" => items.get(3),
-        b"subscribe" | b"psubscribe" | b"unsubscribe" | b"punsubscribe" => {
-            shared.subs.lock().confirmed += 1;
+        b"subscribe" | b"unsubscribe" | b"psubscribe" | b"punsubscribe" => {
+            let kind = if kind.starts_with(b"p") {
+                Kind::Pattern
+            } else {
+                Kind::Exact
+            };
+            let name = items.get(1).and_then(Value::as_bytes).unwrap_or_default();
+            let key = (kind, String::from_utf8_lossy(name).into_owned());
+            let mut st = shared.subs.lock();
+            st.interest.replied(&key);
+            st.stalled = false;
+            drop(st);
             shared.subs_changed.notify_all();
             return;
         }
@@ -156,8 +203,14 @@ fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
     }
     Counters::add(&node.counters.received, 1);
     match envelope.body {
-        EnvelopeBody::Message(message) => node.deliver_local(message),
-        EnvelopeBody::Drain { identity } => shared.drain(&identity),
+        EnvelopeBody::Message(message) => {
+            Counters::add(&node.counters.received_kinds[kind_of(&message.target)], 1);
+            node.deliver_local(message)
+        }
+        EnvelopeBody::Drain { identity } => {
+            Counters::add(&node.counters.received_kinds[KIND_DRAIN], 1);
+            shared.drain(&identity)
+        }
     }
 }
 

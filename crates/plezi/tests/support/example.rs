@@ -120,6 +120,9 @@ impl ExampleProcess {
             .env_remove("PL_REDIS_URL")
             .env_remove("REDIS_URL")
             .env_remove("PL_APP_NAME")
+            .env_remove("PL_REDIS_CA_FILE")
+            .env_remove("PL_REDIS_CERT_FILE")
+            .env_remove("PL_REDIS_KEY_FILE")
             .current_dir(repo_root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -165,6 +168,18 @@ impl ExampleProcess {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
     }
 
     /// Stops the process at once (SIGKILL: no goodbye to Redis or clients) and reaps it.

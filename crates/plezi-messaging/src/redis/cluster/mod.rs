@@ -31,8 +31,8 @@ pub(crate) struct ClusterShared {
     pub dedupe: Mutex<ChannelDedupe>,
 }
 
-/// Connects to one cluster node with the credentials of the first URL: the one place a connection to
-/// a node is made.
+/// Connects to one cluster node with the credentials and TLS settings of the first URL (through
+/// `link::connect`, like every bus connection): the one place a connection to a node is made.
 pub(crate) fn connect_node(
     shared: &Shared,
     node: &NodeAddr,
@@ -45,6 +45,7 @@ pub(crate) fn connect_node(
         port: node.port,
         username: seed.username.clone(),
         password: seed.password.clone(),
+        tls: seed.tls.clone(),
     };
     RespConn::connect(&addr, shared.node.config.io_timeout, name, max_bulk)
 }

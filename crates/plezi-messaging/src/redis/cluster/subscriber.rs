@@ -4,25 +4,32 @@
 //! unsubscribed us from (its slot moved) makes the supervisor read the topology again; when it
 //! changed, every reader is rebuilt on the new owners.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{self, Write};
-use std::net::{Shutdown, TcpStream};
+use std::collections::{HashMap, HashSet};
+use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::topology::{NodeAddr, Topology};
 use super::{TOPOLOGY_REFRESH, connect_node, fetch_topology};
-use crate::counters::Counters;
+use crate::counters::{Counters, KIND_DRAIN, kind_of};
 use crate::envelope::{Envelope, EnvelopeBody};
 use crate::redis::backoff::{Backoff, Outage};
 use crate::redis::conn::{RespConn, is_timeout};
+use crate::redis::interest::{Key, Kind};
+use crate::redis::link::LinkWriter;
 use crate::redis::resp::{self, Value};
 use crate::redis::{Shared, SubState};
 
 /// The per-master subscriber connections (kept in the bus's subscription state, under its lock).
+///
+/// The interest record (`SubState::interest`) stays the one list of what is wanted; on a cluster a
+/// wanted channel counts one subscribe in flight from the moment it is wanted until the `ssubscribe`
+/// reply on its owner's current connection, so a join waits for that reply as it does on one Redis.
 #[derive(Default)]
 pub(crate) struct Shards {
+    /// The bus runs on a cluster: (un)subscribe commands go to the owners' connections.
+    active: bool,
     topology: Topology,
     conns: HashMap<NodeAddr, ShardConn>,
     /// A reader asked for the topology to be read again.
@@ -31,61 +38,79 @@ pub(crate) struct Shards {
     warned_patterns: bool,
 }
 
+impl Shards {
+    /// Whether the bus runs on a cluster (set when the subscriber thread found one).
+    pub(crate) fn active(&self) -> bool {
+        self.active
+    }
+}
+
 struct ShardConn {
-    writer: TcpStream,
-    expected: u64,
-    confirmed: u64,
+    writer: LinkWriter,
 }
 
-/// Recomputes the bus-wide subscription counters from the shards: connected when every wanted
-/// channel's owner has a live connection.
-fn recount(st: &mut SubState) {
-    let shards = &st.shards;
-    st.expected = shards.conns.values().map(|c| c.expected).sum();
-    st.confirmed = shards.conns.values().map(|c| c.confirmed).sum();
-    st.connected = !shards.topology.masters().is_empty()
-        && st.exact.iter().all(|ch| {
-            shards
-                .topology
-                .owner(ch.as_bytes())
-                .is_some_and(|m| shards.conns.contains_key(m))
-        });
+/// The exact channels of the interest record that `node` owns (wanted or with an answer pending).
+fn owned_by(st: &SubState, node: &NodeAddr) -> Vec<Key> {
+    st.interest
+        .keys()
+        .filter(|(kind, name)| {
+            *kind == Kind::Exact && st.shards.topology.owner(name.as_bytes()) == Some(node)
+        })
+        .cloned()
+        .collect()
 }
 
-/// A subscription change on a cluster (the set in `st` is already updated): sent to the owner's
-/// connection if there is one; otherwise the supervisor connects to the owner.
-pub(in crate::redis) fn change(st: &mut SubState, name: &str, pattern: bool, on: bool) {
-    if pattern {
-        if !st.shards.warned_patterns {
+/// Writes one `SSUBSCRIBE`/`SUNSUBSCRIBE` for `key` on its owner's connection (the record already
+/// counts it in flight). With no connection to the owner yet, a subscribe is left to the reader the
+/// supervisor starts there (it subscribes every wanted channel the owner has), and an unsubscribe is
+/// moot. A pattern is not carried by sharded pub/sub: logged once, and answered at once.
+pub(in crate::redis) fn send(st: &mut SubState, key: &Key, on: bool) {
+    let (kind, name) = key;
+    if *kind == Kind::Pattern {
+        if on && !st.shards.warned_patterns {
             st.shards.warned_patterns = true;
             log::warn!(
-                "channel patterns are not carried by a Redis Cluster (sharded pub/sub has no patterns): \
-                 a pattern subscription matches this server's own publishes only"
+                "channel patterns are not carried by a Redis Cluster (sharded pub/sub has no \
+                 patterns): a pattern subscription matches this server's own publishes only"
             );
         }
+        st.interest.replied(key);
         return;
     }
-    let verb: &[u8] = if on { b"SSUBSCRIBE" } else { b"SUNSUBSCRIBE" };
-    let Some(owner) = st.shards.topology.owner(name.as_bytes()).cloned() else {
-        return; // no topology yet: the reader subscribes everything when it connects
-    };
-    if let Some(conn) = st.shards.conns.get_mut(&owner) {
-        let mut cmd = Vec::new();
-        resp::command(&mut cmd, &[verb, name.as_bytes()]);
-        if conn.writer.write_all(&cmd).is_ok() {
-            conn.expected += 1;
-        } else {
-            let _ = conn.writer.shutdown(Shutdown::Both);
+    let owner = st.shards.topology.owner(name.as_bytes()).cloned();
+    match owner.and_then(|o| st.shards.conns.get_mut(&o)) {
+        Some(conn) => {
+            let verb: &[u8] = if on { b"SSUBSCRIBE" } else { b"SUNSUBSCRIBE" };
+            let mut cmd = Vec::new();
+            resp::command(&mut cmd, &[verb, name.as_bytes()]);
+            if conn.writer.write_all(&cmd).is_err() {
+                // Its reader ends and the channel is subscribed again on the next connection.
+                let _ = conn.writer.shutdown();
+            }
+        }
+        None if on => {}
+        None => {
+            st.interest.reset(key);
         }
     }
-    recount(st);
 }
 
 /// Shuts every shard connection down (the bus is stopping).
 pub(in crate::redis) fn shutdown(st: &SubState) {
     for conn in st.shards.conns.values() {
-        let _ = conn.writer.shutdown(Shutdown::Both);
+        let _ = conn.writer.shutdown();
     }
+}
+
+/// Whether every wanted channel's owner has a subscribed connection.
+fn all_up(st: &SubState) -> bool {
+    !st.shards.topology.masters().is_empty()
+        && st.interest.wanted_exact().all(|ch| {
+            st.shards
+                .topology
+                .owner(ch.as_bytes())
+                .is_some_and(|m| st.shards.conns.contains_key(m))
+        })
 }
 
 /// The supervisor: runs on the bus's subscriber thread until the bus stops.
@@ -96,6 +121,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let mut readers: HashMap<NodeAddr, JoinHandle<io::Result<()>>> = HashMap::new();
     let mut fetched: Option<Instant> = None;
     let mut ever_failed = false;
+    shared.subs.lock().shards.active = true;
     while !shared.stop.is_raised() {
         // Reap readers that ended; a failure slows the next attempt down.
         let mut failed = false;
@@ -123,7 +149,19 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         stop_readers(&shared, &mut readers);
                         let mut st = shared.subs.lock();
                         st.shards.topology = t;
-                        recount(&mut st);
+                        // Every wanted channel waits for its subscribe on the new owners' readers.
+                        st.interest.connect();
+                        let patterns: Vec<Key> = st
+                            .interest
+                            .keys()
+                            .filter(|(kind, _)| *kind == Kind::Pattern)
+                            .cloned()
+                            .collect();
+                        for key in &patterns {
+                            st.interest.replied(key);
+                        }
+                        drop(st);
+                        shared.subs_changed.notify_all();
                     }
                 }
                 Err(e) => {
@@ -145,8 +183,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         // One reader per master owning a wanted channel.
         let wanted: HashSet<NodeAddr> = {
             let st = shared.subs.lock();
-            st.exact
-                .iter()
+            st.interest
+                .wanted_exact()
                 .filter_map(|ch| st.shards.topology.owner(ch.as_bytes()).cloned())
                 .collect()
         };
@@ -167,12 +205,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 Err(e) => log::error!("cannot start a Redis Cluster subscriber thread: {e}"),
             }
         }
+        crate::redis::subscriber::unsubscribe_idle(&shared, Instant::now());
         let mut st = shared.subs.lock();
-        if st.connected {
+        if all_up(&st) {
             outage.recovered(&shared.node.counters);
             backoff.reset();
         }
-        let needs_reader = st.exact.iter().any(|ch| {
+        let needs_reader = st.interest.wanted_exact().any(|ch| {
             st.shards
                 .topology
                 .owner(ch.as_bytes())
@@ -185,6 +224,11 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
     }
     stop_readers(&shared, &mut readers);
+    let mut st = shared.subs.lock();
+    st.interest.disconnect();
+    st.stalled = false;
+    drop(st);
+    shared.subs_changed.notify_all();
 }
 
 /// Shuts every reader's connection down and waits for the readers to end.
@@ -192,7 +236,7 @@ fn stop_readers(shared: &Shared, readers: &mut HashMap<NodeAddr, JoinHandle<io::
     {
         let st = shared.subs.lock();
         for conn in st.shards.conns.values() {
-            let _ = conn.writer.shutdown(Shutdown::Both);
+            let _ = conn.writer.shutdown();
         }
     }
     for (_, h) in readers.drain() {
@@ -218,10 +262,13 @@ fn read_shard(shared: &Shared, node: &NodeAddr, rejoining: bool) -> io::Result<(
         });
     let mut st = shared.subs.lock();
     st.shards.conns.remove(node);
+    // What this connection carried waits for the next one.
+    for key in owned_by(&st, node) {
+        st.interest.reset(&key);
+    }
     if result.is_err() {
         st.shards.refresh = true;
     }
-    recount(&mut st);
     drop(st);
     shared.subs_changed.notify_all();
     result
@@ -241,33 +288,22 @@ fn rejoin_local(shared: &Shared) {
     }
 }
 
-/// `SSUBSCRIBE`s every wanted channel `node` owns, and registers the connection for later changes;
-/// true when they include this server's own channel.
+/// `SSUBSCRIBE`s every wanted channel `node` owns (each counted in flight until its reply), and
+/// registers the connection for later changes; true when they include this server's own channel.
 fn subscribe_owned(shared: &Shared, node: &NodeAddr, conn: &RespConn) -> io::Result<bool> {
     let mut st = shared.subs.lock();
-    let owned: BTreeSet<&String> = st
-        .exact
-        .iter()
-        .filter(|ch| st.shards.topology.owner(ch.as_bytes()) == Some(node))
-        .collect();
-    let mut writer = conn.try_clone_stream()?;
+    let mut writer = conn.writer()?;
     // One command per channel: every channel of one SSUBSCRIBE must share a slot.
     let mut cmd = Vec::new();
-    for ch in &owned {
-        resp::command(&mut cmd, &[b"SSUBSCRIBE", ch.as_bytes()]);
+    let mut own = false;
+    for key in owned_by(&st, node) {
+        if st.interest.reset(&key) {
+            resp::command(&mut cmd, &[b"SSUBSCRIBE", key.1.as_bytes()]);
+            own |= key.1 == shared.names.own();
+        }
     }
     writer.write_all(&cmd)?;
-    let own = owned.iter().any(|ch| ch.as_str() == shared.names.own());
-    let expected = owned.len() as u64;
-    st.shards.conns.insert(
-        node.clone(),
-        ShardConn {
-            writer,
-            expected,
-            confirmed: 0,
-        },
-    );
-    recount(&mut st);
+    st.shards.conns.insert(node.clone(), ShardConn { writer });
     drop(st);
     shared.subs_changed.notify_all();
     Ok(own)
@@ -308,20 +344,13 @@ fn handle(shared: &Shared, node: &NodeAddr, value: Value) -> io::Result<()> {
     let items = match value {
         Value::Array(items) => items,
         Value::Error(e) => {
-            // `-MOVED` (the slot is elsewhere now) or `-CLUSTERDOWN`: read the topology again.
-            let mut st = shared.subs.lock();
-            if let Some(c) = st.shards.conns.get_mut(node) {
-                c.confirmed += 1;
-            }
-            st.shards.refresh = true;
-            recount(&mut st);
-            drop(st);
-            shared.subs_changed.notify_all();
-            log::warn!(
+            // `-MOVED` (the slot is elsewhere now) or `-CLUSTERDOWN`: the reply names no channel, so
+            // this connection ends; the topology is read again and the next connection subscribes
+            // everything its master owns.
+            return Err(io::Error::other(format!(
                 "Redis Cluster node {node} refused a subscription: {}",
                 String::from_utf8_lossy(&e)
-            );
-            return Ok(());
+            )));
         }
         _ => return Ok(()),
     };
@@ -330,26 +359,20 @@ fn handle(shared: &Shared, node: &NodeAddr, value: Value) -> io::Result<()> {
         b"smessage" => {}
         b"ssubscribe" | b"sunsubscribe" => {
             let channel = items.get(1).and_then(Value::as_bytes).unwrap_or_default();
+            let key = (Kind::Exact, String::from_utf8_lossy(channel).into_owned());
             let mut st = shared.subs.lock();
-            let still_wanted = kind == b"sunsubscribe"
-                && std::str::from_utf8(channel).is_ok_and(|ch| st.exact.contains(ch));
-            if still_wanted {
-                // Redis dropped a channel we still want: its slot moved (or was reassigned, even to
-                // the same master). Read the topology again, and subscribe on the owner we know now
-                // (a `MOVED` answer means it moved on: the new topology then rebuilds the readers).
+            if kind == b"sunsubscribe" && st.interest.settled_wanted(&key) {
+                // Redis dropped a channel we still want (we sent no unsubscribe for it): its slot
+                // moved (or was reassigned, even to the same master). Read the topology again, and
+                // subscribe on the owner we know now (a `MOVED` answer means it moved on: the new
+                // topology then rebuilds the readers).
                 st.shards.refresh = true;
-                let owner = st.shards.topology.owner(channel).cloned();
-                if let Some(c) = owner.and_then(|o| st.shards.conns.get_mut(&o)) {
-                    let mut cmd = Vec::new();
-                    resp::command(&mut cmd, &[b"SSUBSCRIBE", channel]);
-                    if c.writer.write_all(&cmd).is_ok() {
-                        c.expected += 1;
-                    }
-                }
-            } else if let Some(c) = st.shards.conns.get_mut(node) {
-                c.confirmed += 1;
+                st.interest.reset(&key);
+                super::subscriber::send(&mut st, &key, true);
+            } else {
+                st.interest.replied(&key);
+                st.stalled = false;
             }
-            recount(&mut st);
             drop(st);
             shared.subs_changed.notify_all();
             return Ok(());
@@ -389,8 +412,14 @@ fn receive(shared: &Shared, channel: &[u8], bytes: &[u8]) {
     }
     Counters::add(&node.counters.received, 1);
     match envelope.body {
-        EnvelopeBody::Message(message) => node.deliver_local(message),
-        EnvelopeBody::Drain { identity } => shared.drain(&identity),
+        EnvelopeBody::Message(message) => {
+            Counters::add(&node.counters.received_kinds[kind_of(&message.target)], 1);
+            node.deliver_local(message)
+        }
+        EnvelopeBody::Drain { identity } => {
+            Counters::add(&node.counters.received_kinds[KIND_DRAIN], 1);
+            shared.drain(&identity)
+        }
     }
 }
 
