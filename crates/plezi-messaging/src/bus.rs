@@ -144,21 +144,27 @@ impl Bus {
         }
     }
 
-    /// A bus on Redis at `url`. Returns at once: if Redis is down, publishes queue until it is up.
+    /// A bus on Redis at `url`: one Redis, or a Redis Cluster named by any of its nodes (or several,
+    /// separated by commas); the server says which (`INFO cluster`). Returns at once: if Redis is
+    /// down, publishes queue until it is up.
     ///
     /// With `rediss://` (TLS, settings in [`BusConfig::redis_tls`]) the files are read and checked
-    /// and one connection is made before this returns, so that a certificate that does not verify
-    /// (or a client certificate the server refuses) fails here with [`BusError::Tls`] rather than
-    /// at the first publish; if Redis is unreachable, that check gives up after `io_timeout` and the
-    /// bus starts anyway. TLS settings with a `redis://` URL fail with [`BusError::Config`].
+    /// and one connection is made (to the first node named) before this returns, so that a
+    /// certificate that does not verify (or a client certificate the server refuses) fails here with
+    /// [`BusError::Tls`] rather than at the first publish; if Redis is unreachable, that check gives
+    /// up after `io_timeout` and the bus starts anyway. TLS settings with a `redis://` URL fail with
+    /// [`BusError::Config`].
     pub fn redis(config: BusConfig, url: &str) -> Result<Bus, BusError> {
-        let addr = RedisAddr::parse(url, &config.redis_tls)?;
-        addr.check_tls(config.io_timeout)?;
-        let store: Arc<dyn MailboxStore> = Arc::new(RedisStore::new(
+        let seeds = RedisAddr::parse_all(url, &config.redis_tls)?;
+        if let Some(first) = seeds.first() {
+            first.check_tls(config.io_timeout)?;
+        }
+        let store = Arc::new(RedisStore::new(
             url,
             &config.redis_tls,
             &config.app_name,
             config.io_timeout,
+            config.replica_ack_timeout,
         )?);
         let node = Arc::new(LocalNode::new(BusConfig {
             engine: Engine::Redis {
@@ -166,15 +172,17 @@ impl Bus {
             },
             ..config
         }));
-        let engine = RedisEngine::start(node.clone(), addr)?;
-        let mailboxes = Mailboxes::start(node.clone(), store, engine.names().server_prefix());
+        let engine = RedisEngine::start(node.clone(), seeds)?;
+        let mailboxes =
+            Mailboxes::start(node.clone(), store.clone(), engine.names().server_prefix());
+        store.set_signal(engine.signal_fn(), mailboxes.prune_handle());
         log::info!(
             "bus {} on Redis at {} (app {:?})",
             node.server,
             redact(url),
             node.config.app_name
         );
-        engine.set_drains(mailboxes.drain_handle());
+        engine.set_drains(mailboxes.drain_handle(), mailboxes.rejoin_handle());
         Ok(Bus {
             inner: Arc::new(BusInner {
                 node,

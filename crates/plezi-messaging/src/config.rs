@@ -43,7 +43,9 @@ pub enum Engine {
     InProcess,
     /// Fan-out through Redis pub/sub; mailboxes in Redis.
     Redis {
-        /// `redis://[user:pass@]host:port/db`, or `rediss://` for TLS (see [`BusConfig::redis_tls`]).
+        /// `redis://[user:pass@]host:port/db`, or `rediss://` for TLS (see [`BusConfig::redis_tls`]);
+        /// for a Redis Cluster, any one node's URL or several separated by commas (the server says
+        /// whether it is a cluster).
         url: String,
     },
 }
@@ -160,6 +162,10 @@ pub struct BusConfig {
     pub health_interval: Duration,
     /// TCP connect timeout, and the longest wait for a Redis reply. Default: 3 s.
     pub io_timeout: Duration,
+    /// With replicas (a Redis Cluster, or one Redis with replicas), how long a stored notification
+    /// waits for a replica to confirm it (`WAIT 1`); with none in time, `notify` fails with
+    /// [`crate::BusError::NotReplicated`]. A master without replicas is not waited for. Default: 1 s.
+    pub replica_ack_timeout: Duration,
     /// After Redis came back, how long the publisher waits for the other servers to resubscribe before it
     /// flushes what was queued (it waits until as many subscribers as before the outage are back).
     /// Default: 2 s.
@@ -198,6 +204,7 @@ impl Default for BusConfig {
             health_interval: Duration::from_secs(2),
             io_timeout: Duration::from_secs(3),
             rejoin_grace: Duration::from_secs(2),
+            replica_ack_timeout: Duration::from_secs(1),
             unsubscribe_grace: Duration::from_secs(30),
             join_timeout: Duration::from_secs(1),
         }

@@ -57,6 +57,15 @@ pub enum BusError {
         /// The cap.
         max: usize,
     },
+    /// The notification was stored on the Redis master, but no replica confirmed it within
+    /// `replica_ack_timeout`: it is lost if that master fails before it replicates. Not retried by
+    /// the bus (a retry may store it twice); the caller decides.
+    NotReplicated {
+        /// The identity.
+        identity: String,
+        /// How long the bus waited for a replica (`replica_ack_timeout`).
+        waited: std::time::Duration,
+    },
     /// [`crate::Bus::flush`] gave up waiting.
     Timeout,
     /// The bus is shutting down.
@@ -140,6 +149,14 @@ impl fmt::Display for BusError {
                 f,
                 "an identity of {bytes} bytes is longer than the {max} an identity may have: use a user id, \
                  not data"
+            ),
+            BusError::NotReplicated { identity, waited } => write!(
+                f,
+                "the notification to {} was stored on the Redis master, but no replica confirmed it \
+                 within {waited:?} (replica_ack_timeout): it is lost if that master fails before it \
+                 replicates, and a retry may store it twice; check the replicas, or raise \
+                 replica_ack_timeout",
+                Shown(identity)
             ),
             BusError::Timeout => write!(f, "timed out waiting for the bus to reach Redis"),
             BusError::Closed => write!(f, "the bus is shut down"),

@@ -29,6 +29,11 @@
 //! left; multicasts reach every server. A join returns once Redis confirmed the subscription, so a
 //! message published anywhere after it reaches the new member (`docs/protocol.md#interest`).
 //!
+//! The Redis URL may name a Redis Cluster (any node, or several separated by commas); the server says
+//! so (`INFO cluster`), and the bus then uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH` on the master
+//! owning each channel), follows topology changes and failovers, and the mailboxes wait for a replica
+//! (`docs/protocol.md#redis-cluster`).
+//!
 //! # Identity mailboxes
 //! [`Bus::register_as`], [`Bus::unregister`], [`Bus::notify`], [`Bus::notify_from`]. Store-then-signal:
 //! `notify` stores the message in the identity's mailbox first, then signals every server holding live

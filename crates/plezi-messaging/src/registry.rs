@@ -214,6 +214,11 @@ impl Registry {
         self.identities.get(identity)
     }
 
+    /// Every identity with live local connections.
+    pub fn identities(&self) -> impl Iterator<Item = &String> {
+        self.identities.keys()
+    }
+
     fn map_for(
         &mut self,
         sub: Subscription,

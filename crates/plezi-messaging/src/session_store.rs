@@ -217,7 +217,8 @@ impl RedisSessionStore {
     pub const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
     /// A store on the Redis at `url` (`redis://host:port/db`, or `rediss://` trusting the system
-    /// roots), keys prefixed with `app_name`. Connects lazily, at the first call.
+    /// roots; or several nodes of one Redis Cluster, separated by commas), keys prefixed with
+    /// `app_name`. Connects lazily, at the first call.
     pub fn new(
         url: &str,
         app_name: &str,
@@ -253,9 +254,9 @@ impl RedisSessionStore {
 
     fn with_conn<T>(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn redis::ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        self.conn.with(f)
+        self.conn.with(|link| f(link.conn()))
     }
 }
 

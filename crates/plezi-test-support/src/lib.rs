@@ -5,6 +5,8 @@
 //!   can be awaited;
 //! - [`redis`]: a real `redis-server` child process on a free port, raw commands, a pattern
 //!   subscriber;
+//! - [`redis_cluster`]: a real Redis Cluster (three masters, one replica each) on free ports, and
+//!   a master killed to make its replica take over;
 //! - [`http`]: one HTTP/1.1 request over a fresh connection;
 //! - [`ws`]: a blocking WebSocket client for JSON events (tungstenite);
 //! - [`raw`]: a raw TCP client that reads HTTP responses and hand-made WebSocket frames, trusting
@@ -22,6 +24,7 @@ pub mod fuzz;
 pub mod http;
 pub mod raw;
 pub mod redis;
+pub mod redis_cluster;
 pub mod tls;
 pub mod tools;
 pub mod wait;

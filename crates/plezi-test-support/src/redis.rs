@@ -14,8 +14,10 @@ pub struct RedisServer {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     child: Option<Child>,
-    /// The append-only file's folder, for a persistent server.
+    /// The append-only file's folder, for a persistent server (and a cluster node's folder).
     dir: Option<PathBuf>,
+    /// More `redis-server` arguments (a cluster node's).
+    extra: Vec<String>,
     /// TLS mode: the TLS port and the `--tls-*` arguments.
     tls: Option<(u16, Vec<String>)>,
 }
@@ -28,6 +30,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             dir: None,
+            extra: Vec::new(),
             tls: None,
         };
         s.spawn();
@@ -54,6 +57,7 @@ impl RedisServer {
             port: free_port(),
             child: None,
             dir: None,
+            extra: Vec::new(),
             tls: Some((free_port(), args)),
         };
         s.spawn();
@@ -85,6 +89,43 @@ impl RedisServer {
             port,
             child: None,
             dir: Some(dir),
+            extra: Vec::new(),
+            tls: None,
+        };
+        s.spawn();
+        s
+    }
+
+    /// A replica of `master` (`--replicaof`, no persistence) on a free port; waits until its link
+    /// to the master is up.
+    pub fn start_replica_of(master: &RedisServer) -> RedisServer {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("plezi-test-replica-{}-{port}", std::process::id()));
+        let extra = vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ];
+        let replica = RedisServer::start_with(port, dir, extra);
+        let up = crate::wait_until(DEADLINE, || {
+            matches!(replica.query(&["INFO", "replication"]),
+                Ok(Resp::Bulk(info)) if info.contains("master_link_status:up"))
+        });
+        assert!(up, "the replica on {port} did not sync with the master");
+        replica
+    }
+
+    /// A server on `port` with its files in `dir` (created here, removed on drop), started with
+    /// `extra` arguments and no persistence: a cluster node.
+    pub(crate) fn start_with(port: u16, dir: PathBuf, extra: Vec<String>) -> RedisServer {
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let mut s = RedisServer {
+            port,
+            child: None,
+            dir: Some(dir),
+            extra,
             tls: None,
         };
         s.spawn();
@@ -95,10 +136,14 @@ impl RedisServer {
         let port = self.port.to_string();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
+        cmd.args(&self.extra);
         if let Some((tls_port, args)) = &self.tls {
             cmd.args(["--tls-port", &tls_port.to_string()]).args(args);
         }
         match &self.dir {
+            Some(dir) if !self.extra.is_empty() => {
+                cmd.args(["--appendonly", "no", "--dir"]).arg(dir);
+            }
             Some(dir) => {
                 cmd.args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
                     .arg(dir);

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 pub(crate) use memory::MemoryStore;
-pub(crate) use redis_store::RedisStore;
+pub(crate) use redis_store::{PruneFn, RedisStore, SignalFn};
 pub(crate) use store::{Claimed, Done, MailboxStore, Quota, Signals, Turn};
 
 use crate::config::MAX_IDENTITY_BYTES;
@@ -120,6 +120,11 @@ enum Job {
     },
     Drain {
         identity: String,
+    },
+    /// A signal to `server` about `identity` reached nobody: forget that it holds live connections.
+    Prune {
+        identity: String,
+        server: crate::uuid::ServerId,
     },
     Notify(NotifyJob),
     Delivered {
@@ -302,6 +307,34 @@ impl Mailboxes {
 
     /// A function that asks the worker to drain an identity (for the Redis subscriber thread); it holds
     /// no reference to the bus itself.
+    /// Registers an identity with live local connections again and drains it (after an outage of
+    /// this server's own channel: a signal sent meanwhile is gone, and the server may have been
+    /// forgotten for the identity when a signal reached nobody).
+    pub fn rejoin_handle(&self) -> Box<dyn Fn(&str) + Send + Sync> {
+        let jobs = Mutex::new(self.jobs.clone());
+        let node = self.node.clone();
+        Box::new(move |identity| {
+            let Some(lifespan) = node.registry.read().identity(identity).map(|e| e.lifespan) else {
+                return;
+            };
+            let _ = jobs.lock().send(Job::Register {
+                identity: identity.to_owned(),
+                lifespan,
+            });
+        })
+    }
+
+    /// Queues the removal of a gone server from an identity's mailbox (see [`Job::Prune`]).
+    pub fn prune_handle(&self) -> PruneFn {
+        let jobs = Mutex::new(self.jobs.clone());
+        Arc::new(move |identity, server| {
+            let _ = jobs.lock().send(Job::Prune {
+                identity: identity.to_owned(),
+                server,
+            });
+        })
+    }
+
     pub fn drain_handle(&self) -> Box<dyn Fn(&str) + Send + Sync> {
         let jobs = Mutex::new(self.jobs.clone());
         Box::new(move |identity| {

@@ -21,6 +21,7 @@
 //! expired mailbox is counted until a script sweeps it — the counts err on the full side, never the empty
 //! one.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::Script;
@@ -31,10 +32,13 @@ use super::store::{
 use crate::config::RedisTls;
 use crate::error::{BusError, MailboxLimit};
 use crate::redis::LazyConnection;
+use crate::redis::cluster::slot::key_slot;
 use crate::uuid::ServerId;
 
 /// Shared helpers. `signal_others` publishes ARGV[first..last] (or one envelope) to every other live
-/// server and prunes servers nobody listens for.
+/// server and prunes servers nobody listens for; on a cluster (`INLINE` false) it only lists those
+/// servers in `SIGNALS` instead (a script may not publish to a shard channel of another slot), and the
+/// store publishes the signals through the bus.
 const HELPERS: &str = r#"
 local MSG_OVERHEAD = tonumber('@MSG@')
 local ENTRY_OVERHEAD = tonumber('@ENTRY@')
@@ -42,9 +46,13 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+local INLINE = @INLINE@
+local SIGNALS = {}
 local function signal_others(meta, me, prefix, first, last)
   for _, f in ipairs(redis.call('HKEYS', meta)) do
-    if string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me then
+    if string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me and not INLINE then
+      table.insert(SIGNALS, string.sub(f, 3))
+    elseif string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me then
       local heard = 0
       for i = first, last do
         heard = redis.call('PUBLISH', prefix .. string.sub(f, 3), ARGV[i])
@@ -205,10 +213,70 @@ struct Scripts {
     usage: Script,
 }
 
+impl Scripts {
+    /// The scripts for one Redis (`cluster` false: they publish signals themselves) or a cluster
+    /// (they return `{answer, servers to signal}`).
+    fn new(cluster: bool) -> Scripts {
+        let helpers = HELPERS
+            .replace("@MSG@", &MESSAGE_OVERHEAD.to_string())
+            .replace("@ENTRY@", &ENTRY_OVERHEAD.to_string())
+            .replace("@INLINE@", if cluster { "false" } else { "true" });
+        let with_helpers = |body: &str| {
+            if cluster {
+                Script::new(&format!(
+                    "{helpers}\nlocal function body()\n{body}\nend\nlocal answer = body()\nreturn {{answer, SIGNALS}}"
+                ))
+            } else {
+                Script::new(&format!("{helpers}\n{body}"))
+            }
+        };
+        Scripts {
+            notify: with_helpers(NOTIFY),
+            register: with_helpers(REGISTER),
+            unregister: with_helpers(UNREGISTER),
+            claim: with_helpers(CLAIM),
+            renew: with_helpers(RENEW),
+            delivered: with_helpers(DELIVERED),
+            give_back: with_helpers(GIVE_BACK),
+            usage: with_helpers(USAGE),
+        }
+    }
+}
+
+/// Mailboxes per cluster are spread over this many hash tags (`{app:mb:N}`), each with its own
+/// accounting keys, so a script's keys share one slot. The store-wide caps are split evenly between
+/// them.
+pub(crate) const CLUSTER_BUCKETS: usize = 16;
+
+/// Publishes one signal (channel, envelope) through the bus, for a cluster's scripts; the callback
+/// runs when it reached nobody.
+pub(crate) type SignalFn = Box<dyn Fn(String, Vec<u8>, Box<dyn FnOnce() + Send>) + Send + Sync>;
+
+/// Forgets that a server holds live connections of an identity (`identity`, `server`): queued for
+/// the mailbox thread when a signal to that server reached nobody.
+pub(crate) type PruneFn = Arc<dyn Fn(&str, ServerId) + Send + Sync>;
+
+/// The keys of one script call.
+struct Keys {
+    /// On a cluster (the keys carry the bucket's hash tag).
+    cluster: bool,
+    list: String,
+    meta: String,
+    turn: String,
+    index: String,
+    sizes: String,
+    total: String,
+    list_prefix: String,
+}
+
 pub(crate) struct RedisStore {
     conn: LazyConnection,
-    prefix: String,
-    scripts: Scripts,
+    app: String,
+    single: Scripts,
+    cluster: Scripts,
+    replica_ack_timeout: Duration,
+    signal: OnceLock<SignalFn>,
+    prune: OnceLock<PruneFn>,
 }
 
 impl RedisStore {
@@ -217,55 +285,111 @@ impl RedisStore {
         tls: &RedisTls,
         app_name: &str,
         io_timeout: Duration,
+        replica_ack_timeout: Duration,
     ) -> Result<RedisStore, BusError> {
-        let conn = LazyConnection::new(url, tls, io_timeout)?;
-        let helpers = HELPERS
-            .replace("@MSG@", &MESSAGE_OVERHEAD.to_string())
-            .replace("@ENTRY@", &ENTRY_OVERHEAD.to_string());
-        let with_helpers = |body: &str| Script::new(&format!("{helpers}\n{body}"));
         Ok(RedisStore {
-            conn,
-            prefix: app_name.to_owned(),
-            scripts: Scripts {
-                notify: with_helpers(NOTIFY),
-                register: with_helpers(REGISTER),
-                unregister: Script::new(UNREGISTER),
-                claim: with_helpers(CLAIM),
-                renew: Script::new(RENEW),
-                delivered: with_helpers(DELIVERED),
-                give_back: with_helpers(GIVE_BACK),
-                usage: with_helpers(USAGE),
-            },
+            conn: LazyConnection::new(url, tls, io_timeout)?,
+            app: app_name.to_owned(),
+            single: Scripts::new(false),
+            cluster: Scripts::new(true),
+            replica_ack_timeout,
+            signal: OnceLock::new(),
+            prune: OnceLock::new(),
         })
     }
 
-    fn keys(&self, identity: &str) -> [String; 3] {
-        [
-            format!("{}:mbox:{identity}", self.prefix),
-            format!("{}:mbox-meta:{identity}", self.prefix),
-            format!("{}:mbox-turn:{identity}", self.prefix),
-        ]
+    /// Sets how the store publishes signals on a cluster (through the bus's publisher), and how it
+    /// forgets a server a signal did not reach (through the mailbox thread).
+    pub fn set_signal(&self, signal: SignalFn, prune: PruneFn) {
+        let _ = self.signal.set(signal);
+        let _ = self.prune.set(prune);
     }
 
-    /// The store-wide keys: index, sizes, total.
-    fn accounting(&self) -> [String; 3] {
-        [
-            format!("{}:mbox-index", self.prefix),
-            format!("{}:mbox-sizes", self.prefix),
-            format!("{}:mbox-total", self.prefix),
-        ]
+    /// The key prefix: the app name on one Redis; on a cluster the identity's bucket hash tag.
+    fn prefix(&self, identity: Option<&str>, bucket: usize, cluster: bool) -> String {
+        if !cluster {
+            return self.app.clone();
+        }
+        let bucket = identity.map_or(bucket, |id| {
+            usize::from(key_slot(id.as_bytes())) % CLUSTER_BUCKETS
+        });
+        format!("{{{}:mb:{bucket}}}", self.app)
     }
 
-    fn list_prefix(&self) -> String {
-        format!("{}:mbox:", self.prefix)
+    fn keys(&self, identity: &str, cluster: bool) -> Keys {
+        self.keys_with(&self.prefix(Some(identity), 0, cluster), identity, cluster)
     }
 
-    /// Runs `f` on the store's connection (see [`LazyConnection::with`]).
-    fn with_conn<T>(
+    fn keys_with(&self, p: &str, identity: &str, cluster: bool) -> Keys {
+        Keys {
+            cluster,
+            list: format!("{p}:mbox:{identity}"),
+            meta: format!("{p}:mbox-meta:{identity}"),
+            turn: format!("{p}:mbox-turn:{identity}"),
+            index: format!("{p}:mbox-index"),
+            sizes: format!("{p}:mbox-sizes"),
+            total: format!("{p}:mbox-total"),
+            list_prefix: format!("{p}:mbox:"),
+        }
+    }
+
+    fn scripts(&self, cluster: bool) -> &Scripts {
+        if cluster { &self.cluster } else { &self.single }
+    }
+
+    /// Runs one script call on the store's connection (see [`LazyConnection::with`]): `f` gets the
+    /// keys, the scripts and the connection; on a cluster the answer is split from the servers to
+    /// signal.
+    fn call(
         &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, BusError> {
-        self.conn.with(f)
+        identity: &str,
+        f: impl FnOnce(
+            &Keys,
+            &Scripts,
+            &mut dyn redis::ConnectionLike,
+        ) -> redis::RedisResult<redis::Value>,
+    ) -> Result<(redis::Value, Vec<String>), BusError> {
+        self.conn.with(|link| {
+            let cluster = link.is_cluster();
+            let keys = self.keys(identity, cluster);
+            let v = f(&keys, self.scripts(cluster), link.conn())?;
+            Ok(if cluster {
+                split_signals(v)
+            } else {
+                (v, Vec::new())
+            })
+        })
+    }
+
+    /// Publishes `bodies` to each server in `servers` (a cluster's scripts return them); a server
+    /// that nobody listens for any more is forgotten for `identity` (as the scripts do on one Redis).
+    fn signal(&self, identity: &str, servers: &[String], prefix: &str, bodies: &[&[u8]]) {
+        if servers.is_empty() || bodies.is_empty() {
+            return;
+        }
+        let Some(signal) = self.signal.get() else {
+            log::warn!(
+                "mailbox signals for {} servers have no bus to go through",
+                servers.len()
+            );
+            return;
+        };
+        for server in servers {
+            let Ok(id) = server.parse::<ServerId>() else {
+                continue;
+            };
+            for (i, body) in bodies.iter().enumerate() {
+                // Only the last envelope to a server decides whether it is gone, as in the scripts.
+                let gone: Box<dyn FnOnce() + Send> = match self.prune.get() {
+                    Some(prune) if i + 1 == bodies.len() => {
+                        let (prune, identity) = (prune.clone(), identity.to_owned());
+                        Box::new(move || prune(&identity, id))
+                    }
+                    _ => Box::new(|| {}),
+                };
+                signal(format!("{prefix}{server}"), body.to_vec(), gone);
+            }
+        }
     }
 
     /// A claim script's answer: the messages, or the time left on another claim's turn.
@@ -292,6 +416,35 @@ impl RedisStore {
     }
 }
 
+/// A cluster script's `{answer, servers}`.
+fn split_signals(v: redis::Value) -> (redis::Value, Vec<String>) {
+    match v {
+        redis::Value::Array(mut items) if items.len() == 2 => {
+            let servers = match items.pop() {
+                Some(redis::Value::Array(ids)) => ids
+                    .into_iter()
+                    .filter_map(|id| match id {
+                        redis::Value::BulkString(b) => String::from_utf8(b).ok(),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (items.pop().unwrap_or(redis::Value::Nil), servers)
+        }
+        other => (other, Vec::new()),
+    }
+}
+
+fn int(v: &redis::Value) -> Result<i64, BusError> {
+    match v {
+        redis::Value::Int(n) => Ok(*n),
+        other => Err(BusError::Redis(format!(
+            "unexpected mailbox answer {other:?}"
+        ))),
+    }
+}
+
 fn ms(d: Duration) -> u64 {
     (d.as_millis() as u64).max(1)
 }
@@ -310,29 +463,32 @@ impl MailboxStore for RedisStore {
         quota: &Quota,
         signals: &Signals<'_>,
     ) -> Result<bool, BusError> {
-        let [list, meta, _] = self.keys(identity);
-        let [index, sizes, total] = self.accounting();
-        let answer: i64 = self.with_conn(|c| {
-            self.scripts
+        let mut list = String::new();
+        let (answer, servers) = self.call(identity, |k, scripts, c| {
+            // On a cluster each bucket holds its share of the store-wide caps.
+            let split = if k.cluster { CLUSTER_BUCKETS } else { 1 };
+            list.clone_from(&k.list);
+            scripts
                 .notify
-                .key(&list)
-                .key(&meta)
-                .key(&index)
-                .key(&sizes)
-                .key(&total)
+                .key(&k.list)
+                .key(&k.meta)
+                .key(&k.index)
+                .key(&k.sizes)
+                .key(&k.total)
                 .arg(message)
                 .arg(ms(default_lifespan))
                 .arg(quota.max_messages)
                 .arg(quota.max_bytes)
-                .arg(quota.store_max_identities)
-                .arg(quota.store_max_bytes)
+                .arg(quota.store_max_identities.div_ceil(split))
+                .arg(quota.store_max_bytes.div_ceil(split))
                 .arg(me.to_string())
                 .arg(signals.server_channel_prefix)
                 .arg(signals.drain)
                 .arg(identity)
-                .arg(self.list_prefix())
+                .arg(&k.list_prefix)
                 .invoke(c)
         })?;
+        let answer = int(&answer)?;
         let mailbox = |limit| BusError::MailboxFull {
             identity: identity.to_owned(),
             limit,
@@ -346,72 +502,76 @@ impl MailboxStore for RedisStore {
             -4 => Err(BusError::StoreFull {
                 limit: MailboxLimit::StoreBytes(quota.store_max_bytes),
             }),
-            n => Ok(n == 1),
+            n => {
+                // Stored counts once a replica has it (a lone master is not waited for).
+                if !self.conn.wait_replicated(&list, self.replica_ack_timeout)? {
+                    return Err(BusError::NotReplicated {
+                        identity: identity.to_owned(),
+                        waited: self.replica_ack_timeout,
+                    });
+                }
+                self.signal(
+                    identity,
+                    &servers,
+                    signals.server_channel_prefix,
+                    &[signals.drain],
+                );
+                Ok(n == 1)
+            }
         }
     }
 
     fn register(&self, identity: &str, me: ServerId, lifespan: Duration) -> Result<(), BusError> {
-        let [list, meta, _] = self.keys(identity);
-        let [index, _, _] = self.accounting();
-        self.with_conn(|c| {
-            self.scripts
+        self.call(identity, |k, scripts, c| {
+            scripts
                 .register
-                .key(&list)
-                .key(&meta)
-                .key(&index)
+                .key(&k.list)
+                .key(&k.meta)
+                .key(&k.index)
                 .arg(me.to_string())
                 .arg(ms(lifespan))
                 .arg(identity)
-                .invoke::<i64>(c)
+                .invoke(c)
         })?;
         Ok(())
     }
 
     fn unregister(&self, identity: &str, me: ServerId) -> Result<(), BusError> {
-        let [_, meta, _] = self.keys(identity);
-        self.with_conn(|c| {
-            self.scripts
+        self.call(identity, |k, scripts, c| {
+            scripts
                 .unregister
-                .key(&meta)
+                .key(&k.meta)
                 .arg(me.to_string())
-                .invoke::<i64>(c)
+                .invoke(c)
         })?;
         Ok(())
     }
 
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
-        let [list, meta, turn_key] = self.keys(identity);
-        let [index, sizes, total] = self.accounting();
-        let v: redis::Value = self.with_conn(|c| {
-            self.scripts
+        let (v, _) = self.call(identity, |k, scripts, c| {
+            scripts
                 .claim
-                .key(&list)
-                .key(&meta)
-                .key(&turn_key)
-                .key(&index)
-                .key(&sizes)
-                .key(&total)
+                .key(&k.list)
+                .key(&k.meta)
+                .key(&k.turn)
+                .key(&k.index)
+                .key(&k.sizes)
+                .key(&k.total)
                 .arg(turn.token)
                 .arg(turn.max)
                 .arg(ms(turn.ttl))
                 .arg(identity)
-                .arg(self.list_prefix())
+                .arg(&k.list_prefix)
                 .invoke(c)
         })?;
         Self::claimed(v)
     }
 
     fn renew(&self, identity: &str, token: &str, ttl: Duration) -> Result<bool, BusError> {
-        let [_, _, turn_key] = self.keys(identity);
-        let held: i64 = self.with_conn(|c| {
-            self.scripts
-                .renew
-                .key(&turn_key)
-                .arg(token)
-                .arg(ms(ttl))
-                .invoke(c)
+        let (held, _) = self.call(identity, |k, scripts, c| {
+            scripts.renew.key(&k.turn).arg(token).arg(ms(ttl)).invoke(c)
         })?;
-        Ok(held == 1)
+        Ok(int(&held)? == 1)
     }
 
     fn delivered(
@@ -422,15 +582,13 @@ impl MailboxStore for RedisStore {
         next: &Turn<'_>,
         signals: &Signals<'_>,
     ) -> Result<Claimed, BusError> {
-        let [list, meta, turn_key] = self.keys(identity);
-        let [index, sizes, total] = self.accounting();
-        let v: redis::Value = self.with_conn(|c| {
-            let mut inv = self.scripts.delivered.key(&list);
-            inv.key(&meta)
-                .key(&turn_key)
-                .key(&index)
-                .key(&sizes)
-                .key(&total)
+        let (v, servers) = self.call(identity, |k, scripts, c| {
+            let mut inv = scripts.delivered.key(&k.list);
+            inv.key(&k.meta)
+                .key(&k.turn)
+                .key(&k.index)
+                .key(&k.sizes)
+                .key(&k.total)
                 .arg(done.token)
                 .arg(done.count)
                 .arg(next.token)
@@ -438,14 +596,19 @@ impl MailboxStore for RedisStore {
                 .arg(ms(next.ttl))
                 .arg(me.to_string())
                 .arg(identity)
-                .arg(self.list_prefix())
+                .arg(&k.list_prefix)
                 .arg(signals.server_channel_prefix);
             for f in done.forwards {
                 inv.arg(f.as_slice());
             }
             inv.invoke(c)
         })?;
-        Self::claimed(v)
+        let claimed = Self::claimed(v)?;
+        if !matches!(claimed, Claimed::Busy { .. }) {
+            let forwards: Vec<&[u8]> = done.forwards.iter().map(Vec::as_slice).collect();
+            self.signal(identity, &servers, signals.server_channel_prefix, &forwards);
+        }
+        Ok(claimed)
     }
 
     fn give_back(
@@ -455,36 +618,50 @@ impl MailboxStore for RedisStore {
         token: &str,
         signals: &Signals<'_>,
     ) -> Result<(), BusError> {
-        let [list, meta, turn_key] = self.keys(identity);
-        let [index, _, _] = self.accounting();
-        self.with_conn(|c| {
-            self.scripts
+        let (_, servers) = self.call(identity, |k, scripts, c| {
+            scripts
                 .give_back
-                .key(&list)
-                .key(&meta)
-                .key(&turn_key)
-                .key(&index)
+                .key(&k.list)
+                .key(&k.meta)
+                .key(&k.turn)
+                .key(&k.index)
                 .arg(token)
                 .arg(me.to_string())
                 .arg(signals.server_channel_prefix)
                 .arg(signals.drain)
                 .arg(identity)
-                .invoke::<i64>(c)
+                .invoke(c)
         })?;
+        self.signal(
+            identity,
+            &servers,
+            signals.server_channel_prefix,
+            &[signals.drain],
+        );
         Ok(())
     }
 
     fn usage(&self) -> Result<Usage, BusError> {
-        let [index, sizes, total] = self.accounting();
-        let (identities, bytes): (usize, usize) = self.with_conn(|c| {
-            self.scripts
-                .usage
-                .key(&index)
-                .key(&sizes)
-                .key(&total)
-                .arg(self.list_prefix())
-                .invoke(c)
-        })?;
-        Ok(Usage { identities, bytes })
+        self.conn.with(|link| {
+            let cluster = link.is_cluster();
+            let buckets = if cluster { CLUSTER_BUCKETS } else { 1 };
+            let mut usage = Usage::default();
+            for bucket in 0..buckets {
+                let k = self.keys_with(&self.prefix(None, bucket, cluster), "", cluster);
+                let v = self
+                    .scripts(cluster)
+                    .usage
+                    .key(&k.index)
+                    .key(&k.sizes)
+                    .key(&k.total)
+                    .arg(&k.list_prefix)
+                    .invoke(link.conn())?;
+                let v = if cluster { split_signals(v).0 } else { v };
+                let (identities, bytes): (usize, usize) = redis::from_redis_value(v)?;
+                usage.identities += identities;
+                usage.bytes += bytes;
+            }
+            Ok(usage)
+        })
     }
 }

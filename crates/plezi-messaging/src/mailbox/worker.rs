@@ -112,6 +112,7 @@ impl Worker {
             Job::Register { identity, lifespan } => self.register(identity, *lifespan),
             Job::Unregister { identity } => self.unregister(identity),
             Job::Drain { identity } => self.drain(identity),
+            Job::Prune { identity, server } => self.store.unregister(identity, *server),
             Job::Delivered {
                 identity,
                 token,

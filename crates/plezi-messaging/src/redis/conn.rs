@@ -81,8 +81,47 @@ impl RedisAddr {
     }
 }
 
+/// The URLs of `list`, separated by commas (several name nodes of one cluster); refuses an empty one.
+pub(crate) fn split_urls(list: &str) -> Result<Vec<String>, BusError> {
+    let urls: Vec<String> = list.split(',').map(|u| u.trim().to_owned()).collect();
+    if urls.iter().any(String::is_empty) {
+        return Err(BusError::Config(format!(
+            "Redis URL {:?} has an empty entry; expected redis://host:port, or several separated by \
+             commas for the nodes of one cluster",
+            redact(list)
+        )));
+    }
+    Ok(urls)
+}
+
+impl RedisAddr {
+    /// Every address of a comma-separated list of URLs (the seed nodes of a cluster, or one Redis),
+    /// all `rediss://` (sharing one TLS setup) or all `redis://`.
+    pub fn parse_all(list: &str, tls: &RedisTls) -> Result<Vec<RedisAddr>, BusError> {
+        let mut addrs = split_urls(list)?
+            .iter()
+            .map(|u| RedisAddr::parse(u, tls))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shared = addrs.first().and_then(|a| a.tls.clone());
+        if addrs.iter().any(|a| a.tls.is_some() != shared.is_some()) {
+            return Err(BusError::Config(format!(
+                "the Redis URLs {:?} mix rediss:// and redis://; name every node with the same \
+                 scheme",
+                redact(list)
+            )));
+        }
+        for a in &mut addrs {
+            a.tls.clone_from(&shared);
+        }
+        Ok(addrs)
+    }
+}
+
 /// The URL with any password replaced, for log lines and errors.
 pub(crate) fn redact(url: &str) -> String {
+    if url.contains(',') {
+        return url.split(',').map(redact).collect::<Vec<_>>().join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://***@{}", &url[..scheme], &url[at + 1..])
@@ -210,5 +249,13 @@ mod tests {
             Err(BusError::Config(_))
         ));
         assert_eq!(redact("redis://u:pw@h:1/2"), "redis://***@h:1/2");
+        assert_eq!(
+            redact("redis://u:pw@a:1,redis://b:2"),
+            "redis://***@a:1,redis://b:2"
+        );
+        let all =
+            RedisAddr::parse_all("redis://a:7000, redis://b:7001", &RedisTls::default()).unwrap();
+        assert_eq!((all[1].host.as_str(), all[1].port), ("b", 7001));
+        assert!(RedisAddr::parse_all("redis://a:7000,", &RedisTls::default()).is_err());
     }
 }

@@ -213,6 +213,45 @@ impl Interest {
         (patterns, exact)
     }
 
+    /// Every channel with a record (wanted, or with an unsubscribe not yet answered).
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.entries.keys()
+    }
+
+    /// Whether `key` is wanted with nothing in flight (a `sunsubscribe` for it then comes from Redis,
+    /// not as the answer to ours).
+    pub fn settled_wanted(&self, key: &Key) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|e| e.wanted && e.in_flight == 0)
+    }
+
+    /// On a cluster, where each channel lives on its own master's connection: that connection is new
+    /// or gone, so earlier commands for `key` will not be answered. A wanted channel counts one
+    /// subscribe in flight (sent now on a new connection, or by the next one); one no longer wanted is
+    /// forgotten. True if it is wanted (to be subscribed).
+    pub fn reset(&mut self, key: &Key) -> bool {
+        match self.entries.get_mut(key) {
+            Some(e) if e.wanted => {
+                e.in_flight = 1;
+                true
+            }
+            Some(_) => {
+                self.entries.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The wanted exact channels (what a cluster's subscriber connections must carry).
+    pub fn wanted_exact(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|((kind, _), e)| e.wanted && *kind == Kind::Exact)
+            .map(|((_, name), _)| name.as_str())
+    }
+
     /// The connection is gone: nothing is in flight any more.
     pub fn disconnect(&mut self) {
         self.connected = false;

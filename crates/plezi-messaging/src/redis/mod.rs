@@ -16,8 +16,12 @@
 //! publisher must know exactly which pipelined publishes Redis acknowledged before a connection broke.
 //! Both run over a `link::Link` (plain TCP, or TLS for `rediss://`; `link::connect` opens it), whose
 //! `LinkWriter` is how other threads write to the subscriber's connection.
+//!
+//! On a Redis Cluster (detected at the first connect) both threads hand over to `cluster/`: the same
+//! channels as shard channels (`SSUBSCRIBE`/`SPUBLISH` on the owning master).
 
 mod backoff;
+pub(crate) mod cluster;
 mod conn;
 mod interest;
 mod lazy_conn;
@@ -113,6 +117,8 @@ pub(crate) enum OnZero {
         to: ConnectionUuid,
         payload: Payload,
     },
+    /// A mailbox signal on a cluster reached nobody: the server it went to is gone.
+    Gone(Box<dyn FnOnce() + Send>),
 }
 
 /// One publish waiting for the publisher thread.
@@ -135,6 +141,8 @@ struct PubQueue {
 #[derive(Default)]
 struct SubState {
     interest: Interest,
+    /// On a cluster: the per-master subscriber connections (then `writer` stays `None`).
+    shards: cluster::subscriber::Shards,
     writer: Option<link::LinkWriter>,
     /// A join timed out waiting for Redis, and no subscription reply came since: later joins do not
     /// wait (each would block its event loop for `join_timeout`).
@@ -144,7 +152,11 @@ struct SubState {
 impl SubState {
     /// Writes one (un)subscribe command; a failed write makes the subscriber thread reconnect (it
     /// resubscribes everything wanted then).
-    fn send(&mut self, (kind, name): &Key, on: bool) {
+    fn send(&mut self, key: &Key, on: bool) {
+        if self.shards.active() {
+            return cluster::subscriber::send(self, key, on);
+        }
+        let (kind, name) = key;
         let mut cmd = Vec::new();
         resp::command(&mut cmd, &[kind.verb(on), name.as_bytes()]);
         if let Some(w) = self.writer.as_mut()
@@ -161,6 +173,11 @@ pub(crate) type DrainFn = Box<dyn Fn(&str) + Send + Sync>;
 pub(crate) struct Shared {
     node: Arc<LocalNode>,
     addr: RedisAddr,
+    /// Every URL's address (several for the nodes of one cluster); `addr` is the first.
+    seeds: Vec<RedisAddr>,
+    /// Whether the Redis is a cluster, once a node answered (see [`cluster::detect`]).
+    cluster_mode: OnceLock<bool>,
+    cluster: cluster::ClusterShared,
     names: Names,
     queue: Mutex<PubQueue>,
     has_work: Condvar,
@@ -172,6 +189,8 @@ pub(crate) struct Shared {
     subs_changed: Condvar,
     stop: Stop,
     drains: OnceLock<DrainFn>,
+    /// Registers an identity again and drains it (see `Mailboxes::rejoin_handle`).
+    rejoins: OnceLock<DrainFn>,
 }
 
 pub(crate) struct RedisEngine {
@@ -180,7 +199,12 @@ pub(crate) struct RedisEngine {
 }
 
 impl RedisEngine {
-    pub fn start(node: Arc<LocalNode>, addr: RedisAddr) -> Result<RedisEngine, BusError> {
+    /// Starts the engine on the Redis (or the cluster) at `seeds` (at least one address).
+    pub fn start(node: Arc<LocalNode>, seeds: Vec<RedisAddr>) -> Result<RedisEngine, BusError> {
+        let addr = seeds
+            .first()
+            .cloned()
+            .ok_or_else(|| BusError::Config("no Redis URL".into()))?;
         let names = Names::new(&node.config.app_name, node.server);
         let mut subs = SubState::default();
         subs.interest
@@ -190,6 +214,9 @@ impl RedisEngine {
         let shared = Arc::new(Shared {
             node,
             addr,
+            seeds,
+            cluster_mode: OnceLock::new(),
+            cluster: cluster::ClusterShared::default(),
             names,
             queue: Mutex::new(PubQueue::default()),
             has_work: Condvar::new(),
@@ -200,6 +227,7 @@ impl RedisEngine {
             subs_changed: Condvar::new(),
             stop: Stop::default(),
             drains: OnceLock::new(),
+            rejoins: OnceLock::new(),
         });
         let spawn = |name: &str, f: fn(Arc<Shared>)| {
             let s = shared.clone();
@@ -222,23 +250,34 @@ impl RedisEngine {
         &self.shared.names
     }
 
-    pub fn set_drains(&self, drains: DrainFn) {
+    /// Publishes `(channel, envelope)` through this bus's publisher, for the mailbox store on a
+    /// cluster (whose scripts cannot publish to another slot's shard channel); `gone` runs if it
+    /// reached nobody. A full queue is logged.
+    pub fn signal_fn(&self) -> crate::mailbox::SignalFn {
+        let shared = Arc::downgrade(&self.shared);
+        Box::new(move |channel, body, gone| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            if let Err(e) = shared.enqueue(Outgoing {
+                channel,
+                body,
+                seq: None,
+                on_zero: Some(OnZero::Gone(gone)),
+            }) {
+                log::warn!("a mailbox signal was not sent: {e}");
+            }
+        })
+    }
+
+    pub fn set_drains(&self, drains: DrainFn, rejoins: DrainFn) {
         let _ = self.shared.drains.set(drains);
+        let _ = self.shared.rejoins.set(rejoins);
     }
 
     /// Queues a publish; fails when the queue is full.
     pub fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
-        let capacity = self.shared.node.config.publish_queue_capacity;
-        let mut q = self.shared.queue.lock();
-        if q.items.len() + q.in_flight >= capacity {
-            drop(q);
-            Counters::add(&self.shared.node.counters.rejected, 1);
-            return Err(BusError::QueueFull { capacity });
-        }
-        q.items.push_back(out);
-        drop(q);
-        self.shared.has_work.notify_one();
-        Ok(())
+        self.shared.enqueue(out)
     }
 
     /// The first local reason to hear `key` appeared: subscribes unless it is subscribed already (or
@@ -250,6 +289,9 @@ impl RedisEngine {
             Hold::Confirmed => false,
             Hold::Send => {
                 st.send(key, true);
+                drop(st);
+                // On a cluster the supervisor may have to start a reader on the channel's owner.
+                self.shared.subs_changed.notify_all();
                 true
             }
             Hold::Wait => true,
@@ -334,8 +376,13 @@ impl RedisEngine {
             let _q = s.queue.lock();
             s.has_work.notify_all();
         }
-        if let Some(w) = s.subs.lock().writer.as_ref() {
-            let _ = w.shutdown();
+        {
+            let st = s.subs.lock();
+            if let Some(w) = st.writer.as_ref() {
+                let _ = w.shutdown();
+            }
+            cluster::subscriber::shutdown(&st);
+            s.subs_changed.notify_all();
         }
         for t in self.threads.lock().drain(..) {
             let _ = t.join();
@@ -344,6 +391,20 @@ impl RedisEngine {
 }
 
 impl Shared {
+    fn enqueue(&self, out: Outgoing) -> Result<(), BusError> {
+        let capacity = self.node.config.publish_queue_capacity;
+        let mut q = self.queue.lock();
+        if q.items.len() + q.in_flight >= capacity {
+            drop(q);
+            Counters::add(&self.node.counters.rejected, 1);
+            return Err(BusError::QueueFull { capacity });
+        }
+        q.items.push_back(out);
+        drop(q);
+        self.has_work.notify_one();
+        Ok(())
+    }
+
     fn drain(&self, identity: &str) {
         if let Some(f) = self.drains.get() {
             f(identity);

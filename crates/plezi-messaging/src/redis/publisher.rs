@@ -28,6 +28,14 @@ struct State {
 }
 
 pub(super) fn run(shared: Arc<Shared>) {
+    match super::cluster::detect(&shared) {
+        None => {
+            shared.drained.notify_all();
+            return;
+        }
+        Some(true) => return super::cluster::publisher::run(shared),
+        Some(false) => {}
+    }
     let config = &shared.node.config;
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut outage = Outage::new("publisher");
@@ -259,7 +267,12 @@ fn read_replies(
 }
 
 /// Moves up to `max` queued publishes (and at most ~1 MiB) into `batch`, waiting up to `wait` for one.
-fn take_batch(shared: &Shared, batch: &mut Vec<Outgoing>, max: usize, wait: Option<Duration>) {
+pub(super) fn take_batch(
+    shared: &Shared,
+    batch: &mut Vec<Outgoing>,
+    max: usize,
+    wait: Option<Duration>,
+) {
     let mut q = shared.queue.lock();
     if let Some(wait) = wait
         && q.items.is_empty()
@@ -290,16 +303,20 @@ fn requeue(shared: &Shared, in_flight: &mut VecDeque<Sent>) {
     shared.drained.notify_all();
 }
 
-fn finish(shared: &Shared, done: usize) {
+pub(super) fn finish(shared: &Shared, done: usize) {
     let mut q = shared.queue.lock();
     q.in_flight -= done;
     drop(q);
     shared.drained.notify_all();
 }
 
-fn nobody_heard(shared: &Shared, item: &mut Outgoing) {
-    if let Some(OnZero::FailedUnicast { from, to, payload }) = item.on_zero.take() {
-        Counters::add(&shared.node.counters.failed_unicasts, 1);
-        shared.node.sink().failed_unicast(from, to, &payload);
+pub(super) fn nobody_heard(shared: &Shared, item: &mut Outgoing) {
+    match item.on_zero.take() {
+        Some(OnZero::FailedUnicast { from, to, payload }) => {
+            Counters::add(&shared.node.counters.failed_unicasts, 1);
+            shared.node.sink().failed_unicast(from, to, &payload);
+        }
+        Some(OnZero::Gone(gone)) => gone(),
+        None => {}
     }
 }

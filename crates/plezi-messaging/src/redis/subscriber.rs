@@ -14,6 +14,11 @@ use crate::envelope::{Envelope, EnvelopeBody};
 use crate::uuid::ServerId;
 
 pub(super) fn run(shared: Arc<Shared>) {
+    match super::cluster::detect(&shared) {
+        None => return,
+        Some(true) => return super::cluster::subscriber::run(shared),
+        Some(false) => {}
+    }
     let config = &shared.node.config;
     let mut backoff = Backoff::new(config.reconnect_min, config.reconnect_max);
     let mut outage = Outage::new("subscriber");
@@ -128,7 +133,7 @@ fn read_loop(shared: &Shared, conn: &mut RespConn, dedupe: &mut Dedupe) -> io::R
 }
 
 /// Unsubscribes the channels idle for the whole grace period.
-fn unsubscribe_idle(shared: &Shared, now: Instant) {
+pub(super) fn unsubscribe_idle(shared: &Shared, now: Instant) {
     let grace = shared.node.config.unsubscribe_grace;
     let mut st = shared.subs.lock();
     if st.interest.next_expiry(grace).is_none_or(|at| at > now) {
