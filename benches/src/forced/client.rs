@@ -49,6 +49,17 @@ pub struct Shared {
     pub backoff_ms: u64,
     /// Longest reconnect delay, ms.
     pub backoff_max_ms: u64,
+    /// The run's clock (the times below are ns since this instant).
+    pub epoch: Instant,
+    /// When each notification was written, per client (index = its number), for the report on losses.
+    pub notice_times: Vec<parking_lot::Mutex<Vec<u64>>>,
+}
+
+impl Shared {
+    /// ns since the run's start.
+    pub fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
 }
 
 /// What the run's controller tells one client, and what it knows of it.
@@ -89,6 +100,9 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// Frames that were not understood.
     pub unreadable: u64,
+    /// When each cut happened and when the next connection was registered again (ns since the
+    /// run's start; `u64::MAX` if it never was).
+    pub outages: Vec<(u64, u64)>,
 }
 
 /// The position a reconnect presents.
@@ -282,6 +296,7 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
                 flags.up.store(false, Ordering::Relaxed);
                 reset(ws);
                 out.cuts += 1;
+                out.outages.push((shared.now(), u64::MAX));
                 break None;
             }
             if shared.give_up.load(Ordering::Relaxed) {
@@ -322,6 +337,9 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
                     }
                     if !registered {
                         registered = true;
+                        if let Some(o) = out.outages.last_mut().filter(|o| o.1 == u64::MAX) {
+                            o.1 = shared.now();
+                        }
                         attempt = 0;
                         flags.ready.store(true, Ordering::Relaxed);
                         flags.up.store(true, Ordering::Relaxed);

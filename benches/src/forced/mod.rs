@@ -229,6 +229,7 @@ fn traffic(shared: &Shared, notify: bool, rate: f64, stop: &AtomicBool) -> Resul
             let to = i as usize % clients;
             let k = shared.sent_notices[to].load(Ordering::Relaxed);
             let data = json!({"user": format!("u{to}"), "k": k});
+            shared.notice_times[to].lock().push(shared.now());
             (
                 event(shared.proto, "notify", data),
                 &shared.sent_notices[to],
@@ -302,6 +303,8 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         give_up: AtomicBool::new(false),
         backoff_ms: cfg.backoff_ms,
         backoff_max_ms: cfg.backoff_max_ms,
+        epoch: Instant::now(),
+        notice_times: (0..cfg.clients).map(|_| Default::default()).collect(),
     });
     let flags: Vec<Arc<Flags>> = (0..cfg.clients).map(|_| Arc::default()).collect();
     let clients: Vec<thread::JoinHandle<Outcome>> = flags
@@ -409,11 +412,18 @@ fn summarize(
     let mut latencies = Vec::new();
     let sum = |f: fn(&Outcome) -> u64| outcomes.iter().map(f).sum::<u64>();
     let mut examples = Vec::new();
+    let mut lost_notices = Vec::new();
     for (i, o) in outcomes.iter().enumerate() {
         let sent_notices = shared.sent_notices[i].load(Ordering::Relaxed);
         says.add(&o.says, sent_says);
         notices.add(&o.notices, sent_notices);
         latencies.extend_from_slice(&o.latencies_ns);
+        for k in o.notices.missing(sent_notices, 8) {
+            if lost_notices.len() < 20 {
+                let sent_at = shared.notice_times[i].lock().get(k as usize).copied();
+                lost_notices.push(format!("u{i} #{k}: {}", when(sent_at, &o.outages)));
+            }
+        }
         if examples.len() < 5 && !(o.says.complete(sent_says) && o.notices.complete(sent_notices)) {
             examples.push(format!(
                 "u{i}: missing broadcasts {:?}, notifications {:?} (cuts {}, recovered {}, failed {}, no position {})",
@@ -457,7 +467,7 @@ fn summarize(
         "unreadable": sum(|o| o.unreadable), "unsettled_clients": unsettled,
         "broadcasts": totals_json(&says), "notifications": totals_json(&notices),
         "recovery_p50_ms": p50, "recovery_p99_ms": p99, "recovery_max_ms": max,
-        "recovery_samples": latencies.len(), "examples": examples, "warnings": warnings,
+        "recovery_samples": latencies.len(), "examples": examples, "lost_notifications": lost_notices, "warnings": warnings,
     });
     let ms = |x: Option<f64>| x.map_or("–".to_owned(), |v| format!("{v:.1}"));
     let mut lines = vec![
@@ -495,6 +505,11 @@ fn summarize(
     ];
     lines.extend(examples.iter().map(|e| format!("  {e}")));
     lines.extend(
+        lost_notices
+            .iter()
+            .map(|e| format!("  lost notification {e}")),
+    );
+    lines.extend(
         json["warnings"]
             .as_array()
             .into_iter()
@@ -514,5 +529,48 @@ fn summarize(
     }
 }
 
+/// When a lost notification was written, relative to its client's outages (cut → registered again).
+fn when(sent_at: Option<u64>, outages: &[(u64, u64)]) -> String {
+    let Some(t) = sent_at else {
+        return "never written".into();
+    };
+    let ms = |ns: u64| ns as f64 / 1e6;
+    if let Some((cut, back)) = outages.iter().find(|(cut, back)| t >= *cut && t < *back) {
+        if *back == u64::MAX {
+            return format!("written {:.1} ms after a cut, never back", ms(t - cut));
+        }
+        return format!(
+            "written during an outage ({:.1} ms after the cut, {:.1} ms before the reconnect registered)",
+            ms(t - cut),
+            ms(back.saturating_sub(t))
+        );
+    }
+    match outages.iter().find(|(cut, _)| *cut > t) {
+        Some((cut, _)) => format!("written {:.1} ms before a cut", ms(cut - t)),
+        None => "written while connected, no cut after it".into(),
+    }
+}
+
 #[cfg(test)]
 mod end_to_end;
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn a_lost_notification_is_placed_against_the_outages() {
+        let outages = [(10_000_000, 30_000_000), (50_000_000, u64::MAX)];
+        assert_eq!(
+            when(Some(9_000_000), &outages),
+            "written 1.0 ms before a cut"
+        );
+        assert!(when(Some(20_000_000), &outages).starts_with("written during an outage (10.0 ms"));
+        assert!(when(Some(60_000_000), &outages).ends_with("never back"));
+        assert_eq!(
+            when(Some(40_000_000), &outages[..1]),
+            "written while connected, no cut after it"
+        );
+        assert_eq!(when(None, &outages), "never written");
+    }
+}
