@@ -11,6 +11,7 @@ mod broadcast;
 mod chat; // `chat` and `socketio` subcommands: room.rs
 mod echo;
 mod fanout_run;
+mod forced;
 mod idle;
 mod net;
 mod pace;
@@ -32,6 +33,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(code) = room::main(&argv) {
+        return code;
+    }
+    if let Some(code) = forced::main(&argv) {
         return code;
     }
     if let Some(code) = soak::main(&argv) {

@@ -8,6 +8,11 @@
 //   SIO_ADAPTER=redis    createAdapter: classic pub/sub (PUBLISH / PSUBSCRIBE)
 //   SIO_ADAPTER=sharded  createShardedAdapter: Redis 7 sharded pub/sub (SPUBLISH / SSUBSCRIBE)
 //   unset                the in-memory adapter: one process
+// SIO_RECOVERY=1 turns on connection-state recovery (the forced-disconnect scenario of
+// `plezi-load forced --proto socketio`, benches/run-forced.sh; SIO_RECOVERY_MS, default 120000, is
+// maxDisconnectionDuration). Each socket then joins the room named by its `user` query parameter and:
+//   "say" {n}           -> every *other* socket gets "say" {n} (socket.broadcast.emit)
+//   "notify" {user, k}  -> the sockets in room `user` get "notice" {k} (io.to(user).emit)
 // Driven by `plezi-load socketio` (benches/src/socketio.rs); see benches/run-dispatch.sh and
 // benches/run-crossnode.sh.
 'use strict';
@@ -20,7 +25,18 @@ const http = createServer((request, response) => {
   response.writeHead(404, { 'content-type': 'text/plain' });
   response.end('Socket.IO chat peer: connect to /socket.io/?EIO=4&transport=websocket\n');
 });
-const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });
+const recovery = process.env.SIO_RECOVERY === '1';
+const io = new Server(http, {
+  transports: ['websocket'],
+  perMessageDeflate: false,
+  serveClient: false,
+  ...(recovery && {
+    connectionStateRecovery: {
+      maxDisconnectionDuration: Number(process.env.SIO_RECOVERY_MS || 120000),
+      skipMiddlewares: true,
+    },
+  }),
+});
 
 // The acknowledgement says "the fan-out is queued", as plezi's echo and the shootout's broadcastResult
 // do. The in-memory and classic Redis adapters broadcast synchronously inside `emit`; the sharded one
@@ -35,6 +51,14 @@ function trackBroadcasts() {
 }
 
 io.on('connection', (socket) => {
+  if (recovery) {
+    const user = socket.handshake.query.user;
+    if (typeof user === 'string' && user) socket.join(user);
+    socket.on('say', (msg) => socket.broadcast.emit('say', { n: msg && msg.n }));
+    socket.on('notify', (msg) => {
+      if (msg && typeof msg.user === 'string') io.to(msg.user).emit('notice', { k: msg.k });
+    });
+  }
   socket.on('chat', (msg, ack) => {
     lastBroadcast = undefined;
     socket.broadcast.emit('chat', { from: socket.id, message: msg && msg.message });
@@ -67,7 +91,7 @@ async function main() {
   }
   trackBroadcasts();
   http.listen(port, host, () =>
-    console.log(`socketio (${kind || 'in-memory'} adapter) listening on ws://${host}:${port}/socket.io/`));
+    console.log(`socketio (${kind || 'in-memory'} adapter${recovery ? ', recovery' : ''}) listening on ws://${host}:${port}/socket.io/`));
 }
 main().catch((e) => {
   console.error(`socketio: ${e.message}`);
