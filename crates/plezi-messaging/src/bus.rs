@@ -273,7 +273,7 @@ impl Bus {
 
     /// Keeps the last messages published to `target` (a controller type's broadcasts or a named
     /// channel), within `limits`, so a client that reconnects can recover what it missed
-    /// (`docs/protocol.md#recovery`). Every message to it then carries a [`Position`]. Fails with
+    /// (`docs/protocol.md#recovery`). Every message to it then carries a [`Position`](crate::Position). Fails with
     /// [`BusError::Config`] for another kind of target, and with the Redis engine (whose history
     /// would have to live in Redis for a client to recover on another server).
     ///
@@ -302,7 +302,7 @@ impl Bus {
         Ok(())
     }
 
-    /// The messages of `stream` (a [`Position::stream`]) published after offset `offset` of epoch
+    /// The messages of `stream` (a [`Position::stream`](crate::Position::stream)) published after offset `offset` of epoch
     /// `epoch`, oldest first, or a [`RecoveryGap`] when the history does not cover them.
     pub fn recover(
         &self,
