@@ -341,4 +341,26 @@ mod tests {
         );
         assert_eq!(i.connect(), (vec![], vec!["all".to_owned()]));
     }
+
+    #[test]
+    fn on_a_cluster_a_reset_connection_resubscribes_what_is_wanted_and_forgets_the_rest() {
+        let mut i = Interest::default();
+        i.connect();
+        assert_eq!(i.hold(ex("a")), Hold::Send);
+        assert!(i.replied(&ex("a")) && i.settled_wanted(&ex("a")));
+        // Its master's connection broke: the next one subscribes it, joins wait for that.
+        assert!(i.reset(&ex("a")));
+        assert!(!i.confirmed(&ex("a")) && !i.settled_wanted(&ex("a")));
+        assert!(i.replied(&ex("a")) && i.confirmed(&ex("a")));
+        // Released and expired (an unsubscribe in flight), then its connection broke: forgotten.
+        let t = Instant::now();
+        i.release(ex("a"), t);
+        assert_eq!(
+            i.expire(t + Duration::from_secs(1), Duration::ZERO),
+            vec![ex("a")]
+        );
+        assert!(!i.reset(&ex("a")));
+        assert_eq!(i.keys().count(), 0);
+        assert_eq!(i.wanted_exact().count(), 0);
+    }
 }

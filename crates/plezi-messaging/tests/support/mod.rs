@@ -179,3 +179,101 @@ pub fn redis_bus(redis: &RedisServer, app: &str) -> (Bus, Arc<Recorder>) {
     bus.flush(WAIT).expect("bus connects");
     (bus, rec)
 }
+
+/// `Payload::event("e", n)`: the payloads of [`exchange_every_target`].
+pub fn ev(n: i64) -> Payload {
+    Payload::event("e", serde_json::json!(n))
+}
+
+/// The raw (non-UTF-8) multicast of [`exchange_every_target`].
+pub fn raw_payload() -> Payload {
+    Payload::raw([0u8, 159, 146, 150])
+}
+
+/// Two servers exchange every target kind. `b` gets a member of the controller type `Chat`, of the
+/// channel `room.1` (its connection `(0, 1, 0)`) and of the identity `carol` (`(1, 2, 3)`, which with
+/// `patterns` also subscribes to `room.*`: sharded pub/sub has no patterns). Then `a` publishes
+/// `ev(1)` to `ev(8)`: a multicast and a `Chat` broadcast (both from `a`'s `(0, 1, 0)`, except it), a
+/// broadcast to a type nobody joined, a unicast, two publishes on `room.1` (the second except `b`'s
+/// `(0, 1, 0)`), an identity message, a raw multicast and a last multicast. Returns once `rec_b`
+/// holds exactly what it should: in publish order when `ordered` (one Redis keeps one order across
+/// channels; a cluster only within each channel).
+pub fn exchange_every_target(a: &Bus, b: &Bus, rec_b: &Recorder, ordered: bool, patterns: bool) {
+    use plezi_messaging::{Message, Recipients, Target};
+    let a1 = a.connection_uuid(0, 1, 0);
+    let b1 = b.connection_uuid(0, 1, 0);
+    let b2 = b.connection_uuid(1, 2, 3);
+    b.join_controller("Chat");
+    b.subscribe(b1, "room.1");
+    if patterns {
+        b.psubscribe(b2, "room.*");
+    }
+    b.register_as("carol", b2, None).unwrap();
+    b.flush(WAIT).unwrap();
+
+    let chat = Target::Broadcast {
+        controller: "Chat".into(),
+    };
+    let room = Target::Channel("room.1".into());
+    let publish = |m: Message| a.publish(m).unwrap();
+    publish(Message::new(Target::Multicast, ev(1)).from_except(a1));
+    publish(Message::new(chat.clone(), ev(2)).from_except(a1));
+    let nobody = Target::Broadcast {
+        controller: "NotJoined".into(),
+    };
+    publish(Message::new(nobody, ev(3)));
+    publish(Message::new(Target::Unicast(b2), ev(4)).from(a1));
+    publish(Message::new(room.clone(), ev(5)));
+    publish(Message::new(room.clone(), ev(6)).except(b1));
+    publish(Message::new(Target::Identity("carol".into()), ev(7)));
+    publish(Message::new(Target::Multicast, raw_payload()));
+    publish(Message::new(Target::Multicast, ev(8)));
+
+    let all = |except| Recipients::All { except };
+    let mut expected = vec![
+        (Target::Multicast, all(Some(a1)), ev(1), Some(a1)),
+        (
+            chat,
+            Recipients::Controller {
+                name: "Chat".into(),
+                except: Some(a1),
+            },
+            ev(2),
+            Some(a1),
+        ),
+        (
+            Target::Unicast(b2),
+            Recipients::Listed(vec![b2]),
+            ev(4),
+            Some(a1),
+        ),
+    ];
+    if patterns {
+        expected.push((room.clone(), Recipients::Listed(vec![b1, b2]), ev(5), None));
+        expected.push((room, Recipients::Listed(vec![b2]), ev(6), None));
+    } else {
+        // Without the pattern only b1 is in room.1: the publish except b1 reaches nobody.
+        expected.push((room, Recipients::Listed(vec![b1]), ev(5), None));
+    }
+    let carol = Target::Identity("carol".into());
+    expected.push((carol, Recipients::Listed(vec![b2]), ev(7), None));
+    expected.push((Target::Multicast, all(None), raw_payload(), None));
+    expected.push((Target::Multicast, all(None), ev(8), None));
+
+    let last = |s: &Seen| s.deliveries.iter().any(|d| d.payload == ev(8));
+    let mut got = rec_b.wait("every target on b", |s| {
+        let flat = |d: &LocalDelivery| {
+            let (t, r) = (d.target.clone(), d.recipients.clone());
+            (t, r, d.payload.clone(), d.from)
+        };
+        // Every channel keeps its order: once the last multicast and every other message are in,
+        // nothing more is on its way.
+        (last(s) && s.deliveries.len() >= expected.len())
+            .then(|| s.deliveries.iter().map(flat).collect::<Vec<_>>())
+    });
+    if !ordered {
+        let rank = |p: &Payload| expected.iter().position(|e| e.2 == *p);
+        got.sort_by_key(|d| rank(&d.2));
+    }
+    assert_eq!(got, expected);
+}
