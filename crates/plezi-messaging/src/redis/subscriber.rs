@@ -201,8 +201,15 @@ fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
         Counters::add(&node.counters.duplicates, 1);
         return;
     }
+    route(shared, envelope.body);
+}
+
+/// Counts a fresh envelope and hands it on: a message to this server's receivers, a drain signal to
+/// the mailbox worker.
+pub(super) fn route(shared: &Shared, body: EnvelopeBody) {
+    let node = &shared.node;
     Counters::add(&node.counters.received, 1);
-    match envelope.body {
+    match body {
         EnvelopeBody::Message(message) => {
             Counters::add(&node.counters.received_kinds[kind_of(&message.target)], 1);
             node.deliver_local(message)
@@ -214,7 +221,8 @@ fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
     }
 }
 
-fn dropped(shared: &Shared, why: &dyn std::fmt::Display) {
+/// Counts an envelope that could not be read, logging the first ten and every thousandth.
+pub(super) fn dropped(shared: &Shared, why: &dyn std::fmt::Display) {
     let counters = &shared.node.counters;
     Counters::add(&counters.dropped, 1);
     let n = Counters::get(&counters.dropped);

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 
 use super::topology::{NodeAddr, Topology};
 use super::{TOPOLOGY_REFRESH, connect_node, fetch_topology};
-use crate::counters::{Counters, KIND_DRAIN, kind_of};
-use crate::envelope::{Envelope, EnvelopeBody};
+use crate::counters::Counters;
+use crate::envelope::Envelope;
 use crate::redis::backoff::{Backoff, Outage};
 use crate::redis::conn::{RespConn, is_timeout};
 use crate::redis::interest::{Key, Kind};
 use crate::redis::link::LinkWriter;
 use crate::redis::resp::{self, Value};
+use crate::redis::subscriber::{dropped, route};
 use crate::redis::{Shared, SubState};
 
 /// The per-master subscriber connections (kept in the bus's subscription state, under its lock).
@@ -410,24 +411,5 @@ fn receive(shared: &Shared, channel: &[u8], bytes: &[u8]) {
         Counters::add(&node.counters.duplicates, 1);
         return;
     }
-    Counters::add(&node.counters.received, 1);
-    match envelope.body {
-        EnvelopeBody::Message(message) => {
-            Counters::add(&node.counters.received_kinds[kind_of(&message.target)], 1);
-            node.deliver_local(message)
-        }
-        EnvelopeBody::Drain { identity } => {
-            Counters::add(&node.counters.received_kinds[KIND_DRAIN], 1);
-            shared.drain(&identity)
-        }
-    }
-}
-
-fn dropped(shared: &Shared, why: &dyn std::fmt::Display) {
-    let counters = &shared.node.counters;
-    Counters::add(&counters.dropped, 1);
-    let n = Counters::get(&counters.dropped);
-    if n <= 10 || n.is_multiple_of(1000) {
-        log::warn!("dropped an envelope from Redis ({n} so far): {why}");
-    }
+    route(shared, envelope.body);
 }
