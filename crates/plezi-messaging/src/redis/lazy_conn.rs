@@ -247,11 +247,8 @@ impl LazyConnection {
                 "the connection broke after the write; it may not be replicated".into(),
             ));
         };
-        let slot = if link.is_cluster() {
-            key_slot(key.as_bytes())
-        } else {
-            0
-        };
+        let cluster = link.is_cluster();
+        let slot = if cluster { key_slot(key.as_bytes()) } else { 0 };
         let known = st
             .replicas
             .get(&slot)
@@ -278,8 +275,16 @@ impl LazyConnection {
             }
         };
         if replicas == 0 {
+            // Expected of a lone Redis (said once, at info level); on a cluster a master without a
+            // replica (just after a failover, or misconfigured) is worth a warning.
             if st.warned.insert(slot, ()).is_none() {
-                log::warn!(
+                let level = if cluster {
+                    log::Level::Warn
+                } else {
+                    log::Level::Info
+                };
+                log::log!(
+                    level,
                     "the Redis master holding {key:?} has no replica: mailbox writes there are not \
                      replicated, and a failover of that master loses what it held"
                 );
