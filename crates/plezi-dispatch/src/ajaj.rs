@@ -12,7 +12,9 @@
 //! | string | `200`, `text/plain; charset=utf-8`, as is |
 //! | `err` (`Answer::Error`) | its status, the `err` object as `application/json` |
 //!
-//! Every reply carries `Cache-Control: no-store` (an event is not a cacheable document).
+//! Every reply carries `Cache-Control: no-store` (an event is not a cacheable document). A `429`
+//! (the `notify` rate limit) carries `Retry-After`: the whole seconds the limit takes to allow one
+//! more call (at least 1).
 //!
 //! `GET` and `HEAD` run only handlers declared safe (`events![safe ..]`); for any other handler
 //! they are answered `405` with `Allow: POST` and the `err` object, and the handler does not run:
@@ -61,7 +63,16 @@ pub(crate) fn reply(app: &AppState, answer: Answer, extras: &mut HttpExtras) -> 
             status,
             result,
             request,
-        } => Response::json(status, wire::error_event(status, &result, &request)),
+        } => {
+            let resp = Response::json(status, wire::error_event(status, &result, &request));
+            match (status, &app.bus.config().notify_rate) {
+                (429, Some(limit)) => {
+                    let wait = (1.0 / limit.per_second).ceil().clamp(1.0, 86_400.0) as u64;
+                    resp.header("Retry-After", &wait.to_string())
+                }
+                _ => resp,
+            }
+        }
     };
     extras.finish(app, resp.header("Cache-Control", "no-store"))
 }

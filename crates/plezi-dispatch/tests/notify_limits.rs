@@ -131,6 +131,8 @@ fn ajaj_notify_is_limited_per_peer_address() {
     }
     let refused = app.post_json("/notes", &body);
     assert_eq!(refused.status, 429, "{}", refused.text());
+    // One call per 1,000 s refills: say when to come back.
+    assert_eq!(refused.header("retry-after"), Some("1000"));
     let err = refused.json();
     assert_eq!(err["event"], "err");
     assert_eq!(err["status"], 429);
