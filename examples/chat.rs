@@ -28,6 +28,9 @@
 //! Server-side only: `notice`, `joined` (a logged-in connection opened) and `left` (it closed).
 //! There is no `login` event and no `unknown` handler: unknown events get the `err` 404 answer.
 //!
+//! The room keeps its last 1,000 messages or 5 minutes: a page that reconnects gets what it missed,
+//! and says whether it did (`docs/protocol.md#recovery`; with the in-process bus for now).
+//!
 //! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
 //! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
 //! see `docs/operations.md`).
@@ -150,6 +153,15 @@ impl Chat {
 }
 
 impl Controller for Chat {
+    /// The room keeps its last 1,000 messages or 5 minutes, so a page that reconnects gets what
+    /// it missed (`docs/protocol.md#recovery`; with the in-process bus for now).
+    fn history() -> Option<HistoryLimits> {
+        Some(HistoryLimits {
+            max_messages: 1_000,
+            max_age: std::time::Duration::from_secs(300),
+        })
+    }
+
     fn events() -> Events<Self> {
         events![
             both echo => Chat::echo,

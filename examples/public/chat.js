@@ -68,6 +68,11 @@
   client.onclose = function () {
     status(false, this.autoreconnect ? 'reconnecting…' : 'closed');
   };
+  // After a reconnect: were the messages sent meanwhile recovered?
+  client.onrecovery = function (streams) {
+    const missed = Object.keys(streams).some((s) => streams[s] !== true);
+    status(true, missed ? 'reconnected: some messages were missed' : 'reconnected: nothing missed');
+  };
 
   // ---- events from the server ----
   client.whoami = (e) => {

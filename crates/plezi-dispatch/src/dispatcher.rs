@@ -103,7 +103,9 @@ impl Dispatcher {
             );
         for (target, limits) in histories {
             if let Err(e) = bus.keep_history(&target, limits) {
-                log::error!("plezi: no history for {target:?}: {e}");
+                log::warn!(
+                    "plezi: {target:?} keeps no history, so reconnecting clients recover nothing: {e}"
+                );
             }
         }
         let sessions = Sessions::new(sessions, secure_cookies);

@@ -85,7 +85,7 @@ pub mod prelude {
         RenderError, SendError, Session, Source, events,
     };
     pub use plezi_dispatch::{Cookies, SameSite, SetCookie};
-    pub use plezi_messaging::{ConnectionUuid, Payload, Target};
+    pub use plezi_messaging::{ConnectionUuid, HistoryLimits, Payload, Target};
     pub use plezi_server::{CloseInfo, Message, Request, Response};
     pub use serde_json::{Value, json};
 }
