@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use plezi_test_support::http::encode_query;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
@@ -216,19 +217,6 @@ pub fn backoff(shared: &Shared, attempt: u32, rng: &mut Rng) -> Duration {
         .saturating_mul(1 << attempt.min(16))
         .min(shared.backoff_max_ms);
     Duration::from_micros((base as f64 * 1000.0 * (0.5 + rng.unit())) as u64)
-}
-
-/// `application/x-www-form-urlencoded`-safe percent-encoding of a query value.
-pub fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn with_query(url: &str, query: &str) -> String {
@@ -545,13 +533,5 @@ mod tests {
             }
         );
         assert_eq!(pos.offset, None);
-    }
-
-    #[test]
-    fn query_values_are_encoded() {
-        assert_eq!(
-            encode_query(r#"[{"s":"a b"}]"#),
-            "%5B%7B%22s%22%3A%22a%20b%22%7D%5D"
-        );
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use plezi_dispatch::{Controller, Ctx, Events, Routes, SendError, events};
 use plezi_messaging::{HistoryLimits, Message, Payload, Target};
+use plezi_test_support::http::encode_query;
 use serde_json::{Value, json};
 use support::{TestApp, Ws};
 
@@ -80,14 +81,7 @@ fn said(ws: &mut Ws) -> (u64, Value) {
 
 fn recover_path(positions: &[&Value]) -> String {
     let list = Value::Array(positions.iter().map(|p| (*p).clone()).collect()).to_string();
-    let encoded: String = list
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/room?_recover_={encoded}")
+    format!("/room?_recover_={}", encode_query(&list))
 }
 
 #[test]

@@ -8,6 +8,20 @@ use serde_json::Value;
 
 use crate::DEADLINE;
 
+/// Percent-encodes a query value (everything but ASCII letters, digits and `-_.~`), e.g. the JSON
+/// of a `_recover_` parameter.
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// An HTTP reply.
 #[derive(Debug)]
 pub struct HttpReply {
@@ -98,5 +112,16 @@ pub fn http(
         status,
         headers,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            super::encode_query(r#"[{"s":"a b"}]"#),
+            "%5B%7B%22s%22%3A%22a%20b%22%7D%5D"
+        );
     }
 }

@@ -3,20 +3,16 @@
 
 mod support;
 
+use plezi_test_support::http::encode_query;
 use serde_json::{Value, json};
 use support::{ExampleProcess, Ws};
 
 /// The query string of a reconnect naming `position`.
 fn recover_query(position: &Value) -> String {
-    let list = json!([position]).to_string();
-    let encoded: String = list
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    format!("/chat?_recover_={encoded}")
+    format!(
+        "/chat?_recover_={}",
+        encode_query(&json!([position]).to_string())
+    )
 }
 
 #[test]
