@@ -42,17 +42,11 @@ impl RedisServer {
     /// clients must present one (`--tls-auth-clients yes`). The plain port stays open on 127.0.0.1
     /// for the test's own inspection commands ([`RedisServer::command`] and the like).
     pub fn start_tls(pki: &crate::tls::TestPki, client_certs: bool) -> RedisServer {
-        let path = |p: PathBuf| p.to_string_lossy().into_owned();
-        let args = vec![
-            "--tls-cert-file".into(),
-            path(pki.server_cert()),
-            "--tls-key-file".into(),
-            path(pki.server_key()),
-            "--tls-ca-cert-file".into(),
-            path(pki.ca()),
+        let mut args = pki.redis_server_args();
+        args.extend([
             "--tls-auth-clients".into(),
             if client_certs { "yes" } else { "no" }.into(),
-        ];
+        ]);
         let mut s = RedisServer {
             port: free_port(),
             child: None,

@@ -70,15 +70,9 @@ impl RedisCluster {
                 let tls_port = pki.map(|pki| {
                     let tls_port = free_port();
                     let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+                    extra.extend(["--tls-port".into(), tls_port.to_string()]);
+                    extra.extend(pki.redis_server_args());
                     extra.extend([
-                        "--tls-port".into(),
-                        tls_port.to_string(),
-                        "--tls-cert-file".into(),
-                        path(pki.server_cert()),
-                        "--tls-key-file".into(),
-                        path(pki.server_key()),
-                        "--tls-ca-cert-file".into(),
-                        path(pki.ca()),
                         // The cluster bus and replication use mutual TLS: a node presents the
                         // client certificate (the server one is for server auth only).
                         "--tls-client-cert-file".into(),

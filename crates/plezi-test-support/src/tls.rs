@@ -76,6 +76,20 @@ impl TestPki {
         self.dir.join("client.key")
     }
 
+    /// The `redis-server` arguments that serve TLS with the server certificate and trust
+    /// [`TestPki::ca`] for client certificates.
+    pub fn redis_server_args(&self) -> Vec<String> {
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        vec![
+            "--tls-cert-file".into(),
+            path(self.server_cert()),
+            "--tls-key-file".into(),
+            path(self.server_key()),
+            "--tls-ca-cert-file".into(),
+            path(self.ca()),
+        ]
+    }
+
     fn write(&self, name: &str, pem: &str) {
         let path = self.dir.join(name);
         std::fs::write(&path, pem)
