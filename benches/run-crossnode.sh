@@ -143,26 +143,17 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # --- the table --------------------------------------------------------------------------------------
-python3 - "$out" << 'EOF'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+PYTHONPATH="$repo/benches" python3 - "$out" << 'EOF'
+import statistics, sys
+from median_table import key, labels_of, load, print_medians
+rows = load(sys.argv[1])
 for r in rows:
     us = r.get("server_cpu_us_per_delivery")
     r["per_cpu_s"] = 1e6 / us if isinstance(us, (int, float)) and us > 0 else None
     each = [float(x) if x != "-" else None for x in str(r.get("server_cpu_each_pct", "")).split(",") if x]
     if len(each) == 3 and None not in each:
         r["servers_pct"], r["redis_pct"] = each[0] + each[1], each[2]
-labels = []
-for r in rows:
-    if r["label"] not in labels:
-        labels.append(r["label"])
-def values(label, key):
-    return [r[key] for r in rows if r["label"] == label and isinstance(r.get(key), (int, float))]
-def cell(vs, fmt):
-    if not vs:
-        return "–"
-    m = fmt.format(statistics.median(vs))
-    return m if len(vs) == 1 else f"{m} ({fmt.format(min(vs))}–{fmt.format(max(vs))})"
+labels = labels_of(rows)
 metrics = [("deliveries per CPU-second (servers + Redis)", "per_cpu_s", "{:,.0f}"),
            ("deliveries/s", "deliveries_per_s", "{:,.0f}"),
            ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
@@ -171,11 +162,7 @@ metrics = [("deliveries per CPU-second (servers + Redis)", "per_cpu_s", "{:,.0f}
            ("Redis, % of a core", "redis_pct", "{:.1f}"),
            ("client CPU %", "client_cpu_pct", "{:.0f}"),
            ("lost", "lost", "{:.0f}")]
-print("\nmedian (min–max) over rounds")
-print("| figure | " + " | ".join(labels) + " |")
-print("|---" * (1 + len(labels)) + "|")
-for name, key, fmt in metrics:
-    print(f"| {name} | " + " | ".join(cell(values(l, key), fmt) for l in labels) + " |")
+print_medians(rows, labels, [(name, key(k), fmt) for name, k, fmt in metrics])
 # Ratios inside each round (servers measured back to back), then their median and spread.
 def ratios(a, b, key):
     out = []

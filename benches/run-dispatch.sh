@@ -91,31 +91,18 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # --- the table --------------------------------------------------------------------------------------
-python3 - "$out" << 'EOF'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-labels = []
-for r in rows:
-    if r["label"] not in labels:
-        labels.append(r["label"])
-def values(label, key):
-    return [r[key] for r in rows if r["label"] == label and isinstance(r.get(key), (int, float))]
-def cell(vs, fmt):
-    if not vs:
-        return "–"
-    m = fmt.format(statistics.median(vs))
-    return m if len(vs) == 1 else f"{m} ({fmt.format(min(vs))}–{fmt.format(max(vs))})"
+PYTHONPATH="$repo/benches" python3 - "$out" << 'EOF'
+import statistics, sys
+from median_table import key, labels_of, load, print_medians
+rows = load(sys.argv[1])
+labels = labels_of(rows)
 metrics = [("deliveries/s", "deliveries_per_s", "{:,.0f}"),
            ("server CPU µs/delivery", "server_cpu_us_per_delivery", "{:.2f}"),
            ("latency p50 ms", "latency_p50_ms", "{:.1f}"),
            ("latency p99 ms", "latency_p99_ms", "{:.1f}"),
            ("client CPU %", "client_cpu_pct", "{:.0f}"),
            ("server core others %", "server_core_other_pct", "{:.0f}")]
-print("\nmedian (min–max) over rounds")
-print("| figure | " + " | ".join(labels) + " |")
-print("|---" * (1 + len(labels)) + "|")
-for name, key, fmt in metrics:
-    print(f"| {name} | " + " | ".join(cell(values(l, key), fmt) for l in labels) + " |")
+print_medians(rows, labels, [(name, key(k), fmt) for name, k, fmt in metrics])
 # Ratios of deliveries/s within each round (servers measured back to back), then their median.
 def ratios(a, b):
     out = []

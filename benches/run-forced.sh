@@ -75,19 +75,11 @@ for round in $(seq 1 "$rounds"); do
 done
 
 # --- the table --------------------------------------------------------------------------------------
-python3 - "$out" << 'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-labels = []
-for r in rows:
-    if r["label"] not in labels:
-        labels.append(r["label"])
-def cell(label, get, fmt):
-    vs = [get(r) for r in rows if r["label"] == label and get(r) is not None]
-    if not vs:
-        return "–"
-    m = fmt.format(statistics.median(vs))
-    return m if len(vs) == 1 else f"{m} ({fmt.format(min(vs))}–{fmt.format(max(vs))})"
+PYTHONPATH="$repo/benches" python3 - "$out" << 'PY'
+import sys
+from median_table import labels_of, load, print_medians
+rows = load(sys.argv[1])
+labels = labels_of(rows)
 def total(label, kind, key):
     return sum(r[kind][key] for r in rows if r["label"] == label)
 metrics = [
@@ -99,11 +91,7 @@ metrics = [
     ("reconnect→recovered p50 ms", lambda r: r["recovery_p50_ms"], "{:.1f}"),
     ("reconnect→recovered p99 ms", lambda r: r["recovery_p99_ms"], "{:.1f}"),
 ]
-print("\nmedian (min–max) over rounds")
-print("| figure | " + " | ".join(labels) + " |")
-print("|---" * (1 + len(labels)) + "|")
-for name, get, fmt in metrics:
-    print(f"| {name} | " + " | ".join(cell(l, get, fmt) for l in labels) + " |")
+print_medians(rows, labels, metrics)
 for kind in ("broadcasts", "notifications"):
     for key in ("lost", "duplicates", "reordered"):
         print(f"| {kind} {key} (all rounds) | "
