@@ -283,11 +283,8 @@ impl<T: Transport> Conn<T> {
             return Next::Wait;
         };
         let hcx = cx.env.http_cx(self.peer, cx.now, cx.stopping);
-        match http.complete(&hcx, &mut self.out, ticket, resp) {
-            None => Next::Wait,
-            Some(HttpNext::NeedMore) => Next::FlushAndResume,
-            Some(_) => Next::Flush,
-        }
+        http.complete(&hcx, &mut self.out, ticket, resp)
+            .map_or(Next::Wait, after_deferred_answer)
     }
 
     /// The switch to WebSocket: the connection is counted and its handler's `on_open` runs.
@@ -453,10 +450,7 @@ impl<T: Transport> Conn<T> {
                 }
                 (HttpState::Waiting(_), _) if http.reply_overdue(now, t.reply) => {
                     let hcx = env.http_cx(self.peer, now, cx.stopping);
-                    match http.reply_timed_out(&hcx, out) {
-                        HttpNext::NeedMore => Next::FlushAndResume,
-                        _ => Next::Flush,
-                    }
+                    after_deferred_answer(http.reply_timed_out(&hcx, out))
                 }
                 (HttpState::Streaming(_) | HttpState::Closing, _) if idle => {
                     Next::Drop { by_server: true }
@@ -550,6 +544,15 @@ impl<T: Transport> Conn<T> {
             .websockets
             .fetch_sub(1, Ordering::Relaxed);
         ws.on_close(cx.id, by_server);
+    }
+}
+
+/// What follows a deferred request's answer (or its 504): flush it, and process the input that
+/// waited behind it when the connection stays open.
+fn after_deferred_answer(next: HttpNext) -> Next {
+    match next {
+        HttpNext::NeedMore => Next::FlushAndResume,
+        _ => Next::Flush,
     }
 }
 

@@ -21,7 +21,7 @@ use crate::http::{
 };
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
-use crate::security::Guards;
+use crate::security::{Cors, Guards};
 use crate::static_files::StaticFiles;
 use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
 use crate::ws_conn::{WsConn, WsLimits};
@@ -408,7 +408,7 @@ impl HttpConn {
         cx: &HttpCx<'_>,
         out: &mut OutQueue,
         ticket: u64,
-        mut resp: Response,
+        resp: Response,
     ) -> Option<HttpNext> {
         match &self.state {
             HttpState::Waiting(w) if w.ticket == ticket => {}
@@ -417,11 +417,7 @@ impl HttpConn {
         let HttpState::Waiting(w) = std::mem::replace(&mut self.state, HttpState::Head) else {
             unreachable!("state was just matched as Waiting");
         };
-        if let Some(cors) = cx.guards.cors.as_ref() {
-            for (name, value) in cors.response_headers(w.origin.as_deref()) {
-                resp = resp.header(name, &value);
-            }
-        }
+        let resp = with_cors(cx.guards.cors.as_ref(), w.origin.as_deref(), resp);
         let line = RequestLine {
             method: &w.method,
             target: &w.target,
@@ -636,15 +632,20 @@ fn answer(cx: &HttpCx<'_>, req: &mut Request) -> Reply {
         },
         _ => call_service(cx.service, req),
     };
-    match (reply, cors) {
-        (Reply::Response(mut resp), Some(cors)) => {
-            for (name, value) in cors.response_headers(origin.as_deref()) {
-                resp = resp.header(name, &value);
-            }
-            Reply::Response(resp)
-        }
-        (reply, _) => reply,
+    match reply {
+        Reply::Response(resp) => Reply::Response(with_cors(cors, origin.as_deref(), resp)),
+        reply => reply,
     }
+}
+
+/// `resp` with the CORS headers for a request from `origin` (none without CORS rules).
+fn with_cors(cors: Option<&Cors>, origin: Option<&str>, mut resp: Response) -> Response {
+    if let Some(cors) = cors {
+        for (name, value) in cors.response_headers(origin) {
+            resp = resp.header(name, &value);
+        }
+    }
+    resp
 }
 
 fn call_service(service: &dyn Service, req: &mut Request) -> Reply {
