@@ -238,6 +238,12 @@ impl Connection {
         {
             return;
         }
+        self.run_delivery(port, delivery);
+        self.recover_entitled(port);
+    }
+
+    /// Runs the delivery's handler and writes its answer.
+    fn run_delivery(&mut self, port: &mut dyn WsPort, delivery: &Delivery) {
         let source = Source::Delivery {
             from: delivery.from,
         };
@@ -246,7 +252,6 @@ impl Connection {
                 delivery.write_answer(cx, &answer);
             }
         });
-        self.recover_entitled(port);
     }
 
     /// Delivers what `stream`'s history holds after the position the client named (when it named
@@ -259,14 +264,7 @@ impl Connection {
             return;
         };
         for delivery in missed.into_iter().filter_map(Delivery::recovered) {
-            let source = Source::Delivery {
-                from: delivery.from,
-            };
-            self.with_cx(port, source, Some(&delivery.target), |live, cx| {
-                if let Some(answer) = live.deliver(cx, &delivery.event, delivery.msg()) {
-                    delivery.write_answer(cx, &answer);
-                }
-            });
+            self.run_delivery(port, &delivery);
         }
     }
 
