@@ -12,7 +12,6 @@
 
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -137,21 +136,7 @@ pub fn connect(url: &str) -> Result<Ws, String> {
 
 /// Resets the connection: `SO_LINGER` 0, then close (the kernel sends RST, not FIN).
 pub fn reset(ws: Ws) {
-    let fd = ws.get_ref().as_raw_fd();
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `fd` is the open socket owned by `ws`; the option value is a valid `linger`.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    plezi_test_support::reset_on_close(ws.get_ref());
     drop(ws);
 }
 
