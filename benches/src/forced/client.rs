@@ -1,22 +1,27 @@
 //! One forced-disconnect client: a blocking WebSocket connection on its own thread that counts what
 //! it receives, is cut with a TCP reset when told, and reconnects presenting its last position.
 //!
-//! - plezi (`benches/src/forced/server.rs`): `?user=uN`, reconnects add `&_recover_=[{"s","e","o"}]`
-//!   (the last `_pos_` seen); the `_recovered_` report ends a recovery. Right after connecting the
-//!   client sends `{"event":"echo"}`: its answer comes after `on_open` (so the identity is registered)
-//!   and after the recovery report.
+//! - plezi (`benches/src/forced/server.rs`): `?user=uN&_ack_=1`, reconnects add
+//!   `&_recover_=[{"s","e","o"}]` (the last `_pos_` seen); the `_recovered_` report ends a recovery.
+//!   Right after connecting the client sends `{"event":"echo"}`: its answer comes after `on_open` (so
+//!   the identity is registered) and after the recovery report. Like `PleziClient`, it acknowledges
+//!   each mailbox batch (`_mail_` → `_ack_`) and drops a notification whose `_mid_` it counted among
+//!   the last `MAIL_IDS_REMEMBERED` (a redelivery whose acknowledgement the reset lost).
 //! - Socket.IO 4 (`benches/peers/socketio/server.js` with `SIO_RECOVERY=1`): `&user=uN` in the query,
 //!   the namespace connect `40` carries `{"pid","offset"}` of the previous session (the offset is the
 //!   last argument of every broadcast event); the server writes the missed packets and then its
 //!   connect answer `40{"sid","pid"}`, recovered when `pid` is the previous one.
 
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use plezi_dispatch::generated::{
+    ACK_EVENT, ACK_PARAM, EVENT_KEY, MAIL_EVENT, MAIL_IDS_REMEMBERED, MESSAGE_ID_KEY,
+};
 use plezi_test_support::http::encode_query;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
@@ -101,6 +106,9 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// Frames that were not understood.
     pub unreadable: u64,
+    /// plezi: notifications dropped because their `_mid_` was counted already (redelivered after
+    /// an acknowledgement lost in a reset).
+    pub redelivered: u64,
     /// When each cut happened and when the next connection was registered again (ns since the
     /// run's start; `u64::MAX` if it never was).
     pub outages: Vec<(u64, u64)>,
@@ -118,6 +126,36 @@ struct Position {
 }
 
 type Ws = WebSocket<TcpStream>;
+
+/// The last mailbox message ids counted, oldest forgotten first (what `PleziClient` remembers).
+struct RecentIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl RecentIds {
+    fn new() -> RecentIds {
+        RecentIds {
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
+    }
+
+    /// Remembers `id`; false when it was remembered already.
+    fn add(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        self.set.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        if self.order.len() > MAIL_IDS_REMEMBERED as usize
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
+}
 
 /// Opens a connection (`Err` on any failure: the caller backs off and retries).
 pub fn connect(url: &str) -> Result<Ws, String> {
@@ -137,21 +175,7 @@ pub fn connect(url: &str) -> Result<Ws, String> {
 
 /// Resets the connection: `SO_LINGER` 0, then close (the kernel sends RST, not FIN).
 pub fn reset(ws: Ws) {
-    let fd = ws.get_ref().as_raw_fd();
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `fd` is the open socket owned by `ws`; the option value is a valid `linger`.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    plezi_test_support::reset_on_close(ws.get_ref());
     drop(ws);
 }
 
@@ -231,7 +255,11 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
     let mut rng = Rng::new(index as u64 + 1);
     let mut attempt = 0u32;
     let mut first = true;
-    let base_url = with_query(&shared.url, &format!("user=u{index}"));
+    let mut mail_ids = RecentIds::new();
+    let base_url = match shared.proto {
+        Proto::Plezi => with_query(&shared.url, &format!("user=u{index}&{ACK_PARAM}=1")),
+        Proto::SocketIo => with_query(&shared.url, &format!("user=u{index}")),
+    };
     loop {
         if shared.give_up.load(Ordering::Relaxed) {
             return out;
@@ -305,7 +333,7 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
                 Read::Text(t) => t,
             };
             let event = match shared.proto {
-                Proto::Plezi => plezi_frame(&text, &mut out, &mut pos),
+                Proto::Plezi => plezi_frame(&text, &mut out, &mut pos, &mut mail_ids),
                 Proto::SocketIo => sio_frame(&text, &mut out, &mut pos, &mut ws),
             };
             match event {
@@ -343,6 +371,12 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
                         out.recovery_failed += 1;
                     }
                 }
+                Event::Mail(mid) => {
+                    let ack = json!({EVENT_KEY: ACK_EVENT, MESSAGE_ID_KEY: mid});
+                    if let Err(e) = send(&mut ws, ack.to_string()) {
+                        break Some(e);
+                    }
+                }
                 Event::Recovered(_) | Event::Nothing => {}
             }
         };
@@ -370,6 +404,8 @@ pub enum Event {
     },
     /// plezi's `_recovered_` report: whether every stream was recovered.
     Recovered(bool),
+    /// plezi's `_mail_`: a mailbox batch ending with this message id was written; acknowledge it.
+    Mail(String),
 }
 
 fn error(out: &mut Outcome, text: &str) {
@@ -378,7 +414,12 @@ fn error(out: &mut Outcome, text: &str) {
 }
 
 /// One plezi frame.
-fn plezi_frame(text: &str, out: &mut Outcome, pos: &mut Position) -> Event {
+fn plezi_frame(
+    text: &str,
+    out: &mut Outcome,
+    pos: &mut Position,
+    mail_ids: &mut RecentIds,
+) -> Event {
     let Ok(msg) = serde_json::from_str::<Value>(text) else {
         out.unreadable += 1;
         return Event::Nothing;
@@ -397,6 +438,12 @@ fn plezi_frame(text: &str, out: &mut Outcome, pos: &mut Position) -> Event {
             Event::Nothing
         }
         Some("notice") => {
+            if let Some(mid) = msg[MESSAGE_ID_KEY].as_str()
+                && !mail_ids.add(mid)
+            {
+                out.redelivered += 1;
+                return Event::Nothing;
+            }
             match msg["k"].as_u64() {
                 Some(k) => {
                     out.notices.record(k);
@@ -406,6 +453,13 @@ fn plezi_frame(text: &str, out: &mut Outcome, pos: &mut Position) -> Event {
             Event::Nothing
         }
         Some("echo") => Event::Registered { recovered: None },
+        Some(MAIL_EVENT) => match msg[MESSAGE_ID_KEY].as_str() {
+            Some(mid) => Event::Mail(mid.to_owned()),
+            None => {
+                out.unreadable += 1;
+                Event::Nothing
+            }
+        },
         Some("_recovered_") => Event::Recovered(
             msg["streams"]
                 .as_object()
@@ -481,10 +535,14 @@ mod tests {
     #[test]
     fn plezi_frames_are_counted_and_positions_kept() {
         let (mut out, mut pos) = (Outcome::default(), Position::default());
+        let mut ids = RecentIds::new();
         let say = r#"{"event":"say","n":0,"_pos_":{"s":"ctl:room","e":"ab","o":1}}"#;
-        assert_eq!(plezi_frame(say, &mut out, &mut pos), Event::Nothing);
-        plezi_frame(r#"{"event":"say","n":0}"#, &mut out, &mut pos);
-        plezi_frame(r#"{"event":"notice","k":0}"#, &mut out, &mut pos);
+        assert_eq!(
+            plezi_frame(say, &mut out, &mut pos, &mut ids),
+            Event::Nothing
+        );
+        plezi_frame(r#"{"event":"say","n":0}"#, &mut out, &mut pos, &mut ids);
+        plezi_frame(r#"{"event":"notice","k":0}"#, &mut out, &mut pos, &mut ids);
         assert_eq!(out.says.duplicates, 1);
         assert!(out.notices.complete(1));
         assert_eq!(pos.plezi, Some(json!({"s":"ctl:room","e":"ab","o":1})));
@@ -492,16 +550,48 @@ mod tests {
             plezi_frame(
                 r#"{"event":"_recovered_","streams":{"ctl:room":false}}"#,
                 &mut out,
-                &mut pos
+                &mut pos,
+                &mut ids
             ),
             Event::Recovered(false)
         );
         assert_eq!(
-            plezi_frame(r#"{"event":"echo"}"#, &mut out, &mut pos),
+            plezi_frame(r#"{"event":"echo"}"#, &mut out, &mut pos, &mut ids),
             Event::Registered { recovered: None }
         );
-        plezi_frame("not json", &mut out, &mut pos);
+        plezi_frame("not json", &mut out, &mut pos, &mut ids);
         assert_eq!(out.unreadable, 1);
+    }
+
+    #[test]
+    fn plezi_mail_is_acknowledged_and_a_redelivery_dropped() {
+        let (mut out, mut pos) = (Outcome::default(), Position::default());
+        let mut ids = RecentIds::new();
+        let notice = |k: u64| format!(r#"{{"event":"notice","k":{k},"_mid_":"s.{k}"}}"#);
+        for k in [0, 1, 0, 1, 2] {
+            assert_eq!(
+                plezi_frame(&notice(k), &mut out, &mut pos, &mut ids),
+                Event::Nothing
+            );
+        }
+        assert_eq!(out.redelivered, 2);
+        assert_eq!(out.notices.duplicates, 0);
+        assert!(out.notices.complete(3));
+        assert_eq!(
+            plezi_frame(
+                r#"{"event":"_mail_","_mid_":"s.2"}"#,
+                &mut out,
+                &mut pos,
+                &mut ids
+            ),
+            Event::Mail("s.2".into())
+        );
+        // Bounded: the oldest id is forgotten once MAIL_IDS_REMEMBERED newer ones came.
+        for k in 3..3 + u64::from(MAIL_IDS_REMEMBERED) {
+            plezi_frame(&notice(k), &mut out, &mut pos, &mut ids);
+        }
+        plezi_frame(&notice(0), &mut out, &mut pos, &mut ids);
+        assert_eq!(out.notices.duplicates, 1);
     }
 
     #[test]

@@ -464,7 +464,8 @@ fn summarize(
         "drops": sum(|o| o.drops), "connect_failures": sum(|o| o.connect_failures),
         "recovered": sum(|o| o.recovered), "recovery_failed": sum(|o| o.recovery_failed),
         "no_position": sum(|o| o.no_position), "errors": sum(|o| o.errors),
-        "unreadable": sum(|o| o.unreadable), "unsettled_clients": unsettled,
+        "unreadable": sum(|o| o.unreadable), "redelivered_dropped": sum(|o| o.redelivered),
+        "unsettled_clients": unsettled,
         "broadcasts": totals_json(&says), "notifications": totals_json(&notices),
         "recovery_p50_ms": p50, "recovery_p99_ms": p99, "recovery_max_ms": max,
         "recovery_samples": latencies.len(), "examples": examples, "lost_notifications": lost_notices, "warnings": warnings,
@@ -485,13 +486,14 @@ fn summarize(
             says.reordered
         ),
         format!(
-            "  notifications: {:.4}% delivered ({} of {}), lost {}, duplicates {}, reordered {}",
+            "  notifications: {:.4}% delivered ({} of {}), lost {}, duplicates {}, reordered {} (redeliveries dropped by id: {})",
             notices.ratio() * 100.0,
             notices.delivered,
             notices.expected,
             notices.lost(),
             notices.duplicates,
-            notices.reordered
+            notices.reordered,
+            sum(|o| o.redelivered)
         ),
         format!(
             "  recoveries: {} ok, {} failed, {} without a position; reconnect→recovered p50 {} ms, p99 {} ms, max {} ms",

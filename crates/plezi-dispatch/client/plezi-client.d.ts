@@ -160,6 +160,12 @@ declare namespace PleziClient {
     readonly RECOVER_PARAM: "_recover_";
     /** Event name of the server's recovery report: `{"event":"_recovered_","streams":{STREAM:true|false}}` (false: the history no longer covers the gap). */
     readonly RECOVERED_EVENT: "_recovered_";
+    /** Query parameter (`_ack_=1`) of an upgrade request whose client acknowledges its mailbox messages (each batch stays in the mailbox until acknowledged). */
+    readonly ACK_PARAM: "_ack_";
+    /** Key of an identity notification's mailbox message id (the same on a redelivery), and of the id in `_mail_` and in the client's `_ack_`. */
+    readonly MESSAGE_ID_KEY: "_mid_";
+    /** Event name the server writes after a mailbox batch to an acknowledging client: `{"event":"_mail_","_mid_":LAST_ID}`; the client answers `{"event":"_ack_","_mid_":LAST_ID}`. */
+    readonly MAIL_EVENT: "_mail_";
     // WebSocket close codes
     /** Close code of an orderly close (RFC 6455 section 7.4.1). */
     readonly CLOSE_NORMAL: 1000;
@@ -180,6 +186,8 @@ declare namespace PleziClient {
     readonly RECONNECT_INTERVAL_MS: 200;
     /** Cap of the client's exponential reconnect backoff (reconnect_max_interval). */
     readonly RECONNECT_MAX_INTERVAL_MS: 10000;
+    /** How many mailbox message ids the client remembers to drop a redelivered message (at least one full mailbox batch). */
+    readonly MAIL_IDS_REMEMBERED: 1024;
   }
   /** A reserved event name (`PleziClient.RESERVED_NAMES`). */
   type ReservedName =

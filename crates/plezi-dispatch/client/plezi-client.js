@@ -62,6 +62,12 @@
     RECOVER_PARAM: "_recover_",
     /** Event name of the server's recovery report: `{"event":"_recovered_","streams":{STREAM:true|false}}` (false: the history no longer covers the gap). */
     RECOVERED_EVENT: "_recovered_",
+    /** Query parameter (`_ack_=1`) of an upgrade request whose client acknowledges its mailbox messages (each batch stays in the mailbox until acknowledged). */
+    ACK_PARAM: "_ack_",
+    /** Key of an identity notification's mailbox message id (the same on a redelivery), and of the id in `_mail_` and in the client's `_ack_`. */
+    MESSAGE_ID_KEY: "_mid_",
+    /** Event name the server writes after a mailbox batch to an acknowledging client: `{"event":"_mail_","_mid_":LAST_ID}`; the client answers `{"event":"_ack_","_mid_":LAST_ID}`. */
+    MAIL_EVENT: "_mail_",
     // WebSocket close codes
     /** Close code of an orderly close (RFC 6455 section 7.4.1). */
     CLOSE_NORMAL: 1000,
@@ -82,6 +88,8 @@
     RECONNECT_INTERVAL_MS: 200,
     /** Cap of the client's exponential reconnect backoff (reconnect_max_interval). */
     RECONNECT_MAX_INTERVAL_MS: 10000,
+    /** How many mailbox message ids the client remembers to drop a redelivered message (at least one full mailbox batch). */
+    MAIL_IDS_REMEMBERED: 1024,
   });
   /** Event names never dispatched to a server handler (besides names starting with PROTOCOL.RESERVED_PREFIX). */
   const RESERVED_NAMES = Object.freeze([
@@ -187,6 +195,8 @@
       this._next_eid = 1;
       /** The last position seen in each stream that keeps a history: stream -> {e, o}. */
       this._positions = {};
+      /** The last PROTOCOL.MAIL_IDS_REMEMBERED mailbox message ids delivered (a redelivery is dropped). */
+      this._mail_ids = new RecentIds(PROTOCOL.MAIL_IDS_REMEMBERED);
       this._attempt = 0; // failed reconnect attempts since the last open
       this._reconnect_timer = null;
       this._connect();
@@ -249,7 +259,7 @@
     // ---- private ----
 
     _connect() {
-      const ws = new WebSocket(this._recoveryUrl());
+      const ws = new WebSocket(this._connectUrl());
       this.ws = ws;
       this.connected = false;
       // Events of a replaced socket still deliver messages, but no longer change the client's state.
@@ -297,12 +307,25 @@
       this._dispatch(message);
     }
 
-    /** The URL to connect to: the client's, plus the last position seen in each stream. */
-    _recoveryUrl() {
-      const seen = Object.keys(this._positions).map((s) => Object.assign({ s }, this._positions[s]));
-      if (!seen.length) return this.url;
+    /**
+     * The URL to connect to: the client's, asking for acknowledged mailboxes (`_ack_=1`), plus the last
+     * position seen in each stream.
+     */
+    _connectUrl() {
       const sep = this.url.includes('?') ? '&' : '?';
-      return this.url + sep + PROTOCOL.RECOVER_PARAM + '=' + encodeURIComponent(JSON.stringify(seen));
+      let url = this.url + sep + PROTOCOL.ACK_PARAM + '=1';
+      const seen = Object.keys(this._positions).map((s) => Object.assign({ s }, this._positions[s]));
+      if (seen.length) url += '&' + PROTOCOL.RECOVER_PARAM + '=' + encodeURIComponent(JSON.stringify(seen));
+      return url;
+    }
+
+    /** The server wrote a mailbox batch ending with message `mid`: every message of it was handled. */
+    _mailWritten(mid) {
+      if (typeof mid !== 'string') return;
+      const ack = {};
+      ack[EVENT] = PROTOCOL.ACK_EVENT;
+      ack[PROTOCOL.MESSAGE_ID_KEY] = mid;
+      this.sendraw(JSON.stringify(ack));
     }
 
     /** Remembers where a delivered message sits in its stream (for recovery after a reconnect). */
@@ -328,6 +351,9 @@
       if (typeof name !== 'string') return this._unknown(message);
       if (name === PROTOCOL.ACK_EVENT) return this._acked(message[EID]);
       if (name === PROTOCOL.RECOVERED_EVENT) return this._recovered(message);
+      if (name === PROTOCOL.MAIL_EVENT) return this._mailWritten(message[PROTOCOL.MESSAGE_ID_KEY]);
+      const mid = message[PROTOCOL.MESSAGE_ID_KEY];
+      if (typeof mid === 'string' && !this._mail_ids.add(mid)) return; // redelivered: handled already
       this._track(message);
       const handler = handlerFor(this, name);
       if (handler) handler.call(this, message);
@@ -362,6 +388,23 @@
       const retry = Object.assign({}, pending.event);
       delete retry[EID];
       this.ajaj._post(retry, () => call(this, pending.callback, pending.event, this), fail);
+    }
+  }
+
+  /** The last `max` ids seen, oldest forgotten first. */
+  class RecentIds {
+    constructor(max) {
+      this.max = max;
+      this.set = new Set();
+    }
+
+    /** Remembers `id`. @returns {boolean} false when it was remembered already. */
+    add(id) {
+      if (this.set.has(id)) return false;
+      this.set.add(id);
+      // A Set iterates in insertion order: the first one is the oldest.
+      if (this.set.size > this.max) this.set.delete(this.set.values().next().value);
+      return true;
     }
   }
 

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use plezi_messaging::{
-    ConnectionUuid, Message as BusMessage, Payload, Position, RecoveryGap, Target,
+    Claim, ConnectionUuid, Message as BusMessage, Payload, Position, RecoveryGap, Target,
 };
 use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
 use serde_json::{Value, json};
@@ -16,7 +16,10 @@ use crate::auto;
 use crate::context::{ConnState, Ctx, Source, WsPort};
 use crate::controller::Controller;
 use crate::events::{Events, Mode};
-use crate::generated::{EVENT_KEY, POSITION_KEY, RECOVER_PARAM};
+use crate::generated::{
+    CLOSE_POLICY_VIOLATION, EVENT_KEY, MESSAGE_ID_KEY, POSITION_KEY, RECOVER_PARAM,
+};
+use crate::mail_ack::{self, MailAcks};
 use crate::msg::Msg;
 use crate::params::Params;
 use crate::recovery::Recovery;
@@ -43,9 +46,10 @@ impl Delivery {
         from: Option<ConnectionUuid>,
         target: Target,
         position: Option<Position>,
+        mailbox_id: Option<&str>,
     ) -> Delivery {
         Delivery {
-            msg: Msg::new(argument(&event, data, position.as_ref())),
+            msg: Msg::new(argument(&event, data, position.as_ref(), mailbox_id)),
             event,
             from,
             target,
@@ -62,6 +66,7 @@ impl Delivery {
                 message.from,
                 message.target,
                 message.position,
+                None,
             )),
             Payload::Raw(_) => None,
         }
@@ -89,8 +94,13 @@ impl Delivery {
 
 /// The handler's message for a delivery of `event` with `data`: `data`, with `"event": <event>`
 /// added when it is an object without an `event` key, so every source hands handlers the same
-/// shape.
-fn argument(event: &str, mut data: Value, position: Option<&Position>) -> Value {
+/// shape; with its stream position (`_pos_`) and its mailbox message id (`_mid_`) when it has them.
+fn argument(
+    event: &str,
+    mut data: Value,
+    position: Option<&Position>,
+    mailbox_id: Option<&str>,
+) -> Value {
     if let Value::Object(map) = &mut data {
         if !map.contains_key(EVENT_KEY) {
             map.insert(EVENT_KEY.to_owned(), Value::from(event));
@@ -98,6 +108,9 @@ fn argument(event: &str, mut data: Value, position: Option<&Position>) -> Value 
         if let Some(p) = position {
             let at = json!({"s": &*p.stream, "e": &*p.epoch, "o": p.offset});
             map.insert(POSITION_KEY.to_owned(), at);
+        }
+        if let Some(id) = mailbox_id {
+            map.insert(MESSAGE_ID_KEY.to_owned(), Value::from(id));
         }
     }
     data
@@ -183,6 +196,9 @@ pub(crate) struct Connection {
     live: Box<dyn Live>,
     /// It counts as a member of its controller type on the bus (from its open to its close).
     joined: bool,
+    /// The mailbox batches waiting for the client's acknowledgement, when it acknowledges them
+    /// (`_ack_=1`).
+    mail: Option<MailAcks>,
 }
 
 impl Connection {
@@ -199,6 +215,7 @@ impl Connection {
         // The real UUID is known in on_open (the server assigns the slot at the upgrade).
         let uuid = app.bus.connection_uuid(0, 0, 0);
         let recovery = params.get_str(RECOVER_PARAM).and_then(Recovery::parse);
+        let mail = MailAcks::requested(&params).then(MailAcks::default);
         Connection {
             app,
             kind,
@@ -213,6 +230,7 @@ impl Connection {
             },
             live: Box::new(Typed { controller, events }),
             joined: false,
+            mail,
         }
     }
 
@@ -349,6 +367,54 @@ impl Connection {
         }
     }
 
+    /// A mailbox batch ending with message `last` was written to this connection. A client that
+    /// acknowledges gets `_mail_` and the connection holds `claim` until its `_ack_` (closing the
+    /// connection with 1008 when none comes within `BusConfig::mailbox_ack_timeout`); for any other
+    /// the claim is confirmed now.
+    pub(crate) fn mail_written(
+        &mut self,
+        ws: &mut WebSocket<'_>,
+        last: Option<&Arc<str>>,
+        claim: &Claim,
+    ) {
+        let (Some(mail), Some(last)) = (self.mail.as_mut(), last) else {
+            claim.delivered();
+            return;
+        };
+        if claim.is_delivered() {
+            return; // another connection acknowledged it first
+        }
+        if let Err(e) = ws.write_text(&MailAcks::mail_frame(last)) {
+            log::debug!("plezi: _mail_ not written: {e}");
+            return; // closing: the claim is given back with the others
+        }
+        let (server, id) = (ws.server().clone(), ws.id());
+        let timeout = self.app.bus.config().mailbox_ack_timeout;
+        let overdue = last.clone();
+        let timer = ws.server().run_after(timeout, move || {
+            server.run(id, move |h, ws| {
+                if let Some(conn) = Connection::downcast(h) {
+                    conn.ack_overdue(ws, &overdue);
+                }
+            });
+        });
+        mail.wait(last.clone(), claim.clone(), Some(timer));
+    }
+
+    /// The acknowledgement deadline of the batch ending with `last` passed.
+    fn ack_overdue(&mut self, ws: &mut WebSocket<'_>, last: &str) {
+        if self.mail.as_mut().is_some_and(|m| m.overdue(last)) {
+            log::debug!(
+                "plezi: connection {} did not acknowledge its mailbox messages in time; closing it",
+                self.state.uuid
+            );
+            ws.close(
+                CLOSE_POLICY_VIOLATION,
+                "mailbox messages not acknowledged in time",
+            );
+        }
+    }
+
     /// Pre-encoded bytes from the bus, written as they are.
     pub(crate) fn deliver_raw(ws: &mut WebSocket<'_>, bytes: &[u8]) {
         let written = match std::str::from_utf8(bytes) {
@@ -389,6 +455,14 @@ impl Connection {
 
     /// A message from the client: auto-dispatch or `on_message`, by the controller's mode.
     pub(crate) fn message(&mut self, port: &mut dyn WsPort, msg: Message<'_>) {
+        if let (Some(mail), Message::Text(text)) = (self.mail.as_mut(), &msg)
+            && let Some(mid) = mail_ack::acknowledged(text)
+        {
+            if let (Some(timer), Some(server)) = (mail.ack(&mid), port.server()) {
+                server.cancel_timer(timer);
+            }
+            return;
+        }
         self.with_cx(port, Source::WebSocket, None, |live, cx| {
             live.message(cx, msg)
         });
@@ -397,6 +471,12 @@ impl Connection {
 
     /// The connection closed: runs `on_close` and leaves the bus.
     pub(crate) fn close(&mut self, info: &CloseInfo) {
+        // Unacknowledged mailbox batches go back (first in line for the identity's next connection).
+        if let Some(mail) = self.mail.take()
+            && let Some(server) = self.app.handle()
+        {
+            mail.timers().for_each(|t| server.cancel_timer(t));
+        }
         let mut cx =
             Ctx::for_connection(&self.app, &self.kind, Source::Hook, &mut self.state, None);
         self.live.close(&mut cx, info);
@@ -467,7 +547,7 @@ mod tests {
     use crate::session::{SessionConfig, Sessions};
 
     fn delivery(event: &str, data: Value) -> Delivery {
-        Delivery::new(event.into(), data, None, Target::Multicast, None)
+        Delivery::new(event.into(), data, None, Target::Multicast, None, None)
     }
 
     #[test]

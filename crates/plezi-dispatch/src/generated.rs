@@ -56,6 +56,15 @@ pub const RECOVER_PARAM: &str = "_recover_";
 /// Event name of the server's recovery report: `{"event":"_recovered_","streams":{STREAM:true|false}}` (false: the history no longer covers the gap).
 pub const RECOVERED_EVENT: &str = "_recovered_";
 
+/// Query parameter (`_ack_=1`) of an upgrade request whose client acknowledges its mailbox messages (each batch stays in the mailbox until acknowledged).
+pub const ACK_PARAM: &str = "_ack_";
+
+/// Key of an identity notification's mailbox message id (the same on a redelivery), and of the id in `_mail_` and in the client's `_ack_`.
+pub const MESSAGE_ID_KEY: &str = "_mid_";
+
+/// Event name the server writes after a mailbox batch to an acknowledging client: `{"event":"_mail_","_mid_":LAST_ID}`; the client answers `{"event":"_ack_","_mid_":LAST_ID}`.
+pub const MAIL_EVENT: &str = "_mail_";
+
 // WebSocket close codes
 
 /// Close code of an orderly close (RFC 6455 section 7.4.1).
@@ -86,6 +95,9 @@ pub const RECONNECT_INTERVAL_MS: u64 = 200;
 
 /// Cap of the client's exponential reconnect backoff (reconnect_max_interval).
 pub const RECONNECT_MAX_INTERVAL_MS: u64 = 10000;
+
+/// How many mailbox message ids the client remembers to drop a redelivered message (at least one full mailbox batch).
+pub const MAIL_IDS_REMEMBERED: u32 = 1024;
 
 // Reserved event names
 

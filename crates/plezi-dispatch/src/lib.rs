@@ -86,6 +86,7 @@ mod dispatcher;
 mod endpoint;
 mod error;
 mod events;
+mod mail_ack;
 mod msg;
 mod rate;
 mod recovery;

@@ -6,9 +6,11 @@
 //!   per loop, however many receivers. The handler's message is built once and shared
 //!   (`Msg`); a receiver that relays it unchanged writes the frame encoded once for all.
 //! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `broadcast_listed`.
-//! - Mailbox batches run on each live connection of the identity (one task per loop); the claim is confirmed once one
-//!   of them took every message. If none is open any more, the claim is dropped unconfirmed and
-//!   the messages stay first in the mailbox.
+//! - Mailbox batches run on each live connection of the identity (one task per loop), each message
+//!   with its mailbox message id (`_mid_`); the claim is confirmed once one of them took every
+//!   message, or, for a client that acknowledges (`_ack_=1`, see `mail_ack.rs`), once the first one
+//!   acknowledged them. If none is open any more, the claim is dropped unconfirmed and the messages
+//!   stay first in the mailbox.
 //! - A failed unicast runs the sender's `failed_unicast`.
 //! - A notification refused after `Ctx::notify` returned (the Redis store answers later) is
 //!   written to the sending connection as an `err` event (507 or 503).
@@ -65,6 +67,7 @@ impl Sink for DispatchSink {
             payload,
             from,
             position,
+            mailbox_id,
         } = delivery;
         let filter = match &recipients {
             Recipients::All { except } => Some(Self::filter(&app, None, *except)),
@@ -87,7 +90,8 @@ impl Sink for DispatchSink {
                 }
             }
             Payload::Event { event, data } => {
-                let delivery = Delivery::new(event, data, from, target, position);
+                let delivery =
+                    Delivery::new(event, data, from, target, position, mailbox_id.as_deref());
                 let each: EachFn = Arc::new(move |h, ws| {
                     if let Some(conn) = Connection::downcast(h) {
                         conn.deliver(ws, &delivery);
@@ -119,12 +123,18 @@ impl Sink for DispatchSink {
             claim,
         } = batch;
         let target = Target::Identity(identity);
+        let last = messages.last().map(|m| m.id.clone());
         let deliveries: Vec<Result<Delivery, Arc<[u8]>>> = messages
             .into_iter()
-            .map(|p| match p {
-                Payload::Event { event, data } => {
-                    Ok(Delivery::new(event, data, None, target.clone(), None))
-                }
+            .map(|m| match m.payload {
+                Payload::Event { event, data } => Ok(Delivery::new(
+                    event,
+                    data,
+                    None,
+                    target.clone(),
+                    None,
+                    Some(&m.id),
+                )),
                 Payload::Raw(bytes) => Err(bytes),
             })
             .collect();
@@ -138,7 +148,7 @@ impl Sink for DispatchSink {
                     Err(bytes) => Connection::deliver_raw(ws, bytes),
                 }
             }
-            claim.delivered();
+            conn.mail_written(ws, last.as_ref(), &claim);
         });
         let ids = connections.into_iter().filter_map(|u| app.conn_of(u));
         handle.for_each_listed(ids, each);

@@ -437,7 +437,7 @@ impl<C: Controller> Harness<C> {
         if !self.port.open {
             return Vec::new();
         }
-        let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast, None);
+        let delivery = Delivery::new(event.to_owned(), data, None, Target::Multicast, None, None);
         self.conn.deliver(&mut self.port, &delivery);
         self.written()
     }

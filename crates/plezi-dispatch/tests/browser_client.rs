@@ -1,6 +1,8 @@
 //! The JavaScript client (`PleziClient`) in headless Chromium: runs `tests/browser/run.mjs`, which starts
 //! `tests/browser/mock-server.mjs` (a small Node stand-in for the server) and checks emit with ack,
-//! timeouts, `unknown`, reconnection with backoff after a restart, `ajaj.emit` and the `ajaj.auto` fallback.
+//! timeouts, `unknown`, reconnection with backoff after a restart, recovery positions, acknowledged
+//! mailboxes (`_mail_` answered with `_ack_`, a redelivered `_mid_` dropped), `ajaj.emit` and the
+//! `ajaj.auto` fallback.
 //!
 //! Needs Node.js, `npm install` in `tests/browser` (playwright-core, ws, typescript: the `.d.ts` is
 //! type-checked first) and `/usr/bin/chromium`; `cargo xtask setup` installs them all. The test fails (it

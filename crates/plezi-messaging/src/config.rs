@@ -146,6 +146,10 @@ pub struct BusConfig {
     pub mailbox_claim_batch: usize,
     /// How long one server may hold an identity's drain turn before another may take it. Default: 30 s.
     pub mailbox_claim_ttl: Duration,
+    /// How long a connection whose client acknowledges its mailbox messages may leave a batch
+    /// unacknowledged; past it the dispatch layer closes the connection (1008) and the batch goes to the
+    /// identity's next connection. Default: 10 s.
+    pub mailbox_ack_timeout: Duration,
     /// Publishes that may wait for Redis (queued while it is down); beyond this `publish` fails with
     /// [`crate::BusError::QueueFull`]. Default: 65,536.
     pub publish_queue_capacity: usize,
@@ -196,6 +200,7 @@ impl Default for BusConfig {
             notify_rate_peers: 10_000,
             mailbox_claim_batch: 256,
             mailbox_claim_ttl: Duration::from_secs(30),
+            mailbox_ack_timeout: Duration::from_secs(10),
             publish_queue_capacity: 65_536,
             publish_batch: 1_024,
             max_envelope_bytes: 4 << 20,

@@ -16,6 +16,7 @@
 //! - `kind`: `multicast`, `broadcast` (+`controller`), `unicast` (+`to`), `channel` (+`channel`),
 //!   `identity` (+`identity`), or `drain` (+`identity`: "your live connections of this identity have mail").
 //! - `except`, `from`: connection UUIDs, optional.
+//! - `mid`: the mailbox message id of a forwarded identity notification, optional.
 //! - payload: `event` + `data` (any JSON, default `null`), or `raw` (the bytes, when they are UTF-8), or
 //!   `raw64` (standard base64 with padding, when they are not).
 //!
@@ -105,6 +106,8 @@ struct Out<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<ConnectionUuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    mid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     event: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a serde_json::Value>,
@@ -174,6 +177,8 @@ struct In {
     except: Option<ConnectionUuid>,
     #[serde(default)]
     from: Option<ConnectionUuid>,
+    #[serde(default)]
+    mid: Option<String>,
     #[serde(default)]
     event: Option<String>,
     #[serde(default)]
@@ -317,6 +322,7 @@ impl Envelope {
                 except: raw.except,
                 from: raw.from,
                 position,
+                mailbox_id: raw.mid.map(Arc::from),
             }),
         })
     }
@@ -341,6 +347,7 @@ fn encode_parts(origin: ServerId, seq: Option<u64>, body: BodyRef<'_>, out: &mut
         identity: None,
         except: None,
         from: None,
+        mid: None,
         event: None,
         data: None,
         raw: None,
@@ -354,6 +361,7 @@ fn encode_parts(origin: ServerId, seq: Option<u64>, body: BodyRef<'_>, out: &mut
         BodyRef::Message(m) => {
             o.except = m.except;
             o.from = m.from;
+            o.mid = m.mailbox_id.as_deref();
             let p = PayloadOut::new(&m.payload);
             (o.event, o.data, o.raw, o.raw64) = (p.event, p.data, p.raw, p.raw64);
             match &m.target {
@@ -397,17 +405,32 @@ pub(crate) fn with_seq(encoded: &[u8], seq: u64, out: &mut Vec<u8>) {
     }
 }
 
-/// The stored form of a mailbox message: the payload fields of an envelope.
-pub(crate) fn encode_stored(payload: &Payload) -> Vec<u8> {
-    serde_json::to_vec(&PayloadOut::new(payload)).unwrap_or_default()
+/// The stored form of a mailbox message: its id (`mid`) and the payload fields of an envelope.
+pub(crate) fn encode_stored(id: &str, payload: &Payload) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Stored<'a> {
+        mid: &'a str,
+        #[serde(flatten)]
+        payload: PayloadOut<'a>,
+    }
+    let stored = Stored {
+        mid: id,
+        payload: PayloadOut::new(payload),
+    };
+    serde_json::to_vec(&stored).unwrap_or_default()
 }
 
-/// Reads a stored mailbox message.
-pub(crate) fn decode_stored(bytes: &[u8]) -> Option<Payload> {
-    serde_json::from_slice::<PayloadIn>(bytes)
-        .ok()?
-        .into_payload()
-        .ok()
+/// Reads a stored mailbox message: its id (`None` when it was stored without one) and its payload.
+pub(crate) fn decode_stored(bytes: &[u8]) -> Option<(Option<String>, Payload)> {
+    #[derive(Deserialize)]
+    struct Stored {
+        #[serde(default)]
+        mid: Option<String>,
+        #[serde(flatten)]
+        payload: PayloadIn,
+    }
+    let stored = serde_json::from_slice::<Stored>(bytes).ok()?;
+    Some((stored.mid, stored.payload.into_payload().ok()?))
 }
 
 #[cfg(test)]
@@ -454,6 +477,7 @@ mod tests {
                     except: Some(uuid(1)),
                     from: Some(uuid(2)),
                     position: None,
+                    mailbox_id: Some(Arc::from("0000000000000063.7")),
                 };
                 assert_eq!(
                     Envelope::encode_message(origin, &m),
@@ -535,8 +559,16 @@ mod tests {
             Payload::raw("abc"),
             Payload::raw([0xffu8]),
         ] {
-            assert_eq!(decode_stored(&encode_stored(&p)), Some(p));
+            assert_eq!(
+                decode_stored(&encode_stored("s.1", &p)),
+                Some((Some("s.1".to_owned()), p))
+            );
         }
         assert_eq!(decode_stored(b"nope"), None);
+        // Stored before messages had ids: read without one.
+        assert_eq!(
+            decode_stored(br#"{"event":"e","data":1}"#),
+            Some((None, Payload::event("e", json!(1))))
+        );
     }
 }

@@ -62,7 +62,7 @@
 //! impl Sink for Inbox {
 //!     fn deliver(&self, _: LocalDelivery) {}
 //!     fn deliver_mailbox(&self, batch: MailboxBatch) {
-//!         self.0.lock().unwrap().extend(batch.messages);
+//!         self.0.lock().unwrap().extend(batch.messages.into_iter().map(|m| m.payload));
 //!         batch.claim.delivered(); // a live connection took them
 //!     }
 //! }
@@ -114,5 +114,5 @@ pub use history::{HistoryLimits, Position, RecoveryGap};
 pub use mailbox::MailboxUsage;
 pub use message::{Message, Payload, Target};
 pub use session_store::{MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig};
-pub use sink::{Claim, LocalDelivery, MailboxBatch, Recipients, Sink};
+pub use sink::{Claim, LocalDelivery, Mail, MailboxBatch, Recipients, Sink};
 pub use uuid::{ConnectionUuid, ParseUuidError, SERVER_ID_TEXT_LEN, ServerId, UUID_TEXT_LEN};

@@ -53,6 +53,7 @@ impl LocalNode {
             except,
             from,
             position,
+            mailbox_id,
         } = message;
         let recipients = match &target {
             Target::Multicast => Recipients::All { except },
@@ -87,6 +88,7 @@ impl LocalNode {
             payload,
             from,
             position,
+            mailbox_id,
         });
     }
 }

@@ -101,6 +101,9 @@ pub struct Message {
     /// Its place in its stream's history, set by the bus when the target keeps one
     /// ([`crate::Bus::keep_history`]); `None` otherwise.
     pub position: Option<Position>,
+    /// The mailbox message id of an identity notification forwarded after its delivery was
+    /// confirmed (the id it got when it was stored, see [`crate::Mail`]); `None` otherwise.
+    pub mailbox_id: Option<Arc<str>>,
 }
 
 impl Message {
@@ -112,6 +115,7 @@ impl Message {
             except: None,
             from: None,
             position: None,
+            mailbox_id: None,
         }
     }
 

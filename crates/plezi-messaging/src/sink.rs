@@ -43,13 +43,27 @@ pub struct LocalDelivery {
     pub from: Option<ConnectionUuid>,
     /// Its place in its stream's history (when the target keeps one).
     pub position: Option<Position>,
+    /// Its mailbox message id, when it is an identity notification drained from a mailbox (see
+    /// [`Mail`]) or forwarded after one was confirmed.
+    pub mailbox_id: Option<Arc<str>>,
+}
+
+/// One message claimed from an identity's mailbox.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Mail {
+    /// Unique per stored message (`{server id}.{n}`, given when it was stored); a redelivery of the
+    /// message carries the same id, so a client can drop a repeat.
+    pub id: Arc<str>,
+    /// What the identity's connections receive.
+    pub payload: Payload,
 }
 
 /// Messages claimed from an identity's mailbox, for that identity's live local connections.
 ///
 /// Write every message, in order, to each listed connection that is still open; once at least one
-/// connection took them all, call [`Claim::delivered`]. If none is open any more, drop the claim (and every
-/// clone of it): the messages stay first in the mailbox, in order, for the next drain.
+/// connection took them all (was written them all, or acknowledged them all when its client
+/// acknowledges), call [`Claim::delivered`]. If none is open any more, drop the claim (and every clone of
+/// it): the messages stay first in the mailbox, in order, for the next drain.
 #[derive(Debug)]
 pub struct MailboxBatch {
     /// The identity whose mailbox was drained.
@@ -57,7 +71,7 @@ pub struct MailboxBatch {
     /// The identity's live connections on this server (sorted, no duplicates).
     pub connections: Vec<ConnectionUuid>,
     /// The claimed messages, oldest first.
-    pub messages: Vec<Payload>,
+    pub messages: Vec<Mail>,
     /// The receipt: [`Claim::delivered`] removes the messages for good; dropping it undelivered leaves them first in line.
     pub claim: Claim,
 }
@@ -166,13 +180,14 @@ pub trait Sink: Send + Sync + 'static {
             messages,
             claim,
         } = batch;
-        for payload in messages {
+        for mail in messages {
             self.deliver(LocalDelivery {
                 target: Target::Identity(identity.clone()),
                 recipients: Recipients::Listed(connections.clone()),
-                payload,
+                payload: mail.payload,
                 from: None,
                 position: None,
+                mailbox_id: Some(mail.id),
             });
         }
         claim.delivered();

@@ -197,6 +197,12 @@ fn a_dropped_claim_returns_messages_to_the_head_in_order() {
     });
     let nums: Vec<_> = rec.mailbox_events().into_iter().map(|(_, d)| d).collect();
     assert_eq!(nums, vec![json!(1), json!(2), json!(3)]);
+    // The redelivery carries the ids the messages were stored with; every id is unique.
+    let ids = rec.seen.lock().unwrap().mail_ids.clone();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(ids[..2], ids[2..4], "redelivered with the same ids");
+    assert_ne!(ids[0], ids[1]);
+    assert!(!ids[..2].contains(&ids[4]));
 }
 
 // Lifespans (expiry, renewal on access) are deadlines: they are tested on a hand-driven clock in

@@ -122,6 +122,30 @@ fn two_servers_draining_at_once_deliver_each_message_once_per_connection() {
     claimed.extend(numbers(rec_b.mailbox_events()));
     claimed.sort_unstable();
     assert_eq!(claimed, all, "each message claimed by exactly one server");
+    // A forward carries the id of the message its claim confirmed.
+    let mut claimed_ids = rec_a.seen.lock().unwrap().mail_ids.clone();
+    claimed_ids.extend(rec_b.seen.lock().unwrap().mail_ids.clone());
+    claimed_ids.sort_unstable();
+    let mut forwarded_ids: Vec<String> = [&rec_a, &rec_b]
+        .iter()
+        .flat_map(|rec| {
+            let seen = rec.seen.lock().unwrap();
+            seen.deliveries
+                .iter()
+                .map(|d| {
+                    d.mailbox_id
+                        .as_deref()
+                        .expect("a forward has its id")
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    forwarded_ids.sort_unstable();
+    assert_eq!(
+        forwarded_ids, claimed_ids,
+        "each forward names its claimed message"
+    );
     // Per connection, claims arrive in order and forwards arrive in order.
     for rec in [&rec_a, &rec_b] {
         let c = numbers(rec.mailbox_events());
@@ -183,6 +207,11 @@ fn a_dropped_claim_goes_back_and_another_server_takes_it() {
     rec_b.wait_mailbox(3);
     assert_eq!(numbers(rec_b.mailbox_events()), vec![0, 1, 2]);
     assert!(rec_a.mailbox_events().is_empty());
+    // b's batch carries the ids a's claim had: they were stored with the messages.
+    let ids_a = rec_a.seen.lock().unwrap().mail_ids.clone();
+    let ids_b = rec_b.seen.lock().unwrap().mail_ids.clone();
+    assert_eq!(ids_b.len(), 3);
+    assert_eq!(ids_a[..], ids_b[..ids_a.len()]);
 }
 
 #[test]

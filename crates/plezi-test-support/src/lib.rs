@@ -42,6 +42,34 @@ pub fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
+/// Makes closing `stream` reset the connection (`SO_LINGER` 0: the kernel sends RST, not FIN, and
+/// drops whatever was not read), as a client whose network failed looks to the server. Drop the
+/// stream (or its owner) after this call.
+pub fn reset_on_close(stream: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is the open socket `stream` owns; the option value is a valid `linger`
+    // of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// Sends `log` records at `Info` and above to stderr (once per test binary; later calls do
 /// nothing).
 pub fn init_log() {

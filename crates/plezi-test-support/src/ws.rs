@@ -205,6 +205,36 @@ impl Ws {
             .to_owned()
     }
 
+    /// Waits until bytes that arrived for this client and that it has not read contain `needle`,
+    /// without reading them (a server frame's text payload is not masked, so it shows as is): the
+    /// server wrote them, the application never saw them. Fails after the deadline.
+    pub fn peek_until(&self, needle: &str) {
+        let stream = self.socket.get_ref();
+        let mut buf = vec![0u8; 1 << 16];
+        let start = std::time::Instant::now();
+        loop {
+            let n = stream.peek(&mut buf).unwrap_or(0);
+            if buf[..n]
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{}: {needle:?} did not arrive within {DEADLINE:?}",
+                self.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Resets the connection (TCP RST, no close frame; what the client had not read is lost), as a
+    /// client whose network failed.
+    pub fn reset(self) {
+        crate::reset_on_close(self.socket.get_ref());
+    }
+
     /// Closes the connection and waits for the server's close frame.
     pub fn close(mut self) {
         let _ = self.socket.close(None);

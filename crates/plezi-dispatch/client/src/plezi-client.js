@@ -117,6 +117,8 @@
       this._next_eid = 1;
       /** The last position seen in each stream that keeps a history: stream -> {e, o}. */
       this._positions = {};
+      /** The last PROTOCOL.MAIL_IDS_REMEMBERED mailbox message ids delivered (a redelivery is dropped). */
+      this._mail_ids = new RecentIds(PROTOCOL.MAIL_IDS_REMEMBERED);
       this._attempt = 0; // failed reconnect attempts since the last open
       this._reconnect_timer = null;
       this._connect();
@@ -179,7 +181,7 @@
     // ---- private ----
 
     _connect() {
-      const ws = new WebSocket(this._recoveryUrl());
+      const ws = new WebSocket(this._connectUrl());
       this.ws = ws;
       this.connected = false;
       // Events of a replaced socket still deliver messages, but no longer change the client's state.
@@ -227,12 +229,25 @@
       this._dispatch(message);
     }
 
-    /** The URL to connect to: the client's, plus the last position seen in each stream. */
-    _recoveryUrl() {
-      const seen = Object.keys(this._positions).map((s) => Object.assign({ s }, this._positions[s]));
-      if (!seen.length) return this.url;
+    /**
+     * The URL to connect to: the client's, asking for acknowledged mailboxes (`_ack_=1`), plus the last
+     * position seen in each stream.
+     */
+    _connectUrl() {
       const sep = this.url.includes('?') ? '&' : '?';
-      return this.url + sep + PROTOCOL.RECOVER_PARAM + '=' + encodeURIComponent(JSON.stringify(seen));
+      let url = this.url + sep + PROTOCOL.ACK_PARAM + '=1';
+      const seen = Object.keys(this._positions).map((s) => Object.assign({ s }, this._positions[s]));
+      if (seen.length) url += '&' + PROTOCOL.RECOVER_PARAM + '=' + encodeURIComponent(JSON.stringify(seen));
+      return url;
+    }
+
+    /** The server wrote a mailbox batch ending with message `mid`: every message of it was handled. */
+    _mailWritten(mid) {
+      if (typeof mid !== 'string') return;
+      const ack = {};
+      ack[EVENT] = PROTOCOL.ACK_EVENT;
+      ack[PROTOCOL.MESSAGE_ID_KEY] = mid;
+      this.sendraw(JSON.stringify(ack));
     }
 
     /** Remembers where a delivered message sits in its stream (for recovery after a reconnect). */
@@ -258,6 +273,9 @@
       if (typeof name !== 'string') return this._unknown(message);
       if (name === PROTOCOL.ACK_EVENT) return this._acked(message[EID]);
       if (name === PROTOCOL.RECOVERED_EVENT) return this._recovered(message);
+      if (name === PROTOCOL.MAIL_EVENT) return this._mailWritten(message[PROTOCOL.MESSAGE_ID_KEY]);
+      const mid = message[PROTOCOL.MESSAGE_ID_KEY];
+      if (typeof mid === 'string' && !this._mail_ids.add(mid)) return; // redelivered: handled already
       this._track(message);
       const handler = handlerFor(this, name);
       if (handler) handler.call(this, message);
@@ -292,6 +310,23 @@
       const retry = Object.assign({}, pending.event);
       delete retry[EID];
       this.ajaj._post(retry, () => call(this, pending.callback, pending.event, this), fail);
+    }
+  }
+
+  /** The last `max` ids seen, oldest forgotten first. */
+  class RecentIds {
+    constructor(max) {
+      this.max = max;
+      this.set = new Set();
+    }
+
+    /** Remembers `id`. @returns {boolean} false when it was remembered already. */
+    add(id) {
+      if (this.set.has(id)) return false;
+      this.set.add(id);
+      // A Set iterates in insertion order: the first one is the oldest.
+      if (this.set.size > this.max) this.set.delete(this.set.values().next().value);
+      return true;
     }
   }
 

@@ -5,6 +5,8 @@
 //   blackhole  -> over WebSocket: dropped, no _ack_ (to provoke a timeout); over AJAJ: echoed
 //   say        -> writes `payload` (a string) as is: lets a test send any text to the client
 //   whereami   -> {"event":"whereami","url":<the path and query the connection was opened with>}
+//   acks       -> {"event":"acks","mids":[<the _mid_ of every _ack_ this connection received>]}
+//   _ack_      -> from a connection opened with _ack_=1 and with a string _mid_: recorded, no reply
 //   anything else, and reserved names -> {"event":"err","status":404,"result":"not found","request":...}
 // Non-JSON, non-object and binary WebSocket messages close the connection with 1003, like plezi.
 //
@@ -54,6 +56,13 @@ function onWebSocketMessage(socket, data, isBinary) {
     return socket.close(P.CLOSE_UNSUPPORTED_DATA, 'auto-dispatch takes JSON objects');
   }
   if (message[P.EVENT_KEY] === 'blackhole') return; // dropped: no _ack_, no reply
+  const acked = message[P.MESSAGE_ID_KEY];
+  if (message[P.EVENT_KEY] === P.ACK_EVENT && typeof acked === 'string' && socket.acksMail) {
+    return socket.acks.push(acked); // like plezi: an acknowledgement is never answered
+  }
+  if (message[P.EVENT_KEY] === 'acks') {
+    return socket.send(JSON.stringify({ [P.EVENT_KEY]: 'acks', mids: socket.acks }));
+  }
   if (message[P.EVENT_KEY] === 'whereami') {
     return socket.send(JSON.stringify({ [P.EVENT_KEY]: 'whereami', url: socket.openedAt }));
   }
@@ -106,6 +115,8 @@ const server = createServer((request, response) => {
 const sockets = new WebSocketServer({ server });
 sockets.on('connection', (socket, request) => {
   socket.openedAt = request.url;
+  socket.acksMail = new URL(request.url, 'http://x').searchParams.get(P.ACK_PARAM) === '1';
+  socket.acks = [];
   socket.on('message', (data, isBinary) => onWebSocketMessage(socket, data, isBinary));
 });
 

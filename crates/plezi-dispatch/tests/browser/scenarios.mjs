@@ -314,6 +314,58 @@ export const scenarios = [
   },
 
   {
+    name: 'mailbox: _ack_=1 on every URL, each _mail_ acknowledged, a redelivered _mid_ dropped',
+    mock: true,
+    async run({ page, target }) {
+      await page.evaluate(async (ws) => {
+        const { check, deferred, within } = __t;
+        const P = PleziClient.PROTOCOL;
+        const client = await __t.open(ws, true);
+        client.reconnect_interval = 50;
+        const got = [];
+        client.note = (m) => got.push(m.n);
+        const ask = async (event, field) => {
+          const answer = deferred();
+          client[event] = (m) => answer.resolve(m[field]);
+          client.emit({ event });
+          return within(answer.promise, 5000, event);
+        };
+        // The messages go out, then an echo round trip: every one was handled (and acknowledged) after it.
+        const deliver = async (...messages) => {
+          for (const m of messages) client.emit({ event: 'say', payload: JSON.stringify(m) });
+          await ask('echo', 'event');
+        };
+        const note = (n) => ({ event: 'note', n, _mid_: 's.' + n });
+        const mail = (n) => ({ event: '_mail_', _mid_: 's.' + n });
+        const reopen = async () => {
+          const opened = deferred();
+          client.onopen = () => opened.resolve();
+          client.ws.close();
+          await within(opened.promise, 10000, 'reconnected');
+        };
+        check(new URL(await ask('whereami', 'url'), 'http://x').searchParams.get(P.ACK_PARAM) === '1', 'asks for acks');
+        await deliver(note(1), note(2), mail(2));
+        check((await ask('acks', 'mids')).join() === 's.2', 'the batch is acknowledged by its last id');
+        check(got.join() === '1,2', 'delivered: ' + got.join());
+        // The ack was lost with the connection: the server writes the batch again, with more.
+        await reopen();
+        check(new URL(await ask('whereami', 'url'), 'http://x').searchParams.get(P.ACK_PARAM) === '1', 'again');
+        await deliver(note(1), note(2), note(3), mail(3));
+        check((await ask('acks', 'mids')).join() === 's.3', 'acknowledged on the new connection');
+        check(got.join() === '1,2,3', 'each message once: ' + got.join());
+        // A message without _mid_ is never deduplicated; the memory of ids is bounded.
+        const many = [{ event: 'note', n: 0 }, { event: 'note', n: 0 }];
+        for (let i = 4; i < 4 + P.MAIL_IDS_REMEMBERED; i++) many.push(note(i));
+        many.push(note(1), note(4 + P.MAIL_IDS_REMEMBERED - 1));
+        await deliver(...many);
+        const tail = got.slice(3);
+        check(tail.length === 2 + P.MAIL_IDS_REMEMBERED + 1, 'got ' + tail.length);
+        check(tail[tail.length - 1] === 1, 'the oldest id was forgotten: ' + tail.slice(-3).join());
+      }, target.ws);
+    },
+  },
+
+  {
     name: 'close() stops auto-reconnect; reconnect() reopens once',
     async run({ page, target }) {
       await page.evaluate(async (ws) => {

@@ -17,7 +17,7 @@ mod store;
 mod worker;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -197,6 +197,8 @@ pub(crate) struct Mailboxes {
     server_channel_prefix: String,
     /// Bytes of notifications queued for the worker.
     pending: Arc<AtomicUsize>,
+    /// Notifications given an id so far (makes each stored message's id unique).
+    ids: AtomicU64,
 }
 
 impl Mailboxes {
@@ -227,7 +229,15 @@ impl Mailboxes {
             thread: Mutex::new(thread),
             server_channel_prefix,
             pending,
+            ids: AtomicU64::new(0),
         }
+    }
+
+    /// A fresh mailbox message id: `{server id}.{n}` (server ids are random per process, so ids are
+    /// unique across servers and restarts).
+    fn new_id(&self) -> String {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{}.{n:x}", self.node.server)
     }
 
     /// Stores a notification. In memory (or on the worker thread itself) it is stored at once and the
@@ -242,7 +252,7 @@ impl Mailboxes {
         outcome: Outcome,
     ) -> Result<(), BusError> {
         check_identity(identity)?;
-        let stored = envelope::encode_stored(payload);
+        let stored = envelope::encode_stored(&self.new_id(), payload);
         let here = self.store.is_local() || Some(std::thread::current().id()) == self.worker;
         if here {
             let mine = store_notify(

@@ -14,8 +14,8 @@ use super::{
 use crate::envelope::{self, Envelope};
 use crate::error::BusError;
 use crate::local_node::LocalNode;
-use crate::message::{Message, Payload, Target};
-use crate::sink::{Claim, MailboxBatch};
+use crate::message::{Message, Target};
+use crate::sink::{Claim, Mail, MailboxBatch};
 
 /// A claim handed to the sink and not yet confirmed or returned.
 struct InFlight {
@@ -299,12 +299,10 @@ impl Worker {
         let forwards: Vec<Vec<u8>> = messages
             .iter()
             .filter_map(|m| envelope::decode_stored(m))
-            .map(|payload| {
-                Envelope::message(
-                    self.node.server,
-                    Message::new(Target::Identity(identity.to_owned()), payload),
-                )
-                .encode()
+            .map(|(id, payload)| {
+                let mut message = Message::new(Target::Identity(identity.to_owned()), payload);
+                message.mailbox_id = id.map(Arc::from);
+                Envelope::message(self.node.server, message).encode()
             })
             .collect();
         let next_token = self.new_token();
@@ -373,29 +371,35 @@ impl Worker {
         );
         let claim = Claim::new(
             identity.to_owned(),
-            token,
+            token.clone(),
             messages.clone(),
             Box::new(self.jobs.clone()),
         );
         if connections.is_empty() {
             return; // dropping the claim returns the messages
         }
-        let payloads: Vec<Payload> = messages
+        let mail: Vec<Mail> = messages
             .iter()
-            .filter_map(|m| {
-                let p = envelope::decode_stored(m);
-                if p.is_none() {
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let Some((id, payload)) = envelope::decode_stored(m) else {
                     log::warn!(
                         "dropping an unreadable stored message in the mailbox of {identity:?}"
                     );
-                }
-                p
+                    return None;
+                };
+                // Stored without an id (by an older server): one for this claim only.
+                let id = id.unwrap_or_else(|| format!("{token}.{i}"));
+                Some(Mail {
+                    id: Arc::from(id),
+                    payload,
+                })
             })
             .collect();
         self.node.sink().deliver_mailbox(MailboxBatch {
             identity: identity.to_owned(),
             connections,
-            messages: payloads,
+            messages: mail,
             claim,
         });
     }

@@ -22,6 +22,8 @@ pub struct Seen {
     pub failed: Vec<(Option<ConnectionUuid>, ConnectionUuid, Payload)>,
     /// Claims kept instead of confirmed (see `Recorder::hold_claims`).
     pub held: Vec<Claim>,
+    /// The message ids of every mailbox batch handed over (held or confirmed), in order.
+    pub mail_ids: Vec<String>,
     /// Refused notifications reported to the sink: (sender, identity, event, error).
     pub refused: Vec<(ConnectionUuid, String, Option<String>, BusError)>,
 }
@@ -119,11 +121,14 @@ impl Sink for Recorder {
     fn deliver_mailbox(&self, batch: MailboxBatch) {
         let hold = *self.hold.lock().unwrap();
         let mut seen = self.seen.lock().unwrap();
+        seen.mail_ids
+            .extend(batch.messages.iter().map(|m| m.id.to_string()));
         if hold {
             seen.held.push(batch.claim);
         } else {
+            let payloads = batch.messages.into_iter().map(|m| m.payload).collect();
             seen.mailbox
-                .push((batch.identity, batch.connections, batch.messages));
+                .push((batch.identity, batch.connections, payloads));
             batch.claim.delivered();
         }
         drop(seen);
