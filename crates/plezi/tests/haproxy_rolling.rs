@@ -346,9 +346,10 @@ fn a_rolling_restart_behind_haproxy_loses_and_duplicates_nothing() {
     // would be USERS in one.
     let even = USERS / (2 * DRAIN_S as usize);
     println!(
-        "rolling restart: notifications {notices:?}; chat over {USERS} users {chat:?}; chat on the page \
+        "rolling restart: notifications {notices:?} ({} redeliveries dropped); chat over {USERS} users {chat:?}; chat on the page \
          {page_chat:?}; recoveries asked {}, reported {}, recovered {}; {} closes with 1001, peak {peak} \
          closes per 500 ms (even: {even}), {} reconnects; page statuses {}",
+        report["redelivered"],
         recovery["asked"],
         recovery["reported"],
         recovery["recovered"],

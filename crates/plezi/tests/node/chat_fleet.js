@@ -2,7 +2,9 @@
 // one WebSocket to the chat example at `BASE` (through a load balancer), and reconnect whenever it
 // closes, with exponential backoff and "equal jitter" as PleziClient does. Like PleziClient, each user
 // remembers the last `_pos_` it saw in each stream and reconnects with `_recover_`, then expects the
-// `_recovered_` report (`docs/protocol.md#recovery`).
+// `_recovered_` report (`docs/protocol.md#recovery`); and it asks for acknowledged mailboxes
+// (`_ack_=1`), answers each `_mail_` with `_ack_` and drops a notification whose `_mid_` it already
+// handled (`docs/protocol.md#acknowledged-mailboxes`).
 //
 // Two kinds of guest senders: `NOTIFIERS` connections send `notify` to the users in turn, `CHATTERS`
 // connections send `chat` messages to the room ("c<k>:<n>", unique). A message counts as promised once
@@ -40,6 +42,7 @@ const promised = [];
 const chatPromised = [];
 const refused = [];
 const recovery = { asked: 0, reported: 0, recovered: 0, failed: [], unordered: [] };
+let redelivered = 0; // notifications dropped because their `_mid_` was handled already
 let connected = 0;
 let page = null;
 
@@ -108,15 +111,33 @@ class Positions {
   }
 }
 
+/** The mailbox ids a user handled last (PleziClient remembers 1,024), to drop a redelivery. */
+class RecentIds {
+  constructor(limit) {
+    this.limit = limit;
+    this.ids = new Set();
+  }
+
+  /** Whether `id` is new (then it is remembered, the oldest forgotten beyond the limit). */
+  add(id) {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value);
+    return true;
+  }
+}
+
 /** Keeps one connection open for `user` (null: a guest); `onOpen(ws)` runs at every open. */
 function keepOpen(user, cookie, onMessage, onOpen) {
   let attempt = 0;
   let opened = false;
   const positions = user ? new Positions(user) : null;
+  const mail = user ? new RecentIds(1024) : null;
   const wsUrl = BASE.replace(/^http/, 'ws') + '/chat';
   const connect = () => {
     const query = positions ? positions.query() : '';
-    const ws = new WebSocket(wsUrl + query, { headers: cookie ? { Cookie: cookie } : {} });
+    const ack = user ? (query ? '&' : '?') + '_ack_=1' : '';
+    const ws = new WebSocket(wsUrl + query + ack, { headers: cookie ? { Cookie: cookie } : {} });
     let isOpen = false;
     ws.on('open', () => {
       isOpen = true;
@@ -131,8 +152,13 @@ function keepOpen(user, cookie, onMessage, onOpen) {
     });
     ws.on('message', (data) => {
       const msg = JSON.parse(data.toString());
-      if (positions) {
+      if (user) {
         if (msg.event === '_recovered_') return positions.recovered(msg);
+        if (msg.event === '_mail_') return ws.send(JSON.stringify({ event: '_ack_', _mid_: msg._mid_ }));
+        if (typeof msg._mid_ === 'string' && !mail.add(msg._mid_)) {
+          redelivered += 1;
+          return;
+        }
         positions.track(msg);
       }
       onMessage(msg);
@@ -276,7 +302,7 @@ function chatAccount(receivers) {
 }
 
 async function report() {
-  const out = { received, promised, refused, sent: notices.sent, closes, reconnects, connected, recovery };
+  const out = { received, promised, refused, sent: notices.sent, closes, reconnects, connected, recovery, redelivered };
   out.chat = chatAccount(Object.entries(chats));
   if (page) {
     const seen = await page.seen();
