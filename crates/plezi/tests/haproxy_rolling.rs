@@ -349,7 +349,7 @@ fn a_rolling_restart_behind_haproxy_loses_and_duplicates_nothing() {
         "rolling restart: notifications {notices:?} ({} redeliveries dropped); chat over {USERS} users {chat:?}; chat on the page \
          {page_chat:?}; recoveries asked {}, reported {}, recovered {}; {} closes with 1001, peak {peak} \
          closes per 500 ms (even: {even}), {} reconnects; page statuses {}",
-        report["redelivered"],
+        report["redelivered"]["count"],
         recovery["asked"],
         recovery["reported"],
         recovery["recovered"],
