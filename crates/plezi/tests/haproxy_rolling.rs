@@ -150,7 +150,7 @@ impl Fleet {
 
     fn report(&mut self) -> Value {
         self.command("REPORT");
-        let line = self.expect_line("its report", Duration::from_secs(10));
+        let line = self.expect_line("its report", Duration::from_secs(30));
         let report: Value = serde_json::from_str(&line).expect("a JSON report");
         assert!(report.get("error").is_none(), "the fleet failed: {report}");
         report
@@ -435,9 +435,10 @@ fn a_rolling_restart_behind_haproxy_loses_and_duplicates_nothing() {
 
     assert!(closes.len() >= USERS, "{} closes with 1001", closes.len());
     // A loaded machine bunches the closes a little (a lagging loop, a lagging client process:
-    // 170-250 per half second seen); all at once would put nearly every client in one.
+    // 136-309 per half second seen at a load average of 20); all at once would put nearly every
+    // client in one.
     assert!(
-        peak <= USERS * 3 / 5,
+        peak <= USERS * 7 / 10,
         "closes not spread: {peak} in one 500 ms (even would be {even}, all at once {USERS})"
     );
 }
