@@ -176,6 +176,7 @@ impl Bus {
         let histories = RedisHistories::new(
             LazyConnection::new(url, &node.config.redis_tls, node.config.io_timeout)?,
             node.config.max_envelope_bytes,
+            node.config.io_timeout,
         );
         let engine = RedisEngine::start(node.clone(), seeds, histories)?;
         let mailboxes =

@@ -553,6 +553,27 @@ mod tests {
     }
 
     #[test]
+    fn a_history_position_is_read_with_the_stream_of_the_target() {
+        let with_pos = br#"{"v":1,"pos":{"e":"ab12","o":7},"seq":3,"origin":"0000000000000001","kind":"channel","channel":"news","event":"e"}"#;
+        let env = Envelope::decode(with_pos, 1000).unwrap();
+        assert!(env.has_position());
+        let EnvelopeBody::Message(m) = env.body else {
+            panic!("a message")
+        };
+        assert_eq!(
+            m.position,
+            Some(Position {
+                stream: "ch:news".into(),
+                epoch: "ab12".into(),
+                offset: 7
+            })
+        );
+        // A target that keeps no history (a multicast) has no position, whatever it carries.
+        let multicast = br#"{"v":1,"pos":{"e":"ab12","o":7},"origin":"0000000000000001","kind":"multicast","event":"e"}"#;
+        assert!(!Envelope::decode(multicast, 1000).unwrap().has_position());
+    }
+
+    #[test]
     fn stored_form_round_trips() {
         for p in [
             Payload::event("e", json!(null)),

@@ -20,8 +20,9 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::cluster::slot::key_slot;
 use super::resp;
@@ -126,17 +127,28 @@ pub(crate) struct RedisHistories {
     conn: LazyConnection,
     read: redis::Script,
     max_envelope_bytes: usize,
+    io_timeout: Duration,
+    /// When a read last failed: for `io_timeout` after it, reads fail at once (a Redis that is down
+    /// or silent fails every recovery quickly, not one `io_timeout` after another).
+    failed_at: Mutex<Option<Instant>>,
 }
 
 impl RedisHistories {
-    /// Histories read through `conn` (opened at the first recovery).
-    pub fn new(conn: LazyConnection, max_envelope_bytes: usize) -> RedisHistories {
+    /// Histories read through `conn` (opened at the first recovery, each call bounded by
+    /// `io_timeout`).
+    pub fn new(
+        conn: LazyConnection,
+        max_envelope_bytes: usize,
+        io_timeout: Duration,
+    ) -> RedisHistories {
         RedisHistories {
             any: AtomicBool::new(false),
             streams: RwLock::new(HashMap::new()),
             conn,
             read: redis::Script::new(READ),
             max_envelope_bytes,
+            io_timeout,
+            failed_at: Mutex::new(None),
         }
     }
 
@@ -185,10 +197,11 @@ impl RedisHistories {
         self.streams.read().get(&stream).cloned()
     }
 
-    /// The messages of `stream` after `offset` of `epoch`, oldest first (one round trip; blocks up
-    /// to `io_timeout`). A [`RecoveryGap`] when the history does not cover them, when this server
-    /// keeps no history for `stream`, and when Redis cannot be asked (logged): the client must
-    /// reload its state either way.
+    /// The messages of `stream` after `offset` of `epoch`, oldest first (one round trip; waits up
+    /// to `io_timeout` for the connection, then up to `io_timeout` for Redis). A [`RecoveryGap`]
+    /// when the history does not cover them, when this server keeps no history for `stream`, and
+    /// when Redis cannot be asked (logged; and at once for `io_timeout` after such a failure): the
+    /// client must reload its state either way.
     pub fn since(
         &self,
         stream: &str,
@@ -198,8 +211,18 @@ impl RedisHistories {
         let Some(keys) = self.streams.read().get(stream).cloned() else {
             return Err(RecoveryGap);
         };
+        let now = Instant::now();
+        if self
+            .failed_at
+            .lock()
+            .is_some_and(|at| now.duration_since(at) < self.io_timeout)
+        {
+            log::debug!("history of {stream:?} not read: Redis failed a read just before");
+            return Err(RecoveryGap);
+        }
         let age_ms = u64::try_from(keys.limits.max_age.as_millis()).unwrap_or(u64::MAX);
-        let answer: Result<Vec<Vec<u8>>, BusError> = self.conn.with(|link| {
+        let deadline = now + self.io_timeout;
+        let answer: Result<Vec<Vec<u8>>, BusError> = self.conn.with_until(Some(deadline), |link| {
             self.read
                 .key(&keys.stream_key)
                 .key(&keys.epoch_key)
@@ -211,6 +234,7 @@ impl RedisHistories {
         let entries = match answer {
             Ok(entries) => entries,
             Err(e) => {
+                *self.failed_at.lock() = Some(Instant::now());
                 log::warn!("history of {stream:?} not read from Redis (recovery fails): {e}");
                 return Err(RecoveryGap);
             }
