@@ -33,7 +33,8 @@
 //! There is no `login` event and no `unknown` handler: unknown events get the `err` 404 answer.
 //!
 //! The room keeps its last 1,000 messages or 5 minutes: a page that reconnects gets what it missed,
-//! and says whether it did (`docs/protocol.md#recovery`; with the in-process bus for now).
+//! and says whether it did (`docs/protocol.md#recovery`; with Redis the history lives there, so
+//! the page may come back on another process).
 //!
 //! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
 //! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
@@ -158,7 +159,7 @@ impl Chat {
 
 impl Controller for Chat {
     /// The room keeps its last 1,000 messages or 5 minutes, so a page that reconnects gets what
-    /// it missed (`docs/protocol.md#recovery`; with the in-process bus for now).
+    /// it missed (`docs/protocol.md#recovery`; in Redis with the Redis bus).
     fn history() -> Option<HistoryLimits> {
         Some(HistoryLimits {
             max_messages: 1_000,
