@@ -302,7 +302,7 @@ fn a_rolling_restart_behind_haproxy_loses_and_duplicates_nothing() {
     ));
 
     let mut fleet = Fleet::start(&base);
-    assert_eq!(fleet.expect_line("READY", Duration::from_secs(60)), "READY");
+    assert_eq!(fleet.expect_line("READY", Duration::from_secs(90)), "READY");
     fleet.command(&format!("CHAT {CHAT_PER_S}"));
     fleet.command("NOTIFY 150");
     std::thread::sleep(Duration::from_secs(1));
