@@ -128,18 +128,21 @@ fn a_window_exceeded_by_count_or_age_or_a_reset_stream_is_a_gap() {
     };
     let (a, rec_a) = member(&redis.url(), "hist2", few);
     let (b, _rec_b) = member(&redis.url(), "hist2", few);
-    for n in 1..=12 {
+    for n in 1..=212 {
         a.publish(said(n)).unwrap();
     }
-    let seen = delivered(&rec_a, 12);
+    let seen = delivered(&rec_a, 212);
     let epoch = seen[0].1.epoch.clone();
-    assert_eq!(redis.int(&["XLEN", "{hist2:ch:room}:hist"]), 5);
-    // Kept: 8..=12. After 7 is covered; after 6 is not (7 was trimmed).
+    // Trimmed by whole stream nodes (`MAXLEN ~`): fewer than were appended, at least the window.
+    let kept = redis.int(&["XLEN", "{hist2:ch:room}:hist"]);
+    assert!((5..212).contains(&kept), "{kept} entries kept");
+    // The window is exact: 208..=212. After 207 is covered; after 206 is not.
     assert_eq!(
-        offsets(&b.recover("ch:room", &epoch, 7).unwrap()),
-        [8, 9, 10, 11, 12]
+        offsets(&b.recover("ch:room", &epoch, 207).unwrap()),
+        [208, 209, 210, 211, 212]
     );
-    assert_eq!(b.recover("ch:room", &epoch, 6), Err(RecoveryGap));
+    assert_eq!(b.recover("ch:room", &epoch, 206), Err(RecoveryGap));
+    assert_eq!(b.recover("ch:room", &epoch, 1), Err(RecoveryGap));
 
     // The stream is deleted: the next publish starts a new epoch at offset 1, and the old
     // positions are gaps.
@@ -149,7 +152,7 @@ fn a_window_exceeded_by_count_or_age_or_a_reset_stream_is_a_gap() {
     let after = delivered(&rec_a, 1);
     assert_eq!(after[0].1.offset, 1);
     assert_ne!(after[0].1.epoch, epoch);
-    assert_eq!(b.recover("ch:room", &epoch, 12), Err(RecoveryGap));
+    assert_eq!(b.recover("ch:room", &epoch, 212), Err(RecoveryGap));
     assert_eq!(
         b.recover("ch:room", &after[0].1.epoch, 0)
             .map(|m| offsets(&m)),
@@ -179,11 +182,14 @@ fn a_window_exceeded_by_count_or_age_or_a_reset_stream_is_a_gap() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The last position seen is still fine (nothing missed), and the next publish trims the old.
+    // The last position seen is still fine (nothing missed), and the 64th append drops what aged.
     assert_eq!(c.recover("ch:room", &epoch, 2), Ok(vec![]));
-    c.publish(said(3)).unwrap();
-    delivered(&rec_c, 3);
-    assert_eq!(redis.int(&["XLEN", "{hist3:ch:room}:hist"]), 1);
+    for n in 3..=64 {
+        c.publish(said(n)).unwrap();
+    }
+    delivered(&rec_c, 64);
+    let kept = redis.int(&["XLEN", "{hist3:ch:room}:hist"]);
+    assert!((1..=62).contains(&kept), "{kept} entries kept");
 }
 
 #[test]

@@ -2,13 +2,12 @@
 //!
 //! A stream that keeps a history (`ctl:<controller>` or `ch:<channel>`) has two keys, hash-tagged
 //! with its pub/sub channel so that on a cluster they live on the shard that publishes it:
-//! - `{<channel>}:hist`, a Redis stream: entry id `<offset>-0`, fields `t` (milliseconds, Redis's
-//!   clock) and `m` (the envelope as published, with its `pos`);
+//! - `{<channel>}:hist`, a Redis stream: entry id `0-<offset>`, fields `t` (milliseconds, Redis's
+//!   clock) and `m` (the envelope, without its `pos`);
 //! - `{<channel>}:epoch`, the stream's epoch (a random hex string).
 //!
-//! A publish to such a stream is one Lua script ([`APPEND`]): it gives the message the offset after
-//! the stream's last entry, appends it (trimmed to `max_messages`, then entries older than `max_age`
-//! dropped), and publishes the envelope with `"pos":{"e":EPOCH,"o":OFFSET}` on the channel — so every
+//! A publish to such a stream is one Lua script ([`APPEND`]): it appends the message (its offset is
+//! one more than the stream's last), trims the stream by count and by age, and publishes the envelope with `"pos":{"e":EPOCH,"o":OFFSET}` on the channel — so every
 //! subscriber sees the stream's order, the publishing server included (it serves its own receivers
 //! from that echo). When the stream key is missing (never written, deleted, flushed, lost with a
 //! Redis that restarted without persistence) or its epoch key is, the script starts a new epoch at
@@ -29,7 +28,7 @@ use super::resp;
 use super::{LazyConnection, Names, Outgoing};
 use crate::envelope::{Envelope, EnvelopeBody};
 use crate::error::BusError;
-use crate::history::{HistoryLimits, RecoveryGap, stream_of};
+use crate::history::{HistoryLimits, Position, RecoveryGap, stream_of};
 use crate::message::{Message, Target};
 use crate::uuid::ServerId;
 
@@ -38,71 +37,75 @@ use crate::uuid::ServerId;
 /// KEYS: stream, epoch. ARGV: channel, envelope (starting `{"v":1,`), a fresh epoch candidate,
 /// max messages, max age (ms), `1` to publish on a shard channel (`SPUBLISH`). Returns the number of
 /// receivers, as `PUBLISH` does.
+///
+/// Entry ids are `0-<offset>`: `XADD 0-*` numbers them (one more than the stream's last id, which
+/// Redis keeps even when the entries are trimmed). Trimming by count is `MAXLEN ~` (whole nodes, so
+/// up to ~100 entries more are kept; [`READ`] applies the exact window); by age, every 64th append
+/// drops the entries older than `max_age` ([`READ`] applies the exact age).
 pub(crate) const APPEND: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local epoch = redis.call('GET', KEYS[2])
-local last = nil
-if epoch then last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1] end
-local offset = 1
-if last then
-  offset = tonumber(string.match(last[1], '^%d+')) + 1
-else
+if not epoch or redis.call('EXISTS', KEYS[1]) == 0 then
   epoch = ARGV[3]
   redis.call('DEL', KEYS[1])
   redis.call('SET', KEYS[2], epoch)
 end
 local body = ARGV[2]
 if string.sub(body, 1, 7) ~= '{"v":1,' then return redis.error_reply('not an envelope') end
-local o = string.format('%d', offset)
-body = '{"v":1,"pos":{"e":"' .. epoch .. '","o":' .. o .. '},' .. string.sub(body, 8)
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[4], o .. '-0', 't', now, 'm', body)
-local cutoff = now - tonumber(ARGV[5])
-local n = 1
-for _ = 1, 64 do
-  local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', n)
-  local keep = nil
-  for i, e in ipairs(head) do
-    if tonumber(string.match(e[1], '^%d+')) >= offset or tonumber(e[2][2]) >= cutoff then
-      keep = i
-      break
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '0-*', 't', now, 'm', body)
+local o = string.sub(id, 3)
+local offset = tonumber(o)
+if offset % 64 == 0 then
+  local cutoff = now - tonumber(ARGV[5])
+  for _ = 1, 64 do
+    local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 16)
+    local keep = nil
+    for i, e in ipairs(head) do
+      if tonumber(string.sub(e[1], 3)) >= offset or tonumber(e[2][2]) >= cutoff then
+        keep = i
+        break
+      end
     end
+    if keep == 1 then break end
+    local expired = head[(keep or (#head + 1)) - 1]
+    local next = tonumber(string.sub(expired[1], 3)) + 1
+    redis.call('XTRIM', KEYS[1], 'MINID', '0-' .. string.format('%d', next))
+    if keep then break end
   end
-  if keep == 1 then break end
-  local expired = head[(keep or (#head + 1)) - 1]
-  local next = tonumber(string.match(expired[1], '^%d+')) + 1
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', next) .. '-0')
-  if keep then break end
-  n = 16
 end
+body = '{"v":1,"pos":{"e":"' .. epoch .. '","o":' .. o .. '},' .. string.sub(body, 8)
 if ARGV[6] == '1' then return redis.call('SPUBLISH', ARGV[1], body) end
 return redis.call('PUBLISH', ARGV[1], body)
 "#;
 
 /// What a history holds after a position.
 ///
-/// KEYS: stream, epoch. ARGV: epoch, offset, max age (ms). Returns `{'gap'}` when the history does
-/// not cover what came after the offset, else `{'ok', envelope...}`: the entries from the offset's
-/// own (when still kept, so a retried append can be told from a new message) to the last.
+/// KEYS: stream, epoch. ARGV: epoch, offset, max age (ms), max messages. Returns `{'gap'}` when
+/// the history does not cover what came after the offset, else `{'ok', id, envelope, ...}`: the
+/// entries from the offset's own (when still kept, so a retried append can be told from a new
+/// message) to the last, each as its id (`0-<offset>`) and its envelope (without `pos`).
 const READ: &str = r#"
 local epoch = redis.call('GET', KEYS[2])
 if epoch ~= ARGV[1] then return {'gap'} end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 if not last then return {'gap'} end
 local from = tonumber(ARGV[2])
-local lastoff = tonumber(string.match(last[1], '^%d+'))
+local lastoff = tonumber(string.sub(last[1], 3))
 if from > lastoff then return {'gap'} end
 if from == lastoff then return {'ok'} end
+if lastoff - from > tonumber(ARGV[4]) then return {'gap'} end
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
 local out = {'ok'}
 local first = true
-for _, e in ipairs(redis.call('XRANGE', KEYS[1], ARGV[2] .. '-0', '+')) do
-  local off = tonumber(string.match(e[1], '^%d+'))
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '0-' .. ARGV[2], '+')) do
+  local off = tonumber(string.sub(e[1], 3))
   if first and off > from then
     first = false
     if off > from + 1 or tonumber(e[2][2]) < cutoff then return {'gap'} end
   end
+  out[#out + 1] = e[1]
   out[#out + 1] = e[2][4]
 end
 return out
@@ -229,6 +232,7 @@ impl RedisHistories {
                 .arg(epoch)
                 .arg(offset)
                 .arg(age_ms)
+                .arg(keys.limits.max_messages)
                 .invoke(link.conn())
         });
         let entries = match answer {
@@ -243,15 +247,30 @@ impl RedisHistories {
         if entries.next().as_deref() != Some(b"ok") {
             return Err(RecoveryGap);
         }
-        Ok(self.decode(entries, offset))
+        Ok(self.decode(stream, epoch, entries, offset))
     }
 
-    /// The messages after `offset` among `entries` (envelopes in stream order), without a retried
-    /// append's second copy (an origin's `seq` not above one already seen).
-    fn decode(&self, entries: impl Iterator<Item = Vec<u8>>, offset: u64) -> Vec<Message> {
+    /// The messages after `offset` among `entries` (id, envelope, id, envelope... in stream
+    /// order), with their positions in `stream` and `epoch`, without a retried append's second
+    /// copy (an origin's `seq` not above one already seen).
+    fn decode(
+        &self,
+        stream: &str,
+        epoch: &str,
+        mut entries: impl Iterator<Item = Vec<u8>>,
+        offset: u64,
+    ) -> Vec<Message> {
+        let (stream, epoch): (Arc<str>, Arc<str>) = (stream.into(), epoch.into());
         let mut last_seq: HashMap<ServerId, u64> = HashMap::new();
         let mut out = Vec::new();
-        for bytes in entries {
+        while let (Some(id), Some(bytes)) = (entries.next(), entries.next()) {
+            let Some(at) = std::str::from_utf8(&id)
+                .ok()
+                .and_then(|id| id.strip_prefix("0-")?.parse::<u64>().ok())
+            else {
+                log::warn!("a history entry has an id plezi does not write, skipped");
+                continue;
+            };
             let envelope = match Envelope::decode(&bytes, self.max_envelope_bytes) {
                 Ok(e) => e,
                 Err(e) => {
@@ -266,9 +285,14 @@ impl RedisHistories {
                 }
                 *last = seq;
             }
-            if let EnvelopeBody::Message(m) = envelope.body
-                && m.position.as_ref().is_some_and(|p| p.offset > offset)
+            if let EnvelopeBody::Message(mut m) = envelope.body
+                && at > offset
             {
+                m.position = Some(Position {
+                    stream: stream.clone(),
+                    epoch: epoch.clone(),
+                    offset: at,
+                });
                 out.push(m);
             }
         }
