@@ -37,6 +37,9 @@ pub(crate) struct Delivery {
     target: Target,
     /// Its place in its stream's history, if the stream keeps one.
     position: Option<Position>,
+    /// The same delivery with its mailbox message id (`_mid_`), as connections that acknowledge
+    /// their mail see it (an identity notification whose data is an object).
+    marked: Option<Box<Delivery>>,
 }
 
 impl Delivery {
@@ -48,12 +51,39 @@ impl Delivery {
         position: Option<Position>,
         mailbox_id: Option<&str>,
     ) -> Delivery {
+        let value = argument(&event, data, position.as_ref());
+        let marked = mailbox_id.and_then(|id| match &value {
+            Value::Object(map) => {
+                let mut map = map.clone();
+                map.insert(MESSAGE_ID_KEY.to_owned(), Value::from(id));
+                Some(Box::new(Delivery {
+                    msg: Msg::new(Value::Object(map)),
+                    event: event.clone(),
+                    from,
+                    target: target.clone(),
+                    position: position.clone(),
+                    marked: None,
+                }))
+            }
+            _ => None,
+        });
         Delivery {
-            msg: Msg::new(argument(&event, data, position.as_ref(), mailbox_id)),
+            msg: Msg::new(value),
             event,
             from,
             target,
             position,
+            marked,
+        }
+    }
+
+    /// The delivery as a connection sees it: with its mailbox message id (`_mid_`) when the
+    /// connection acknowledges its mail (`acks`), else as it was sent (what the original Plezi
+    /// client has always received).
+    pub(crate) fn seen_by(&self, acks: bool) -> &Delivery {
+        match (&self.marked, acks) {
+            (Some(marked), true) => marked,
+            _ => self,
         }
     }
 
@@ -94,13 +124,8 @@ impl Delivery {
 
 /// The handler's message for a delivery of `event` with `data`: `data`, with `"event": <event>`
 /// added when it is an object without an `event` key, so every source hands handlers the same
-/// shape; with its stream position (`_pos_`) and its mailbox message id (`_mid_`) when it has them.
-fn argument(
-    event: &str,
-    mut data: Value,
-    position: Option<&Position>,
-    mailbox_id: Option<&str>,
-) -> Value {
+/// shape; with its stream position (`_pos_`) when it has one.
+fn argument(event: &str, mut data: Value, position: Option<&Position>) -> Value {
     if let Value::Object(map) = &mut data {
         if !map.contains_key(EVENT_KEY) {
             map.insert(EVENT_KEY.to_owned(), Value::from(event));
@@ -108,9 +133,6 @@ fn argument(
         if let Some(p) = position {
             let at = json!({"s": &*p.stream, "e": &*p.epoch, "o": p.offset});
             map.insert(POSITION_KEY.to_owned(), at);
-        }
-        if let Some(id) = mailbox_id {
-            map.insert(MESSAGE_ID_KEY.to_owned(), Value::from(id));
         }
     }
     data
@@ -253,6 +275,7 @@ impl Connection {
 
     /// A server-side delivery: the handler named by the event runs; its answer is written.
     pub(crate) fn deliver(&mut self, port: &mut dyn WsPort, delivery: &Delivery) {
+        let delivery = delivery.seen_by(self.mail.is_some());
         if let (Some(recovery), Some(position)) = (&mut self.state.recovery, &delivery.position)
             && (recovery.already_written(position) || recovery.hold(delivery, position))
         {

@@ -64,10 +64,8 @@ impl MailAcks {
     /// The acknowledgement deadline of the batch ending with `last` passed: whether it is still
     /// unconfirmed (then every claim is dropped, the caller closes the connection).
     pub(crate) fn overdue(&mut self, last: &str) -> bool {
-        let late = self
-            .waiting
-            .iter()
-            .any(|w| &*w.last == last && !w.claim.is_delivered());
+        self.waiting.retain(|w| !w.claim.is_delivered());
+        let late = self.waiting.iter().any(|w| &*w.last == last);
         if late {
             self.waiting.clear(); // given back: the batches go to the identity's next connection
         }

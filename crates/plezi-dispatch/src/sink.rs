@@ -7,7 +7,7 @@
 //!   (`Msg`); a receiver that relays it unchanged writes the frame encoded once for all.
 //! - Raw payloads are framed once and shared: `ServerHandle::broadcast` / `broadcast_listed`.
 //! - Mailbox batches run on each live connection of the identity (one task per loop), each message
-//!   with its mailbox message id (`_mid_`); the claim is confirmed once one of them took every
+//!   with its mailbox message id (`_mid_`) for a connection that acknowledges; the claim is confirmed once one of them took every
 //!   message, or, for a client that acknowledges (`_ack_=1`, see `mail_ack.rs`), once the first one
 //!   acknowledged them. If none is open any more, the claim is dropped unconfirmed and the messages
 //!   stay first in the mailbox.

@@ -6,9 +6,9 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::controllers::{PROTO_CLOSED, Proto, proto_routes};
-use support::{Got, TestApp, Ws, eventually};
+use support::{Got, TestApp, eventually};
 
 fn app() -> TestApp {
     TestApp::start(proto_routes())
@@ -75,17 +75,6 @@ fn unicast_reaches_one_connection_and_a_gone_server_calls_failed_unicast() {
     );
 }
 
-/// The next message, a notification: returned without its mailbox id, which it must carry.
-fn mail(ws: &mut Ws) -> (Value, String) {
-    let mut m = ws.json();
-    let id = m
-        .as_object_mut()
-        .and_then(|o| o.remove("_mid_"))
-        .and_then(|id| id.as_str().map(str::to_owned))
-        .unwrap_or_else(|| panic!("a notification without _mid_: {m}"));
-    (m, id)
-}
-
 #[test]
 fn notify_is_stored_for_offline_identities_and_live_for_online_ones() {
     let app = app();
@@ -97,23 +86,15 @@ fn notify_is_stored_for_offline_identities_and_live_for_online_ones() {
     let mut ann = app.ws("/proto");
     ann.send(&json!({"event": "register", "user": "ann"}));
     assert_eq!(ann.json(), json!({"event": "registered", "user": "ann"}));
-    let (first, first_id) = mail(&mut ann);
-    assert_eq!(first, json!({"event": "notice", "text": "first"}));
-    let (second, second_id) = mail(&mut ann);
-    assert_eq!(second, json!({"event": "notice", "text": "second"}));
-    assert_ne!(first_id, second_id);
+    assert_eq!(ann.json(), json!({"event": "notice", "text": "first"}));
+    assert_eq!(ann.json(), json!({"event": "notice", "text": "second"}));
     // Online, on two connections: both get it now, and it is not stored again.
     let mut ann2 = app.ws("/proto");
     ann2.send(&json!({"event": "register", "user": "ann"}));
     assert_eq!(ann2.json(), json!({"event": "registered", "user": "ann"}));
     sender.send(&json!({"event": "notify", "user": "ann", "data": {"text": "live"}}));
-    let (live, live_id) = mail(&mut ann);
-    assert_eq!(live, json!({"event": "notice", "text": "live"}));
-    assert_eq!(
-        mail(&mut ann2),
-        (live, live_id),
-        "the same message, the same id"
-    );
+    assert_eq!(ann.json(), json!({"event": "notice", "text": "live"}));
+    assert_eq!(ann2.json(), json!({"event": "notice", "text": "live"}));
     let mut ann3 = app.ws("/proto");
     ann3.send(&json!({"event": "register", "user": "ann"}));
     assert_eq!(ann3.json(), json!({"event": "registered", "user": "ann"}));
@@ -124,7 +105,7 @@ fn notify_is_stored_for_offline_identities_and_live_for_online_ones() {
         &json!({"id": "notify", "user": "ann", "data": {"text": "ajaj"}}),
     );
     assert_eq!(reply.status, 200);
-    assert_eq!(mail(&mut ann).0, json!({"event": "notice", "text": "ajaj"}));
+    assert_eq!(ann.json(), json!({"event": "notice", "text": "ajaj"}));
 }
 
 #[test]
@@ -146,10 +127,7 @@ fn a_closed_connection_is_forgotten_and_its_mail_waits() {
     let mut bob = app.ws("/proto");
     bob.send(&json!({"event": "register", "user": "bob"}));
     assert_eq!(bob.json()["event"], "registered");
-    assert_eq!(
-        mail(&mut bob).0,
-        json!({"event": "notice", "text": "while away"})
-    );
+    assert_eq!(bob.json(), json!({"event": "notice", "text": "while away"}));
 }
 
 #[test]
