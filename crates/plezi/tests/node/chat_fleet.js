@@ -314,7 +314,7 @@ async function report() {
   const out = { received, promised, refused, sent: notices.sent, closes, reconnects, connected, recovery, redelivered };
   out.chat = chatAccount(Object.entries(chats));
   if (page) {
-    const seen = await page.seen();
+    const seen = page.seen();
     const count = (list) => list.reduce((m, x) => m.set(x, (m.get(x) || 0) + 1), new Map());
     out.page = {
       user: PAGE_USER,

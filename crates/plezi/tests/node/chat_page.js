@@ -1,7 +1,7 @@
 // One headless Chromium page on the chat example's own page (`/`, PleziClient from `/client.js`),
-// logged in through its login form, for rolling-restart tests: what a person would see. The page's
-// messages are read from its DOM (chat lines from others, notice lines), and every text its status
-// shows (e.g. "reconnected: nothing missed") is recorded by a MutationObserver.
+// logged in through its login form, for rolling-restart tests: what a person would see. Observers in
+// the page report each line it shows (chat lines from others, notice lines) and every text its status
+// shows (e.g. "reconnected: nothing missed") as they appear.
 //
 // Chromium is driven by playwright-core, installed for the browser tests next door
 // (crates/plezi-dispatch/tests/browser: `npm ci` there, or `cargo xtask setup`), with the same
@@ -32,30 +32,34 @@ async function open(base, user) {
       user,
       { timeout: 30000 },
     );
+    // The page pushes what it shows as it shows it, so a report never waits for a busy page.
+    const seen = { chat: [], notices: [], statuses: [], connected: false };
+    await page.exposeFunction('__shown', (kind, text, on) => {
+      if (kind === 'chat') seen.chat.push(text);
+      else if (kind === 'notice') seen.notices.push(text);
+      else {
+        seen.statuses.push(text);
+        seen.connected = on;
+      }
+    });
     await page.evaluate(() => {
       const status = document.getElementById('status');
-      window.__statuses = [status.textContent];
-      new MutationObserver(() => window.__statuses.push(status.textContent)).observe(status, {
+      const showStatus = () => window.__shown('status', status.textContent, status.classList.contains('on'));
+      const showLine = (li) => {
+        if (li.classList.contains('chat') && !li.classList.contains('mine')) window.__shown('chat', li.lastChild.textContent);
+        else if (li.classList.contains('notice')) window.__shown('notice', li.lastChild.textContent);
+      };
+      const messages = document.getElementById('messages');
+      showStatus();
+      messages.querySelectorAll('li').forEach(showLine);
+      new MutationObserver(showStatus).observe(status, { childList: true, characterData: true, subtree: true, attributes: true });
+      new MutationObserver((records) => records.forEach((r) => r.addedNodes.forEach(showLine))).observe(messages, {
         childList: true,
-        characterData: true,
-        subtree: true,
       });
     });
     return {
-      /** What the page shows: chat lines from others, notices, status texts, whether connected. */
-      async seen() {
-        const shown = await page.evaluate(() => {
-          const texts = (selector) =>
-            [...document.querySelectorAll('#messages ' + selector)].map((li) => li.lastChild.textContent);
-          return {
-            chat: texts('li.chat:not(.mine)'),
-            notices: texts('li.notice'),
-            statuses: window.__statuses,
-            connected: document.getElementById('status').classList.contains('on'),
-          };
-        });
-        return { ...shown, errors };
-      },
+      /** What the page showed: chat lines from others, notices, status texts, whether connected. */
+      seen: () => ({ ...seen, errors }),
       close: () => browser.close(),
     };
   } catch (e) {
