@@ -26,10 +26,15 @@
 //!   `{"event":"here","user":...,"from":...}`).
 //!
 //! Server-side only: `notice`, `joined` (a logged-in connection opened) and `left` (it closed).
+//! Presence (`joined`, `left`) goes to every other WebSocket by multicast, outside the room's
+//! history: it describes who is here now, and kept in the history a mass reconnect (a rolling
+//! restart) would fill the room's window with one `joined` and one `left` per client, which every
+//! reconnecting client would then recover.
 //! There is no `login` event and no `unknown` handler: unknown events get the `err` 404 answer.
 //!
 //! The room keeps its last 1,000 messages or 5 minutes: a page that reconnects gets what it missed,
-//! and says whether it did (`docs/protocol.md#recovery`; with the in-process bus for now).
+//! and says whether it did (`docs/protocol.md#recovery`; with Redis the history lives there, so
+//! the page may come back on another process).
 //!
 //! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
 //! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
@@ -154,7 +159,7 @@ impl Chat {
 
 impl Controller for Chat {
     /// The room keeps its last 1,000 messages or 5 minutes, so a page that reconnects gets what
-    /// it missed (`docs/protocol.md#recovery`; with the in-process bus for now).
+    /// it missed (`docs/protocol.md#recovery`; in Redis with the Redis bus).
     fn history() -> Option<HistoryLimits> {
         Some(HistoryLimits {
             max_messages: 1_000,
@@ -201,13 +206,13 @@ impl Controller for Chat {
             log::warn!("chat: {user} not registered: {e}");
             return;
         }
-        let _ = cx.broadcast("joined", json!({"user": user, "from": cx.id()}));
+        let _ = cx.multicast("joined", json!({"user": user, "from": cx.id()}));
         self.user = Some(user);
     }
 
     fn on_close(&mut self, cx: &mut Ctx<'_>, _info: &CloseInfo) {
         if self.user.is_some() {
-            let _ = cx.broadcast("left", json!({"from": cx.id()}));
+            let _ = cx.multicast("left", json!({"from": cx.id()}));
         }
     }
 }

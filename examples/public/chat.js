@@ -42,7 +42,18 @@
     renderPeople();
   }
 
+  // A rolling restart brings hundreds of joined/left at once: the list is drawn at most once a frame.
+  let drawPending = false;
   function renderPeople() {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      drawPeople();
+    });
+  }
+
+  function drawPeople() {
     const list = $('people');
     list.textContent = '';
     const sorted = [...people.entries()].sort((a, b) => a[1].localeCompare(b[1]));

@@ -8,7 +8,10 @@
 //!    subscriber process reads (with 1 connection like our publisher, and with 50);
 //! 2. peak: one process publishes N messages to a named channel as fast as `Bus::publish` takes them,
 //!    another process (a second `Bus`) receives them; messages/s from first publish to last delivery;
-//! 3. latency at half the peak rate: paced publishing for S seconds; p50/p99/max publish→delivery.
+//! 3. latency at half the peak rate: paced publishing for S seconds; p50/p99/max publish→delivery;
+//! 4. peak with history: the same as 2 from a bus whose channel keeps a history in Redis (the
+//!    default limits, 1,000 messages or 5 minutes), so each publish is the history script (`XADD` +
+//!    trimming + `PUBLISH`), next to 2 in the same round.
 //!
 //! Latency uses CLOCK_MONOTONIC, shared by both processes on one machine.
 
@@ -19,7 +22,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use plezi_messaging::{
-    Bus, BusConfig, BusError, Envelope, LocalDelivery, Message, Payload, ServerId, Sink, Target,
+    Bus, BusConfig, BusError, Envelope, HistoryLimits, LocalDelivery, Message, Payload, ServerId,
+    Sink, Target,
 };
 use plezi_test_support::redis::RedisServer;
 
@@ -144,6 +148,14 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
     publisher
         .flush(Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
+    let historian = Bus::redis(config(), &url).map_err(|e| e.to_string())?;
+    historian
+        .keep_history(&Target::Channel(CHANNEL.into()), HistoryLimits::default())
+        .map_err(|e| e.to_string())?;
+    historian
+        .flush(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let mut history_ratios = Vec::new();
     let filler = "x".repeat(wire);
     // Rounds interleave the ceiling and our runs, so both see the same machine; medians are reported.
     let mut ratios_c1 = Vec::new();
@@ -172,6 +184,13 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         println!(
             "  half     {rate:.0} msg/s offered for {seconds} s: {achieved:>10.0} msg/s  ({line})"
         );
+        // 4. Peak with history.
+        let (with_history, history_line) = run_pass(&historian, &url, n, size, None)?;
+        println!(
+            "  history  bus publish (history in Redis) -> other process: {with_history:>10.0} msg/s = {:.0}% of the peak without  ({history_line})",
+            100.0 * with_history / peak
+        );
+        history_ratios.push(with_history / peak);
         let best = ceilings.iter().cloned().fold(0.0, f64::max);
         ratios_c1.push(peak / ceilings[0]);
         ratios_best.push(peak / best);
@@ -187,6 +206,18 @@ fn orchestrate(args: &[String]) -> Result<(), String> {
         median(&mut p50s),
         median(&mut p99s)
     );
+    println!(
+        "median of {rounds} rounds: peak with history / peak without = {:.0}%",
+        100.0 * median(&mut history_ratios)
+    );
+    if let Ok(stats) = redis.command(&["INFO", "commandstats"]) {
+        for line in stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_publish:") || l.starts_with("cmdstat_evalsha:"))
+        {
+            println!("redis {line}");
+        }
+    }
     let s = publisher.state();
     println!(
         "publisher state: published {} rejected {} queued {}",

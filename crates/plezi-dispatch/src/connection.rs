@@ -4,7 +4,9 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use plezi_messaging::{Claim, ConnectionUuid, Message as BusMessage, Payload, Position, Target};
+use plezi_messaging::{
+    Claim, ConnectionUuid, Message as BusMessage, Payload, Position, RecoveryGap, Target,
+};
 use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
 use serde_json::{Value, json};
 
@@ -27,7 +29,7 @@ use crate::recovery::Recovery;
 /// Its handler message is built once and shared ([`Msg`]): most receivers show it to their client
 /// unchanged (the chat line), and then it is encoded and framed once, the frame shared by every
 /// such receiver.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Delivery {
     event: String,
     msg: Msg,
@@ -274,8 +276,8 @@ impl Connection {
     /// A server-side delivery: the handler named by the event runs; its answer is written.
     pub(crate) fn deliver(&mut self, port: &mut dyn WsPort, delivery: &Delivery) {
         let delivery = delivery.seen_by(self.mail.is_some());
-        if let (Some(recovery), Some(position)) = (&self.state.recovery, &delivery.position)
-            && recovery.already_written(position)
+        if let (Some(recovery), Some(position)) = (&mut self.state.recovery, &delivery.position)
+            && (recovery.already_written(position) || recovery.hold(delivery, position))
         {
             return;
         }
@@ -296,17 +298,75 @@ impl Connection {
     }
 
     /// Delivers what `stream`'s history holds after the position the client named (when it named
-    /// one), through the handlers, in order.
+    /// one), through the handlers, in order. When the history lives in Redis it is read on the
+    /// server's blocking pool and delivered when the answer is back ([`Connection::recovered`]).
     fn recover(&mut self, port: &mut dyn WsPort, stream: &str) {
         let Some(recovery) = self.state.recovery.as_mut() else {
             return;
         };
-        let Some(Ok(missed)) = recovery.take(&self.app.bus, stream) else {
+        let Some((epoch, offset)) = recovery.take(stream) else {
             return;
         };
-        for delivery in missed.into_iter().filter_map(Delivery::recovered) {
+        let bus = &self.app.bus;
+        if bus.recovery_blocks()
+            && let (Some(server), Some(id)) = (port.server(), self.app.conn_of(self.state.uuid))
+        {
+            recovery.start_reading(stream);
+            let (bus, server, stream) = (bus.clone(), server.clone(), stream.to_owned());
+            let back = server.clone();
+            server.run_blocking(move || {
+                let result = bus.recover(&stream, &epoch, offset);
+                drop(bus);
+                back.run(id, move |h, ws| {
+                    if let Some(conn) = Connection::downcast(h) {
+                        conn.recovered(ws, &stream, offset, result);
+                    }
+                });
+            });
+            return;
+        }
+        let result = bus.recover(stream, &epoch, offset);
+        // Read at once: nothing was held.
+        self.write_recovered(port, stream, offset, result);
+    }
+
+    /// A history read of `stream` came back from the blocking pool: writes the missed messages,
+    /// the report, then the live deliveries held meanwhile that the missed ones did not include.
+    fn recovered(
+        &mut self,
+        port: &mut dyn WsPort,
+        stream: &str,
+        offset: u64,
+        result: Result<Vec<BusMessage>, RecoveryGap>,
+    ) {
+        let held = self.write_recovered(port, stream, offset, result);
+        self.write_report(port);
+        for delivery in held {
+            self.deliver(port, &delivery);
+        }
+    }
+
+    /// Writes the missed messages of `stream` (if the history covered the gap); returns the live
+    /// deliveries held while it was read.
+    fn write_recovered(
+        &mut self,
+        port: &mut dyn WsPort,
+        stream: &str,
+        offset: u64,
+        result: Result<Vec<BusMessage>, RecoveryGap>,
+    ) -> Vec<Delivery> {
+        let Some(recovery) = self.state.recovery.as_mut() else {
+            return Vec::new();
+        };
+        let held = recovery.finish(stream, offset, &result);
+        for delivery in result
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(Delivery::recovered)
+        {
             self.run_delivery(port, &delivery);
         }
+        held
     }
 
     /// Recovers the channels the connection subscribed to since the last call, then reports what
@@ -318,6 +378,11 @@ impl Connection {
         for stream in recovery.take_entitled() {
             self.recover(port, &stream);
         }
+        self.write_report(port);
+    }
+
+    /// Writes the `_recovered_` report of the streams handled since the last one, if any.
+    fn write_report(&mut self, port: &mut dyn WsPort) {
         if let Some(report) = self.state.recovery.as_mut().and_then(|r| r.report())
             && let Err(e) = port.write_text(&report)
         {

@@ -3,15 +3,22 @@
 //! delivers what came after, through the same handlers and in order, before any new message of that
 //! stream, and reports per stream whether the history covered the gap.
 //!
+//! When the history lives in Redis the read runs on the server's blocking pool, never on the event
+//! loop; meanwhile the connection holds the stream's live deliveries, and once the read is back it
+//! writes the missed messages, the report, then the held ones the missed ones did not include (by
+//! offset): in order, no duplicate, no gap. A read that fails (Redis unreachable) reports the
+//! stream as not recovered.
+//!
 //! A stream is recovered only when the connection is entitled to it: its own controller type's
 //! broadcasts when it opens, a named channel when it subscribes to it (so a client cannot read a
 //! channel it was never let into by naming it).
 
 use std::collections::HashMap;
 
-use plezi_messaging::{Bus, Message, Position};
+use plezi_messaging::{Message, Position, RecoveryGap};
 use serde_json::{Map, Value};
 
+use crate::connection::Delivery;
 use crate::generated::{EVENT_KEY, RECOVERED_EVENT};
 
 /// What a reconnecting connection asked to recover and how far it got.
@@ -26,6 +33,8 @@ pub(crate) struct Recovery {
     unreported: Map<String, Value>,
     /// Streams the connection became entitled to (it subscribed) and that wait to be recovered.
     entitled: Vec<String>,
+    /// Streams being read (off the event loop), with the live deliveries held meanwhile.
+    reading: HashMap<String, Vec<Delivery>>,
 }
 
 impl Recovery {
@@ -51,13 +60,36 @@ impl Recovery {
         })
     }
 
-    /// The missed messages of `stream` if it was asked for (once): `Some(Ok(messages))` when the
-    /// history covers the gap, `Some(Err(()))` when it does not, `None` when it was not asked for.
-    pub(crate) fn take(&mut self, bus: &Bus, stream: &str) -> Option<Result<Vec<Message>, ()>> {
-        let (epoch, offset) = self.asked.remove(stream)?;
-        let missed = bus.recover(stream, &epoch, offset).map_err(|_| ());
-        let covered = missed.is_ok();
-        if let Ok(messages) = &missed {
+    /// The position the client named in `stream` if it asked for it (once): (epoch, offset).
+    pub(crate) fn take(&mut self, stream: &str) -> Option<(String, u64)> {
+        self.asked.remove(stream)
+    }
+
+    /// `stream` is being read: hold its live deliveries until [`Recovery::finish`].
+    pub(crate) fn start_reading(&mut self, stream: &str) {
+        self.reading.insert(stream.to_owned(), Vec::new());
+    }
+
+    /// Holds `delivery` when its stream is being read (true: do not write it now).
+    pub(crate) fn hold(&mut self, delivery: &Delivery, position: &Position) -> bool {
+        match self.reading.get_mut(&*position.stream) {
+            Some(held) => {
+                held.push(delivery.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The read of `stream` after `offset` answered `result`: records how far it got and whether
+    /// it covered the gap, and returns the live deliveries held meanwhile (in arrival order).
+    pub(crate) fn finish(
+        &mut self,
+        stream: &str,
+        offset: u64,
+        result: &Result<Vec<Message>, RecoveryGap>,
+    ) -> Vec<Delivery> {
+        if let Ok(messages) = result {
             let last = messages
                 .last()
                 .and_then(|m| m.position.as_ref())
@@ -65,8 +97,8 @@ impl Recovery {
             self.upto.insert(stream.to_owned(), last);
         }
         self.unreported
-            .insert(stream.to_owned(), Value::Bool(covered));
-        Some(missed)
+            .insert(stream.to_owned(), Value::Bool(result.is_ok()));
+        self.reading.remove(stream).unwrap_or_default()
     }
 
     /// The connection may now read `stream` (it subscribed to the channel): recover it next.

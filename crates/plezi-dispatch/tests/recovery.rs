@@ -8,80 +8,17 @@ mod support;
 
 use std::time::Duration;
 
-use plezi_dispatch::{Controller, Ctx, Events, Routes, SendError, events};
-use plezi_messaging::{HistoryLimits, Message, Payload, Target};
-use plezi_test_support::http::encode_query;
-use serde_json::{Value, json};
-use support::{TestApp, Ws};
-
-#[derive(Default)]
-struct Room;
-
-impl Room {
-    fn said(&mut self, cx: &mut Ctx<'_>, m: Value) -> Option<Value> {
-        cx.is_delivery().then_some(m)
-    }
-    fn echo(&mut self, _cx: &mut Ctx<'_>, m: Value) -> Value {
-        m
-    }
-    fn follow(&mut self, cx: &mut Ctx<'_>, m: Value) -> Result<Value, SendError> {
-        cx.subscribe(m["channel"].as_str().unwrap_or_default())?;
-        Ok(json!({"event": "following"}))
-    }
-}
-
-impl Controller for Room {
-    fn bus_name() -> String {
-        "room".to_owned()
-    }
-    fn history() -> Option<HistoryLimits> {
-        Some(HistoryLimits {
-            max_messages: 50,
-            max_age: Duration::from_secs(60),
-        })
-    }
-    fn events() -> Events<Self> {
-        events![
-            bus said => Room::said,
-            ws echo => Room::echo,
-            ws follow => Room::follow,
-        ]
-    }
-}
+use plezi_messaging::{Message, Payload, Target};
+use serde_json::json;
+use support::TestApp;
+use support::room::{self, recover_path, room, routes, said};
 
 fn app() -> TestApp {
-    let mut routes = Routes::new();
-    routes.controller("/room", Room::default).expect("route");
-    routes.channel_history("news", HistoryLimits::default());
-    TestApp::start(routes)
+    TestApp::start(routes())
 }
 
 fn say(app: &TestApp, target: Target, n: u64) {
-    app.dispatcher
-        .bus()
-        .publish(Message::new(
-            target,
-            Payload::event("said", json!({"n": n})),
-        ))
-        .expect("published");
-}
-
-fn room() -> Target {
-    Target::Broadcast {
-        controller: "room".into(),
-    }
-}
-
-/// The next `said` message: (n, its position).
-fn said(ws: &mut Ws) -> (u64, Value) {
-    let m = ws.json();
-    assert_eq!(m["event"], "said", "{m}");
-    (m["n"].as_u64().expect("n"), m["_pos_"].clone())
-}
-
-fn recover_path(positions: &[&Value]) -> String {
-    let list = Value::Array(positions.iter().map(|p| (*p).clone()).collect()).to_string();
-    format!("/room?_recover_={}", encode_query(&list))
+    room::say(app.dispatcher.bus(), target, n)
 }
 
 #[test]

@@ -15,7 +15,8 @@ use crate::mailbox::{
     MailboxStore, MailboxUsage, Mailboxes, MemoryStore, Outcome, RedisStore, check_identity,
 };
 use crate::message::{Message, Payload, Target};
-use crate::redis::{Key, Kind, OnZero, Outgoing, RedisAddr, RedisEngine, redact};
+use crate::redis::history::RedisHistories;
+use crate::redis::{Key, Kind, LazyConnection, OnZero, Outgoing, RedisAddr, RedisEngine, redact};
 use crate::registry::{Change, Subscription};
 use crate::sink::Sink;
 use crate::uuid::{ConnectionUuid, ServerId};
@@ -172,7 +173,12 @@ impl Bus {
             },
             ..config
         }));
-        let engine = RedisEngine::start(node.clone(), seeds)?;
+        let histories = RedisHistories::new(
+            LazyConnection::new(url, &node.config.redis_tls, node.config.io_timeout)?,
+            node.config.max_envelope_bytes,
+            node.config.io_timeout,
+        );
+        let engine = RedisEngine::start(node.clone(), seeds, histories)?;
         let mailboxes =
             Mailboxes::start(node.clone(), store.clone(), engine.names().server_prefix());
         store.set_signal(engine.signal_fn(), mailboxes.prune_handle());
@@ -252,15 +258,24 @@ impl Bus {
                             body,
                             seq: None,
                             on_zero: Some(on_zero),
+                            history: None,
                         })?;
                         return Ok(());
                     }
+                    let history = redis.histories().of(&message.target);
+                    let appended = history.is_some();
                     redis.enqueue(Outgoing {
                         channel,
                         body,
                         seq: None,
                         on_zero: None,
+                        history,
                     })?;
+                    if appended {
+                        // Local receivers are served from Redis's echo, which carries the
+                        // message's position, in the stream's order.
+                        return Ok(());
+                    }
                 }
             }
         }
@@ -274,8 +289,13 @@ impl Bus {
     /// Keeps the last messages published to `target` (a controller type's broadcasts or a named
     /// channel), within `limits`, so a client that reconnects can recover what it missed
     /// (`docs/protocol.md#recovery`). Every message to it then carries a [`Position`](crate::Position). Fails with
-    /// [`BusError::Config`] for another kind of target, and with the Redis engine (whose history
-    /// would have to live in Redis for a client to recover on another server).
+    /// [`BusError::Config`] for another kind of target.
+    ///
+    /// In-process the history is kept in memory. With Redis it is kept in Redis (a stream on the
+    /// channel's shard, shared by every server of the app), so a client may recover on another
+    /// server; every server should keep the same streams with the same limits. A message to such a
+    /// stream reaches this server's own receivers through Redis (in the stream's order), not at
+    /// once.
     ///
     /// ```
     /// use plezi_messaging::{Bus, BusConfig, HistoryLimits, Message, Payload, Target};
@@ -286,31 +306,40 @@ impl Bus {
     /// # Ok::<(), plezi_messaging::BusError>(())
     /// ```
     pub fn keep_history(&self, target: &Target, limits: HistoryLimits) -> Result<(), BusError> {
+        if let Some(redis) = &self.inner.redis {
+            return redis.histories().keep(redis.names(), target, limits);
+        }
         let Some(stream) = crate::history::stream_of(target) else {
             return Err(BusError::Config(format!(
                 "{target:?} cannot keep a history: only a controller type's broadcasts or a named channel can"
             )));
         };
-        if self.inner.redis.is_some() {
-            return Err(BusError::Config(
-                "message history needs the in-process bus for now: with Redis a reconnecting client \
-                 may reach another server, which would not have it"
-                    .to_owned(),
-            ));
-        }
         self.inner.node.histories.keep(stream, limits);
         Ok(())
     }
 
+    /// Whether [`Bus::recover`] waits for Redis (the history lives there): then call it off the
+    /// event loop (e.g. on the server's blocking pool).
+    pub fn recovery_blocks(&self) -> bool {
+        self.inner.redis.is_some()
+    }
+
     /// The messages of `stream` (a [`Position::stream`](crate::Position::stream)) published after offset `offset` of epoch
     /// `epoch`, oldest first, or a [`RecoveryGap`] when the history does not cover them.
+    ///
+    /// With Redis this is a round trip that blocks up to `io_timeout` (see
+    /// [`Bus::recovery_blocks`]); if Redis cannot be asked the answer is a [`RecoveryGap`] (the
+    /// client reloads its state, as after any failed recovery).
     pub fn recover(
         &self,
         stream: &str,
         epoch: &str,
         offset: u64,
     ) -> Result<Vec<Message>, RecoveryGap> {
-        self.inner.node.histories.since(stream, epoch, offset)
+        match &self.inner.redis {
+            Some(redis) => redis.histories().since(stream, epoch, offset),
+            None => self.inner.node.histories.since(stream, epoch, offset),
+        }
     }
 
     /// Shorthand: publish event `event` with `data` to `target`.

@@ -5,6 +5,10 @@
 //!  "from":"0123456789abcdef-0001-0000002a-00000003","event":"headline","data":{"t":"hi"}}
 //! ```
 //! - `v`: format version, always `1`; anything else is dropped.
+//! - `pos`: `{"e":EPOCH,"o":OFFSET}`, only on a message to a stream that keeps a history in Redis: its
+//!   place in the stream (the stream is named by the target). Redis's history script writes it
+//!   (`docs/protocol.md#recovery`); such an envelope also reaches its origin, whose local receivers
+//!   are served from the echo, in stream order.
 //! - `seq`: the origin's publish counter (optional). Receivers drop an envelope whose `seq` is not above the
 //!   last one seen from that origin: this removes the duplicates a retried pipeline can cause and the second
 //!   copy Redis sends when both an exact and a pattern subscription match.
@@ -22,6 +26,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::history::Position;
 use crate::message::{Message, Payload, Target};
 use crate::uuid::{ConnectionUuid, ServerId};
 use base64::Engine as _;
@@ -155,6 +160,8 @@ impl<'a> PayloadOut<'a> {
 struct In {
     v: u64,
     #[serde(default)]
+    pos: Option<PosIn>,
+    #[serde(default)]
     seq: Option<u64>,
     origin: ServerId,
     kind: String,
@@ -180,6 +187,13 @@ struct In {
     raw: Option<String>,
     #[serde(default)]
     raw64: Option<String>,
+}
+
+/// A history stream position as the history script writes it.
+#[derive(Deserialize)]
+struct PosIn {
+    e: String,
+    o: u64,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +228,12 @@ impl PayloadIn {
 }
 
 impl Envelope {
+    /// Whether this is a message with a place in a history stream (an echo its origin delivers
+    /// too).
+    pub(crate) fn has_position(&self) -> bool {
+        matches!(&self.body, EnvelopeBody::Message(m) if m.position.is_some())
+    }
+
     /// Wraps a message.
     pub fn message(origin: ServerId, message: Message) -> Envelope {
         Envelope {
@@ -285,6 +305,14 @@ impl Envelope {
             raw64: raw.raw64,
         }
         .into_payload()?;
+        let position = match (raw.pos, crate::history::stream_of(&target)) {
+            (Some(pos), Some(stream)) => Some(Position {
+                stream: stream.into(),
+                epoch: pos.e.into(),
+                offset: pos.o,
+            }),
+            _ => None,
+        };
         Ok(Envelope {
             origin: raw.origin,
             seq: raw.seq,
@@ -293,7 +321,7 @@ impl Envelope {
                 payload,
                 except: raw.except,
                 from: raw.from,
-                position: None,
+                position,
                 mailbox_id: raw.mid.map(Arc::from),
             }),
         })
@@ -522,6 +550,27 @@ mod tests {
         ] {
             assert!(matches!(Envelope::decode(bad, 1000), Err(EnvelopeError::Malformed(_))), "{}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn a_history_position_is_read_with_the_stream_of_the_target() {
+        let with_pos = br#"{"v":1,"pos":{"e":"ab12","o":7},"seq":3,"origin":"0000000000000001","kind":"channel","channel":"news","event":"e"}"#;
+        let env = Envelope::decode(with_pos, 1000).unwrap();
+        assert!(env.has_position());
+        let EnvelopeBody::Message(m) = env.body else {
+            panic!("a message")
+        };
+        assert_eq!(
+            m.position,
+            Some(Position {
+                stream: "ch:news".into(),
+                epoch: "ab12".into(),
+                offset: 7
+            })
+        );
+        // A target that keeps no history (a multicast) has no position, whatever it carries.
+        let multicast = br#"{"v":1,"pos":{"e":"ab12","o":7},"origin":"0000000000000001","kind":"multicast","event":"e"}"#;
+        assert!(!Envelope::decode(multicast, 1000).unwrap().has_position());
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The chat example's room keeps a history: a page that reconnects with the last position it saw
-//! gets the messages sent while it was away, in order, then the `_recovered_` report.
+//! gets the messages sent while it was away, in order, then the `_recovered_` report — in one
+//! process, and with Redis on another process than the one it left (the history lives in Redis).
 
 mod support;
 
 use plezi_test_support::http::encode_query;
 use serde_json::{Value, json};
-use support::{ExampleProcess, Ws};
+use support::{ExampleProcess, RedisServer, Ws};
 
 /// The query string of a reconnect naming `position`.
 fn recover_query(position: &Value) -> String {
@@ -18,8 +19,28 @@ fn recover_query(position: &Value) -> String {
 #[test]
 fn a_reconnecting_page_gets_the_chat_it_missed() {
     let chat = ExampleProcess::start("chat", &[]);
-    let mut talker = chat.ws("/chat");
-    let mut reader = chat.ws("/chat");
+    missed_chat_is_recovered(&chat, &chat);
+}
+
+#[test]
+fn with_redis_a_page_recovers_on_another_process() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let env = [("PL_REDIS_URL", url.as_str()), ("PL_APP_NAME", "chatrec")];
+    let first = ExampleProcess::start("chat", &env);
+    let second = ExampleProcess::start("chat", &env);
+    redis.wait_numsub("chatrec:all", 2);
+    missed_chat_is_recovered(&first, &second);
+}
+
+/// A reader on `left` sees a line, leaves; two more lines are said on `left`; the reader comes
+/// back on `back_on` naming its last position and gets the two, in order, then the report.
+fn missed_chat_is_recovered(left: &ExampleProcess, back_on: &ExampleProcess) {
+    // A member on `back_on` first, so it hears the room (and the lines below) already.
+    let mut bystander = back_on.ws("/chat");
+    bystander.nothing_before_echo("ready");
+    let mut talker = left.ws("/chat");
+    let mut reader = left.ws("/chat");
     reader.nothing_before_echo("ready");
     talker.send(&json!({"event": "chat", "message": "first"}));
     let first = reader.json_skipping(&["joined", "left"]);
@@ -34,7 +55,11 @@ fn a_reconnecting_page_gets_the_chat_it_missed() {
         talker.send(&json!({"event": "chat", "message": text}));
     }
     talker.nothing_before_echo("sent");
-    let mut back = Ws::connect(chat.addr, &recover_query(&position));
+    for text in ["first", "second", "third"] {
+        let m = bystander.json_skipping(&["joined", "left"]);
+        assert_eq!(m["message"], text, "{m}");
+    }
+    let mut back = Ws::connect(back_on.addr, &recover_query(&position));
     let mut got = Vec::new();
     loop {
         let m = back.json_skipping(&["joined", "left"]);

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod controllers;
+pub mod room;
 
 use std::net::SocketAddr;
 

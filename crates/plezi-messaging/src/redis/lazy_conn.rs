@@ -207,7 +207,24 @@ impl LazyConnection {
         &self,
         f: impl FnOnce(&mut Link) -> redis::RedisResult<T>,
     ) -> Result<T, BusError> {
-        let mut st = self.state.lock();
+        self.with_until(None, f)
+    }
+
+    /// [`LazyConnection::with`], giving up with [`BusError::Timeout`] when another caller still
+    /// holds the connection at `deadline` (so callers queued behind a silent Redis do not wait
+    /// one `io_timeout` each).
+    pub(crate) fn with_until<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&mut Link) -> redis::RedisResult<T>,
+    ) -> Result<T, BusError> {
+        let mut st = match deadline {
+            None => self.state.lock(),
+            Some(deadline) => self
+                .state
+                .try_lock_until(deadline)
+                .ok_or(BusError::Timeout)?,
+        };
         if st.link.is_none() {
             let mut link = self.connect(&st.nodes)?;
             if let Link::Cluster(c) = &mut link

@@ -23,6 +23,7 @@
 mod backoff;
 pub(crate) mod cluster;
 mod conn;
+pub(crate) mod history;
 mod interest;
 mod lazy_conn;
 mod link;
@@ -128,6 +129,8 @@ pub(crate) struct Outgoing {
     pub body: Vec<u8>,
     pub seq: Option<u64>,
     pub on_zero: Option<OnZero>,
+    /// The history its stream keeps in Redis: it is appended there and published by one script.
+    pub history: Option<Arc<history::HistoryStream>>,
 }
 
 #[derive(Default)]
@@ -191,6 +194,8 @@ pub(crate) struct Shared {
     drains: OnceLock<DrainFn>,
     /// Registers an identity again and drains it (see `Mailboxes::rejoin_handle`).
     rejoins: OnceLock<DrainFn>,
+    /// The streams that keep a history in Redis.
+    histories: history::RedisHistories,
 }
 
 pub(crate) struct RedisEngine {
@@ -199,8 +204,13 @@ pub(crate) struct RedisEngine {
 }
 
 impl RedisEngine {
-    /// Starts the engine on the Redis (or the cluster) at `seeds` (at least one address).
-    pub fn start(node: Arc<LocalNode>, seeds: Vec<RedisAddr>) -> Result<RedisEngine, BusError> {
+    /// Starts the engine on the Redis (or the cluster) at `seeds` (at least one address), with the
+    /// histories recovery reads.
+    pub fn start(
+        node: Arc<LocalNode>,
+        seeds: Vec<RedisAddr>,
+        histories: history::RedisHistories,
+    ) -> Result<RedisEngine, BusError> {
         let addr = seeds
             .first()
             .cloned()
@@ -228,6 +238,7 @@ impl RedisEngine {
             stop: Stop::default(),
             drains: OnceLock::new(),
             rejoins: OnceLock::new(),
+            histories,
         });
         let spawn = |name: &str, f: fn(Arc<Shared>)| {
             let s = shared.clone();
@@ -250,6 +261,11 @@ impl RedisEngine {
         &self.shared.names
     }
 
+    /// The streams that keep a history in Redis.
+    pub fn histories(&self) -> &history::RedisHistories {
+        &self.shared.histories
+    }
+
     /// Publishes `(channel, envelope)` through this bus's publisher, for the mailbox store on a
     /// cluster (whose scripts cannot publish to another slot's shard channel); `gone` runs if it
     /// reached nobody. A full queue is logged.
@@ -264,6 +280,7 @@ impl RedisEngine {
                 body,
                 seq: None,
                 on_zero: Some(OnZero::Gone(gone)),
+                history: None,
             }) {
                 log::warn!("a mailbox signal was not sent: {e}");
             }

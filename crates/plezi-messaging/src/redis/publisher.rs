@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::backoff::{Backoff, Outage};
 use super::conn::RespConn;
+use super::history;
 use super::resp::{self, Value};
 use super::{OnZero, Outgoing, Shared};
 use crate::counters::Counters;
@@ -67,6 +68,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         backoff.reset();
         shared.pub_connected.store(true, Ordering::Relaxed);
         let result = (|| {
+            load_history_script(&mut conn)?;
             if rejoining {
                 wait_for_peers(&shared, &mut conn, &mut state)?;
             }
@@ -116,6 +118,20 @@ fn wait_for_peers(shared: &Shared, conn: &mut RespConn, state: &mut State) -> st
         }
     }
     Ok(())
+}
+
+/// Loads the history script on a new connection (its publishes to streams with a history call it).
+pub(super) fn load_history_script(conn: &mut RespConn) -> std::io::Result<()> {
+    let mut cmd = Vec::new();
+    history::load_command(&mut cmd);
+    conn.send(&cmd)?;
+    match conn.read()? {
+        Value::Error(e) => Err(std::io::Error::other(format!(
+            "Redis refused the history script: {}",
+            String::from_utf8_lossy(&e)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn peer_count(shared: &Shared, conn: &mut RespConn) -> std::io::Result<i64> {
@@ -201,10 +217,7 @@ fn pump_batches(
             });
             body.clear();
             with_seq(&item.body, seq, &mut body);
-            resp::command(
-                &mut state.buf,
-                &[b"PUBLISH", item.channel.as_bytes(), &body],
-            );
+            history::publish_command(&mut state.buf, item, &body, false);
         }
         let numsub = state.last_peer_check.elapsed() >= PEER_CHECK_EVERY;
         if numsub {
@@ -239,6 +252,13 @@ fn read_replies(
         match conn.read() {
             Ok(Value::Int(0)) => nobody_heard(shared, &mut sent.items[i]),
             Ok(Value::Int(_)) => {}
+            Ok(Value::Error(e)) if history::is_noscript(&e) => {
+                // The script was flushed: reconnect (which loads it) and send the rest again.
+                sent.items.drain(..i);
+                Counters::add(&shared.node.counters.published, i as u64);
+                finish(shared, i);
+                return Err(std::io::Error::other("Redis lost the history script"));
+            }
             Ok(Value::Error(e)) => {
                 log::warn!("Redis refused a PUBLISH: {}", String::from_utf8_lossy(&e))
             }

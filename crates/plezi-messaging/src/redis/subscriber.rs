@@ -192,7 +192,7 @@ fn receive(shared: &Shared, bytes: &[u8], dedupe: &mut Dedupe) {
         Ok(e) => e,
         Err(e) => return dropped(shared, &e),
     };
-    if envelope.origin == node.server {
+    if envelope.origin == node.server && !envelope.has_position() {
         return; // our own echo: local receivers were served at publish time
     }
     if let Some(seq) = envelope.seq

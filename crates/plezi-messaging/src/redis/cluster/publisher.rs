@@ -16,7 +16,8 @@ use crate::counters::Counters;
 use crate::envelope::with_seq;
 use crate::redis::backoff::{Backoff, Outage};
 use crate::redis::conn::RespConn;
-use crate::redis::publisher::{finish, nobody_heard, take_batch};
+use crate::redis::history;
+use crate::redis::publisher::{finish, load_history_script, nobody_heard, take_batch};
 use crate::redis::resp::{self, Value};
 use crate::redis::{Outgoing, Shared};
 
@@ -171,10 +172,7 @@ fn send(shared: &Shared, state: &mut State, batch: &mut [Outgoing]) -> Vec<Outco
             let item = &batch[i];
             body.clear();
             with_seq(&item.body, item.seq.unwrap_or_default(), &mut body);
-            resp::command(
-                &mut state.buf,
-                &[b"SPUBLISH", item.channel.as_bytes(), &body],
-            );
+            history::publish_command(&mut state.buf, item, &body, true);
         }
         let buf = std::mem::take(&mut state.buf);
         let result = conn_to(shared, state, &node).and_then(|conn| conn.send(&buf));
@@ -200,6 +198,11 @@ fn send(shared: &Shared, state: &mut State, batch: &mut [Outgoing]) -> Vec<Outco
                 Ok(Value::Int(_)) => outcomes[i] = Outcome::Acked,
                 Ok(Value::Error(e)) if e.starts_with(b"MOVED ") || e.starts_with(b"ASK ") => {
                     outcomes[i] = Outcome::Moved;
+                }
+                Ok(Value::Error(e)) if history::is_noscript(&e) => {
+                    // The node lost the history script: a new connection loads it again.
+                    broken = true;
+                    break;
                 }
                 Ok(Value::Error(e))
                     if e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN") =>
@@ -234,7 +237,8 @@ fn conn_to<'a>(
     node: &NodeAddr,
 ) -> io::Result<&'a mut RespConn> {
     if !state.conns.contains_key(node) {
-        let conn = connect_node(shared, node, &state.name, 1 << 20)?;
+        let mut conn = connect_node(shared, node, &state.name, 1 << 20)?;
+        load_history_script(&mut conn)?;
         state.conns.insert(node.clone(), conn);
     }
     state

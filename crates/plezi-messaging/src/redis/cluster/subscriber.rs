@@ -398,7 +398,7 @@ fn receive(shared: &Shared, channel: &[u8], bytes: &[u8]) {
         Ok(e) => e,
         Err(e) => return dropped(shared, &e),
     };
-    if envelope.origin == node.server {
+    if envelope.origin == node.server && !envelope.has_position() {
         return; // our own echo: local receivers were served at publish time
     }
     if let Some(seq) = envelope.seq
