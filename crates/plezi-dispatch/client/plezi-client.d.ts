@@ -126,7 +126,7 @@ declare namespace PleziClient {
   /** An event's fields beside `event`, for a handler that takes no typed payload. */
   type Fields = { [field: string]: any };
 
-  /** The protocol's `err` answer (docs/protocol.md#errors). */
+  /** The protocol's `err` answer (docs/protocol.md#err-echo; a 400 names the field: #typed-payloads). */
   interface ErrorEvent {
     event: 'err';
     /** An HTTP-like status: 400 a payload of the wrong shape, 404 an unknown event... */

@@ -1,4 +1,4 @@
-//! Typed payloads and replies (`docs/dispatch.md#typed-events`): [`Json`] parses a client's
+//! Typed payloads and replies (`docs/guide.md#typed-events`): [`Json`] parses a client's
 //! message into a `serde::Deserialize` type (or serializes a reply), [`Call`] tells a client's
 //! typed call from a server-side delivery, and [`Relay`] is a delivery shown as it came, with the
 //! type it has.
@@ -216,9 +216,10 @@ impl BadPayload {
     pub fn parse<T: DeserializeOwned>(value: &Value) -> Result<T, BadPayload> {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
             BadPayload {
-                path: if path == "." { String::new() } else { path },
-                reason: e.into_inner().to_string(),
+                path: bounded(path),
+                reason: bounded(e.into_inner().to_string()),
                 request: Value::Null,
             }
         })
@@ -285,6 +286,23 @@ impl fmt::Display for BadPayload {
 }
 
 impl std::error::Error for BadPayload {}
+
+/// Longest path or reason kept, in bytes: serde quotes the offending value (`invalid type: string
+/// "…"`), and an `err` answer must stay small whatever the client sent (`docs/protocol.md#err-echo`).
+pub(crate) const MAX_DETAIL_BYTES: usize = 256;
+
+/// `text` cut to [`MAX_DETAIL_BYTES`] (on a character boundary), marked with `…` when cut.
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_DETAIL_BYTES {
+        let mut end = MAX_DETAIL_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
 
 /// Whether `key` is one of the protocol's keys, left out of a typed payload: `event`, the keys
 /// starting with `_` (`_EID_`, `_pos_`...), and over AJAJ `id` (the event's name).
@@ -407,6 +425,23 @@ mod tests {
         assert_eq!(err.to_string(), "bad payload: missing field `message`");
         let err = parse::<Strict>(Msg::new(json!("hi")), Source::WebSocket).unwrap_err();
         assert!(err.reason().contains("expected struct Strict"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_wrong_value_is_not_echoed_in_the_reason() {
+        let huge = "é".repeat(100_000);
+        let key = "k".repeat(10_000);
+        let err = BadPayload::parse::<std::collections::HashMap<String, u8>>(
+            &json!({ key.clone(): huge.clone() }),
+        )
+        .unwrap_err();
+        assert!(
+            err.reason().len() <= MAX_DETAIL_BYTES + 3,
+            "{}",
+            err.reason()
+        );
+        assert!(err.path().len() <= MAX_DETAIL_BYTES + 3);
+        assert!(err.reason().ends_with('…') && err.path().ends_with('…'));
     }
 
     #[test]
