@@ -264,7 +264,9 @@ impl BadPayload {
     /// server-side delivery's.
     pub(crate) fn into_answer(self, event: &str, source: Source) -> Answer {
         if matches!(source, Source::Delivery { .. }) {
-            log::warn!(
+            // Debug, not warn: a client that may publish to a channel could otherwise make every
+            // receiver write a log line.
+            log::debug!(
                 "plezi: a delivery of {event:?} does not fit its handler's payload type and was dropped: {self}"
             );
             return Answer::Nothing;
