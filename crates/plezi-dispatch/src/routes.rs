@@ -16,6 +16,7 @@ use crate::events::Events;
 use crate::params::ParamsLimits;
 use crate::router::Router;
 use crate::session::SessionConfig;
+use crate::typescript::TypeScript;
 
 /// The replaceable answer when no route answers.
 pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
@@ -31,6 +32,12 @@ struct TypeEntry {
     kind: Arc<KindInfo>,
     /// `Arc<Events<C>>`.
     events: Arc<dyn Any + Send + Sync>,
+    /// Adds `C`'s events to a TypeScript module.
+    describe: fn(&mut TypeScript),
+}
+
+fn describe<C: Controller>(ts: &mut TypeScript) {
+    ts.controller::<C>();
 }
 
 /// The routes of an application, tried in the order they were added.
@@ -183,6 +190,33 @@ impl Routes {
         Ok(self)
     }
 
+    /// The TypeScript module of every routed controller's events (`docs/client.md#typed-events`):
+    /// what an application's `cargo xtask codegen` writes next to its pages.
+    ///
+    /// ```
+    /// use plezi_dispatch::{events, Controller, Ctx, Events, Routes};
+    /// use serde_json::Value;
+    /// #[derive(Default)]
+    /// struct Echo;
+    /// impl Controller for Echo {
+    ///     fn events() -> Events<Self> {
+    ///         events![both echo => |_: &mut Echo, _: &mut Ctx<'_>, msg: Value| msg]
+    ///     }
+    /// }
+    /// let mut routes = Routes::new();
+    /// routes.controller("/echo", Echo::default)?;
+    /// let module = routes.typescript().render().unwrap();
+    /// assert!(module.contains("export type EchoClient"));
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
+    pub fn typescript(&self) -> TypeScript {
+        let mut ts = TypeScript::new();
+        for entry in self.types.values() {
+            (entry.describe)(&mut ts);
+        }
+        ts
+    }
+
     /// Serves the bundled JavaScript client (`PleziClient`) at exactly `path`, e.g. `/client.js`.
     ///
     /// ```
@@ -330,6 +364,7 @@ impl Routes {
             TypeEntry {
                 kind: kind.clone(),
                 events: events.clone(),
+                describe: describe::<C>,
             },
         );
         Ok((kind, events))

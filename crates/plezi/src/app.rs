@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plezi_dispatch::ParamsLimits;
-use plezi_dispatch::{Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey};
+use plezi_dispatch::{
+    Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey, TypeScript,
+};
 use plezi_messaging::{
     Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
 };
@@ -379,6 +381,35 @@ impl App {
     pub fn run(self) -> Result<(), Error> {
         init_logging();
         self.build()?.run()
+    }
+
+    /// Runs the application ([`App::run`]), unless the command line asks for its TypeScript
+    /// module (`docs/client.md#typed-events`): `--typescript PATH` writes it to `PATH` (when it
+    /// changed), `--typescript PATH --check` fails when `PATH` is stale. That is the codegen entry
+    /// of an application whose controllers live in its binary: its `cargo xtask codegen` runs
+    /// `cargo run -- --typescript public/events.d.ts`.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), plezi::Error> {
+    ///     plezi::App::new().client("/client.js")?.run_or_codegen()
+    /// }
+    /// ```
+    pub fn run_or_codegen(self) -> Result<(), Error> {
+        match crate::typescript::request(std::env::args().skip(1)) {
+            Some(request) => request.perform(&self),
+            None => self.run(),
+        }
+    }
+
+    /// The TypeScript module of the routed controllers' events (`docs/client.md#typed-events`).
+    ///
+    /// ```
+    /// let module = plezi::App::new().typescript().render()?;
+    /// assert!(module.contains("Generated from the controllers' event tables"));
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
+    pub fn typescript(&self) -> TypeScript {
+        self.routes.typescript()
     }
 
     /// Builds and serves on background threads (for tests and embedding).
