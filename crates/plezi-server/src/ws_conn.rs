@@ -134,7 +134,7 @@ impl WsIo<'_> {
     }
 
     /// One message for this connection alone, compressed when permessage-deflate was negotiated
-    /// and it is at least the threshold (and gets smaller).
+    /// and it is at least the threshold.
     fn write_message(
         &mut self,
         id: ConnId,

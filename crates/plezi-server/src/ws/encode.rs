@@ -26,7 +26,7 @@ const RSV1: u8 = 0x40;
 
 /// Appends one complete unfragmented data frame with `opcode` carrying `payload` compressed with
 /// permessage-deflate (an LZ77 window of `window_bits`, RSV1 set). Returns `false` and appends
-/// nothing when compressing would not make it smaller: send it uncompressed then.
+/// nothing if the compressor fails: send it uncompressed then.
 pub(crate) fn encode_compressed(
     opcode: OpCode,
     window_bits: u8,
@@ -38,14 +38,14 @@ pub(crate) fn encode_compressed(
     }
     let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
     scratch.clear();
-    let smaller = deflate::compress(window_bits, payload, &mut scratch);
-    if smaller {
+    let compressed = deflate::compress(window_bits, payload, &mut scratch);
+    if compressed {
         encode_with_first_byte(0x80 | RSV1 | u8::from(opcode), &scratch, out);
     }
     if scratch.capacity() <= 64 * 1024 {
         SCRATCH.with(|s| *s.borrow_mut() = scratch);
     }
-    smaller
+    compressed
 }
 
 /// The header (first byte as given, then the length) and the payload.
@@ -149,8 +149,8 @@ pub struct SharedFrame {
     inner: Arc<SharedInner>,
 }
 
-/// Compressed copies, one per compressor window size (9..=15 bits); `Some(None)` once it is known
-/// that compressing does not make the message smaller.
+/// Compressed copies, one per compressor window size (9..=15 bits); `Some(None)` if the compressor
+/// failed (the message then goes out uncompressed).
 type Deflated = [OnceLock<Option<Arc<[u8]>>>; 7];
 
 struct SharedInner {
@@ -192,7 +192,7 @@ impl SharedFrame {
 
     /// The compressed frame for a receiver that negotiated permessage-deflate with this window,
     /// compressed on the first call and shared afterwards. `None` when the frame is sent
-    /// uncompressed: a payload under `threshold` bytes, or one that does not get smaller.
+    /// uncompressed: a payload under `threshold` bytes.
     pub(crate) fn deflated(&self, window_bits: u8, threshold: usize) -> Option<&Arc<[u8]>> {
         let SharedInner {
             bytes,
