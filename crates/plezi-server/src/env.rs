@@ -75,6 +75,7 @@ impl Env {
                 max_pending: config.max_pending_bytes,
                 policy: config.slow_consumer,
                 max_message: config.ws_max_message_bytes,
+                deflate_threshold: config.ws_deflate_threshold,
             },
             timeouts: Timeouts {
                 header: millis(config.header_timeout),

@@ -23,6 +23,7 @@ use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::security::{Cors, Guards};
 use crate::static_files::StaticFiles;
+use crate::ws::extension::negotiate;
 use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
 use crate::ws_conn::{WsConn, WsLimits};
 
@@ -393,11 +394,15 @@ impl HttpConn {
             }
             offered
         });
-        out.append_with(|v| accept_response(accept_key, protocol, v));
+        let deflate = cx
+            .ws_limits
+            .deflate_threshold
+            .and_then(|_| negotiate(req.header_all("sec-websocket-extensions")));
+        out.append_with(|v| accept_response(accept_key, protocol, deflate, v));
         if cx.access_log {
             log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" 101", cx.peer, req.method(), req.target(), req.minor_version());
         }
-        HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits)))
+        HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits, deflate)))
     }
 
     /// Sends the answer to the request this connection waits on (its `ticket`), with the CORS

@@ -115,7 +115,7 @@ mod timers;
 mod transport;
 mod ws_conn;
 
-pub use config::{ServerConfig, SlowConsumerPolicy};
+pub use config::{DEFAULT_DEFLATE_THRESHOLD, ServerConfig, SlowConsumerPolicy};
 pub use conn_id::ConnId;
 pub use deferred::Responder;
 pub use error::{ServerError, WriteError};

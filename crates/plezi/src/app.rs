@@ -339,6 +339,9 @@ impl App {
         if let Some(window) = config.drain_window {
             server_config.drain_window = window;
         }
+        if let Some(deflate) = config.ws_deflate {
+            server_config.ws_deflate_threshold = deflate;
+        }
         let mut builder = Server::builder()
             .bind(config.address())
             .config(server_config)
