@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use plezi_messaging::{ConnectionUuid, Message as BusMessage, Payload, Position, Target};
 use plezi_server::{CloseInfo, ConnId, Message, WebSocket, WebSocketHandler};
@@ -322,11 +323,14 @@ impl Connection {
         self.recover_entitled(port);
     }
 
-    /// A message from the client: auto-dispatch or `on_message`, by the controller's mode.
+    /// A message from the client: auto-dispatch or `on_message`, by the controller's mode, timed
+    /// for the handler latency metric.
     pub(crate) fn message(&mut self, port: &mut dyn WsPort, msg: Message<'_>) {
+        let started = Instant::now();
         self.with_cx(port, Source::WebSocket, None, |live, cx| {
             live.message(cx, msg)
         });
+        self.app.timings.handler.observe(started.elapsed());
         self.recover_entitled(port);
     }
 

@@ -11,6 +11,7 @@ use crate::handle::ServerHandle;
 use crate::handler::{Filter, Upgrade, WebSocket, WebSocketHandler};
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
+use crate::stats::LoopStats;
 use crate::ws::{
     CloseInfo, Data, Decoder, OpCode, SharedFrame, WsEvent, close_frame, empty_close_frame,
     encode_frame, is_valid_close_code, ping_frame, pong_frame,
@@ -75,6 +76,7 @@ pub(crate) struct WsIo<'a> {
     out: &'a mut OutQueue,
     state: &'a mut WsState,
     limits: &'a WsLimits,
+    stats: &'a LoopStats,
     now: u32,
 }
 
@@ -98,12 +100,15 @@ impl WsIo<'_> {
             return Ok(());
         }
         if let SlowConsumerPolicy::Close(code) = self.limits.policy {
+            LoopStats::add(&self.stats.slow_consumers_closed, 1);
             log::warn!(
                 "plezi: closing slow WebSocket consumer {id} ({peer}) with {code}: {pending} bytes queued, cap {}",
                 self.limits.max_pending
             );
             self.out.drop_unstarted();
             self.start_close(code, "slow consumer");
+        } else {
+            LoopStats::add(&self.stats.slow_consumer_drops, 1);
         }
         Err(WriteError::SlowConsumer)
     }
@@ -115,6 +120,7 @@ impl WsIo<'_> {
         text: &str,
     ) -> Result<(), WriteError> {
         self.admit(id, peer, text.len() + 10)?;
+        LoopStats::add(&self.stats.messages_out, 1);
         self.out
             .append_with(|v| encode_frame(OpCode::Data(Data::Text), true, text.as_bytes(), v));
         Ok(())
@@ -127,6 +133,7 @@ impl WsIo<'_> {
         data: &[u8],
     ) -> Result<(), WriteError> {
         self.admit(id, peer, data.len() + 10)?;
+        LoopStats::add(&self.stats.messages_out, 1);
         self.out
             .append_with(|v| encode_frame(OpCode::Data(Data::Binary), true, data, v));
         Ok(())
@@ -139,6 +146,7 @@ impl WsIo<'_> {
         frame: &crate::ws::SharedFrame,
     ) -> Result<(), WriteError> {
         self.admit(id, peer, frame.as_bytes().len())?;
+        LoopStats::add(&self.stats.messages_out, 1);
         self.out.push_frame(frame.clone());
         Ok(())
     }
@@ -192,6 +200,8 @@ pub(crate) struct WsCx<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) server: &'a ServerHandle,
     pub(crate) limits: &'a WsLimits,
+    /// The loop's counters.
+    pub(crate) stats: &'a LoopStats,
     pub(crate) now: u32,
 }
 
@@ -241,6 +251,7 @@ impl WsConn {
         }
         let result = decoder.decode(input, &mut |event| match event {
             WsEvent::Message(msg) => {
+                LoopStats::add(&cx.stats.messages_in, 1);
                 if state.phase == Phase::Open {
                     call_hook(handler.as_mut(), out, state, cx, "on_message", |h, ws| {
                         h.on_message(ws, msg)
@@ -254,6 +265,7 @@ impl WsConn {
                     out: &mut *out,
                     state: &mut *state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
                 };
                 if io.admit(cx.id, cx.peer, payload.len() + 2).is_ok() {
@@ -271,6 +283,7 @@ impl WsConn {
                     out,
                     state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
                 };
                 io.fail(e.close_code, e.reason);
@@ -305,6 +318,7 @@ impl WsConn {
             out,
             state: &mut self.state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
         };
         io.write_frame(cx.id, cx.peer, frame)
@@ -400,6 +414,7 @@ fn call_hook(
             out,
             state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
         },
         peer: cx.peer,
