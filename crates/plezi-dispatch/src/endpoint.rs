@@ -6,7 +6,6 @@ use std::sync::Arc;
 use plezi_server::{Reply, Request, Response, Upgrade};
 
 use crate::ajaj;
-use crate::metrics::Timings;
 use crate::answer::Answer;
 use crate::app_state::{AppState, KindInfo};
 use crate::connection::Connection;
@@ -14,6 +13,7 @@ use crate::context::{Ctx, HttpExtras, Source};
 use crate::controller::{Controller, PreConnect};
 use crate::cookies::Cookies;
 use crate::events::{Events, Mode};
+use crate::metrics::Timings;
 use crate::msg::Msg;
 use crate::params::{BodyKind, Params};
 use crate::router::{Action, rest_action_for};

@@ -14,8 +14,8 @@ use crate::health::Health;
 use crate::http::HttpLimits;
 use crate::http_conn::HttpCx;
 use crate::security::Guards;
-use crate::stats::LoopStats;
 use crate::static_files::StaticFiles;
+use crate::stats::LoopStats;
 use crate::ws_conn::{WsCx, WsLimits};
 
 /// Connection timeouts in loop-clock milliseconds.

@@ -67,7 +67,6 @@ impl LoopStats {
             LoopStats::add(counter, 1);
         }
     }
-
 }
 
 /// The server's counters at one moment ([`ServerHandle::stats`](crate::ServerHandle::stats)):
@@ -128,7 +127,10 @@ impl ServerStats {
                 continue;
             }
             let status = FIRST_STATUS + i as u16;
-            match self.http_responses.binary_search_by_key(&status, |&(s, _)| s) {
+            match self
+                .http_responses
+                .binary_search_by_key(&status, |&(s, _)| s)
+            {
                 Ok(at) => self.http_responses[at].1 += n,
                 Err(at) => self.http_responses.insert(at, (status, n)),
             }

@@ -63,7 +63,9 @@ impl Scrape {
             let have = s["labels"].as_object()?;
             let same = s["name"] == name
                 && have.len() == labels.len()
-                && labels.iter().all(|(k, v)| have.get(*k) == Some(&Value::from(*v)));
+                && labels
+                    .iter()
+                    .all(|(k, v)| have.get(*k) == Some(&Value::from(*v)));
             same.then(|| s["value"].as_f64()).flatten()
         })
     }
@@ -131,7 +133,10 @@ fn scraped_values_follow_connections_messages_answers_and_latencies() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let before = Scrape::of(addr);
-    assert_eq!(before.value("plezi_connections", &[("kind", "websocket")]), 0.0);
+    assert_eq!(
+        before.value("plezi_connections", &[("kind", "websocket")]),
+        0.0
+    );
     assert_eq!(before.value("plezi_bus_connected", &[]), 1.0);
 
     // N WebSockets → the gauge says N, from the scrape and from code.
@@ -140,9 +145,17 @@ fn scraped_values_follow_connections_messages_answers_and_latencies() {
         c.nothing_before_echo(&format!("client {i}"));
     }
     let now = Scrape::of(addr);
-    assert_eq!(now.value("plezi_connections", &[("kind", "websocket")]), 3.0);
     assert_eq!(
-        running.dispatcher().metrics().snapshot().server.map(|s| s.websockets),
+        now.value("plezi_connections", &[("kind", "websocket")]),
+        3.0
+    );
+    assert_eq!(
+        running
+            .dispatcher()
+            .metrics()
+            .snapshot()
+            .server
+            .map(|s| s.websockets),
         Some(3)
     );
     // Messages in, out, and the handler latency histogram.
@@ -154,7 +167,10 @@ fn scraped_values_follow_connections_messages_answers_and_latencies() {
         now.value("plezi_handler_duration_seconds_count", &[])
     );
     assert_eq!(now.value("plezi_websocket_upgrades_total", &[]), 3.0);
-    assert_eq!(now.value("plezi_http_responses_total", &[("code", "101")]), 3.0);
+    assert_eq!(
+        now.value("plezi_http_responses_total", &[("code", "101")]),
+        3.0
+    );
 
     // A fan-out: counted with its receivers.
     running
@@ -171,7 +187,12 @@ fn scraped_values_follow_connections_messages_answers_and_latencies() {
     // 404s for odd paths and queries: counted by status; nothing from the request becomes a label.
     let reply = http(addr, "GET", "/nope?a=b", &[], b"");
     assert_eq!(reply.status, 404, "{reply:?}");
-    for target in ["/%2e%2e/etc/passwd", "/x%22%7D%0A_evil", "/echo/../../y", "/%ff"] {
+    for target in [
+        "/%2e%2e/etc/passwd",
+        "/x%22%7D%0A_evil",
+        "/echo/../../y",
+        "/%ff",
+    ] {
         let reply = http(addr, "GET", target, &[], b"");
         assert!(matches!(reply.status, 400 | 404), "{target}: {reply:?}");
     }
@@ -231,7 +252,10 @@ fn scraped_values_follow_connections_messages_answers_and_latencies() {
         }
         cut.then_some(())
     });
-    assert_eq!(Scrape::of(addr).value("plezi_slow_consumers_closed_total", &[]), 1.0);
+    assert_eq!(
+        Scrape::of(addr).value("plezi_slow_consumers_closed_total", &[]),
+        1.0
+    );
     drop(slow);
     running.stop().expect("clean stop");
 }

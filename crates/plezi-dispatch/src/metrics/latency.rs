@@ -6,8 +6,8 @@ use std::time::Duration;
 
 /// Upper bounds of the buckets, in seconds (the last bucket, `+Inf`, is implied).
 pub(crate) const BOUNDS: [f64; 16] = [
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 /// The bucket bounds in nanoseconds.

@@ -17,8 +17,8 @@ use plezi_server::ServerStats;
 
 use crate::app_state::AppState;
 
-pub use latency::LatencySnapshot;
 pub(crate) use latency::Latency;
+pub use latency::LatencySnapshot;
 pub(crate) use route::serve;
 
 /// The latencies this crate measures (the other counters live in the layers that count them).
