@@ -39,6 +39,10 @@
 //! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
 //! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
 //! see `docs/operations.md`).
+//!
+//! Metrics for Prometheus: `GET /metrics` (connections, messages, fan-outs, HTTP answers, the bus,
+//! handler latencies; `docs/operations.md#metrics`). A real deployment keeps that path away from
+//! the public (`docs/security.md#metrics`).
 
 use plezi::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -317,6 +321,7 @@ fn main() -> Result<(), plezi::Error> {
         ))
         .client("/client.js")?
         .health("/healthz", "/readyz")
+        .metrics("/metrics")?
         .route("/login", Login::default)?
         .route("/logout", Logout::default)?
         .route("/chat", Chat::default)?

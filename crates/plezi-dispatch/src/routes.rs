@@ -25,6 +25,7 @@ pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
 pub(crate) enum RouteTarget {
     Controller(Box<dyn Endpoint>),
     Client,
+    Metrics,
 }
 
 /// One controller type's registration, shared by all its routes.
@@ -228,6 +229,25 @@ impl Routes {
         let idx = self.router.add_exact(path)?;
         debug_assert_eq!(idx.index(), self.targets.len());
         self.targets.push(RouteTarget::Client);
+        Ok(self)
+    }
+
+    /// Serves the application's metrics as Prometheus text at exactly `path`, e.g. `/metrics`
+    /// (`GET`/`HEAD`). Off unless called. The text holds counts only (no identity, path or
+    /// address), but it tells anyone who can read it how busy the server is: keep the path away
+    /// from the public, as `docs/security.md#metrics` shows. What each metric means is in
+    /// `docs/operations.md#metrics`; [`Dispatcher::metrics`](crate::Dispatcher::metrics) reads
+    /// the same from code.
+    ///
+    /// ```
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.metrics("/metrics")?;
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
+    pub fn metrics(&mut self, path: &str) -> Result<&mut Self, RegisterError> {
+        let idx = self.router.add_exact(path)?;
+        debug_assert_eq!(idx.index(), self.targets.len());
+        self.targets.push(RouteTarget::Metrics);
         Ok(self)
     }
 

@@ -13,6 +13,7 @@ use crate::handler::{Filter, Upgrade, WebSocket, WebSocketHandler};
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::ws::extension::Deflate;
+use crate::stats::LoopStats;
 use crate::ws::{
     CloseInfo, Data, Decoder, OpCode, SharedFrame, WsEvent, close_frame, empty_close_frame,
     encode_compressed, encode_frame, is_valid_close_code, ping_frame, pong_frame,
@@ -80,6 +81,7 @@ pub(crate) struct WsIo<'a> {
     out: &'a mut OutQueue,
     state: &'a mut WsState,
     limits: &'a WsLimits,
+    stats: &'a LoopStats,
     now: u32,
     /// The compressor window when permessage-deflate was negotiated (kept by the decoder).
     deflate: Option<u8>,
@@ -105,12 +107,15 @@ impl WsIo<'_> {
             return Ok(());
         }
         if let SlowConsumerPolicy::Close(code) = self.limits.policy {
+            LoopStats::add(&self.stats.slow_consumers_closed, 1);
             log::warn!(
                 "plezi: closing slow WebSocket consumer {id} ({peer}) with {code}: {pending} bytes queued, cap {}",
                 self.limits.max_pending
             );
             self.out.drop_unstarted();
             self.start_close(code, "slow consumer");
+        } else {
+            LoopStats::add(&self.stats.slow_consumer_drops, 1);
         }
         Err(WriteError::SlowConsumer)
     }
@@ -143,6 +148,7 @@ impl WsIo<'_> {
         payload: &[u8],
     ) -> Result<(), WriteError> {
         self.admit(id, peer, payload.len() + 10)?;
+        LoopStats::add(&self.stats.messages_out, 1);
         let opcode = OpCode::Data(data);
         let deflate = self.deflate_bits(payload.len());
         self.out.append_with(|v| {
@@ -181,6 +187,7 @@ impl WsIo<'_> {
                 self.out.push_frame(frame.clone());
             }
         }
+        LoopStats::add(&self.stats.messages_out, 1);
         Ok(())
     }
 
@@ -233,6 +240,8 @@ pub(crate) struct WsCx<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) server: &'a ServerHandle,
     pub(crate) limits: &'a WsLimits,
+    /// The loop's counters.
+    pub(crate) stats: &'a LoopStats,
     pub(crate) now: u32,
 }
 
@@ -295,6 +304,7 @@ impl WsConn {
         let deflate = decoder.deflate_bits();
         let result = decoder.decode(input, &mut |event| match event {
             WsEvent::Message(msg) => {
+                LoopStats::add(&cx.stats.messages_in, 1);
                 if state.phase == Phase::Open {
                     call_hook(
                         handler.as_mut(),
@@ -314,6 +324,7 @@ impl WsConn {
                     out: &mut *out,
                     state: &mut *state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
                     deflate,
                 };
@@ -332,6 +343,7 @@ impl WsConn {
                     out,
                     state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
                     deflate,
                 };
@@ -367,6 +379,7 @@ impl WsConn {
             out,
             state: &mut self.state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
             deflate: self.decoder.deflate_bits(),
         };
@@ -464,6 +477,7 @@ fn call_hook(
             out,
             state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
             deflate,
         },

@@ -148,6 +148,20 @@ impl App {
         Ok(self)
     }
 
+    /// Serves the metrics as Prometheus text at `path`, e.g. `/metrics` (off unless called).
+    /// Restrict who reads it (`docs/security.md#metrics`); what each metric means is in
+    /// `docs/operations.md#metrics`. From code, the same numbers come typed from
+    /// `dispatcher().metrics().snapshot()`.
+    ///
+    /// ```
+    /// let app = plezi::App::new().metrics("/metrics")?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
+    pub fn metrics(mut self, path: &str) -> Result<App, Error> {
+        self.routes.metrics(path)?;
+        Ok(self)
+    }
+
     /// Adds a rewrite route, e.g. `(:locale){en|fr}`.
     ///
     /// ```
