@@ -23,8 +23,8 @@ use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::security::{Cors, Guards};
 use crate::static_files::StaticFiles;
-use crate::ws::extension::negotiate;
 use crate::stats::LoopStats;
+use crate::ws::extension::negotiate;
 use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
 use crate::ws_conn::{WsConn, WsLimits};
 

@@ -12,8 +12,8 @@ use crate::handle::ServerHandle;
 use crate::handler::{Filter, Upgrade, WebSocket, WebSocketHandler};
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
-use crate::ws::extension::Deflate;
 use crate::stats::LoopStats;
+use crate::ws::extension::Deflate;
 use crate::ws::{
     CloseInfo, Data, Decoder, OpCode, SharedFrame, WsEvent, close_frame, empty_close_frame,
     encode_compressed, encode_frame, is_valid_close_code, ping_frame, pong_frame,
