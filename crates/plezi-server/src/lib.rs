@@ -56,6 +56,10 @@
 //! - **Backpressure.** HTTP input pauses while a response streams or the queue is over
 //!   [`ServerConfig::max_pending_bytes`]; a WebSocket over that cap gets the
 //!   [`SlowConsumerPolicy`].
+//! - **Counters.** [`ServerHandle::stats`] sums each loop's counters ([`ServerStats`]: connections,
+//!   messages in and out, fan-outs and their receivers, queued bytes, slow consumers, HTTP responses
+//!   by status). A loop's counters are written only by its thread, and a fan-out is counted once per
+//!   loop with its number of receivers, so counting costs the write path next to nothing.
 //! - **Shutdown.** [`ServerHandle::shutdown`] (or SIGINT/SIGTERM under [`Server::run`]): stop
 //!   accepting, close idle HTTP connections, finish in-flight responses, `on_shutdown` then close
 //!   1001 for every WebSocket, wait up to [`ServerConfig::shutdown_grace`], drop the rest.
