@@ -3,11 +3,15 @@
 # with ratios against plezi. Benchmarks only; never part of CI's test path.
 #
 #   benches/run-peers.sh [SERVER...]        default servers: plezi node-ws uws tokio-tungstenite
-#                                           also: plezi-before (the build named by SHOOTOUT_BEFORE)
+#                                           also: plezi-before (the build named by SHOOTOUT_BEFORE),
+#                                           plezi-deflate and uws-shared: the same servers with clients
+#                                           that offer permessage-deflate (`plezi-load --deflate on`),
+#                                           uWS with its shared compressor (COMPRESSION=shared)
 #
 # Environment (defaults in brackets):
 #   SCENARIOS  [broadcast-1k broadcast-5k echo-500 idle-10k]  also: idle-N, broadcast-N, echo-N
 #   DURATION   [10]   measurement window per run, seconds (plus 2 s warm-up)
+#   PAYLOAD    [64]   payload characters per broadcast/echo message (words, see benches/src/shootout.rs)
 #   RT         [1]    run server and tool under SCHED_FIFO (chrt -f 10) so other processes on this shared
 #                     2-core machine cannot take their cores mid-run (without it a busy machine leaves the
 #                     server 20-30% of its core and throughput/latency mean nothing); RT=0: normal priority.
@@ -49,11 +53,12 @@ for s in "${servers[@]}"; do
     plezi) [ -n "${SHOOTOUT:-}" ] || cargo build --release --quiet --example shootout ;;
     plezi-before) [ -x "${SHOOTOUT_BEFORE:-}" ] || { log "plezi-before needs SHOOTOUT_BEFORE, a built shootout example"; exit 2; } ;;
     node-ws) [ -d benches/peers/node-ws/node_modules/ws ] || (cd benches/peers/node-ws && npm install --no-audit --no-fund --silent) ;;
-    uws) benches/peers/uws/setup.sh > /dev/null ;;
+    uws | uws-shared) benches/peers/uws/setup.sh > /dev/null ;;
+    plezi-deflate) [ -n "${SHOOTOUT:-}" ] || cargo build --release --quiet --example shootout ;;
     tokio-tungstenite)
       CARGO_TARGET_DIR="$target/peers" cargo build --release --quiet \
         --manifest-path benches/peers/tokio-tungstenite/Cargo.toml ;;
-    *) log "unknown server $s (plezi, plezi-before, node-ws, uws, tokio-tungstenite)"; exit 2 ;;
+    *) log "unknown server $s (plezi, plezi-before, plezi-deflate, node-ws, uws, uws-shared, tokio-tungstenite)"; exit 2 ;;
   esac
 done
 
@@ -62,10 +67,11 @@ done
 start_server() {
   local name="$1" p="$2" cmd
   case "$name" in
-    plezi) cmd=("${SHOOTOUT:-$target/release/examples/shootout}") ;;
+    plezi | plezi-deflate) cmd=("${SHOOTOUT:-$target/release/examples/shootout}") ;;
     plezi-before) cmd=("$SHOOTOUT_BEFORE") ;;
     node-ws) cmd=(node "$repo/benches/peers/node-ws/server.js") ;;
     uws) cmd=("$repo/benches/peers/uws/run.sh") ;;
+    uws-shared) cmd=(env COMPRESSION=shared "$repo/benches/peers/uws/run.sh") ;;
     tokio-tungstenite) cmd=("$target/peers/release/peer-tokio-tungstenite") ;;
   esac
   # run.sh execs the loader, so the PID is still the server's own.
@@ -80,8 +86,8 @@ log "results: $out (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 for sc in $scenarios; do
   kind="${sc%%-*}" n="$(count "${sc#*-}")"
   case "$kind" in
-    broadcast) args=(broadcast --clients "$n" --duration "$duration") ; limit=$((duration + 120)) ;;
-    echo) args=(echo --clients "$n" --duration "$duration") ; limit=$((duration + 120)) ;;
+    broadcast) args=(broadcast --clients "$n" --duration "$duration" --payload "${PAYLOAD:-64}") ; limit=$((duration + 120)) ;;
+    echo) args=(echo --clients "$n" --duration "$duration" --payload "${PAYLOAD:-64}") ; limit=$((duration + 120)) ;;
     idle) args=(idle --connections "$n") ; limit=180 ;;
     *) log "unknown scenario $sc"; exit 2 ;;
   esac
@@ -89,7 +95,9 @@ for sc in $scenarios; do
     port=$((port + 1))
     start_server "$s" "$port" || continue
     log "$sc on $s (pid $server_pid)"
-    if ! timeout "$limit" taskset -c 1 "${rt[@]}" "$load" "${args[@]}" --url "ws://127.0.0.1:$port/ws" \
+    deflate=off
+    case "$s" in plezi-deflate | uws-shared) deflate=on ;; esac
+    if ! timeout "$limit" taskset -c 1 "${rt[@]}" "$load" "${args[@]}" --url "ws://127.0.0.1:$port/ws" --deflate "$deflate" \
       --server-pid "$server_pid" --label "$s" > "$target/bench-results/last.txt"; then
       log "$sc on $s failed"
     fi
@@ -106,6 +114,7 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 metrics = {
     "broadcast": [("deliveries/s", "deliveries_per_s", "{:,.0f}", +1),
                   ("server CPU µs/delivery", "server_cpu_us_per_delivery", "{:.2f}", -1),
+                  ("bytes on the wire per delivery", "wire_bytes_per_delivery", "{:.1f}", -1),
                   ("latency p50 ms", "latency_p50_ms", "{:.1f}", -1),
                   ("latency p99 ms", "latency_p99_ms", "{:.1f}", -1),
                   ("client CPU %", "client_cpu_pct", "{:.0f}", 0)],

@@ -39,8 +39,14 @@
 //! Health checks for load balancers: `GET /healthz` (live: 200 while the process runs) and
 //! `GET /readyz` (ready: 200, then 503 from the moment SIGTERM arrives; the process then drains:
 //! see `docs/operations.md`).
+//!
+//! Metrics for Prometheus: `GET /metrics` (connections, messages, fan-outs, HTTP answers, the bus,
+//! handler latencies; `docs/operations.md#metrics`). A real deployment keeps that path away from
+//! the public (`docs/security.md#metrics`).
 
 use plezi::prelude::*;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Longest user name accepted at `POST /login`, in characters.
 const MAX_NAME_CHARS: usize = 40;
@@ -85,11 +91,84 @@ impl Controller for Logout {
     }
 }
 
+// The events' payloads (client → server) and what the client receives (server → client). The
+// page's types (`examples/public/chat-events.d.ts`) are generated from them by `cargo xtask codegen`
+// (`chat --typescript PATH`): rename a field here and the page's type check fails.
+
+/// `chat`: a line for everyone.
+#[derive(Deserialize, TS)]
+struct Say {
+    message: String,
+}
+
+/// `dm`: a line for one connection (a `to` that is no connection UUID gets `err` 400).
+#[derive(Deserialize, TS)]
+struct Whisper {
+    #[ts(type = "string")]
+    to: ConnectionUuid,
+    message: String,
+}
+
+/// `notify`: a notice for a user, now or when they next connect logged in.
+#[derive(Deserialize, TS)]
+struct NoticeFor {
+    user: String,
+    message: String,
+}
+
+/// `here`: tell connection `to` who we are.
+#[derive(Deserialize, TS)]
+struct HereTo {
+    #[ts(type = "string")]
+    to: ConnectionUuid,
+}
+
+/// A `chat` or `dm` line as its receivers get it.
+#[derive(Serialize, Deserialize, TS)]
+struct Line {
+    /// The sender's connection UUID.
+    from: String,
+    message: String,
+}
+
+/// `whoami`'s reply.
+#[derive(Serialize, TS)]
+struct WhoAmI {
+    /// This connection's UUID.
+    id: String,
+    /// The session's user; null for a guest.
+    user: Option<String>,
+}
+
+/// `notice`: a notice left for this user.
+#[derive(Serialize, Deserialize, TS)]
+struct Notice {
+    message: String,
+}
+
+/// `joined` and `here`: a logged-in connection and its user.
+#[derive(Serialize, Deserialize, TS)]
+struct Presence {
+    user: String,
+    from: String,
+}
+
+/// `left`: a logged-in connection closed.
+#[derive(Serialize, Deserialize, TS)]
+struct Gone {
+    from: String,
+}
+
 /// One chat connection.
 #[derive(Default)]
 struct Chat {
     /// The session's user, if the upgrade request carried a session.
     user: Option<String>,
+}
+
+/// This connection's UUID as text (empty over HTTP, which these WebSocket events never see).
+fn me(cx: &Ctx<'_>) -> String {
+    cx.id().map(|id| id.to_string()).unwrap_or_default()
 }
 
 impl Chat {
@@ -99,60 +178,77 @@ impl Chat {
     }
 
     /// `whoami`: this connection's UUID and user (null for a guest).
-    fn whoami(&mut self, cx: &mut Ctx<'_>, _msg: Value) -> Value {
-        json!({"event": "whoami", "id": cx.id(), "user": self.user})
+    fn whoami(&mut self, cx: &mut Ctx<'_>, _msg: Msg) -> Json<WhoAmI> {
+        let user = self.user.clone();
+        Json(WhoAmI { id: me(cx), user })
     }
 
     /// `chat`: from the client, tell every other chat connection; from the bus, show it (as it
     /// came: no copy and no encoding per receiver).
-    fn chat(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Option<Msg>, SendError> {
-        if cx.is_delivery() {
-            return Ok(Some(msg));
-        }
-        let chat = json!({"event": "chat", "from": cx.id(), "message": msg["message"]});
-        cx.broadcast("chat", chat)?;
+    fn chat(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        call: Call<Say, Line>,
+    ) -> Result<Option<Relay<Line>>, SendError> {
+        let message = match call {
+            Call::Delivery(line) => return Ok(Some(line)),
+            Call::Client(Say { message }) => message,
+        };
+        let line = Line {
+            from: me(cx),
+            message,
+        };
+        cx.broadcast("chat", json!(line))?;
         Ok(None)
     }
 
     /// `dm`: from the client, unicast to `to`; from the bus, show it.
-    fn dm(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Answer, SendError> {
-        if cx.is_delivery() {
-            return Ok(msg.into());
-        }
-        let Some(to) = msg["to"].as_str().and_then(|to| to.parse().ok()) else {
-            return Ok(Answer::error(400, "`to` must be a connection UUID", msg));
+    fn dm(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        call: Call<Whisper, Line>,
+    ) -> Result<Option<Relay<Line>>, SendError> {
+        let whisper = match call {
+            Call::Delivery(line) => return Ok(Some(line)),
+            Call::Client(whisper) => whisper,
         };
-        let dm = json!({"event": "dm", "from": cx.id(), "message": msg["message"]});
-        cx.unicast(to, "dm", dm)?;
-        Ok(Answer::Nothing)
+        let line = Line {
+            from: me(cx),
+            message: whisper.message,
+        };
+        cx.unicast(whisper.to, "dm", json!(line))?;
+        Ok(None)
     }
 
     /// `notify`: a notice for `user`, now or when they next connect logged in. Open to every
     /// connection (guests included), as a message to an offline user is.
-    fn notify(&mut self, cx: &mut Ctx<'_>, msg: Value) -> Result<Answer, SendError> {
-        let Some(user) = msg["user"].as_str() else {
-            return Ok(Answer::error(400, "notify needs a `user`", msg));
-        };
-        cx.notify(user, "notice", json!({"message": msg["message"]}))?;
-        Ok(Answer::Nothing)
+    fn notify(&mut self, cx: &mut Ctx<'_>, Json(n): Json<NoticeFor>) -> Result<(), SendError> {
+        cx.notify(&n.user, "notice", json!(Notice { message: n.message }))
     }
 
     /// `here`: from the client, tell `to` who we are; from the bus, show it.
-    fn here(&mut self, cx: &mut Ctx<'_>, msg: Msg) -> Result<Answer, SendError> {
-        if cx.is_delivery() {
-            return Ok(msg.into());
+    fn here(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        call: Call<HereTo, Presence>,
+    ) -> Result<Option<Relay<Presence>>, SendError> {
+        let here = match call {
+            Call::Delivery(presence) => return Ok(Some(presence)),
+            Call::Client(here) => here,
+        };
+        if let Some(user) = &self.user {
+            let presence = Presence {
+                user: user.clone(),
+                from: me(cx),
+            };
+            cx.unicast(here.to, "here", json!(presence))?;
         }
-        if let (Some(to), Some(user)) =
-            (msg["to"].as_str().and_then(|t| t.parse().ok()), &self.user)
-        {
-            cx.unicast(to, "here", json!({"user": user, "from": cx.id()}))?;
-        }
-        Ok(Answer::Nothing)
+        Ok(None)
     }
 
     /// `notice`, `joined`, `left` (server-side only): show them. The message is shared by every
     /// receiver; returned unchanged, it is written from one frame encoded once for all of them.
-    fn relay(&mut self, _cx: &mut Ctx<'_>, msg: Msg) -> Msg {
+    fn relay<T>(&mut self, _cx: &mut Ctx<'_>, msg: Relay<T>) -> Relay<T> {
         msg
     }
 }
@@ -175,9 +271,9 @@ impl Controller for Chat {
             ws dm => Chat::dm,
             both notify => Chat::notify,
             ws here => Chat::here,
-            bus notice => Chat::relay,
-            bus joined => Chat::relay,
-            bus left => Chat::relay,
+            bus notice => Chat::relay::<Notice>,
+            bus joined => Chat::relay::<Presence>,
+            bus left => Chat::relay::<Gone>,
         ]
     }
 
@@ -225,8 +321,9 @@ fn main() -> Result<(), plezi::Error> {
         ))
         .client("/client.js")?
         .health("/healthz", "/readyz")
+        .metrics("/metrics")?
         .route("/login", Login::default)?
         .route("/logout", Logout::default)?
         .route("/chat", Chat::default)?
-        .run()
+        .run_or_codegen() // `chat --typescript PATH`: the page's types (`cargo xtask codegen`)
 }

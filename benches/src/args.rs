@@ -26,6 +26,8 @@ common options:
   --sources 8                    spread clients over this many source addresses 127.0.0.2...
   --connect-timeout 60           seconds to open all connections
   --drain 5                      seconds to wait for outstanding messages after the window
+  --deflate off                  on: offer permessage-deflate (and require it accepted); sampled
+                                 clients inflate what they read; reports count bytes on the wire
 
 Each run prints one human line and one JSON line. Durations are seconds (fractions allowed).
 Pin the server and the tool to different cores (taskset -c 0 SERVER; taskset -c 1 plezi-load ...).";
@@ -131,6 +133,14 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         .collect::<Result<Vec<_>, _>>()?;
     if targets.is_empty() {
         targets.push(Target::parse("ws://127.0.0.1:3000/ws")?);
+    }
+    let deflate = match o.string("--deflate", "off").as_str() {
+        "on" => true,
+        "off" => false,
+        other => return Err(format!("--deflate {other:?}: expected on or off")),
+    };
+    for t in &mut targets {
+        t.deflate = deflate;
     }
     let server_pids = o
         .all("--server-pid")

@@ -105,6 +105,7 @@ impl Scenario for Run<'_> {
             if scan_error.is_some() {
                 return;
             }
+            tally.wire_bytes += bytes.len() as u64;
             let mut on_frame = |first: u8, payload: &[u8]| {
                 on_frame(
                     tally,
@@ -242,6 +243,23 @@ fn on_frame(
     match first & 0x0f {
         0..=2 if first & 0x80 != 0 => match role {
             Role::Listener => tally.delivered += 1,
+            Role::Sender | Role::Sampler if first & ws::RSV1 != 0 => {
+                // A compressed message: read it inflated (the frame was counted on the wire).
+                match ws::message_payload(first, payload) {
+                    Some(plain) => on_frame(
+                        tally,
+                        last_listen,
+                        role,
+                        now_ns,
+                        first & !ws::RSV1,
+                        &plain,
+                        results,
+                        pong,
+                        closed,
+                    ),
+                    None => tally.unreadable_samples += 1,
+                }
+            }
             Role::Sender if shootout::is_broadcast_result(payload) => {
                 *results += 1;
                 tally.answers += 1;
@@ -302,6 +320,33 @@ mod tests {
                 .filter(|w| !w.contains("load tool used"))
                 .collect();
             assert!(unexpected.is_empty(), "{unexpected:?}");
+        }
+    }
+
+    #[test]
+    fn a_declined_deflate_offer_fails_the_run_and_plain_bytes_are_counted() {
+        let url = crate::testserver::start();
+        let run_with = |deflate: &str| {
+            let argv: Vec<String> = format!(
+                "broadcast --url {url} --clients 10 --duration 0.4 --warmup 0.1 --payload 600 \
+                 --deflate {deflate} --server-pid {}",
+                std::process::id()
+            )
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+            let Ok(Command::Broadcast(common, cfg)) = parse(&argv) else {
+                panic!("args")
+            };
+            run(&common, &cfg)
+        };
+        // This test server knows no extension: the comparison would be meaningless.
+        let err = run_with("on").map(|r| r.human_line()).unwrap_err();
+        assert!(err.contains("did not accept permessage-deflate"), "{err}");
+        let report = run_with("off").expect("run");
+        match report.get("wire_bytes_per_delivery") {
+            Some(Value::Num(n, _)) => assert!(*n > 600.0, "{n}"),
+            other => panic!("wire_bytes_per_delivery: {other:?}"),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Tally {
     pub measuring: bool,
     pub unreadable_samples: u64,
     pub reads: u64,
+    /// Bytes read from the sockets (frames, headers included), where the scenario counts them.
+    pub wire_bytes: u64,
 }
 
 impl Tally {
@@ -212,6 +214,8 @@ pub struct Window {
     pub answers: u64,
     /// Reads of a connection.
     pub reads: u64,
+    /// Bytes read from the sockets in the window.
+    pub wire_bytes: u64,
 }
 
 /// Runs the warm-up, the measurement window and the drain (the senders' first messages are out),
@@ -231,6 +235,7 @@ pub fn drive<S: Scenario>(
     let (mut before, mut after) = (None, None);
     let (mut delivered0, mut delivered1, mut answers0, mut answers1) = (0, 0, 0, 0);
     let (mut reads0, mut reads1) = (0, 0);
+    let (mut bytes0, mut bytes1) = (0, 0);
     loop {
         let now = Instant::now();
         if run.clients().phase == Phase::Warmup && now >= measure_at {
@@ -239,6 +244,7 @@ pub fn drive<S: Scenario>(
             let c = run.clients();
             delivered0 = c.tally.delivered;
             reads0 = c.tally.reads;
+            bytes0 = c.tally.wire_bytes;
             answers0 = c.tally.answers;
             c.tally.window_start_ns = c.now_ns();
             c.tally.measuring = true;
@@ -250,6 +256,7 @@ pub fn drive<S: Scenario>(
             let c = run.clients();
             delivered1 = c.tally.delivered;
             reads1 = c.tally.reads;
+            bytes1 = c.tally.wire_bytes;
             answers1 = c.tally.answers;
             c.tally.measuring = false;
             c.phase = Phase::Drain;
@@ -317,6 +324,7 @@ pub fn drive<S: Scenario>(
         deliveries: delivered1 - delivered0,
         answers: answers1 - answers0,
         reads: reads1 - reads0,
+        wire_bytes: bytes1 - bytes0,
     })
 }
 
@@ -409,6 +417,11 @@ pub fn report(
         );
     if let Some(listen_count) = outcome.listen_count {
         report.field("listen_count", Value::Int(listen_count));
+    }
+    if window.wire_bytes > 0 {
+        let per = window.wire_bytes as f64 / deliveries.max(1) as f64;
+        report.field("wire_bytes_per_delivery", Value::Num(per, 1));
+        report.say(format!("{per:.1} bytes on the wire per delivery"));
     }
     report
         .field("lost", Value::Int(lost))

@@ -14,6 +14,8 @@ pub struct Target {
     pub host: String,
     /// Request path, e.g. `/ws`.
     pub path: String,
+    /// Offer permessage-deflate in the upgrade (`--deflate on`), and require it accepted.
+    pub deflate: bool,
 }
 
 impl Target {
@@ -45,6 +47,7 @@ impl Target {
             addr: SocketAddrV4::new(ip, port),
             host: host.to_string(),
             path: path.to_string(),
+            deflate: false,
         })
     }
 }

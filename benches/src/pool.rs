@@ -112,7 +112,7 @@ pub fn connect_all(
     }
     let requests: Vec<Vec<u8>> = targets
         .iter()
-        .map(|t| ws::upgrade_request(&t.host, t.addr.port(), &t.path))
+        .map(|t| ws::upgrade_request(&t.host, t.addr.port(), &t.path, t.deflate))
         .collect();
     let deadline = Instant::now() + timeout;
     let mut conns: Vec<Conn> = Vec::with_capacity(count);
@@ -195,6 +195,12 @@ pub fn connect_all(
                 }
                 Upgrade::Refused(status) => {
                     return Err(fail(i, &format!("upgrade refused: {status}")));
+                }
+                Upgrade::Done(at)
+                    if target_of(i).deflate
+                        && ws::find(&head[..at], b"permessage-deflate").is_none() =>
+                {
+                    return Err(fail(i, &"the server did not accept permessage-deflate"));
                 }
                 Upgrade::Done(at) => {
                     conn.early = head[at..].to_vec();

@@ -2,7 +2,9 @@
 //! the server sends (only on sampled clients and senders; everything else is counted by frame headers).
 //!
 //! Payloads are JSON strings that start with 20 digits — the send time in nanoseconds on the tool's
-//! clock — padded with `x` to the requested size, so a sampled receiver knows when its copy was sent.
+//! clock — so a sampled receiver knows when its copy was sent, padded to the requested size with
+//! words picked from a short list by a generator seeded with that time: text that compresses about as
+//! well as a chat message does (a run of one letter would make permessage-deflate look far better).
 
 use crate::ws;
 
@@ -23,9 +25,31 @@ pub fn encode_message(
     text.extend_from_slice(kind.as_bytes());
     text.extend_from_slice(b"\",\"payload\":\"");
     text.extend_from_slice(format!("{sent_ns:020}").as_bytes());
-    text.resize(text.len() + payload_len.saturating_sub(MIN_PAYLOAD), b'x');
+    pad_with_words(sent_ns, payload_len.saturating_sub(MIN_PAYLOAD), text);
     text.extend_from_slice(b"\"}");
     ws::encode_masked(ws::OP_TEXT, text, out);
+}
+
+/// Words of the padding (no digits, quotes or backslashes: the payload stays a plain JSON string).
+const WORDS: [&str; 32] = [
+    "hello", "there", "how", "is", "everyone", "doing", "today", "the", "meeting", "moved", "to",
+    "three", "o'clock", "see", "you", "in", "room", "please", "bring", "your", "notes", "and", "a",
+    "coffee", "thanks", "great", "idea", "let's", "ship", "it", "tomorrow", "ok",
+];
+
+/// Appends exactly `len` bytes of space-separated words, chosen by a generator seeded with `seed`.
+fn pad_with_words(seed: u64, len: usize, text: &mut Vec<u8>) {
+    let end = text.len() + len;
+    let mut x = seed | 1;
+    while text.len() < end {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let word = WORDS[(x >> 59) as usize].as_bytes();
+        text.push(b' ');
+        text.extend_from_slice(word);
+    }
+    text.truncate(end);
 }
 
 /// The send time carried by a message's payload (the digits after `"payload":"`).
@@ -65,9 +89,10 @@ mod tests {
         let s = std::str::from_utf8(&text).expect("utf8");
         assert_eq!(s.len(), r#"{"type":"broadcast","payload":""}"#.len() + 64);
         assert!(
-            s.starts_with(r#"{"type":"broadcast","payload":"00000000000123456789xxx"#),
+            s.starts_with(r#"{"type":"broadcast","payload":"00000000000123456789 "#),
             "{s}"
         );
+        assert!(s.ends_with("\"}"));
         assert_eq!(sent_ns(&text), Some(123_456_789));
         assert_eq!(
             sent_ns(br#"{"payload": "42x","type":"broadcast"}"#),

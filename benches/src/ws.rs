@@ -23,13 +23,43 @@ pub const OP_PONG: u8 = 0xA;
 /// Largest payload the scanner copies for a caller (a kept frame split across reads).
 const MAX_KEPT_PAYLOAD: u64 = 16 * 1024 * 1024;
 
-/// The HTTP/1.1 upgrade request for `path` on `host:port`.
-pub fn upgrade_request(host: &str, port: u16, path: &str) -> Vec<u8> {
+/// The HTTP/1.1 upgrade request for `path` on `host:port`, offering permessage-deflate (as
+/// browsers do) when `deflate` is set.
+pub fn upgrade_request(host: &str, port: u16, path: &str, deflate: bool) -> Vec<u8> {
+    let offer = if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
     .into_bytes()
+}
+
+/// RSV1 of a frame's first header byte: a compressed message (permessage-deflate).
+pub const RSV1: u8 = 0x40;
+
+/// The payload of a data frame as sent by the application: inflated when RSV1 says it is
+/// compressed (`None` when that fails), borrowed as is otherwise.
+pub fn message_payload(first: u8, payload: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if first & RSV1 == 0 {
+        return Some(std::borrow::Cow::Borrowed(payload));
+    }
+    let mut input = payload.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut d = flate2::Decompress::new(false);
+    let mut out = Vec::with_capacity(payload.len() * 4 + 256);
+    loop {
+        let consumed = d.total_in() as usize;
+        d.decompress_vec(&input[consumed..], &mut out, flate2::FlushDecompress::Sync)
+            .ok()?;
+        if d.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return Some(std::borrow::Cow::Owned(out));
+        }
+        out.reserve(out.capacity().max(1024));
+    }
 }
 
 /// What became of an upgrade response read so far.
@@ -332,5 +362,20 @@ mod tests {
             check_upgrade(wrong.as_bytes()),
             Upgrade::Refused(_)
         ));
+    }
+
+    #[test]
+    fn compressed_payloads_are_inflated() {
+        // RFC 7692 §7.2.3.1: "Hello" compressed.
+        let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        assert_eq!(
+            message_payload(0x81 | RSV1, &hello).as_deref(),
+            Some(&b"Hello"[..])
+        );
+        assert_eq!(
+            message_payload(0x81, b"plain").as_deref(),
+            Some(&b"plain"[..])
+        );
+        assert_eq!(message_payload(0x81 | RSV1, &[0xff; 8]), None);
     }
 }

@@ -1,17 +1,33 @@
+// @ts-check
 // The chat page: PleziClient (served at /client.js) connected to the auto-dispatch controller at /chat.
-// Events are documented in examples/chat.rs. Text is always inserted with textContent (no HTML).
+// Events are documented in examples/chat.rs; their types are generated from its handlers into
+// chat-events.d.ts (`cargo xtask codegen`), and the tests type-check this page against them (tsc,
+// examples/tsconfig.json): no build step. Text is always inserted with textContent (no HTML).
 (function () {
   'use strict';
-  const $ = (id) => document.getElementById(id);
+  /** @param {string} id */
+  const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+  /** @param {string} id */
+  const input = (id) => /** @type {HTMLInputElement} */ ($(id));
+  /** @type {import('./chat-events').ChatClient} */
   const client = new PleziClient(PleziClient.origin + '/chat', true);
-  const people = new Map(); // connection UUID -> user name
+  /** @type {Map<string, string>} connection UUID -> user name */
+  const people = new Map();
+  /** @type {{id: string | null, user: string | null}} */
   const me = { id: null, user: null };
-  let dmTarget = null; // connection UUID of the selected person, or null for everyone
+  /** @type {string | null} connection UUID of the selected person, or null for everyone */
+  let dmTarget = null;
 
+  /** @param {string} id */
   function nameOf(id) {
     return people.get(id) || 'guest ' + String(id).slice(17, 21) + '.' + String(id).slice(22, 30);
   }
 
+  /**
+   * @param {string} kind
+   * @param {string | null} who
+   * @param {string} text
+   */
   function line(kind, who, text) {
     const li = document.createElement('li');
     li.className = kind;
@@ -28,17 +44,22 @@
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
+  /**
+   * @param {boolean} on
+   * @param {string} text
+   */
   function status(on, text) {
     const el = $('status');
     el.className = 'status ' + (on ? 'on' : 'off');
     el.textContent = text;
   }
 
+  /** @param {string | null} id */
   function selectTarget(id) {
     dmTarget = id && id !== dmTarget && id !== me.id ? id : null;
     $('to').hidden = !dmTarget;
     $('to').textContent = dmTarget ? 'to ' + nameOf(dmTarget) : '';
-    $('text').placeholder = dmTarget ? 'Private message' : 'Say something to everyone';
+    input('text').placeholder = dmTarget ? 'Private message' : 'Say something to everyone';
     renderPeople();
   }
 
@@ -134,7 +155,7 @@
 
   $('say').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const message = $('text').value.trim();
+    const message = input('text').value.trim();
     if (!message) return;
     const failed = () => line('error', 'Error:', 'not sent (no connection): ' + message);
     if (dmTarget) {
@@ -144,16 +165,16 @@
       client.emit({ event: 'chat', message }, null, failed);
       line('chat mine', (me.user || 'You') + ':', message);
     }
-    $('text').value = '';
+    input('text').value = '';
   });
 
   $('notify').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const user = $('notify-user').value.trim();
-    const message = $('notify-text').value.trim();
+    const user = input('notify-user').value.trim();
+    const message = input('notify-text').value.trim();
     if (!user || !message) return;
     client.emit({ event: 'notify', user, message });
     line('system', null, 'Notice left for ' + user + '.');
-    $('notify-text').value = '';
+    input('notify-text').value = '';
   });
 })();

@@ -1,6 +1,7 @@
 //! Repository tasks, run as `cargo xtask <task>` (the alias lives in `.cargo/config.toml`).
 //!
-//! - `cargo xtask codegen` regenerates every generated file from its source (see [`codegen`]).
+//! - `cargo xtask codegen` regenerates every generated file from its source (see [`codegen`]), and the
+//!   chat example's TypeScript events module from its handlers ([`EXAMPLE_TYPES`]).
 //! - `cargo xtask codegen --check` regenerates in memory and exits 1, listing the stale files, when the
 //!   committed output differs (CI runs this).
 //! - `cargo xtask setup` installs what the tests drive and is missing (see [`setup`]).
@@ -15,7 +16,8 @@ use std::process::{Command, ExitCode};
 
 const USAGE: &str = "usage: cargo xtask codegen [--check] | setup | test
 
-  codegen          regenerate the protocol constants (Rust and JavaScript), the client bundle and its .d.ts
+  codegen          regenerate the protocol constants (Rust and JavaScript), the client bundle and its .d.ts,
+                   and the chat example's TypeScript events module (examples/public/chat-events.d.ts)
   codegen --check  exit 1 and list the stale files instead of writing them (CI)
   setup            install what the tests drive and is missing (apt-get, pip, npm ci), saying why
   test             setup, then cargo test --workspace, then the Autobahn conformance cases";
@@ -85,8 +87,31 @@ fn run_tests() -> ExitCode {
     }
 }
 
+/// The chat example's TypeScript events module, generated from its handlers by the example itself
+/// (`chat --typescript PATH [--check]`, `App::run_or_codegen`), the way an application's own
+/// xtask does it.
+const EXAMPLE_TYPES: (&str, &str) = ("chat", "examples/public/chat-events.d.ts");
+
+/// `cargo run --example chat -- --typescript PATH [--check]`.
+fn example_types(root: &Path, check: bool) -> Result<(), String> {
+    let (example, path) = EXAMPLE_TYPES;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["run", "--quiet", "-p", "plezi", "--example", example, "--"])
+        .args(["--typescript", path])
+        .current_dir(root);
+    if check {
+        cmd.arg("--check");
+    }
+    setup::run_checked(&mut cmd, &format!("`{example} --typescript {path}`"))
+}
+
 fn run_codegen(check: bool) -> ExitCode {
     let root = repo_root();
+    if let Err(err) = example_types(&root, check) {
+        eprintln!("cargo xtask codegen: {err}");
+        return ExitCode::FAILURE;
+    }
     let files = match codegen::generate(&root) {
         Ok(files) => files,
         Err(err) => {

@@ -59,6 +59,11 @@ const PIP_TOOLS: &[PipTool] = &[
         why: "a third-party WebSocket client the interop tests talk to",
     },
     PipTool {
+        package: "prometheus-client",
+        check: PipCheck::Module("prometheus_client"),
+        why: "the official Prometheus parser the metrics tests read the /metrics text with",
+    },
+    PipTool {
         package: "kosoku",
         check: PipCheck::Command("kosoku"),
         why: "runs the Autobahn|Testsuite conformance cases",

@@ -4,6 +4,8 @@
 //                                       through publish/subscribe (uWS's fast path),
 //                                       and {"type":"broadcastResult","payload":P,"listenCount":N} to the sender
 // PORT (default 3000) and HOST (default 127.0.0.1) from the environment; prints one ready line.
+// COMPRESSION=shared turns on permessage-deflate with uWS's shared compressor (every published message
+// compressed once for all subscribers; no sliding window kept per connection); default: off.
 // Start it with ./run.sh (the binaries need the newer glibc that setup.sh fetches).
 'use strict';
 const uWS = require('@btc-vision/uwebsockets.js');
@@ -12,10 +14,11 @@ const port = Number(process.env.PORT || 3000);
 const host = process.env.HOST || '127.0.0.1';
 const TOPIC = 'all';
 const decoder = new TextDecoder();
+const shared = process.env.COMPRESSION === 'shared';
 
 const app = uWS.App();
 app.ws('/ws', {
-  compression: uWS.DISABLED,
+  compression: shared ? uWS.SHARED_COMPRESSOR : uWS.DISABLED,
   maxPayloadLength: 1024 * 1024,
   maxBackpressure: 1024 * 1024,
   idleTimeout: 120,
@@ -31,9 +34,9 @@ app.ws('/ws', {
       return;
     }
     if (msg.type === 'echo') {
-      ws.send(message, isBinary);
+      ws.send(message, isBinary, shared);
     } else if (msg.type === 'broadcast') {
-      app.publish(TOPIC, JSON.stringify({ type: 'broadcast', payload: msg.payload }), false);
+      app.publish(TOPIC, JSON.stringify({ type: 'broadcast', payload: msg.payload }), false, shared);
       ws.send(
         JSON.stringify({ type: 'broadcastResult', payload: msg.payload, listenCount: app.numSubscribers(TOPIC) }),
         false,

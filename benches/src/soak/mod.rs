@@ -325,6 +325,7 @@ fn run(cfg: SoakConfig) -> Result<bool, String> {
             addr: cfg.target.addr,
             host: cfg.target.host.clone(),
             path: "/".into(),
+            deflate: false,
         },
         cfg.sources,
     );

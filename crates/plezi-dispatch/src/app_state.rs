@@ -9,6 +9,7 @@ use plezi_messaging::{Bus, ConnectionUuid};
 use plezi_server::{ConnId, ServerHandle};
 
 use crate::events::Mode;
+use crate::metrics::Timings;
 use crate::params::ParamsLimits;
 use crate::rate::PeerLimiter;
 use crate::session::Sessions;
@@ -28,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) notify_peers: PeerLimiter,
     /// The templates, if the routes named a folder.
     pub(crate) templates: Option<Templates>,
+    /// Handler and AJAJ latencies (the metrics this crate measures).
+    pub(crate) timings: Timings,
 }
 
 impl AppState {
@@ -47,6 +50,7 @@ impl AppState {
             tags: kinds.iter().map(|k| (k.name.clone(), k.tag)).collect(),
             notify_peers: PeerLimiter::default(),
             templates: None,
+            timings: Timings::default(),
         }
     }
 

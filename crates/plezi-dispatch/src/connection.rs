@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use plezi_messaging::{
     Claim, ConnectionUuid, Message as BusMessage, Payload, Position, RecoveryGap, Target,
@@ -476,7 +477,8 @@ impl Connection {
         self.recover_entitled(port);
     }
 
-    /// A message from the client: auto-dispatch or `on_message`, by the controller's mode.
+    /// A message from the client: auto-dispatch or `on_message`, by the controller's mode, timed
+    /// for the handler latency metric.
     pub(crate) fn message(&mut self, port: &mut dyn WsPort, msg: Message<'_>) {
         if let (Some(mail), Message::Text(text)) = (self.mail.as_mut(), &msg)
             && let Some(mid) = mail_ack::acknowledged(text)
@@ -486,9 +488,11 @@ impl Connection {
             }
             return;
         }
+        let started = Instant::now();
         self.with_cx(port, Source::WebSocket, None, |live, cx| {
             live.message(cx, msg)
         });
+        self.app.timings.handler.observe(started.elapsed());
         self.recover_entitled(port);
     }
 

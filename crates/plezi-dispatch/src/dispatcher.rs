@@ -13,6 +13,7 @@ use crate::client_route;
 use crate::controller::Controller;
 use crate::endpoint::UpgradeReply;
 use crate::error::SendError;
+use crate::metrics::{self, Metrics};
 use crate::params::Params;
 use crate::router::Router;
 use crate::routes::{NotFound, RouteTarget, Routes};
@@ -186,6 +187,20 @@ impl Dispatcher {
     /// ```
     pub fn bus(&self) -> &Bus {
         &self.app.bus
+    }
+
+    /// The application's metrics: connections, messages, fan-outs, HTTP answers, the bus, the
+    /// mailboxes and handler latencies, read when asked (see [`Metrics`]).
+    ///
+    /// ```
+    /// # use plezi_dispatch::{Dispatcher, Routes};
+    /// # use plezi_messaging::{Bus, BusConfig};
+    /// let dispatcher = Dispatcher::new(Routes::new(), Bus::in_process(BusConfig::default()));
+    /// let snapshot = dispatcher.metrics().snapshot();
+    /// assert!(snapshot.server.is_none()); // no server attached yet
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new(self.app.clone())
     }
 
     /// Every connection of controller type `C`, on every server, runs its handler for `event`
@@ -374,6 +389,11 @@ impl Service for DispatchService {
                 RouteTarget::Client => {
                     if let Some(resp) = client_route::serve(req) {
                         return Reply::Response(resp);
+                    }
+                }
+                RouteTarget::Metrics => {
+                    if let Some(reply) = metrics::serve(&self.app, req) {
+                        return reply;
                     }
                 }
                 RouteTarget::Controller(endpoint) => {

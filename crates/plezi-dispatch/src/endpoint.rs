@@ -13,6 +13,7 @@ use crate::context::{Ctx, HttpExtras, Source};
 use crate::controller::{Controller, PreConnect};
 use crate::cookies::Cookies;
 use crate::events::{Events, Mode};
+use crate::metrics::Timings;
 use crate::msg::Msg;
 use crate::params::{BodyKind, Params};
 use crate::router::{Action, rest_action_for};
@@ -101,9 +102,11 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
             if is_get(req.method()) && !self.events.is_safe(name) {
                 return Some(ajaj::method_not_allowed(app, message, &mut extras).into());
             }
-            let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
-            let answer = (handler.call)(&mut controller, &mut cx, Msg::new(message));
-            let resp = ajaj::reply(app, answer, &mut extras);
+            let resp = Timings::time(&app.timings.ajaj, || {
+                let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
+                let answer = (handler.call)(&mut controller, &mut cx, Msg::new(message));
+                ajaj::reply(app, answer, &mut extras)
+            });
             return Some(extras.reply_once_stored(resp));
         }
         let mut cx = Ctx::for_request(app, &self.kind, Source::Http, req, &mut extras);
@@ -122,9 +125,11 @@ impl<C: Controller> Endpoint for ControllerRoute<C> {
         }
         let event = self.unknown_event(req, &extras.params)?.to_owned();
         let message = ajaj::message(&extras.params, &event);
-        let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
-        let answer: Answer = controller.unknown(&mut cx, message);
-        let resp = ajaj::reply(app, answer, &mut extras);
+        let resp = Timings::time(&app.timings.ajaj, || {
+            let mut cx = Ctx::for_request(app, &self.kind, Source::Ajaj, req, &mut extras);
+            let answer: Answer = controller.unknown(&mut cx, message);
+            ajaj::reply(app, answer, &mut extras)
+        });
         Some(extras.reply_once_stored(resp))
     }
 

@@ -38,6 +38,8 @@ use crate::context::Ctx;
 use crate::error::RegisterError;
 use crate::generated::is_reserved;
 use crate::msg::{EventArg, Msg};
+use crate::reply::{EventReply, ReplyType};
+use crate::typescript::{EventShape, TypeScript};
 
 /// How a controller's WebSocket connections behave.
 ///
@@ -136,6 +138,10 @@ pub(crate) type HandlerFn<C> = Box<dyn Fn(&mut C, &mut Ctx<'_>, Msg) -> Answer +
 pub(crate) struct Handler<C> {
     pub(crate) kind: EventKind,
     pub(crate) call: HandlerFn<C>,
+    /// Its payload's TypeScript type (`None`: untyped).
+    payload: fn(&mut TypeScript) -> Option<String>,
+    /// What it replies, for TypeScript.
+    reply: fn(&mut TypeScript) -> ReplyType,
 }
 
 /// A controller's event table and WebSocket [`Mode`]. Built with [`events!`](crate::events!) or
@@ -271,7 +277,7 @@ impl<C> Events<C> {
     where
         F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
         A: EventArg,
-        R: Into<Answer>,
+        R: EventReply,
     {
         self.add(EventKind::WebSocket, name, handler)
     }
@@ -293,7 +299,7 @@ impl<C> Events<C> {
     where
         F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
         A: EventArg,
-        R: Into<Answer>,
+        R: EventReply,
     {
         self.add(EventKind::Both, name, handler)
     }
@@ -316,7 +322,7 @@ impl<C> Events<C> {
     where
         F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
         A: EventArg,
-        R: Into<Answer>,
+        R: EventReply,
     {
         self.add(EventKind::Safe, name, handler)
     }
@@ -338,7 +344,7 @@ impl<C> Events<C> {
     where
         F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
         A: EventArg,
-        R: Into<Answer>,
+        R: EventReply,
     {
         self.add(EventKind::Bus, name, handler)
     }
@@ -360,7 +366,7 @@ impl<C> Events<C> {
     where
         F: Fn(&mut C, &mut Ctx<'_>, A) -> R + Send + Sync + 'static,
         A: EventArg,
-        R: Into<Answer>,
+        R: EventReply,
     {
         if name.is_empty() {
             self.problems.push(Problem::Empty);
@@ -369,10 +375,21 @@ impl<C> Events<C> {
         } else if self.handlers.contains_key(name) {
             self.problems.push(Problem::Duplicate(name.to_owned()));
         } else {
-            let call: HandlerFn<C> =
-                Box::new(move |c, cx, m| handler(c, cx, A::from_msg(m)).into());
-            self.handlers
-                .insert(name.to_owned(), Handler { kind, call });
+            let event = name.to_owned();
+            let call: HandlerFn<C> = Box::new(move |c, cx, m| {
+                let source = cx.source();
+                match A::from_msg(m, source) {
+                    Ok(arg) => handler(c, cx, arg).into_answer(&event),
+                    Err(bad) => bad.into_answer(&event, source),
+                }
+            });
+            let handler = Handler {
+                kind,
+                call,
+                payload: A::payload_type,
+                reply: R::reply_type,
+            };
+            self.handlers.insert(name.to_owned(), handler);
         }
         self
     }
@@ -467,6 +484,22 @@ impl<C> Events<C> {
         self.handlers.get(name).is_some_and(|h| h.kind.from_get())
     }
 
+    /// Every event's name, kind, payload and reply types, sorted by name (types declared in `ts`).
+    pub(crate) fn shapes(&self, ts: &mut TypeScript) -> Vec<EventShape> {
+        let mut shapes: Vec<EventShape> = self
+            .handlers
+            .iter()
+            .map(|(name, h)| EventShape {
+                name: name.clone(),
+                kind: h.kind,
+                payload: (h.payload)(ts),
+                reply: (h.reply)(ts),
+            })
+            .collect();
+        shapes.sort_by(|a, b| a.name.cmp(&b.name));
+        shapes
+    }
+
     /// The first registration problem, as the error the route gets.
     pub(crate) fn check(&self, controller: &str) -> Result<(), RegisterError> {
         let controller = controller.to_owned();
@@ -508,11 +541,16 @@ impl<C> Events<C> {
 /// entries, where `kind` is `ws` (WebSocket clients), `both` (WebSocket and AJAJ by `POST`),
 /// `safe` (WebSocket and AJAJ by `POST`, `GET` or `HEAD`: no side effects) or `bus` (server-side
 /// deliveries only), and `handler` is a method or closure
-/// `Fn(&mut C, &mut Ctx<'_>, M) -> impl Into<Answer>`, where the message `M` is a [`Msg`] (shared,
-/// relayed unchanged for free) or a `serde_json::Value` (an owned copy); see [`EventArg`].
+/// `Fn(&mut C, &mut Ctx<'_>, M) -> impl EventReply`, where the message `M` is a [`Msg`] (shared,
+/// relayed unchanged for free), a `serde_json::Value` (an owned copy) or a typed payload
+/// ([`Json<T>`], [`Call<T, D>`], [`Relay<T>`]); see [`EventArg`] and [`EventReply`].
 ///
 /// [`Msg`]: crate::Msg
 /// [`EventArg`]: crate::EventArg
+/// [`EventReply`]: crate::EventReply
+/// [`Json<T>`]: crate::Json
+/// [`Call<T, D>`]: crate::Call
+/// [`Relay<T>`]: crate::Relay
 ///
 /// ```
 /// use plezi_dispatch::{events, Ctx, Events};

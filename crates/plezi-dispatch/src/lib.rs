@@ -58,8 +58,10 @@
 //!   `accept_delivery`, `unknown`, `failed_unicast`, `message_store_lifespan` and `bus_name`.
 //! - **Events** ([`Events`], [`events!`]): `ws` (WebSocket clients), `both` (WebSocket and AJAJ by
 //!   `POST`), `safe` (also AJAJ by `GET`/`HEAD`: no side effects), `bus` (server-side deliveries
-//!   only). Handlers are `fn(&mut self, &mut Ctx<'_>, Msg) -> impl Into<Answer>` (or with a
-//!   `serde_json::Value`: an owned copy, [`EventArg`]); every kind also runs for server-side
+//!   only). Handlers are `fn(&mut self, &mut Ctx<'_>, Msg) -> impl EventReply` (or with a
+//!   `serde_json::Value`: an owned copy, or a typed payload: [`Json<T>`](Json), [`Call`],
+//!   [`Relay`]; see [`EventArg`]); a client's payload of the wrong shape is answered `err` 400
+//!   naming the field, and [`TypeScript`] generates the page's types from the tables; every kind also runs for server-side
 //!   deliveries of its name ([`Ctx::is_delivery`] tells them apart). A [`Msg`] returned unchanged is
 //!   relayed from one frame shared by every receiver.
 //! - **The context** ([`Ctx`]): `write`, `close`, `id()`, `broadcast`, `multicast`, `unicast`,
@@ -87,14 +89,18 @@ mod endpoint;
 mod error;
 mod events;
 mod mail_ack;
+mod metrics;
 mod msg;
 mod rate;
 mod recovery;
 mod redirect;
+mod reply;
 mod routes;
 mod sink;
 mod stored_first;
 mod templates;
+mod typed;
+mod typescript;
 mod wire;
 
 mod cookies;
@@ -125,10 +131,17 @@ pub use dispatcher::{DispatchService, Dispatcher};
 pub use error::{RegisterError, RenderError, SendError};
 pub use events::{EventKind, Events, Mode};
 pub use generated::{CLIENT_DTS, CLIENT_JS, CLIENT_VERSION};
+pub use metrics::{LatencySnapshot, Metrics, MetricsSnapshot};
 pub use msg::{EventArg, Msg};
 pub use params::{DecodeError, ParamSource, Params, ParamsError, ParamsLimits};
 pub use redirect::RedirectError;
+pub use reply::{EventReply, ReplyType};
 pub use router::RouteError;
 pub use routes::Routes;
 pub use session::{Session, SessionConfig, SessionKey, SessionKeyError};
 pub use templates::{Reload, Templates};
+/// The Rust → TypeScript crate the generated module is built with: `#[derive(ts_rs::TS)]` on payload
+/// and reply types (or `#[ts(crate = "plezi_dispatch::ts_rs")]` without a direct dependency).
+pub use ts_rs;
+pub use typed::{BadPayload, Call, Json, Relay};
+pub use typescript::{DEFAULT_CLIENT_MODULE, TypeScript, TypeScriptError};

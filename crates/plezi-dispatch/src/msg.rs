@@ -1,5 +1,5 @@
 //! [`Msg`], the message an event handler receives, and [`EventArg`], the argument types a handler
-//! may take.
+//! may take (typed ones in `typed.rs`).
 //!
 //! One server-side delivery (a broadcast, a channel message...) reaches many local receivers. They
 //! all get the same `Msg`: a reference-counted JSON value with, beside it, its encoding as one
@@ -12,8 +12,14 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use plezi_server::SharedFrame;
+use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use ts_rs::TS;
+
+use crate::context::Source;
+use crate::typed::{self, BadPayload, Call, Json, Relay};
+use crate::typescript::TypeScript;
 
 /// The message an event handler receives: a JSON value (an object with `event`, for every source
 /// but a few deliveries of non-object data), shared by every local receiver of one delivery.
@@ -210,11 +216,23 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Msg {}
     impl Sealed for serde_json::Value {}
+    impl<T> Sealed for crate::typed::Json<T> {}
+    impl<T, D> Sealed for crate::typed::Call<T, D> {}
+    impl<T> Sealed for crate::typed::Relay<T> {}
 }
 
-/// What an event handler may take as its message: [`Msg`] (shared with the delivery's other
-/// receivers, no copy; relayed unchanged from one shared frame) or [`Value`] (the handler's own
-/// copy: free for a client's message, one deep copy per receiver for a delivery).
+/// What an event handler may take as its message:
+///
+/// | argument | a client's message (WebSocket, AJAJ) | a server-side delivery |
+/// |---|---|---|
+/// | [`Msg`] | as it came | shared with the other receivers, no copy |
+/// | [`Value`] | as it came (its own copy) | one deep copy per receiver |
+/// | [`Json<T>`] | parsed into `T` (`err` 400 naming the field when it does not fit) | parsed too (dropped, with a log line, when it does not fit) |
+/// | [`Call<T, D>`] | `Call::Client(T)`, parsed like `Json<T>` | `Call::Delivery`, as it came, no copy |
+/// | [`Relay<T>`] | checked against `T`, kept as it came | as it came, no copy |
+///
+/// A handler whose argument does not fit is not run. The typed ones (`Json`, `Call`, `Relay`)
+/// give the generated TypeScript module ([`TypeScript`]) the payload's type.
 ///
 /// ```
 /// use plezi_dispatch::{events, Ctx, Events, Msg};
@@ -232,20 +250,70 @@ mod sealed {
 /// let table: Events<Room> = events![ws relay => Room::relay, ws count => Room::count];
 /// assert_eq!(table.names().len(), 2);
 /// ```
+///
+/// [`Json<T>`]: crate::Json
+/// [`Call<T, D>`]: crate::Call
+/// [`Relay<T>`]: crate::Relay
+/// [`TypeScript`]: crate::TypeScript
 pub trait EventArg: sealed::Sealed + Sized {
-    /// The argument for a handler, from the message.
-    fn from_msg(msg: Msg) -> Self;
+    /// The argument for a handler, from the message and where it came from; a [`BadPayload`]
+    /// when it does not fit.
+    fn from_msg(msg: Msg, source: Source) -> Result<Self, BadPayload>;
+
+    /// The payload's TypeScript type (without `event`), declared in `ts`; `None` when untyped.
+    fn payload_type(ts: &mut TypeScript) -> Option<String>;
 }
 
 impl EventArg for Msg {
-    fn from_msg(msg: Msg) -> Msg {
-        msg
+    fn from_msg(msg: Msg, _: Source) -> Result<Msg, BadPayload> {
+        Ok(msg)
+    }
+
+    fn payload_type(_: &mut TypeScript) -> Option<String> {
+        None
     }
 }
 
 impl EventArg for Value {
-    fn from_msg(msg: Msg) -> Value {
-        msg.into_value()
+    fn from_msg(msg: Msg, _: Source) -> Result<Value, BadPayload> {
+        Ok(msg.into_value())
+    }
+
+    fn payload_type(_: &mut TypeScript) -> Option<String> {
+        None
+    }
+}
+
+impl<T: DeserializeOwned + TS + 'static> EventArg for Json<T> {
+    fn from_msg(msg: Msg, source: Source) -> Result<Json<T>, BadPayload> {
+        typed::parse(msg, source).map(Json)
+    }
+
+    fn payload_type(ts: &mut TypeScript) -> Option<String> {
+        Some(ts.declare::<T>())
+    }
+}
+
+impl<T: DeserializeOwned + TS + 'static, D: TS + 'static> EventArg for Call<T, D> {
+    fn from_msg(msg: Msg, source: Source) -> Result<Call<T, D>, BadPayload> {
+        match source {
+            Source::Delivery { .. } => Ok(Call::Delivery(Relay::new(msg))),
+            _ => typed::parse(msg, source).map(Call::Client),
+        }
+    }
+
+    fn payload_type(ts: &mut TypeScript) -> Option<String> {
+        Some(ts.declare::<T>())
+    }
+}
+
+impl<T: DeserializeOwned + TS + 'static> EventArg for Relay<T> {
+    fn from_msg(msg: Msg, source: Source) -> Result<Relay<T>, BadPayload> {
+        typed::check::<T>(msg, source).map(Relay::new)
+    }
+
+    fn payload_type(ts: &mut TypeScript) -> Option<String> {
+        Some(ts.declare::<T>())
     }
 }
 

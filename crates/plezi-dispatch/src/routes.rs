@@ -16,6 +16,7 @@ use crate::events::Events;
 use crate::params::ParamsLimits;
 use crate::router::Router;
 use crate::session::SessionConfig;
+use crate::typescript::TypeScript;
 
 /// The replaceable answer when no route answers.
 pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
@@ -24,6 +25,7 @@ pub(crate) type NotFound = Box<dyn Fn(&Request) -> Response + Send + Sync>;
 pub(crate) enum RouteTarget {
     Controller(Box<dyn Endpoint>),
     Client,
+    Metrics,
 }
 
 /// One controller type's registration, shared by all its routes.
@@ -31,6 +33,12 @@ struct TypeEntry {
     kind: Arc<KindInfo>,
     /// `Arc<Events<C>>`.
     events: Arc<dyn Any + Send + Sync>,
+    /// Adds `C`'s events to a TypeScript module.
+    describe: fn(&mut TypeScript),
+}
+
+fn describe<C: Controller>(ts: &mut TypeScript) {
+    ts.controller::<C>();
 }
 
 /// The routes of an application, tried in the order they were added.
@@ -183,6 +191,33 @@ impl Routes {
         Ok(self)
     }
 
+    /// The TypeScript module of every routed controller's events (`docs/client.md#typed-events`):
+    /// what an application's `cargo xtask codegen` writes next to its pages.
+    ///
+    /// ```
+    /// use plezi_dispatch::{events, Controller, Ctx, Events, Routes};
+    /// use serde_json::Value;
+    /// #[derive(Default)]
+    /// struct Echo;
+    /// impl Controller for Echo {
+    ///     fn events() -> Events<Self> {
+    ///         events![both echo => |_: &mut Echo, _: &mut Ctx<'_>, msg: Value| msg]
+    ///     }
+    /// }
+    /// let mut routes = Routes::new();
+    /// routes.controller("/echo", Echo::default)?;
+    /// let module = routes.typescript().render().unwrap();
+    /// assert!(module.contains("export type EchoClient"));
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
+    pub fn typescript(&self) -> TypeScript {
+        let mut ts = TypeScript::new();
+        for entry in self.types.values() {
+            (entry.describe)(&mut ts);
+        }
+        ts
+    }
+
     /// Serves the bundled JavaScript client (`PleziClient`) at exactly `path`, e.g. `/client.js`.
     ///
     /// ```
@@ -194,6 +229,25 @@ impl Routes {
         let idx = self.router.add_exact(path)?;
         debug_assert_eq!(idx.index(), self.targets.len());
         self.targets.push(RouteTarget::Client);
+        Ok(self)
+    }
+
+    /// Serves the application's metrics as Prometheus text at exactly `path`, e.g. `/metrics`
+    /// (`GET`/`HEAD`). Off unless called. The text holds counts only (no identity, path or
+    /// address), but it tells anyone who can read it how busy the server is: keep the path away
+    /// from the public, as `docs/security.md#metrics` shows. What each metric means is in
+    /// `docs/operations.md#metrics`; [`Dispatcher::metrics`](crate::Dispatcher::metrics) reads
+    /// the same from code.
+    ///
+    /// ```
+    /// let mut routes = plezi_dispatch::Routes::new();
+    /// routes.metrics("/metrics")?;
+    /// # Ok::<(), plezi_dispatch::RegisterError>(())
+    /// ```
+    pub fn metrics(&mut self, path: &str) -> Result<&mut Self, RegisterError> {
+        let idx = self.router.add_exact(path)?;
+        debug_assert_eq!(idx.index(), self.targets.len());
+        self.targets.push(RouteTarget::Metrics);
         Ok(self)
     }
 
@@ -330,6 +384,7 @@ impl Routes {
             TypeEntry {
                 kind: kind.clone(),
                 events: events.clone(),
+                describe: describe::<C>,
             },
         );
         Ok((kind, events))

@@ -46,24 +46,35 @@ struct Setup {
     _redis: Option<RedisServer>,
 }
 
-fn start(redis: bool, config: BusConfig) -> Setup {
+fn routes() -> Routes {
     let mut routes = Routes::new();
     routes.controller("/inbox", Inbox::default).expect("route");
-    let (bus, redis) = if redis {
-        let server = RedisServer::start();
-        let config = BusConfig {
-            app_name: "ack".to_owned(),
-            ..config
-        };
-        let bus = Bus::redis(config, &server.url()).expect("bus");
-        bus.flush(DEADLINE).expect("the bus reaches Redis");
-        (bus, Some(server))
-    } else {
-        (Bus::in_process(config), None)
+    routes
+}
+
+/// An application process on `redis` (app name `ack`).
+fn on_redis(redis: &RedisServer, config: BusConfig) -> TestApp {
+    let config = BusConfig {
+        app_name: "ack".to_owned(),
+        ..config
     };
-    Setup {
-        app: TestApp::start_on(routes, bus),
-        _redis: redis,
+    let bus = Bus::redis(config, &redis.url()).expect("bus");
+    bus.flush(DEADLINE).expect("the bus reaches Redis");
+    TestApp::start_on(routes(), bus)
+}
+
+fn start(redis: bool, config: BusConfig) -> Setup {
+    if redis {
+        let server = RedisServer::start();
+        Setup {
+            app: on_redis(&server, config),
+            _redis: Some(server),
+        }
+    } else {
+        Setup {
+            app: TestApp::start_on(routes(), Bus::in_process(config)),
+            _redis: None,
+        }
     }
 }
 
@@ -281,4 +292,34 @@ fn a_late_or_foreign_ack_changes_nothing() {
     ws.reset();
     let mut back = s.client("fay", true);
     assert_eq!(notice(&mut back).1, id, "still unacknowledged");
+}
+
+#[test]
+fn the_batch_follows_the_client_to_another_server() {
+    let redis = RedisServer::start();
+    let a = Setup {
+        app: on_redis(&redis, BusConfig::default()),
+        _redis: None,
+    };
+    let b = Setup {
+        app: on_redis(&redis, BusConfig::default()),
+        _redis: None,
+    };
+    let mut on_a = a.client("gus", true);
+    b.notify("gus", 3); // stored through server b, drained by a (gus is live there)
+    let (n, id) = notice(&mut on_a);
+    assert_eq!(n, 3);
+    mail(&mut on_a, &id);
+    on_a.reset();
+    // The client comes back through the load balancer on server b.
+    let mut on_b = b.client("gus", true);
+    assert_eq!(notice(&mut on_b), (3, id.clone()), "same message, same id");
+    mail(&mut on_b, &id);
+    ack(&mut on_b, &id);
+    nothing_before_pong(&mut on_b, "acked on b");
+    let mut again = a.client("gus", true);
+    nothing_before_pong(&mut again, "confirmed for good");
+    support::eventually("the mailbox emptied", || {
+        (redis.command(&["LLEN", "ack:mbox:gus"]).ok().as_deref() == Some(":0\r\n")).then_some(())
+    });
 }

@@ -23,6 +23,11 @@ impl Default for SlowConsumerPolicy {
     }
 }
 
+/// The default [`ServerConfig::ws_deflate_threshold`]: below 256 bytes a message compressed on its
+/// own (no context from earlier messages) saves a few dozen bytes at most, for the cost of a
+/// compressor run per message (or per broadcast).
+pub const DEFAULT_DEFLATE_THRESHOLD: usize = 256;
+
 /// All limits and timeouts of the server, one struct, defaults in one place
 /// (`docs/configuration.md` lists each).
 ///
@@ -66,6 +71,11 @@ pub struct ServerConfig {
     pub keep_alive_timeout: Duration,
     /// Largest WebSocket message (after reassembly of fragments); larger → close 1009. Default 1 MiB.
     pub ws_max_message_bytes: usize,
+    /// permessage-deflate (RFC 7692): `Some(n)` negotiates it with every client that offers it and
+    /// compresses the messages of at least `n` bytes sent to those clients (a broadcast once for
+    /// all of them); `None` never negotiates it. Compressed messages from clients are accepted
+    /// whatever their size. Default `Some(256)`.
+    pub ws_deflate_threshold: Option<usize>,
     /// After this long without any bytes from a WebSocket peer the server sends a ping; if the
     /// peer stays silent for another period the connection is closed. Default 40 s.
     pub ws_idle_ping: Duration,
@@ -113,6 +123,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(40),
             ws_max_message_bytes: 1024 * 1024,
+            ws_deflate_threshold: Some(DEFAULT_DEFLATE_THRESHOLD),
             ws_idle_ping: Duration::from_secs(40),
             max_pending_bytes: 1024 * 1024,
             slow_consumer: SlowConsumerPolicy::default(),

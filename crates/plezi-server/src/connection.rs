@@ -140,6 +140,11 @@ impl<T: Transport> Conn<T> {
     }
 
     /// The WebSocket side, while the connection is one.
+    /// Bytes queued for this connection and not yet written.
+    pub(crate) fn pending(&self) -> usize {
+        self.out.pending()
+    }
+
     pub(crate) fn websocket(&self) -> Option<&WsConn> {
         match &self.mode {
             Mode::Ws(ws) => Some(ws),

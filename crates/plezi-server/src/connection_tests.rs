@@ -187,7 +187,16 @@ impl Fixture {
             cors: None,
         };
         let service: Arc<dyn Service> = Arc::new(service);
-        let env = Env::new(handle, &config, service, None, Arc::new(guards), None, 100);
+        let env = Env::new(
+            handle,
+            0,
+            &config,
+            service,
+            None,
+            Arc::new(guards),
+            None,
+            100,
+        );
         Fixture {
             env,
             log,

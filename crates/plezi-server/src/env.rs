@@ -15,6 +15,7 @@ use crate::http::HttpLimits;
 use crate::http_conn::HttpCx;
 use crate::security::Guards;
 use crate::static_files::StaticFiles;
+use crate::stats::LoopStats;
 use crate::ws_conn::{WsCx, WsLimits};
 
 /// Connection timeouts in loop-clock milliseconds.
@@ -32,6 +33,8 @@ pub(crate) struct Timeouts {
 /// What every connection of a loop shares.
 pub(crate) struct Env {
     pub(crate) handle: ServerHandle,
+    /// The loop's index (its counters are `handle.loop_stats(loop_index)`).
+    pub(crate) loop_index: u16,
     pub(crate) service: Arc<dyn Service>,
     pub(crate) statics: Option<Arc<StaticFiles>>,
     pub(crate) limits: HttpLimits,
@@ -57,8 +60,10 @@ fn millis(d: Duration) -> u32 {
 }
 
 impl Env {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         handle: ServerHandle,
+        loop_index: u16,
         config: &ServerConfig,
         service: Arc<dyn Service>,
         statics: Option<Arc<StaticFiles>>,
@@ -68,6 +73,7 @@ impl Env {
     ) -> Env {
         Env {
             handle,
+            loop_index,
             service,
             statics,
             limits: HttpLimits::from(config),
@@ -75,6 +81,7 @@ impl Env {
                 max_pending: config.max_pending_bytes,
                 policy: config.slow_consumer,
                 max_message: config.ws_max_message_bytes,
+                deflate_threshold: config.ws_deflate_threshold,
             },
             timeouts: Timeouts {
                 header: millis(config.header_timeout),
@@ -106,6 +113,7 @@ impl Env {
             health: self.health.as_deref(),
             draining: self.handle.is_draining(),
             max_form_body: self.max_form_body,
+            stats: self.stats(),
             stopping,
             now,
             peer,
@@ -118,8 +126,14 @@ impl Env {
             peer,
             server: &self.handle,
             limits: &self.ws_limits,
+            stats: self.stats(),
             now,
         }
+    }
+
+    /// This loop's counters.
+    pub(crate) fn stats(&self) -> &LoopStats {
+        self.handle.loop_stats(self.loop_index)
     }
 
     /// The interval of the timeout scan: a quarter of the shortest timeout, between 10 ms and 1 s.

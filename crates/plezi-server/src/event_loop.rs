@@ -28,6 +28,7 @@ use crate::flags::{Flags, Readiness};
 use crate::handle::Task;
 use crate::next::Next;
 use crate::slab::Slab;
+use crate::stats::LoopStats;
 use crate::tag_index::TagIndex;
 use crate::timers::Timers;
 
@@ -246,11 +247,13 @@ impl EventLoop {
                             );
                             self.cap_warned = true;
                         }
+                        LoopStats::add(&self.env.stats().refused, 1);
                         refuse_at_capacity(sock);
                         continue;
                     }
                     self.cap_warned = false;
                     open.fetch_add(1, Ordering::Relaxed);
+                    LoopStats::add(&self.env.stats().accepted, 1);
                     if let Err(e) = sock.set_nodelay(true) {
                         log::debug!("plezi: cannot set TCP_NODELAY for {peer}: {e}");
                     }

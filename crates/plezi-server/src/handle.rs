@@ -18,6 +18,7 @@ use crate::blocking::BlockingPool;
 use crate::conn_id::ConnId;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
 use crate::http::Response;
+use crate::stats::{LoopStats, ServerStats};
 use crate::timers::{TimerFn, TimerId};
 use crate::ws::SharedFrame;
 
@@ -146,6 +147,8 @@ pub(crate) struct Shared {
     /// How long a drain keeps serving before it stops accepting.
     drain_notice: Duration,
     pub(crate) blocking: Arc<BlockingPool>,
+    /// Each loop's counters, by loop index.
+    pub(crate) stats: Box<[LoopStats]>,
     next_timer: AtomicU64,
     next_loop: AtomicUsize,
 }
@@ -164,6 +167,7 @@ impl ServerHandle {
         local_addr: SocketAddr,
         drain_notice: Duration,
     ) -> ServerHandle {
+        let stats = inboxes.iter().map(|_| LoopStats::default()).collect();
         ServerHandle {
             shared: Arc::new(Shared {
                 inboxes: inboxes.into_boxed_slice(),
@@ -174,6 +178,7 @@ impl ServerHandle {
                 draining: AtomicBool::new(false),
                 drain_notice,
                 blocking: Arc::new(BlockingPool::new(blocking_threads())),
+                stats,
                 next_timer: AtomicU64::new(1),
                 next_loop: AtomicUsize::new(0),
             }),
@@ -317,6 +322,32 @@ impl ServerHandle {
     /// [`ServerConfig::max_connections`](crate::ServerConfig::max_connections).
     pub fn connection_count(&self) -> usize {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// The server's counters now, summed over its loops (cheap: a few hundred relaxed loads per
+    /// loop; nothing waits for a loop).
+    ///
+    /// ```no_run
+    /// let server = plezi_server::Server::builder().bind("127.0.0.1:0").build()?;
+    /// let stats = server.handle().stats();
+    /// println!("{} WebSockets open, {} messages in", stats.websockets, stats.messages_in);
+    /// # Ok::<(), plezi_server::ServerError>(())
+    /// ```
+    pub fn stats(&self) -> ServerStats {
+        let mut stats = ServerStats {
+            connections: self.connection_count(),
+            websockets: self.websocket_count(),
+            ..ServerStats::default()
+        };
+        for l in self.shared.stats.iter() {
+            stats.add_loop(l);
+        }
+        stats
+    }
+
+    /// The counters of loop `index` (written only on that loop's thread).
+    pub(crate) fn loop_stats(&self, index: u16) -> &LoopStats {
+        &self.shared.stats[usize::from(index)]
     }
 
     /// One accepted connection is gone.

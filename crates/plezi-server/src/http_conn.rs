@@ -23,6 +23,8 @@ use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
 use crate::security::{Cors, Guards};
 use crate::static_files::StaticFiles;
+use crate::stats::LoopStats;
+use crate::ws::extension::negotiate;
 use crate::ws::handshake::{HandshakeError, UpgradeCheck, accept_response, check_upgrade};
 use crate::ws_conn::{WsConn, WsLimits};
 
@@ -44,6 +46,8 @@ pub(crate) struct HttpCx<'a> {
     pub(crate) draining: bool,
     /// Body limit for JSON and urlencoded bodies.
     pub(crate) max_form_body: usize,
+    /// The loop's counters (responses by status).
+    pub(crate) stats: &'a LoopStats,
     /// The server is stopping: every response closes its connection.
     pub(crate) stopping: bool,
     pub(crate) now: u32,
@@ -284,6 +288,7 @@ impl HttpConn {
     pub(crate) fn fail(&mut self, cx: &HttpCx<'_>, out: &mut OutQueue, e: &HttpError) -> HttpNext {
         log::debug!("plezi: {}: {e}", cx.peer);
         let resp = e.response();
+        cx.stats.response(resp.status());
         out.append_with(|v| {
             encode_response_head(&resp, false, false, 1, v);
             if let Some(body) = resp.body_ref().as_bytes() {
@@ -393,11 +398,17 @@ impl HttpConn {
             }
             offered
         });
-        out.append_with(|v| accept_response(accept_key, protocol, v));
+        let deflate = cx
+            .ws_limits
+            .deflate_threshold
+            .and_then(|_| negotiate(req.header_all("sec-websocket-extensions")));
+        out.append_with(|v| accept_response(accept_key, protocol, deflate, v));
+        cx.stats.response(101);
+        LoopStats::add(&cx.stats.upgrades, 1);
         if cx.access_log {
             log::info!(target: "plezi::access", "{} \"{} {} HTTP/1.{}\" 101", cx.peer, req.method(), req.target(), req.minor_version());
         }
-        HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits)))
+        HttpNext::Upgrade(Box::new(WsConn::new(upgrade, cx.ws_limits, deflate)))
     }
 
     /// Sends the answer to the request this connection waits on (its `ticket`), with the CORS
@@ -467,6 +478,7 @@ impl HttpConn {
         };
         let inline = matches!(resp.body_ref(), Body::Bytes(b) if b.len() <= STREAM_CHUNK / 4);
         let status = resp.status();
+        cx.stats.response(status);
         let (_, _, body) = {
             out.append_with(|v| {
                 encoded = encode_response_head(&resp, is_head, keep_alive, minor, v);

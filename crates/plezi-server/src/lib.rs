@@ -109,13 +109,14 @@ mod server;
 mod slab;
 mod socket_sink;
 mod static_files;
+mod stats;
 mod sweep;
 mod tag_index;
 mod timers;
 mod transport;
 mod ws_conn;
 
-pub use config::{ServerConfig, SlowConsumerPolicy};
+pub use config::{DEFAULT_DEFLATE_THRESHOLD, ServerConfig, SlowConsumerPolicy};
 pub use conn_id::ConnId;
 pub use deferred::Responder;
 pub use error::{ServerError, WriteError};
@@ -124,5 +125,6 @@ pub use handler::{Filter, Later, Reply, Service, Upgrade, WebSocket, WebSocketHa
 pub use http::{Body, FileBody, HeaderError, Origin, OriginError, Request, Response};
 pub use security::{Cors, CorsError, OriginListError, OriginPolicy, Preflight, Refusal};
 pub use server::{RunningServer, Server, ServerBuilder};
+pub use stats::ServerStats;
 pub use timers::TimerId;
 pub use ws::{CloseInfo, Message, SharedFrame};

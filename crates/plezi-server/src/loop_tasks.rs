@@ -5,12 +5,14 @@
 
 use crate::conn_id::ConnId;
 use crate::connection::{Conn, ConnCx};
+use crate::env::Env;
 use crate::event_loop::EventLoop;
 use crate::flags::Flags;
 use crate::handle::Task;
 use crate::handler::{Filter, WebSocket, WebSocketHandler};
 use crate::http::Response;
 use crate::panic_guard::guard;
+use crate::stats::LoopStats;
 use crate::ws::SharedFrame;
 
 impl EventLoop {
@@ -126,6 +128,7 @@ impl EventLoop {
             tags,
             ..
         } = self;
+        let mut receivers = 0;
         for &slot in tags.members(filter.tag) {
             let Some((generation, conn)) = conns.get_with_generation(slot) else {
                 continue;
@@ -139,8 +142,10 @@ impl EventLoop {
                     stopping: *stopping,
                 };
                 visit_receiver(conn, &cx, fanout, &mut visit);
+                receivers += 1;
             }
         }
+        count_fanout(env, receivers);
     }
 
     /// Calls `visit` on each listed connection of this loop that is still an open WebSocket and
@@ -155,6 +160,7 @@ impl EventLoop {
             stopping,
             ..
         } = self;
+        let mut receivers = 0;
         for &id in ids {
             if id.loop_index() != *index {
                 continue;
@@ -170,9 +176,18 @@ impl EventLoop {
                     stopping: *stopping,
                 };
                 visit_receiver(conn, &cx, fanout, &mut visit);
+                receivers += 1;
             }
         }
+        count_fanout(env, receivers);
     }
+}
+
+/// Counts one fan-out task and its receivers, once for all of them.
+fn count_fanout(env: &Env, receivers: u64) {
+    let stats = env.stats();
+    LoopStats::add(&stats.fanouts, 1);
+    LoopStats::add(&stats.fanout_receivers, receivers);
 }
 
 /// Calls `visit` on one fan-out receiver and lists it for the end-of-turn flush (once).

@@ -328,6 +328,7 @@ impl Server {
             let index = i as u16;
             let env = Env::new(
                 handle.clone(),
+                index,
                 &config,
                 service.clone(),
                 statics.clone(),

@@ -2,21 +2,32 @@
 //! to a connection is the connection's decision (`Conn::on_tick`,
 //! `Conn::on_shutdown`); the loop only visits every connection.
 
+use std::sync::atomic::Ordering;
+
 use rand::seq::SliceRandom;
 
 use crate::event_loop::EventLoop;
 
 impl EventLoop {
     /// The coarse timeout scan (header, keep-alive, body rate, idle WebSocket ping, close and
-    /// linger waits); also retries accepting after a lack of resources.
+    /// linger waits); also retries accepting after a lack of resources, and sets the loop's
+    /// queued-bytes gauge to what its connections hold (so the gauge costs the write path nothing).
     pub(crate) fn tick(&mut self) {
         if self.accept_paused {
             self.accept_paused = false;
             self.accept();
         }
+        let mut queued = 0u64;
         for slot in 0..self.conns.capacity_slots() {
             self.with_conn(slot, |conn, cx, _| conn.on_tick(cx));
+            if let Some(conn) = self.conns.get_mut(slot) {
+                queued += conn.pending() as u64;
+            }
         }
+        self.env
+            .stats()
+            .queued_bytes
+            .store(queued, Ordering::Relaxed);
     }
 
     /// Graceful shutdown, first step: stop accepting, close idle HTTP connections (in-flight

@@ -3,6 +3,7 @@
 //! events to handler hooks, ping → pong, the peer's close, protocol errors).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::config::SlowConsumerPolicy;
 use crate::conn_id::ConnId;
@@ -11,9 +12,11 @@ use crate::handle::ServerHandle;
 use crate::handler::{Filter, Upgrade, WebSocket, WebSocketHandler};
 use crate::outbound::OutQueue;
 use crate::panic_guard::guard;
+use crate::stats::LoopStats;
+use crate::ws::extension::Deflate;
 use crate::ws::{
     CloseInfo, Data, Decoder, OpCode, SharedFrame, WsEvent, close_frame, empty_close_frame,
-    encode_frame, is_valid_close_code, ping_frame, pong_frame,
+    encode_compressed, encode_frame, is_valid_close_code, ping_frame, pong_frame,
 };
 
 /// How long to wait for the peer's close frame after ours (and for the end of a failed
@@ -28,6 +31,9 @@ pub(crate) struct WsLimits {
     pub(crate) policy: SlowConsumerPolicy,
     /// Largest incoming message.
     pub(crate) max_message: usize,
+    /// Negotiate permessage-deflate and compress messages of at least this many bytes; `None`:
+    /// never negotiate it.
+    pub(crate) deflate_threshold: Option<usize>,
 }
 
 /// What the clock decided for a WebSocket connection ([`WsConn::on_tick`]).
@@ -75,7 +81,10 @@ pub(crate) struct WsIo<'a> {
     out: &'a mut OutQueue,
     state: &'a mut WsState,
     limits: &'a WsLimits,
+    stats: &'a LoopStats,
     now: u32,
+    /// The compressor window when permessage-deflate was negotiated (kept by the decoder).
+    deflate: Option<u8>,
 }
 
 impl WsIo<'_> {
@@ -98,12 +107,15 @@ impl WsIo<'_> {
             return Ok(());
         }
         if let SlowConsumerPolicy::Close(code) = self.limits.policy {
+            LoopStats::add(&self.stats.slow_consumers_closed, 1);
             log::warn!(
                 "plezi: closing slow WebSocket consumer {id} ({peer}) with {code}: {pending} bytes queued, cap {}",
                 self.limits.max_pending
             );
             self.out.drop_unstarted();
             self.start_close(code, "slow consumer");
+        } else {
+            LoopStats::add(&self.stats.slow_consumer_drops, 1);
         }
         Err(WriteError::SlowConsumer)
     }
@@ -114,10 +126,7 @@ impl WsIo<'_> {
         peer: SocketAddr,
         text: &str,
     ) -> Result<(), WriteError> {
-        self.admit(id, peer, text.len() + 10)?;
-        self.out
-            .append_with(|v| encode_frame(OpCode::Data(Data::Text), true, text.as_bytes(), v));
-        Ok(())
+        self.write_message(id, peer, Data::Text, text.as_bytes())
     }
 
     pub(crate) fn write_binary(
@@ -126,10 +135,36 @@ impl WsIo<'_> {
         peer: SocketAddr,
         data: &[u8],
     ) -> Result<(), WriteError> {
-        self.admit(id, peer, data.len() + 10)?;
-        self.out
-            .append_with(|v| encode_frame(OpCode::Data(Data::Binary), true, data, v));
+        self.write_message(id, peer, Data::Binary, data)
+    }
+
+    /// One message for this connection alone, compressed when permessage-deflate was negotiated
+    /// and it is at least the threshold.
+    fn write_message(
+        &mut self,
+        id: ConnId,
+        peer: SocketAddr,
+        data: Data,
+        payload: &[u8],
+    ) -> Result<(), WriteError> {
+        self.admit(id, peer, payload.len() + 10)?;
+        LoopStats::add(&self.stats.messages_out, 1);
+        let opcode = OpCode::Data(data);
+        let deflate = self.deflate_bits(payload.len());
+        self.out.append_with(|v| {
+            let compressed =
+                deflate.is_some_and(|bits| encode_compressed(opcode, bits, payload, v));
+            if !compressed {
+                encode_frame(opcode, true, payload, v);
+            }
+        });
         Ok(())
+    }
+
+    /// The compressor window for a message of `len` bytes, if it is to be compressed.
+    fn deflate_bits(&self, len: usize) -> Option<u8> {
+        let threshold = self.limits.deflate_threshold?;
+        self.deflate.filter(|_| len >= threshold)
     }
 
     pub(crate) fn write_frame(
@@ -138,8 +173,21 @@ impl WsIo<'_> {
         peer: SocketAddr,
         frame: &crate::ws::SharedFrame,
     ) -> Result<(), WriteError> {
-        self.admit(id, peer, frame.as_bytes().len())?;
-        self.out.push_frame(frame.clone());
+        let deflated = match (self.deflate, self.limits.deflate_threshold) {
+            (Some(bits), Some(threshold)) => frame.deflated(bits, threshold),
+            _ => None,
+        };
+        match deflated {
+            Some(bytes) => {
+                self.admit(id, peer, bytes.len())?;
+                self.out.push_shared(Arc::clone(bytes));
+            }
+            None => {
+                self.admit(id, peer, frame.as_bytes().len())?;
+                self.out.push_frame(frame.clone());
+            }
+        }
+        LoopStats::add(&self.stats.messages_out, 1);
         Ok(())
     }
 
@@ -192,14 +240,22 @@ pub(crate) struct WsCx<'a> {
     pub(crate) peer: SocketAddr,
     pub(crate) server: &'a ServerHandle,
     pub(crate) limits: &'a WsLimits,
+    /// The loop's counters.
+    pub(crate) stats: &'a LoopStats,
     pub(crate) now: u32,
 }
 
 impl WsConn {
-    pub(crate) fn new(upgrade: Upgrade, limits: &WsLimits) -> WsConn {
+    /// A connection after its upgrade; `deflate` is the permessage-deflate offer accepted in the
+    /// handshake, if any.
+    pub(crate) fn new(upgrade: Upgrade, limits: &WsLimits, deflate: Option<Deflate>) -> WsConn {
+        let decoder = Decoder::new(limits.max_message);
         WsConn {
             handler: upgrade.handler,
-            decoder: Decoder::new(limits.max_message),
+            decoder: match deflate {
+                Some(d) => decoder.with_deflate(d.window_bits),
+                None => decoder,
+            },
             state: WsState {
                 phase: Phase::Open,
                 info: None,
@@ -218,8 +274,14 @@ impl WsConn {
         what: &str,
         hook: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
     ) {
-        let WsConn { handler, state, .. } = self;
-        call_hook(handler.as_mut(), out, state, cx, what, hook);
+        let WsConn {
+            handler,
+            state,
+            decoder,
+            ..
+        } = self;
+        let deflate = decoder.deflate_bits();
+        call_hook(handler.as_mut(), out, state, deflate, cx, what, hook);
     }
 
     /// Feeds received bytes to the decoder and the handler; returns how many were consumed.
@@ -239,12 +301,20 @@ impl WsConn {
         if matches!(state.phase, Phase::Closed { .. }) {
             return input.len();
         }
+        let deflate = decoder.deflate_bits();
         let result = decoder.decode(input, &mut |event| match event {
             WsEvent::Message(msg) => {
+                LoopStats::add(&cx.stats.messages_in, 1);
                 if state.phase == Phase::Open {
-                    call_hook(handler.as_mut(), out, state, cx, "on_message", |h, ws| {
-                        h.on_message(ws, msg)
-                    });
+                    call_hook(
+                        handler.as_mut(),
+                        out,
+                        state,
+                        deflate,
+                        cx,
+                        "on_message",
+                        |h, ws| h.on_message(ws, msg),
+                    );
                 }
             }
             WsEvent::Ping(payload) => {
@@ -254,7 +324,9 @@ impl WsConn {
                     out: &mut *out,
                     state: &mut *state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
+                    deflate,
                 };
                 if io.admit(cx.id, cx.peer, payload.len() + 2).is_ok() {
                     out.push_owned(pong_frame(payload));
@@ -271,7 +343,9 @@ impl WsConn {
                     out,
                     state,
                     limits: cx.limits,
+                    stats: cx.stats,
                     now: cx.now,
+                    deflate,
                 };
                 io.fail(e.close_code, e.reason);
                 input.len()
@@ -305,7 +379,9 @@ impl WsConn {
             out,
             state: &mut self.state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
+            deflate: self.decoder.deflate_bits(),
         };
         io.write_frame(cx.id, cx.peer, frame)
     }
@@ -390,6 +466,7 @@ fn call_hook(
     handler: &mut dyn WebSocketHandler,
     out: &mut OutQueue,
     state: &mut WsState,
+    deflate: Option<u8>,
     cx: &WsCx<'_>,
     what: &str,
     hook: impl FnOnce(&mut dyn WebSocketHandler, &mut WebSocket<'_>),
@@ -400,7 +477,9 @@ fn call_hook(
             out,
             state,
             limits: cx.limits,
+            stats: cx.stats,
             now: cx.now,
+            deflate,
         },
         peer: cx.peer,
         server: cx.server,

@@ -7,6 +7,10 @@
 #[path = "../src/ws/handshake.rs"]
 #[allow(dead_code, unused_imports)]
 mod handshake;
+// With the permessage-deflate negotiation it answers with.
+#[path = "../src/ws/extension.rs"]
+#[allow(dead_code)]
+mod extension;
 
 // Likewise the IMF-fixdate parser behind `If-Modified-Since`.
 #[path = "../src/http/date.rs"]
@@ -50,6 +54,13 @@ const DICTIONARY: &[&[u8]] = &[
     b"Transfer-Encoding: chunked\r\n",
     b"Connection: upgrade\r\n",
     b"Upgrade: websocket\r\n",
+    b"Sec-WebSocket-Extensions:permessage-deflate",
+    b"server_max_window_bits=",
+    b"client_max_window_bits",
+    b"_no_context_takeover",
+    &[
+        0xC1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00,
+    ],
     b"0\r\n\r\n",
     b"FFFFFFFFFFFFFFFF",
     b";",

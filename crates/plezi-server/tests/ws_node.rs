@@ -1,6 +1,7 @@
 //! Interop with the Node `ws` client (tests/node/ws_client.js): text, unicode, binary,
 //! ordered messages, fragmented sends, ping/pong, client close codes echoed, a server close code
-//! seen by the client, subprotocol selection, and a declined permessage-deflate offer.
+//! seen by the client, subprotocol selection, and permessage-deflate (negotiated, compressed both
+//! ways, fragmented, a small server window).
 
 mod common;
 
@@ -42,4 +43,9 @@ fn node_sees_server_close_code_4000() {
 #[test]
 fn node_subprotocol_selection() {
     interop::subprotocol_selection(&NODE_WS);
+}
+
+#[test]
+fn node_permessage_deflate() {
+    interop::deflate(&NODE_WS);
 }

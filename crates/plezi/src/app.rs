@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use plezi_dispatch::ParamsLimits;
-use plezi_dispatch::{Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey};
+use plezi_dispatch::{
+    Controller, Dispatcher, Reload, Routes, SessionConfig, SessionKey, TypeScript,
+};
 use plezi_messaging::{
     Bus, Engine, MemorySessionStore, RedisSessionStore, SessionStore, SessionStoreConfig,
 };
@@ -143,6 +145,20 @@ impl App {
     /// ```
     pub fn client(mut self, path: &str) -> Result<App, Error> {
         self.routes.client(path)?;
+        Ok(self)
+    }
+
+    /// Serves the metrics as Prometheus text at `path`, e.g. `/metrics` (off unless called).
+    /// Restrict who reads it (`docs/security.md#metrics`); what each metric means is in
+    /// `docs/operations.md#metrics`. From code, the same numbers come typed from
+    /// `dispatcher().metrics().snapshot()`.
+    ///
+    /// ```
+    /// let app = plezi::App::new().metrics("/metrics")?;
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
+    pub fn metrics(mut self, path: &str) -> Result<App, Error> {
+        self.routes.metrics(path)?;
         Ok(self)
     }
 
@@ -337,6 +353,9 @@ impl App {
         if let Some(window) = config.drain_window {
             server_config.drain_window = window;
         }
+        if let Some(deflate) = config.ws_deflate {
+            server_config.ws_deflate_threshold = deflate;
+        }
         let mut builder = Server::builder()
             .bind(config.address())
             .config(server_config)
@@ -379,6 +398,35 @@ impl App {
     pub fn run(self) -> Result<(), Error> {
         init_logging();
         self.build()?.run()
+    }
+
+    /// Runs the application ([`App::run`]), unless the command line asks for its TypeScript
+    /// module (`docs/client.md#typed-events`): `--typescript PATH` writes it to `PATH` (when it
+    /// changed), `--typescript PATH --check` fails when `PATH` is stale. That is the codegen entry
+    /// of an application whose controllers live in its binary: its `cargo xtask codegen` runs
+    /// `cargo run -- --typescript public/events.d.ts`.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), plezi::Error> {
+    ///     plezi::App::new().client("/client.js")?.run_or_codegen()
+    /// }
+    /// ```
+    pub fn run_or_codegen(self) -> Result<(), Error> {
+        match crate::typescript::request(std::env::args().skip(1)) {
+            Some(request) => request.perform(&self),
+            None => self.run(),
+        }
+    }
+
+    /// The TypeScript module of the routed controllers' events (`docs/client.md#typed-events`).
+    ///
+    /// ```
+    /// let module = plezi::App::new().typescript().render()?;
+    /// assert!(module.contains("Generated from the controllers' event tables"));
+    /// # Ok::<(), plezi::Error>(())
+    /// ```
+    pub fn typescript(&self) -> TypeScript {
+        self.routes.typescript()
     }
 
     /// Builds and serves on background threads (for tests and embedding).

@@ -16,6 +16,7 @@
 //! | `PL_ALLOWED_ORIGINS` | other origins allowed to open WebSockets and send non-safe requests (comma-separated, or `*`) | unset: same-origin only |
 //! | `PL_DRAIN_NOTICE_S` | on SIGTERM, seconds of serving as not-ready before the server stops accepting | `5` |
 //! | `PL_DRAIN_S` | seconds over which the WebSocket closes of a drain are spread | `10` |
+//! | `PL_WS_DEFLATE` | WebSocket permessage-deflate: `off`, or the smallest message (bytes) to compress | on, `256` |
 
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ pub struct Config {
     /// The window over which a drain spreads its WebSocket closes (`PL_DRAIN_S`, whole
     /// seconds). Default: `None`, `ServerConfig::drain_window` (10 s).
     pub drain_window: Option<Duration>,
+    /// WebSocket permessage-deflate (`PL_WS_DEFLATE`: `off`, or the smallest message in bytes that
+    /// is compressed): `Some(None)` never negotiates it, `Some(Some(n))` compresses messages of `n`
+    /// bytes or more. Default: `None`, `ServerConfig::ws_deflate_threshold` (on, 256 bytes).
+    pub ws_deflate: Option<Option<usize>>,
 }
 
 impl Default for Config {
@@ -80,6 +85,7 @@ impl Default for Config {
             allowed_origins: None,
             drain_notice: None,
             drain_window: None,
+            ws_deflate: None,
         }
     }
 }
@@ -180,6 +186,17 @@ impl Config {
         config.allowed_origins = var("PL_ALLOWED_ORIGINS");
         config.drain_notice = seconds("PL_DRAIN_NOTICE_S")?;
         config.drain_window = seconds("PL_DRAIN_S")?;
+        if let Some(value) = var("PL_WS_DEFLATE") {
+            config.ws_deflate = Some(if value.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                Some(value.parse().map_err(|_| Error::Config {
+                    variable: "PL_WS_DEFLATE",
+                    value: value.clone(),
+                    expected: "off, or the smallest message in bytes to compress (0 or more)",
+                })?)
+            });
+        }
         Ok(config)
     }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use plezi_dispatch::RegisterError;
+use plezi_dispatch::{RegisterError, TypeScriptError};
 use plezi_messaging::BusError;
 use plezi_server::ServerError;
 
@@ -32,6 +32,9 @@ pub enum Error {
     /// Sessions cannot be set up safely (in production: no `PL_SESSION_KEY`, or one shorter
     /// than 32 bytes); the message says what to set.
     Session(String),
+    /// The TypeScript module of the application's events could not be written, or is stale
+    /// ([`App::run_or_codegen`](crate::App::run_or_codegen) with `--typescript PATH [--check]`).
+    TypeScript(TypeScriptError),
     /// An environment variable does not parse.
     Config {
         /// The variable.
@@ -49,6 +52,7 @@ impl fmt::Display for Error {
             Error::Register(e) => write!(f, "{e}"),
             Error::Server(e) => write!(f, "{e}"),
             Error::Bus(e) => write!(f, "{e}"),
+            Error::TypeScript(e) => write!(f, "{e}"),
             Error::Session(msg) => f.write_str(msg),
             Error::Config {
                 variable,
@@ -74,6 +78,7 @@ impl std::error::Error for Error {
             Error::Register(e) => Some(e),
             Error::Server(e) => Some(e),
             Error::Bus(e) => Some(e),
+            Error::TypeScript(e) => Some(e),
             Error::Config { .. } | Error::Session(_) => None,
         }
     }
@@ -94,5 +99,11 @@ impl From<ServerError> for Error {
 impl From<BusError> for Error {
     fn from(e: BusError) -> Error {
         Error::Bus(e)
+    }
+}
+
+impl From<TypeScriptError> for Error {
+    fn from(e: TypeScriptError) -> Error {
+        Error::TypeScript(e)
     }
 }

@@ -48,6 +48,8 @@ mod config;
 mod error;
 mod logger;
 
+pub mod typescript;
+
 pub use app::{App, Built, Running};
 pub use config::Config;
 pub use error::Error;
@@ -84,6 +86,7 @@ pub mod prelude {
         Answer, Controller, Ctx, EventKind, Events, Mode, Msg, PreConnect, RedirectError,
         RenderError, SendError, Session, Source, events,
     };
+    pub use plezi_dispatch::{Call, Json, Relay};
     pub use plezi_dispatch::{Cookies, SameSite, SetCookie};
     pub use plezi_messaging::{ConnectionUuid, HistoryLimits, Payload, Target};
     pub use plezi_server::{CloseInfo, Message, Request, Response};

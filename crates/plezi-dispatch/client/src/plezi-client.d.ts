@@ -120,5 +120,54 @@ declare namespace PleziClient {
     ): void;
   }
 
+  /** An event's fields beside `event`, for a handler that takes no typed payload. */
+  type Fields = { [field: string]: any };
+
+  /** The protocol's `err` answer (docs/protocol.md#err-echo; a 400 names the field: #typed-payloads). */
+  interface ErrorEvent {
+    event: 'err';
+    /** An HTTP-like status: 400 a payload of the wrong shape, 404 an unknown event... */
+    status: number;
+    /** What went wrong; for a 400, the field path (`bad payload at \`message\`: ...`). */
+    result: string;
+    /** The message that caused it. */
+    request: any;
+  }
+
+  /** The named members of `T`, without its index signature. */
+  type Known<T> = { [K in keyof T as string extends K ? never : number extends K ? never : K]: T[K] };
+
+  /** An emitted event: `event` names it, the rest is its payload. */
+  type Emitted<Emits, K extends keyof Emits> = { event: K } & Emits[K];
+
+  /** Callback of a typed emit(): the emitted event and the client (also `this`). */
+  type TypedCallback<E> = (this: PleziClient, event: E, client: PleziClient) => void;
+
+  /**
+   * A PleziClient typed by an application's generated module (docs/client.md#typed-events):
+   * `emit` takes the events of `Emits` with their payloads, `ajaj.emit` those of `Ajaj`, and
+   * `client.<event> = (e) => ...` receives the type `Receives` gives that event. A typed client
+   * is a plain PleziClient: `const client: ChatClient = new PleziClient(url, true)`.
+   */
+  type Typed<Emits, Receives, Ajaj = Emits> = Omit<Known<PleziClient>, 'emit' | 'ajaj'> & {
+    emit<K extends keyof Emits & string>(
+      event: Emitted<Emits, K>,
+      callback?: TypedCallback<Emitted<Emits, K>> | null,
+      timeout_callback?: TypedCallback<Emitted<Emits, K>> | null,
+      timeout?: number
+    ): boolean;
+    readonly ajaj: TypedAjaj<Ajaj>;
+    /** The server's `err` answers (else they go to `unknown`). */
+    err?: ((this: PleziClient, event: ErrorEvent) => void) | null;
+  } & { [K in keyof Receives]?: ((this: PleziClient, event: Receives[K]) => void) | null };
+
+  /** `client.ajaj` of a typed client: `emit` takes the events of `Emits`. */
+  type TypedAjaj<Emits> = Omit<Ajaj, 'emit'> & {
+    emit<K extends keyof Emits & string>(
+      event: Emitted<Emits, K>,
+      callback?: ((this: PleziClient, event: Emitted<Emits, K>, client: PleziClient, status: number) => void) | null
+    ): void;
+  };
+
   // @codegen protocol-constants
 }

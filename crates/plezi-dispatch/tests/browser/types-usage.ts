@@ -40,3 +40,29 @@ console.log(sent, eid, timeout, reserved, isReserved, version, delay);
 client.emit('chat');
 // @ts-expect-error not a reserved name
 const notReserved: PleziClient.ReservedName = 'notify';
+
+// A client typed by an application's generated events module (docs/client.md#typed-events).
+interface Emits {
+  chat: { message: string };
+  ping: PleziClient.Fields;
+}
+interface Receives {
+  chat: { from: string; message: string } & { event: 'chat' };
+}
+const typed: PleziClient.Typed<Emits, Receives> = new PleziClient('/chat', true);
+typed.emit({ event: 'chat', message: 'hi' }, (e) => console.log(e.message.length), null, 1000);
+typed.chat = function (e) {
+  console.log(e.from.length, e.event === 'chat', this.connected);
+};
+typed.err = (e) => console.log(e.status + 1, e.result.length);
+typed.unknown = (m) => console.log(m);
+typed.ajaj.emit({ event: 'ping', anything: 1 }, (e, c, status: number) => console.log(status));
+const open: boolean = typed.connected && typed.reconnect();
+// @ts-expect-error a renamed field
+typed.emit({ event: 'chat', text: 'hi' });
+// @ts-expect-error a field of the wrong type
+typed.emit({ event: 'chat', message: 42 });
+// @ts-expect-error an event the server does not take
+typed.emit({ event: 'nope' });
+// @ts-expect-error a field the reply does not have
+typed.chat = (e) => console.log(e.text);

@@ -12,6 +12,7 @@ use plezi_server::http::{BodyDecoder, BodyKind, HeadParse, HttpError, HttpLimits
 use plezi_server::ws::{Decoder, Message, ProtocolError, WsEvent};
 
 use crate::date::{format_imf, parse_imf};
+use crate::extension::negotiate;
 use crate::handshake::{UpgradeCheck, accept_response, check_upgrade};
 use crate::negotiate::{RangeAnswer, accepts_gzip, if_range_holds, none_match, range};
 use crate::resolve::decode_path;
@@ -151,9 +152,11 @@ pub fn http_head(data: &[u8]) {
             exercise_request(&request);
             let protocol = request.websocket_protocols().next().map(str::to_owned);
             let mut out = Vec::new();
+            let deflate = negotiate(request.header_all("sec-websocket-extensions"));
             accept_response(
                 "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
                 protocol.as_deref(),
+                deflate,
                 &mut out,
             );
             assert!(out.ends_with(b"\r\n\r\n"));
@@ -260,8 +263,16 @@ fn own(e: WsEvent<'_>) -> Ev {
 }
 
 /// Events, the first error and the unconsumed bytes after feeding a stream cut at `cuts`.
-fn ws_run(max: usize, input: &[u8], cuts: &[usize]) -> (Vec<Ev>, Option<ProtocolError>, usize) {
+fn ws_run(
+    max: usize,
+    deflate: bool,
+    input: &[u8],
+    cuts: &[usize],
+) -> (Vec<Ev>, Option<ProtocolError>, usize) {
     let mut decoder = Decoder::new(max);
+    if deflate {
+        decoder = decoder.with_deflate(15);
+    }
     let mut buf = Vec::new();
     let mut events = Vec::new();
     let mut start = 0;
@@ -303,16 +314,21 @@ pub fn ws_decode(data: &[u8]) {
         return;
     };
     let max = [0, 1, 125, 126, 200, 65_535, 65_536, 1 << 20][usize::from(selector & 7)];
-    let whole = ws_run(max, input, &[input.len()]);
-    let split = ws_run(
-        max,
-        input,
-        &Splits(u64::from(*split_seed)).cuts(input.len()),
-    );
-    assert_eq!(whole.0, split.0, "split reads changed the events");
-    assert_eq!(whole.1, split.1, "split reads changed the error");
-    if whole.1.is_none() {
-        assert_eq!(whole.2, split.2, "split reads changed the bytes left over");
+    // Without and with permessage-deflate (RSV1 then marks compressed messages, inflated under
+    // the same limit).
+    for deflate in [false, true] {
+        let whole = ws_run(max, deflate, input, &[input.len()]);
+        let split = ws_run(
+            max,
+            deflate,
+            input,
+            &Splits(u64::from(*split_seed)).cuts(input.len()),
+        );
+        assert_eq!(whole.0, split.0, "split reads changed the events");
+        assert_eq!(whole.1, split.1, "split reads changed the error");
+        if whole.1.is_none() {
+            assert_eq!(whole.2, split.2, "split reads changed the bytes left over");
+        }
     }
 }
 
@@ -342,16 +358,24 @@ pub fn ws_handshake(data: &[u8]) {
         UpgradeCheck::Valid { accept_key } => {
             assert_eq!(accept_key.len(), 28);
             assert!(method == "GET" && minor >= 1);
-            accept_response(&accept_key, protocol, &mut out);
+            // Any permessage-deflate offer the headers carry (parsed in order; a bad one declined).
+            let deflate = negotiate(
+                headers
+                    .iter()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"))
+                    .map(|(_, v)| v.as_str()),
+            );
+            accept_response(&accept_key, protocol, deflate, &mut out);
             assert!(out.ends_with(b"\r\n\r\n"));
             let head = String::from_utf8(out).expect("the 101 head is text");
-            // A chosen protocol never breaks the header block.
-            let lines = if head.contains("Sec-WebSocket-Protocol") {
-                6
-            } else {
-                5
-            };
+            // A chosen protocol or an accepted offer never breaks the header block.
+            let lines = 5
+                + usize::from(head.contains("Sec-WebSocket-Protocol"))
+                + usize::from(deflate.is_some());
             assert_eq!(head.matches("\r\n").count(), lines);
+            if let Some(d) = deflate {
+                assert!((8..=15).contains(&d.window_bits));
+            }
         }
         UpgradeCheck::Invalid(e) => {
             assert!(matches!(e.status(), 400 | 426));

@@ -5,6 +5,10 @@
 #[path = "../../src/ws/handshake.rs"]
 #[allow(dead_code, unused_imports)]
 mod handshake;
+// With the permessage-deflate negotiation it answers with (`Sec-WebSocket-Extensions` offers).
+#[path = "../../src/ws/extension.rs"]
+#[allow(dead_code)]
+mod extension;
 
 // Likewise the IMF-fixdate parser behind `If-Modified-Since` (static files).
 #[path = "../../src/http/date.rs"]

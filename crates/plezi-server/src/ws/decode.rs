@@ -10,6 +10,7 @@ use std::fmt;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use super::deflate;
 use super::mask::apply_mask;
 use super::message::{Message, is_valid_close_code};
 use super::utf8::Utf8Stream;
@@ -53,7 +54,13 @@ impl ProtocolError {
         close_code: 1007,
         reason: "text is not valid UTF-8",
     };
-    const TOO_BIG: ProtocolError = ProtocolError {
+    /// A compressed message whose DEFLATE data does not inflate.
+    pub(crate) const BAD_DEFLATE: ProtocolError = ProtocolError {
+        close_code: 1007,
+        reason: "invalid compressed data",
+    };
+    /// The message (compressed, or once inflated) is over the limit.
+    pub(crate) const TOO_BIG: ProtocolError = ProtocolError {
         close_code: 1009,
         reason: "message too big",
     };
@@ -89,6 +96,11 @@ enum State {
 
 /// Per-connection WebSocket frame decoder. 48 bytes and no heap memory while no fragmented
 /// message is in progress; the reassembly buffer is freed as soon as its message is delivered.
+///
+/// With permessage-deflate negotiated ([`Decoder::with_deflate`]), a frame with RSV1 starts a
+/// compressed message: its frames are gathered like any fragmented message (the size limit then
+/// counts compressed bytes) and inflated once complete, by the thread's inflater, the inflated size
+/// counting against the same limit (RFC 7692 §6.2). No inflate state outlives the message.
 #[derive(Debug)]
 pub struct Decoder {
     max_message_bytes: usize,
@@ -100,6 +112,12 @@ pub struct Decoder {
     /// UTF-8 state of the text message in progress.
     utf8: Utf8Stream,
     state: State,
+    /// The server's compressor window (9..=15 bits) when permessage-deflate was negotiated (RSV1
+    /// then marks a compressed message); 0 when it was not. Kept here, in the decoder's padding,
+    /// so that a connection does not grow.
+    deflate_bits: u8,
+    /// The open fragmented message is compressed.
+    compressed: bool,
 }
 
 /// A parsed frame header and where its payload starts.
@@ -118,7 +136,22 @@ impl Decoder {
             scanned: 0,
             utf8: Utf8Stream::default(),
             state: State::Idle,
+            deflate_bits: 0,
+            compressed: false,
         }
+    }
+
+    /// The same decoder for a connection that negotiated permessage-deflate, the server
+    /// compressing with a window of `window_bits` (8..=15): RSV1 on the first frame of a data
+    /// message marks it compressed (anywhere else it is still close 1002).
+    pub fn with_deflate(mut self, window_bits: u8) -> Decoder {
+        self.deflate_bits = window_bits.clamp(8, 15);
+        self
+    }
+
+    /// The window given to [`Decoder::with_deflate`], if permessage-deflate was negotiated.
+    pub(crate) fn deflate_bits(&self) -> Option<u8> {
+        (self.deflate_bits != 0).then_some(self.deflate_bits)
     }
 
     /// Decodes every complete frame at the front of `input` (unmasking it in place), calling
@@ -138,15 +171,21 @@ impl Decoder {
         let mut pos = 0;
         while self.state != State::Closed {
             let rest = &mut input[pos..];
-            let Some(head) = parse_head(rest)? else { break };
+            let Some(head) = parse_head(rest, self.deflate_bits != 0)? else {
+                break;
+            };
             let opcode = head.header.opcode;
             let text = self.check_sequence(opcode, head.payload_len)?;
+            let compressed = match opcode {
+                OpCode::Data(Data::Continue) => self.compressed,
+                _ => head.header.rsv1,
+            };
             // Bounded by max_message_bytes (a usize) or by 125 for control frames.
             let payload_len = head.payload_len as usize;
             let mask = head.header.mask.unwrap_or_default();
             let frame_len = head.header_len.saturating_add(payload_len);
             let Some(frame) = rest.get_mut(..frame_len) else {
-                if text {
+                if text && !compressed {
                     self.scan_partial_text(&mut rest[head.header_len..], mask)?;
                 }
                 break;
@@ -155,6 +194,9 @@ impl Decoder {
             let scanned = std::mem::take(&mut self.scanned).min(payload.len());
             apply_mask(&mut payload[scanned..], mask, scanned);
             match opcode {
+                OpCode::Data(_) if compressed => {
+                    self.on_compressed(text, head.header.is_final, payload, on_event)?
+                }
                 OpCode::Data(_) => {
                     self.on_data(text, head.header.is_final, payload, scanned, on_event)?
                 }
@@ -180,7 +222,7 @@ impl Decoder {
     /// `None` while the header itself is incomplete (at most 14 bytes) or invalid.
     #[cfg(feature = "internals")]
     pub fn next_frame_len(&self, rest: &[u8]) -> Option<usize> {
-        let head = parse_head(rest).ok()??;
+        let head = parse_head(rest, self.deflate_bits != 0).ok()??;
         usize::try_from(head.payload_len)
             .ok()?
             .checked_add(head.header_len)
@@ -216,6 +258,46 @@ impl Decoder {
             return Err(ProtocolError::TOO_BIG);
         }
         Ok(text)
+    }
+
+    /// A complete, unmasked frame of a compressed message: gathered, then inflated and delivered
+    /// with its last frame.
+    fn on_compressed(
+        &mut self,
+        text: bool,
+        fin: bool,
+        payload: &[u8],
+        on_event: &mut dyn FnMut(WsEvent<'_>),
+    ) -> Result<(), ProtocolError> {
+        let limit = self.max_message_bytes;
+        let deliver = |data: &[u8], on_event: &mut dyn FnMut(WsEvent<'_>)| {
+            deflate::inflate(data, limit, |plain| {
+                let message = if text {
+                    Message::Text(
+                        std::str::from_utf8(plain).map_err(|_| ProtocolError::INVALID_UTF8)?,
+                    )
+                } else {
+                    Message::Binary(plain)
+                };
+                on_event(WsEvent::Message(message));
+                Ok(())
+            })
+        };
+        if self.state == State::Idle && fin {
+            return deliver(payload, on_event);
+        }
+        if self.state == State::Idle {
+            self.state = if text { State::Text } else { State::Binary };
+            self.compressed = true;
+        }
+        self.fragments.extend_from_slice(payload);
+        if !fin {
+            return Ok(());
+        }
+        self.state = State::Idle;
+        self.compressed = false;
+        let whole = std::mem::take(&mut self.fragments);
+        deliver(&whole, on_event)
     }
 
     /// Unmasks and validates the newly arrived part of an incomplete text frame.
@@ -295,10 +377,11 @@ impl Decoder {
 }
 
 /// Parses the frame header at the front of `buf`. `Ok(None)` while incomplete; errors as soon as
-/// the bytes received prove the frame invalid.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProtocolError> {
+/// the bytes received prove the frame invalid. With `deflate` (permessage-deflate negotiated),
+/// RSV1 may be set on the first frame of a data message (RFC 7692 §6.1), nowhere else.
+fn parse_head(buf: &[u8], deflate: bool) -> Result<Option<Head>, ProtocolError> {
     let [b0, b1, ..] = *buf else { return Ok(None) };
-    if b0 & 0x70 != 0 {
+    if b0 & 0x30 != 0 {
         return Err(ProtocolError::protocol(
             "reserved bits set without a negotiated extension",
         ));
@@ -311,6 +394,18 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProtocolError> {
         OpCode::Control(_) => true,
         OpCode::Data(_) => false,
     };
+    let rsv1 = b0 & 0x40 != 0;
+    if rsv1 && !deflate {
+        return Err(ProtocolError::protocol(
+            "reserved bits set without a negotiated extension",
+        ));
+    }
+    if rsv1 && control {
+        return Err(ProtocolError::protocol("RSV1 set on a control frame"));
+    }
+    if rsv1 && opcode == OpCode::Data(Data::Continue) {
+        return Err(ProtocolError::protocol("RSV1 set on a continuation frame"));
+    }
     if b1 & 0x80 == 0 {
         return Err(ProtocolError::protocol("client frames must be masked"));
     }
@@ -350,7 +445,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, ProtocolError> {
     };
     let header = FrameHeader {
         is_final,
-        rsv1: false,
+        rsv1,
         rsv2: false,
         rsv3: false,
         opcode,

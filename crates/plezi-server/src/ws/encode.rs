@@ -1,9 +1,12 @@
 //! Server-to-client frames. Server frames are never masked (RFC 6455 §5.1).
 
+use std::cell::RefCell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+use super::deflate;
 
 /// Longest frame header: 2 bytes + 8 bytes of length (server frames carry no mask).
 const MAX_HEADER: usize = 10;
@@ -15,8 +18,39 @@ const MAX_CONTROL_PAYLOAD: usize = 125;
 /// `encode_frame` writes what it is given; it is the caller's job not to send a control frame
 /// with more than 125 bytes or without `fin` (the helpers below take care of that).
 pub fn encode_frame(opcode: OpCode, fin: bool, payload: &[u8], out: &mut Vec<u8>) {
+    encode_with_first_byte(u8::from(opcode) | if fin { 0x80 } else { 0 }, payload, out);
+}
+
+/// RSV1: the message is compressed (RFC 7692 §6).
+const RSV1: u8 = 0x40;
+
+/// Appends one complete unfragmented data frame with `opcode` carrying `payload` compressed with
+/// permessage-deflate (an LZ77 window of `window_bits`, RSV1 set). Returns `false` and appends
+/// nothing if the compressor fails: send it uncompressed then.
+pub(crate) fn encode_compressed(
+    opcode: OpCode,
+    window_bits: u8,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> bool {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    scratch.clear();
+    let compressed = deflate::compress(window_bits, payload, &mut scratch);
+    if compressed {
+        encode_with_first_byte(0x80 | RSV1 | u8::from(opcode), &scratch, out);
+    }
+    if scratch.capacity() <= 64 * 1024 {
+        SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    }
+    compressed
+}
+
+/// The header (first byte as given, then the length) and the payload.
+fn encode_with_first_byte(first: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.reserve(MAX_HEADER + payload.len());
-    let first = u8::from(opcode) | if fin { 0x80 } else { 0 };
     let len = payload.len();
     if len < 126 {
         out.extend_from_slice(&[first, len as u8]);
@@ -38,11 +72,13 @@ fn frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
 }
 
 /// An unfragmented text frame.
+#[cfg(any(test, feature = "internals"))]
 pub fn text_frame(s: &str) -> Vec<u8> {
     frame(OpCode::Data(Data::Text), s.as_bytes())
 }
 
 /// An unfragmented binary frame.
+#[cfg(any(test, feature = "internals"))]
 pub fn binary_frame(b: &[u8]) -> Vec<u8> {
     frame(OpCode::Data(Data::Binary), b)
 }
@@ -97,6 +133,10 @@ fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
 /// A complete, already-encoded server-to-client WebSocket frame (unmasked), cheap to clone.
 /// Encode once, write to many connections on any loop.
 ///
+/// A text or binary message frame also compresses itself for receivers that negotiated
+/// permessage-deflate, once per window size (in practice once: clients rarely limit the server's
+/// window), the first time such a receiver gets it; every such receiver shares that copy.
+///
 /// ```
 /// use plezi_server::SharedFrame;
 /// let frame = SharedFrame::text("hi");
@@ -104,34 +144,83 @@ fn truncate_at_char_boundary(s: &str, max: usize) -> &str {
 /// let copy = frame.clone(); // shares the bytes
 /// assert_eq!(copy.as_bytes().as_ptr(), frame.as_bytes().as_ptr());
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct SharedFrame {
-    bytes: Arc<[u8]>,
+    inner: Arc<SharedInner>,
+}
+
+/// Compressed copies, one per compressor window size (9..=15 bits); `Some(None)` if the compressor
+/// failed (the message then goes out uncompressed).
+type Deflated = [OnceLock<Option<Arc<[u8]>>>; 7];
+
+struct SharedInner {
+    /// The uncompressed frame(s).
+    bytes: Box<[u8]>,
+    /// The message's opcode (text or binary) and where its payload starts.
+    opcode: OpCode,
+    payload_at: usize,
+    deflated: Deflated,
 }
 
 impl SharedFrame {
     /// A text message frame.
     pub fn text(s: &str) -> SharedFrame {
-        SharedFrame::from_encoded(text_frame(s))
+        SharedFrame::message(Data::Text, s.as_bytes())
     }
 
     /// A binary message frame.
     pub fn binary(b: &[u8]) -> SharedFrame {
-        SharedFrame::from_encoded(binary_frame(b))
+        SharedFrame::message(Data::Binary, b)
+    }
+
+    fn message(data: Data, payload: &[u8]) -> SharedFrame {
+        let bytes = frame(OpCode::Data(data), payload);
+        SharedFrame {
+            inner: Arc::new(SharedInner {
+                payload_at: bytes.len() - payload.len(),
+                bytes: bytes.into_boxed_slice(),
+                opcode: OpCode::Data(data),
+                deflated: Default::default(),
+            }),
+        }
     }
 
     /// The encoded frame, header included, as written to the socket.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.inner.bytes
     }
 
-    /// Wraps bytes that already hold one or more complete frames (from the encoders above).
-    pub(crate) fn from_encoded(frame: Vec<u8>) -> SharedFrame {
-        SharedFrame {
-            bytes: Arc::from(frame),
+    /// The compressed frame for a receiver that negotiated permessage-deflate with this window,
+    /// compressed on the first call and shared afterwards. `None` when the frame is sent
+    /// uncompressed: a payload under `threshold` bytes.
+    pub(crate) fn deflated(&self, window_bits: u8, threshold: usize) -> Option<&Arc<[u8]>> {
+        let SharedInner {
+            bytes,
+            opcode,
+            payload_at,
+            deflated,
+        } = &*self.inner;
+        let payload = &bytes[*payload_at..];
+        if payload.len() < threshold {
+            return None;
         }
+        let bits = window_bits.clamp(deflate::MIN_COMPRESS_WINDOW_BITS, deflate::MAX_WINDOW_BITS);
+        let slot = &deflated[usize::from(bits - deflate::MIN_COMPRESS_WINDOW_BITS)];
+        slot.get_or_init(|| {
+            let mut out = Vec::new();
+            encode_compressed(*opcode, bits, payload, &mut out).then(|| Arc::from(out))
+        })
+        .as_ref()
     }
 }
+
+impl PartialEq for SharedFrame {
+    fn eq(&self, other: &SharedFrame) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for SharedFrame {}
 
 /// A binary message frame carrying the vector as payload (the vector is not a pre-encoded frame).
 impl From<Vec<u8>> for SharedFrame {
@@ -157,7 +246,7 @@ impl From<String> for SharedFrame {
 impl fmt::Debug for SharedFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedFrame")
-            .field("len", &self.bytes.len())
+            .field("len", &self.inner.bytes.len())
             .finish()
     }
 }
@@ -229,10 +318,6 @@ mod tests {
         assert_eq!(SharedFrame::from(vec![1u8, 2]).as_bytes(), [0x82, 2, 1, 2]);
         assert_eq!(SharedFrame::from("t").as_bytes(), [0x81, 1, b't']);
         assert_eq!(SharedFrame::from(String::from("t")), SharedFrame::text("t"));
-        assert_eq!(
-            SharedFrame::from_encoded(ping_frame(b"")).as_bytes(),
-            [0x89, 0]
-        );
         assert_eq!(
             format!("{:?}", SharedFrame::text("abc")),
             "SharedFrame { len: 5 }"

@@ -4,6 +4,8 @@ use std::fmt;
 
 use tungstenite::handshake::derive_accept_key;
 
+use super::extension::Deflate;
+
 /// Result of checking a request that asks for a WebSocket upgrade.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum UpgradeCheck {
@@ -123,9 +125,15 @@ fn validate<'h>(
 }
 
 /// Writes the complete `101 Switching Protocols` response head, with `Sec-WebSocket-Protocol` when
-/// a protocol was chosen. A chosen protocol that is not an HTTP token (so not one a client could
-/// have offered) is left out, with a warning, rather than letting it break the header block.
-pub(crate) fn accept_response(accept_key: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
+/// a protocol was chosen and `Sec-WebSocket-Extensions` when permessage-deflate was. A chosen
+/// protocol that is not an HTTP token (so not one a client could have offered) is left out, with a
+/// warning, rather than letting it break the header block.
+pub(crate) fn accept_response(
+    accept_key: &str,
+    protocol: Option<&str>,
+    deflate: Option<Deflate>,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ",
     );
@@ -139,6 +147,9 @@ pub(crate) fn accept_response(accept_key: &str, protocol: Option<&str>, out: &mu
         }
         Some(p) => log::warn!("websocket: chosen subprotocol {p:?} is not a valid token; not sent"),
         None => {}
+    }
+    if let Some(d) = deflate {
+        d.write_response(out);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -318,17 +329,17 @@ mod tests {
     #[test]
     fn accept_response_bytes() {
         let mut out = Vec::new();
-        accept_response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", None, &mut out);
+        accept_response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", None, None, &mut out);
         assert_eq!(
             out,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
         );
         out.clear();
-        accept_response("k", Some("chat"), &mut out);
+        accept_response("k", Some("chat"), None, &mut out);
         assert!(out.ends_with(b"Sec-WebSocket-Accept: k\r\nSec-WebSocket-Protocol: chat\r\n\r\n"));
         out.clear();
-        accept_response("k", Some("bad\r\nX-Injected: 1"), &mut out);
+        accept_response("k", Some("bad\r\nX-Injected: 1"), None, &mut out);
         assert!(!out.windows(8).any(|w| w == b"Injected"));
         assert!(out.ends_with(b"Sec-WebSocket-Accept: k\r\n\r\n"));
     }

@@ -96,6 +96,14 @@ pub fn sees_server_close_code_4000(client: &ExternalClient) {
     assert_lines(&out, &["ok server closed 4000"]);
 }
 
+/// permessage-deflate is negotiated with the client's default offer and with a small server
+/// window; compressed messages (whole and fragmented) go both ways.
+pub fn deflate(client: &ExternalClient) {
+    let s = TestServer::start();
+    let out = client.run_scenario(&s, "deflate");
+    assert_lines(&out, &["ok negotiated", "ok compressed", "ok window 10"]);
+}
+
 /// The server picks `chat` when offered, and no subprotocol when none is offered.
 pub fn subprotocol_selection(client: &ExternalClient) {
     let s = TestServer::start();

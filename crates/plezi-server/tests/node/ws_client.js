@@ -17,9 +17,9 @@ function check(cond, msg) {
   if (!cond) fail(msg);
 }
 
-function open(url, protocols) {
+function open(url, protocols, options) {
   return new Promise((resolve, reject) => {
-    const ws = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
+    const ws = new WebSocket(url, protocols, options);
     ws.queue = [];
     ws.waiters = [];
     ws.on('message', (data, isBinary) => {
@@ -27,6 +27,9 @@ function open(url, protocols) {
       const w = ws.waiters.shift();
       if (w) w(msg);
       else ws.queue.push(msg);
+    });
+    ws.once('upgrade', (res) => {
+      ws.extensionHeader = res.headers['sec-websocket-extensions'];
     });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
@@ -161,7 +164,54 @@ async function subprotocol(base) {
   await c;
 }
 
+// permessage-deflate with `perMessageDeflate` on (threshold 0: the client compresses everything):
+// negotiated, compressed both ways (the server's reply is checked on the wire by the bytes read),
+// compressed fragments, a small window asked for.
+async function deflate(base) {
+  let ws = await open(base + '/ws', undefined, { perMessageDeflate: { threshold: 0 } });
+  check(ws.extensions === 'permessage-deflate', `extensions ${ws.extensions}`);
+  check(
+    ws.extensionHeader === 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+    `extensions header ${ws.extensionHeader}`,
+  );
+  console.log('ok negotiated');
+  const text = '{"event":"chat","message":"compress me, compress me well"}\n'.repeat(400);
+  const before = ws._socket.bytesRead;
+  ws.send(text);
+  let m = await recv(ws);
+  check(!m.isBinary && m.data.toString() === text, 'compressed text echo differs');
+  const read = ws._socket.bytesRead - before;
+  check(read < text.length / 4, `${read} bytes on the wire for ${text.length}`);
+  console.log(`ok compressed echo ${read} of ${text.length}`);
+  ws.send('hi');
+  m = await recv(ws);
+  check(m.data.toString() === 'hi', `small echo got ${m.data}`);
+  const bin = Buffer.alloc(200000, 0).map((_, i) => (i >> 6) % 256);
+  ws.send(bin);
+  m = await recv(ws);
+  check(m.isBinary && Buffer.compare(m.data, bin) === 0, 'compressed binary echo differs');
+  ws.send('frag ', { fin: false, compress: true });
+  ws.send('men'.repeat(200), { fin: false, compress: true });
+  ws.send(' ted', { fin: true, compress: true });
+  m = await recv(ws);
+  check(m.data.toString() === 'frag ' + 'men'.repeat(200) + ' ted', 'compressed fragments');
+  console.log('ok compressed fragments');
+  let c = closed(ws);
+  ws.close(1000);
+  await c;
+  ws = await open(base + '/ws', undefined, { perMessageDeflate: { serverMaxWindowBits: 10 } });
+  check(/server_max_window_bits=10/.test(ws.extensionHeader), `extensions ${ws.extensionHeader}`);
+  ws.send(text);
+  m = await recv(ws);
+  check(m.data.toString() === text, 'echo with a 10-bit window');
+  console.log('ok window 10');
+  c = closed(ws);
+  ws.close(1000);
+  await c;
+}
+
 const SCENARIOS = {
+  deflate,
   echo,
   fragmented,
   ping,

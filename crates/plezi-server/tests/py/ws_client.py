@@ -10,6 +10,7 @@ import sys
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 TIMEOUT = 10
 
@@ -26,7 +27,7 @@ async def recv(ws):
 
 async def echo(base):
     # compression left at its default: the client offers permessage-deflate and the server
-    # must decline it cleanly.
+    # accepts it, so the big messages below go compressed both ways.
     async with connect(base + "/ws", proxy=None) as ws:
         await ws.send("hello from python")
         got = await recv(ws)
@@ -111,7 +112,41 @@ async def subprotocol(base):
         print("ok no subprotocol", flush=True)
 
 
+async def deflate(base):
+    # The default offer ("permessage-deflate; client_max_window_bits"), then one asking for a
+    # 10-bit server window and no server context takeover.
+    async with connect(base + "/ws", proxy=None) as ws:
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions")
+        check(
+            ext == "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+            f"extensions {ext!r}",
+        )
+        check(len(ws.protocol.extensions) == 1, f"active {ws.protocol.extensions!r}")
+        print("ok negotiated", flush=True)
+        text = '{"event":"chat","message":"compress me, compress me well"}\n' * 400
+        await ws.send(text)
+        check(await recv(ws) == text, "compressed text echo differs")
+        await ws.send("hi")
+        check(await recv(ws) == "hi", "small echo")
+        data = bytes((i >> 6) % 256 for i in range(200_000))
+        await ws.send(data)
+        check(await recv(ws) == data, "compressed binary echo differs")
+        await ws.send(["frag ", "men" * 200, " ted"])
+        check(await recv(ws) == "frag " + "men" * 200 + " ted", "compressed fragments")
+        print("ok compressed echo", flush=True)
+    factory = ClientPerMessageDeflateFactory(
+        server_no_context_takeover=True, server_max_window_bits=10
+    )
+    async with connect(base + "/ws", proxy=None, extensions=[factory], compression=None) as ws:
+        ext = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+        check("server_max_window_bits=10" in ext, f"extensions {ext!r}")
+        await ws.send(text)
+        check(await recv(ws) == text, "echo with a 10-bit window")
+        print("ok window 10", flush=True)
+
+
 SCENARIOS = {
+    "deflate": deflate,
     "echo": echo,
     "fragmented": fragmented,
     "ping": ping,
