@@ -223,6 +223,10 @@ impl Bus {
     /// Publishes `message`: local recipients are handed to the sink at once, on this thread; other servers
     /// get it through Redis. Fails only when the publish queue is full (nothing is delivered then).
     ///
+    /// With Redis, a message to a stream that keeps a history ([`Bus::keep_history`]) is appended
+    /// and published by Redis, and this server's recipients get it from Redis too (with its
+    /// position, in the stream's order), not at once.
+    ///
     /// A unicast to a connection of another server that no live server owns ends in
     /// [`Sink::failed_unicast`] (asynchronously with Redis; at once in-process).
     pub fn publish(&self, message: Message) -> Result<(), BusError> {
