@@ -5,7 +5,7 @@
 //! Two ways to wire it into an application's `cargo xtask codegen`:
 //! - the controllers live in the binary: end `main` with [`App::run_or_codegen`] and let the
 //!   xtask run `cargo run -- --typescript public/events.d.ts` (add `--check` in CI);
-//! - they live in a library the xtask depends on: call [`write`] (or [`check`]) from the xtask.
+//! - they live in a library the xtask depends on: call [`write()`] (or [`check()`]) from the xtask.
 //!
 //! ```no_run
 //! // xtask/src/main.rs of an application whose `my_app::app()` builds its `App`:
