@@ -82,14 +82,21 @@ impl Controller for Room {
     }
 }
 
-/// Starts the room app on `port` (0: any free port).
-fn start(port: u16) -> plezi::Running {
-    let config = Config {
+/// The room app's configuration on `port` (0: any free port).
+fn config(port: u16) -> Config {
+    Config {
         port,
         threads: Some(1),
+        // Compression off: the browser here is simulated by tungstenite, which does not inflate.
+        // Real browsers' compressed exchanges: browser_deflate.rs and browser_chat.rs.
+        ws_deflate: Some(None),
         ..Config::default()
-    };
-    App::with_config(config)
+    }
+}
+
+/// Starts the room app on `port` (0: any free port).
+fn start(port: u16) -> plezi::Running {
+    App::with_config(config(port))
         .bus(Bus::in_process(BusConfig::default()))
         .route(PAGE, Room::default)
         .expect("the route is valid")
@@ -172,8 +179,8 @@ impl BrowserSocket {
             Some(derive_accept_key(key.as_bytes()).as_str()),
             "{reply}"
         );
-        // The browser offered permessage-deflate and no subprotocol: the server must not
-        // answer with either (the original client's frames are plain).
+        // The browser offered permessage-deflate and no subprotocol: with compression off
+        // (`Config::ws_deflate`) the server answers with neither.
         assert_eq!(
             header(&headers, "sec-websocket-extensions"),
             None,
@@ -578,12 +585,7 @@ fn a_server_restart_closes_with_going_away_and_the_same_handshake_reconnects() {
     stop(running, vec![ws]);
     let started = Instant::now();
     let restarted = loop {
-        let config = Config {
-            port: addr.port(),
-            threads: Some(1),
-            ..Config::default()
-        };
-        let attempt = App::with_config(config)
+        let attempt = App::with_config(config(addr.port()))
             .bus(Bus::in_process(BusConfig::default()))
             .route(PAGE, Room::default)
             .expect("the route is valid")

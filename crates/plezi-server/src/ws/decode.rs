@@ -112,9 +112,9 @@ pub struct Decoder {
     /// UTF-8 state of the text message in progress.
     utf8: Utf8Stream,
     state: State,
-    /// The server's compressor window (9..=15 bits) when permessage-deflate was negotiated (RSV1
-    /// then marks a compressed message); 0 when it was not. Kept here, in the decoder's padding,
-    /// so that a connection does not grow.
+    /// The window the client allowed the server (8..=15 bits) when permessage-deflate was
+    /// negotiated (RSV1 then marks a compressed message); 0 when it was not. Kept here, in the
+    /// decoder's padding, so that a connection does not grow.
     deflate_bits: u8,
     /// The open fragmented message is compressed.
     compressed: bool,
