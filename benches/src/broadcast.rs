@@ -285,6 +285,18 @@ mod tests {
     use crate::args::{Command, parse};
     use crate::report::Value;
 
+    /// Runs `broadcast` with `args`, this process as the measured server.
+    fn run_args(args: &str) -> Result<Report, String> {
+        let argv: Vec<String> = format!("broadcast {args} --server-pid {}", std::process::id())
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let Ok(Command::Broadcast(common, cfg)) = parse(&argv) else {
+            panic!("args: {args}")
+        };
+        run(&common, &cfg)
+    }
+
     fn int(report: &Report, name: &str) -> u64 {
         match report.get(name) {
             Some(Value::Int(n)) => *n,
@@ -296,18 +308,11 @@ mod tests {
     fn counts_every_delivery_and_samples_latency() {
         for listener_read in ["0", "10"] {
             let url = crate::testserver::start();
-            let argv: Vec<String> = format!(
-                "broadcast --url {url} --clients 40 --senders 2 --in-flight 2 --duration 0.6 --warmup 0.2 \
-                 --sample-every 4 --listener-read-ms {listener_read} --server-pid {}",
-                std::process::id()
-            )
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-            let Ok(Command::Broadcast(common, cfg)) = parse(&argv) else {
-                panic!("args")
-            };
-            let report = run(&common, &cfg).expect("run");
+            let report = run_args(&format!(
+                "--url {url} --clients 40 --senders 2 --in-flight 2 --duration 0.6 --warmup 0.2 \
+                 --sample-every 4 --listener-read-ms {listener_read}"
+            ))
+            .expect("run");
             assert!(int(&report, "deliveries") > 40, "{}", report.human_line());
             assert_eq!(int(&report, "listen_count"), 40);
             assert_eq!(int(&report, "lost"), 0, "{}", report.human_line());
@@ -327,18 +332,9 @@ mod tests {
     fn a_declined_deflate_offer_fails_the_run_and_plain_bytes_are_counted() {
         let url = crate::testserver::start();
         let run_with = |deflate: &str| {
-            let argv: Vec<String> = format!(
-                "broadcast --url {url} --clients 10 --duration 0.4 --warmup 0.1 --payload 600 \
-                 --deflate {deflate} --server-pid {}",
-                std::process::id()
-            )
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-            let Ok(Command::Broadcast(common, cfg)) = parse(&argv) else {
-                panic!("args")
-            };
-            run(&common, &cfg)
+            run_args(&format!(
+                "--url {url} --clients 10 --duration 0.4 --warmup 0.1 --payload 600 --deflate {deflate}"
+            ))
         };
         // This test server knows no extension: the comparison would be meaningless.
         let err = run_with("on").map(|r| r.human_line()).unwrap_err();
