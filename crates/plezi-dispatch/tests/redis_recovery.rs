@@ -42,6 +42,8 @@ fn a_client_recovers_on_another_server_with_what_was_published_meanwhile() {
     let mut ws = a.ws("/room");
     ws.nothing_before_echo("ready");
     say(bus(&a), room(), 1);
+    // Two servers' publishes have no order until Redis ran them: 1 is appended before 2 is sent.
+    bus(&a).flush(support::DEADLINE).unwrap();
     say(bus(&b), room(), 2);
     assert_eq!(said(&mut ws).0, 1);
     let (n, last) = said(&mut ws);
