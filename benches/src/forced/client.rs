@@ -212,35 +212,14 @@ pub fn send(ws: &mut Ws, text: String) -> Result<(), String> {
     ws.send(Message::text(text)).map_err(|e| e.to_string())
 }
 
-/// A small xorshift generator (jitter and the choice of who is cut need no more).
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded from `seed` and the clock.
-    pub fn new(seed: u64) -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        Rng((t ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// The delay before reconnect attempt `attempt` (0 first): `backoff_ms · 2^attempt`, at most
 /// `backoff_max_ms`, times a jitter in `[0.5, 1.5)`.
-pub fn backoff(shared: &Shared, attempt: u32, rng: &mut Rng) -> Duration {
+pub fn backoff(shared: &Shared, attempt: u32) -> Duration {
     let base = shared
         .backoff_ms
         .saturating_mul(1 << attempt.min(16))
         .min(shared.backoff_max_ms);
-    Duration::from_micros((base as f64 * 1000.0 * (0.5 + rng.unit())) as u64)
+    Duration::from_micros((base as f64 * 1000.0 * rand::random_range(0.5..1.5)) as u64)
 }
 
 fn with_query(url: &str, query: &str) -> String {
@@ -252,7 +231,6 @@ fn with_query(url: &str, query: &str) -> String {
 pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
     let mut out = Outcome::default();
     let mut pos = Position::default();
-    let mut rng = Rng::new(index as u64 + 1);
     let mut attempt = 0u32;
     let mut first = true;
     let mut mail_ids = RecentIds::new();
@@ -285,7 +263,7 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
             Err(e) => {
                 out.connect_failures += 1;
                 out.first_error.get_or_insert(e);
-                std::thread::sleep(backoff(&shared, attempt, &mut rng));
+                std::thread::sleep(backoff(&shared, attempt));
                 attempt += 1;
                 continue;
             }
@@ -302,7 +280,7 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
         if let Err(e) = send(&mut ws, hello) {
             out.drops += 1;
             out.first_error.get_or_insert(e);
-            std::thread::sleep(backoff(&shared, attempt, &mut rng));
+            std::thread::sleep(backoff(&shared, attempt));
             attempt += 1;
             continue;
         }
@@ -386,7 +364,7 @@ pub fn run(index: usize, shared: Arc<Shared>, flags: Arc<Flags>) -> Outcome {
             out.drops += 1;
             out.first_error.get_or_insert(why);
         }
-        std::thread::sleep(backoff(&shared, attempt, &mut rng));
+        std::thread::sleep(backoff(&shared, attempt));
         attempt += 1;
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use client::{Flags, Outcome, Proto, Read, Rng, Shared};
+use client::{Flags, Outcome, Proto, Read, Shared};
 use tally::Totals;
 
 const USAGE: &str = "\
@@ -352,7 +352,6 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let sender = spawn_traffic(false, cfg.rate);
     let notifier = spawn_traffic(true, cfg.notify_rate);
     // The cuts.
-    let mut rng = Rng::new(0);
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(cfg.duration);
     let mut next_cut = start + Duration::from_secs_f64(cfg.cut_every);
@@ -361,7 +360,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         if Instant::now() >= next_cut {
             cut_rounds += 1;
             for f in &flags {
-                if f.up.load(Ordering::Relaxed) && rng.unit() < cfg.cut_fraction {
+                if f.up.load(Ordering::Relaxed) && rand::random::<f64>() < cfg.cut_fraction {
                     f.cut.store(true, Ordering::Relaxed);
                 }
             }
