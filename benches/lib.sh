@@ -47,3 +47,9 @@ stop_server() {
   kill -KILL "$server_pid" 2> /dev/null || true
   wait "$server_pid" 2> /dev/null || true
 }
+
+# keep_rows ROUND: appends the JSON lines of the last run ($target/bench-results/last.txt) to $out,
+# each tagged with "round": ROUND.
+keep_rows() {
+  grep '^{' "$target/bench-results/last.txt" | sed "s/^{/{\"round\":$1,/" >> "$out" || true
+}

@@ -137,7 +137,7 @@ for round in $(seq 1 "$rounds"); do
       log "round $round: $s failed"
     fi
     cat "$target/bench-results/last.txt" >&2
-    grep '^{' "$target/bench-results/last.txt" | sed "s/^{/{\"round\":$round,/" >> "$out" || true
+    keep_rows "$round"
     cleanup
   done
 done

@@ -69,7 +69,7 @@ for round in $(seq 1 "$rounds"); do
     timeout $((${DURATION:-30} + 180)) taskset -c 1 "${rt[@]}" "$load" forced "${args[@]}" \
       "${common[@]}" --label "$s" > "$target/bench-results/last.txt" || true
     grep -v '^{' "$target/bench-results/last.txt" >&2 || true
-    grep '^{' "$target/bench-results/last.txt" | sed "s/^{/{\"round\":$round,/" >> "$out" || true
+    keep_rows "$round"
     stop_server
   done
 done
