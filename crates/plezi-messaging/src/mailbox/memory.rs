@@ -254,6 +254,16 @@ impl MailboxStore for MemoryStore {
         Ok(())
     }
 
+    /// Never asked: this store signals no other server (every server sharing it is in this process).
+    fn forget(
+        &self,
+        identity: &str,
+        server: ServerId,
+        _registration: &str,
+    ) -> Result<(), BusError> {
+        self.unregister(identity, server)
+    }
+
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
         let now = self.clock.now();
         let mut state = self.state.lock();

@@ -121,10 +121,12 @@ enum Job {
     Drain {
         identity: String,
     },
-    /// A signal to `server` about `identity` reached nobody: forget that it holds live connections.
+    /// A signal to `server` about `identity` reached nobody: forget that it holds live connections,
+    /// unless it registered again since `registration`.
     Prune {
         identity: String,
         server: crate::uuid::ServerId,
+        registration: String,
     },
     Notify(NotifyJob),
     Delivered {
@@ -337,10 +339,11 @@ impl Mailboxes {
     /// Queues the removal of a gone server from an identity's mailbox (see [`Job::Prune`]).
     pub fn prune_handle(&self) -> PruneFn {
         let jobs = Mutex::new(self.jobs.clone());
-        Arc::new(move |identity, server| {
+        Arc::new(move |identity, server, registration| {
             let _ = jobs.lock().send(Job::Prune {
                 identity: identity.to_owned(),
                 server,
+                registration,
             });
         })
     }

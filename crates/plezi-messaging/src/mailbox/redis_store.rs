@@ -2,8 +2,9 @@
 //!
 //! Keys per identity (`{app}` is the app name):
 //! - `{app}:mbox:{identity}` — a list, the messages in stored form, oldest at the head;
-//! - `{app}:mbox-meta:{identity}` — a hash: `life` (lifespan in ms) and one `s:{server id}` field per
-//!   server holding live connections of the identity;
+//! - `{app}:mbox-meta:{identity}` — a hash: `life` (lifespan in ms), `gen` (a counter of
+//!   registrations) and one `s:{server id}` field per server holding live connections of the identity,
+//!   whose value is the `gen` of its latest registration;
 //! - `{app}:mbox-turn:{identity}` — the token of the claim holding the drain turn (expires after
 //!   `mailbox_claim_ttl` unless its holder renews it).
 //!
@@ -37,8 +38,8 @@ use crate::uuid::ServerId;
 
 /// Shared helpers. `signal_others` publishes ARGV[first..last] (or one envelope) to every other live
 /// server and prunes servers nobody listens for; on a cluster (`INLINE` false) it only lists those
-/// servers in `SIGNALS` instead (a script may not publish to a shard channel of another slot), and the
-/// store publishes the signals through the bus.
+/// servers in `SIGNALS` instead, each as `{server id}/{registration}` (a script may not publish to a
+/// shard channel of another slot), and the store publishes the signals through the bus.
 const HELPERS: &str = r#"
 local MSG_OVERHEAD = tonumber('@MSG@')
 local ENTRY_OVERHEAD = tonumber('@ENTRY@')
@@ -51,7 +52,7 @@ local SIGNALS = {}
 local function signal_others(meta, me, prefix, first, last)
   for _, f in ipairs(redis.call('HKEYS', meta)) do
     if string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me and not INLINE then
-      table.insert(SIGNALS, string.sub(f, 3))
+      table.insert(SIGNALS, string.sub(f, 3) .. '/' .. redis.call('HGET', meta, f))
     elseif string.sub(f, 1, 2) == 's:' and string.sub(f, 3) ~= me then
       local heard = 0
       for i = first, last do
@@ -131,9 +132,11 @@ renew(KEYS[1], KEYS[2], KEYS[3], id, life, now)
 return mine
 "#;
 
-/// KEYS: list, meta, index. ARGV: me, life ms, identity.
+/// KEYS: list, meta, index. ARGV: me, life ms, identity. Every registration gets a new `gen`, so a
+/// prune decided before it (`FORGET`) cannot undo it.
 const REGISTER: &str = r#"
-redis.call('HSET', KEYS[2], 's:' .. ARGV[1], '1', 'life', ARGV[2])
+local gen = redis.call('HINCRBY', KEYS[2], 'gen', 1)
+redis.call('HSET', KEYS[2], 's:' .. ARGV[1], gen, 'life', ARGV[2])
 renew(KEYS[1], KEYS[2], KEYS[3], ARGV[3], tonumber(ARGV[2]), now_ms())
 return 1
 "#;
@@ -141,6 +144,15 @@ return 1
 /// KEYS: meta. ARGV: me.
 const UNREGISTER: &str = r#"
 redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
+return 1
+"#;
+
+/// KEYS: meta. ARGV: server, registration. Forgets the server only if its registration is still the
+/// one the signal that reached nobody was sent for.
+const FORGET: &str = r#"
+if redis.call('HGET', KEYS[1], 's:' .. ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], 's:' .. ARGV[1])
+end
 return 1
 "#;
 
@@ -206,6 +218,7 @@ struct Scripts {
     notify: Script,
     register: Script,
     unregister: Script,
+    forget: Script,
     claim: Script,
     renew: Script,
     delivered: Script,
@@ -234,6 +247,7 @@ impl Scripts {
             notify: with_helpers(NOTIFY),
             register: with_helpers(REGISTER),
             unregister: with_helpers(UNREGISTER),
+            forget: with_helpers(FORGET),
             claim: with_helpers(CLAIM),
             renew: with_helpers(RENEW),
             delivered: with_helpers(DELIVERED),
@@ -252,9 +266,10 @@ pub(crate) const CLUSTER_BUCKETS: usize = 16;
 /// runs when it reached nobody.
 pub(crate) type SignalFn = Box<dyn Fn(String, Vec<u8>, Box<dyn FnOnce() + Send>) + Send + Sync>;
 
-/// Forgets that a server holds live connections of an identity (`identity`, `server`): queued for
-/// the mailbox thread when a signal to that server reached nobody.
-pub(crate) type PruneFn = Arc<dyn Fn(&str, ServerId) + Send + Sync>;
+/// Forgets that a server holds live connections of an identity (`identity`, `server`, the
+/// registration the signal was sent for): queued for the mailbox thread when a signal to that server
+/// reached nobody.
+pub(crate) type PruneFn = Arc<dyn Fn(&str, ServerId, String) + Send + Sync>;
 
 /// The keys of one script call.
 struct Keys {
@@ -375,6 +390,7 @@ impl RedisStore {
             return;
         };
         for server in servers {
+            let (server, registration) = server.split_once('/').unwrap_or((server, ""));
             let Ok(id) = server.parse::<ServerId>() else {
                 continue;
             };
@@ -383,7 +399,8 @@ impl RedisStore {
                 let gone: Box<dyn FnOnce() + Send> = match self.prune.get() {
                     Some(prune) if i + 1 == bodies.len() => {
                         let (prune, identity) = (prune.clone(), identity.to_owned());
-                        Box::new(move || prune(&identity, id))
+                        let registration = registration.to_owned();
+                        Box::new(move || prune(&identity, id, registration))
                     }
                     _ => Box::new(|| {}),
                 };
@@ -547,6 +564,18 @@ impl MailboxStore for RedisStore {
         Ok(())
     }
 
+    fn forget(&self, identity: &str, server: ServerId, registration: &str) -> Result<(), BusError> {
+        self.call(identity, |k, scripts, c| {
+            scripts
+                .forget
+                .key(&k.meta)
+                .arg(server.to_string())
+                .arg(registration)
+                .invoke(c)
+        })?;
+        Ok(())
+    }
+
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError> {
         let (v, _) = self.call(identity, |k, scripts, c| {
             scripts
@@ -663,5 +692,43 @@ impl MailboxStore for RedisStore {
             }
             Ok(usage)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plezi_test_support::redis::{RedisServer, Resp};
+
+    /// A prune decided for a registration must not undo a later one: a signal that reached nobody
+    /// while its server was resubscribing is pruned after the server registered again.
+    #[test]
+    fn a_prune_only_forgets_the_registration_it_was_decided_for() {
+        let redis = RedisServer::start();
+        let store = RedisStore::new(
+            &redis.url(),
+            &RedisTls::default(),
+            "fg",
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let server = ServerId::from_u64(0xfeed);
+        let field = format!("s:{server}");
+        let listed = || redis.int(&["HEXISTS", "fg:mbox-meta:ann", &field]) == 1;
+        let registration = || match redis.query(&["HGET", "fg:mbox-meta:ann", &field]) {
+            Ok(Resp::Bulk(value)) => value,
+            other => panic!("no registration: {other:?}"),
+        };
+        let hour = Duration::from_secs(3600);
+        store.register("ann", server, hour).unwrap();
+        let first = registration();
+        store.register("ann", server, hour).unwrap();
+        store.forget("ann", server, &first).unwrap();
+        assert!(listed(), "a stale prune removed a newer registration");
+        let second = registration();
+        assert_ne!(first, second);
+        store.forget("ann", server, &second).unwrap();
+        assert!(!listed(), "the prune of the current registration kept it");
     }
 }

@@ -101,6 +101,10 @@ pub(crate) trait MailboxStore: Send + Sync {
     /// `me` no longer holds live connections of the identity.
     fn unregister(&self, identity: &str, me: ServerId) -> Result<(), BusError>;
 
+    /// A signal to `server` about the identity reached nobody: forgets that `server` holds live
+    /// connections, unless it registered again since `registration` (the one the signal was sent for).
+    fn forget(&self, identity: &str, server: ServerId, registration: &str) -> Result<(), BusError>;
+
     /// Reads up to `turn.max` messages from the head and takes the drain turn, unless another claim holds it.
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError>;
 

@@ -112,7 +112,11 @@ impl Worker {
             Job::Register { identity, lifespan } => self.register(identity, *lifespan),
             Job::Unregister { identity } => self.unregister(identity),
             Job::Drain { identity } => self.drain(identity),
-            Job::Prune { identity, server } => self.store.unregister(identity, *server),
+            Job::Prune {
+                identity,
+                server,
+                registration,
+            } => self.store.forget(identity, *server, registration),
             Job::Delivered {
                 identity,
                 token,
