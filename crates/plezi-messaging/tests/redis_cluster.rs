@@ -193,6 +193,37 @@ fn a_master_failover_loses_no_notification_and_traffic_resumes() {
     }
     b.flush(WAIT).unwrap();
 
+    // b's subscriber connections on the masters the failover leaves alone (by client id).
+    let ssub = format!("name=fo1:ssub:{}", b.server_id());
+    let untouched: Vec<u16> = cluster
+        .masters()
+        .into_iter()
+        .filter(|p| *p != old)
+        .collect();
+    let b_subscribers = |cluster: &RedisCluster| -> Vec<String> {
+        untouched
+            .iter()
+            .flat_map(|port| {
+                let list = cluster.node(*port).command(&["CLIENT", "LIST"]).unwrap();
+                list.lines()
+                    .filter(|l| l.contains(&ssub))
+                    .filter_map(|l| l.split(' ').next().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    // One channel of b on every master the failover leaves alone, so each has a connection to keep.
+    for port in &untouched {
+        let room = (0..)
+            .map(|i| format!("room.{i}"))
+            .find(|r| cluster.master_of_slot(slot(&cluster, &format!("fo1:ch:{r}"))) == *port)
+            .unwrap();
+        b.subscribe(b.connection_uuid(0, 100 + *port as u32, 0), &room);
+    }
+    b.flush(WAIT).unwrap();
+    let before = b_subscribers(&cluster);
+    assert_eq!(before.len(), untouched.len(), "{before:?}");
+
     let total = 400;
     let mut retried = 0;
     let started = Instant::now();
@@ -223,7 +254,14 @@ fn a_master_failover_loses_no_notification_and_traffic_resumes() {
     }
     assert!(killed);
     cluster.wait_promoted(victim, old);
-    // Traffic resumes: a multicast after the failover arrives.
+    // Traffic resumes: once b has resubscribed on the promoted master (a server hears nothing
+    // published while it is not subscribed), a multicast after the failover arrives.
+    b.flush(WAIT).unwrap();
+    assert_eq!(
+        b_subscribers(&cluster),
+        before,
+        "the failover of one shard broke b's subscriptions on the others"
+    );
     a.publish(Message::new(Target::Multicast, ev(-1))).unwrap();
     rec_b.wait("a multicast after the failover", |s| {
         s.deliveries

@@ -2,7 +2,8 @@
 //! per master owning a channel the server subscribes to; each reader `SSUBSCRIBE`s that master's
 //! channels and routes what arrives. A broken connection, a `MOVED` answer, or a channel the server
 //! unsubscribed us from (its slot moved) makes the supervisor read the topology again; when it
-//! changed, every reader is rebuilt on the new owners.
+//! changed, the readers of the masters whose slots changed are rebuilt on the new owners (the others
+//! keep their connections, so a failover of one shard costs the other shards' channels nothing).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -142,24 +143,49 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 Ok(t) => {
                     fetched = Some(Instant::now());
                     if t != known {
-                        if !known.masters().is_empty() {
+                        let changed = known.changed_masters(&t);
+                        let first = known.masters().is_empty();
+                        if !first {
+                            let names: Vec<String> =
+                                changed.iter().map(ToString::to_string).collect();
                             log::info!(
-                                "Redis Cluster topology changed; resubscribing on the new owners"
+                                "Redis Cluster topology changed (masters {}); resubscribing on the \
+                                 new owners",
+                                names.join(", ")
                             );
                         }
-                        stop_readers(&shared, &mut readers);
+                        // Masters that serve the same slots keep their connections and
+                        // subscriptions: a failover elsewhere costs them nothing.
+                        stop_readers(&shared, &mut readers, &changed);
                         let mut st = shared.subs.lock();
                         st.shards.topology = t;
-                        // Every wanted channel waits for its subscribe on the new owners' readers.
-                        st.interest.connect();
-                        let patterns: Vec<Key> = st
-                            .interest
-                            .keys()
-                            .filter(|(kind, _)| *kind == Kind::Pattern)
-                            .cloned()
-                            .collect();
-                        for key in &patterns {
-                            st.interest.replied(key);
+                        if first {
+                            // Every wanted channel waits for its subscribe on the owners' readers.
+                            st.interest.connect();
+                            let patterns: Vec<Key> = st
+                                .interest
+                                .keys()
+                                .filter(|(kind, _)| *kind == Kind::Pattern)
+                                .cloned()
+                                .collect();
+                            for key in &patterns {
+                                st.interest.replied(key);
+                            }
+                        } else {
+                            // A channel that moved waits for its subscribe on its new owner.
+                            let moved: Vec<Key> = st
+                                .interest
+                                .keys()
+                                .filter(|(kind, name)| {
+                                    *kind == Kind::Exact
+                                        && known.owner(name.as_bytes())
+                                            != st.shards.topology.owner(name.as_bytes())
+                                })
+                                .cloned()
+                                .collect();
+                            for key in &moved {
+                                st.interest.reset(key);
+                            }
                         }
                         drop(st);
                         shared.subs_changed.notify_all();
@@ -224,7 +250,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 .wait_for(&mut st, Duration::from_millis(250));
         }
     }
-    stop_readers(&shared, &mut readers);
+    let all: Vec<NodeAddr> = readers.keys().cloned().collect();
+    stop_readers(&shared, &mut readers, &all);
     let mut st = shared.subs.lock();
     st.interest.disconnect();
     st.stalled = false;
@@ -232,16 +259,24 @@ pub(crate) fn run(shared: Arc<Shared>) {
     shared.subs_changed.notify_all();
 }
 
-/// Shuts every reader's connection down and waits for the readers to end.
-fn stop_readers(shared: &Shared, readers: &mut HashMap<NodeAddr, JoinHandle<io::Result<()>>>) {
+/// Shuts the connections of the readers of `nodes` down and waits for those readers to end.
+fn stop_readers(
+    shared: &Shared,
+    readers: &mut HashMap<NodeAddr, JoinHandle<io::Result<()>>>,
+    nodes: &[NodeAddr],
+) {
     {
         let st = shared.subs.lock();
-        for conn in st.shards.conns.values() {
-            let _ = conn.writer.shutdown();
+        for node in nodes {
+            if let Some(conn) = st.shards.conns.get(node) {
+                let _ = conn.writer.shutdown();
+            }
         }
     }
-    for (_, h) in readers.drain() {
-        let _ = h.join();
+    for node in nodes {
+        if let Some(h) = readers.remove(node) {
+            let _ = h.join();
+        }
     }
 }
 

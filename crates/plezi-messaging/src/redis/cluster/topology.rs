@@ -46,6 +46,24 @@ impl Topology {
         v
     }
 
+    /// The masters whose slots differ between `self` and `newer` (gone, new, or serving other
+    /// ranges): only their subscriber connections need rebuilding.
+    pub fn changed_masters(&self, newer: &Topology) -> Vec<NodeAddr> {
+        let ranges_of = |t: &Topology, node: &NodeAddr| -> Vec<(u16, u16)> {
+            t.ranges
+                .iter()
+                .filter(|(_, _, n)| n == node)
+                .map(|(a, b, _)| (*a, *b))
+                .collect()
+        };
+        let mut all = self.masters();
+        all.extend(newer.masters());
+        all.sort();
+        all.dedup();
+        all.retain(|node| ranges_of(self, node) != ranges_of(newer, node));
+        all
+    }
+
     /// Reads the topology from a node (`CLUSTER SLOTS`). A master announced without a host (an empty
     /// string or `?`) is taken to be on `seed_host`, the host the connection went to.
     pub fn fetch(conn: &mut RespConn, seed_host: &str) -> io::Result<Topology> {
@@ -154,6 +172,51 @@ mod tests {
         assert_eq!((bar.host.as_str(), bar.port), ("seed", 7000));
         assert!(Topology::parse(&Value::Error(b"ERR no cluster".to_vec()), "x").is_err());
         assert_eq!(Topology::default().owner(b"foo"), None);
+    }
+
+    #[test]
+    fn a_failover_changes_only_the_failed_master_and_its_successor() {
+        let slots = |third: i64| {
+            Value::Array(vec![
+                Value::Array(vec![Value::Int(0), Value::Int(5460), master("h", 7000)]),
+                Value::Array(vec![Value::Int(5461), Value::Int(10922), master("h", 7001)]),
+                Value::Array(vec![
+                    Value::Int(10923),
+                    Value::Int(16383),
+                    master("h", third),
+                ]),
+            ])
+        };
+        let before = Topology::parse(&slots(7002), "h").unwrap();
+        let after = Topology::parse(&slots(7005), "h").unwrap();
+        let ports: Vec<u16> = before
+            .changed_masters(&after)
+            .iter()
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(ports, [7002, 7005]);
+        assert!(before.changed_masters(&before).is_empty());
+        // A master that gives up part of its slots changes too.
+        let split = Topology::parse(
+            &Value::Array(vec![
+                Value::Array(vec![Value::Int(0), Value::Int(5460), master("h", 7000)]),
+                Value::Array(vec![Value::Int(5461), Value::Int(5470), master("h", 7002)]),
+                Value::Array(vec![Value::Int(5471), Value::Int(10922), master("h", 7001)]),
+                Value::Array(vec![
+                    Value::Int(10923),
+                    Value::Int(16383),
+                    master("h", 7002),
+                ]),
+            ]),
+            "h",
+        )
+        .unwrap();
+        let ports: Vec<u16> = before
+            .changed_masters(&split)
+            .iter()
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(ports, [7001, 7002]);
     }
 
     #[test]
