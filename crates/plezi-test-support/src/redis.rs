@@ -22,19 +22,24 @@ pub struct RedisServer {
     tls: Option<(u16, Vec<String>)>,
 }
 
+/// How many times a server is started on fresh ports when its process exits before it answers: a
+/// port [`free_port`] found free can be taken (by a parallel test, or as some connection's local
+/// port) before `redis-server` binds it.
+const START_ATTEMPTS: usize = 5;
+
+/// Why a `redis-server` process did not come up.
+enum StartFailure {
+    /// It exited (most often: a port was taken meanwhile).
+    Exited(std::process::ExitStatus),
+    /// It runs but did not answer `PING` within [`DEADLINE`].
+    Silent,
+}
+
 impl RedisServer {
     /// A throwaway server (no persistence); waits until it answers `PING`. Fails with an install
     /// hint when `redis-server` is missing.
     pub fn start() -> RedisServer {
-        let mut s = RedisServer {
-            port: free_port(),
-            child: None,
-            dir: None,
-            extra: Vec::new(),
-            tls: None,
-        };
-        s.spawn();
-        s
+        RedisServer::launch(|| RedisServer::unstarted(free_port(), None, Vec::new(), None))
     }
 
     /// A throwaway server that also listens for TLS on [`RedisServer::tls_url`], with the server
@@ -47,15 +52,10 @@ impl RedisServer {
             "--tls-auth-clients".into(),
             if client_certs { "yes" } else { "no" }.into(),
         ]);
-        let mut s = RedisServer {
-            port: free_port(),
-            child: None,
-            dir: None,
-            extra: Vec::new(),
-            tls: Some((free_port(), args)),
-        };
-        s.spawn();
-        s
+        RedisServer::launch(|| {
+            let tls = Some((free_port(), args.clone()));
+            RedisServer::unstarted(free_port(), None, Vec::new(), tls)
+        })
     }
 
     /// `rediss://127.0.0.1:TLS_PORT/0` (a server from [`RedisServer::start_tls`]).
@@ -74,34 +74,29 @@ impl RedisServer {
     /// A server that persists every write to an append-only file in a fresh folder: it keeps its
     /// data across [`RedisServer::restart`].
     pub fn start_persistent() -> RedisServer {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("plezi-test-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let mut s = RedisServer {
-            port,
-            child: None,
-            dir: Some(dir),
-            extra: Vec::new(),
-            tls: None,
-        };
-        s.spawn();
-        s
+        RedisServer::launch(|| {
+            let port = free_port();
+            let dir = std::env::temp_dir()
+                .join(format!("plezi-test-redis-{}-{port}", std::process::id()));
+            RedisServer::unstarted(port, Some(dir), Vec::new(), None)
+        })
     }
 
     /// A replica of `master` (`--replicaof`, no persistence) on a free port; waits until its link
     /// to the master is up.
     pub fn start_replica_of(master: &RedisServer) -> RedisServer {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("plezi-test-replica-{}-{port}", std::process::id()));
-        let extra = vec![
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            master.port.to_string(),
-        ];
-        let replica = RedisServer::start_with(port, dir, extra);
+        let (replica, ()) = RedisServer::start_fresh(|| {
+            let port = free_port();
+            let dir = std::env::temp_dir()
+                .join(format!("plezi-test-replica-{}-{port}", std::process::id()));
+            let extra = vec![
+                "--replicaof".into(),
+                "127.0.0.1".into(),
+                master.port.to_string(),
+            ];
+            (port, dir, extra, ())
+        });
+        let port = replica.port;
         let up = crate::wait_until(DEADLINE, || {
             matches!(replica.query(&["INFO", "replication"]),
                 Ok(Resp::Bulk(info)) if info.contains("master_link_status:up"))
@@ -110,23 +105,75 @@ impl RedisServer {
         replica
     }
 
-    /// A server on `port` with its files in `dir` (created here, removed on drop), started with
-    /// `extra` arguments and no persistence: a cluster node.
-    pub(crate) fn start_with(port: u16, dir: PathBuf, extra: Vec<String>) -> RedisServer {
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        let mut s = RedisServer {
+    /// A server with its files in a folder (created here, removed on drop), started with more
+    /// arguments and no persistence: a cluster node. `make` picks the port, the folder and the
+    /// arguments (and anything else the caller keeps, `T`); it is asked again for fresh ports if the
+    /// process exits before answering.
+    pub(crate) fn start_fresh<T>(
+        mut make: impl FnMut() -> (u16, PathBuf, Vec<String>, T),
+    ) -> (RedisServer, T) {
+        let mut kept = None;
+        let server = RedisServer::launch(|| {
+            let (port, dir, extra, t) = make();
+            kept = Some(t);
+            RedisServer::unstarted(port, Some(dir), extra, None)
+        });
+        (server, kept.expect("make ran"))
+    }
+
+    fn unstarted(
+        port: u16,
+        dir: Option<PathBuf>,
+        extra: Vec<String>,
+        tls: Option<(u16, Vec<String>)>,
+    ) -> RedisServer {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        }
+        RedisServer {
             port,
             child: None,
-            dir: Some(dir),
+            dir,
             extra,
-            tls: None,
-        };
-        s.spawn();
-        s
+            tls,
+        }
+    }
+
+    /// Starts the servers `fresh` describes until one comes up (see [`START_ATTEMPTS`]).
+    fn launch(mut fresh: impl FnMut() -> RedisServer) -> RedisServer {
+        for attempt in 1.. {
+            let mut s = fresh();
+            match s.try_spawn() {
+                Ok(()) => return s,
+                Err(StartFailure::Exited(_)) if attempt < START_ATTEMPTS => {} // fresh ports
+                Err(e) => s.start_failed(e),
+            }
+        }
+        unreachable!("the attempts are counted")
     }
 
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            self.start_failed(e)
+        }
+    }
+
+    fn start_failed(&self, failure: StartFailure) -> ! {
+        match failure {
+            StartFailure::Exited(status) => panic!(
+                "redis-server on port {} exited before answering PING ({status}); were its ports \
+                 taken?",
+                self.port
+            ),
+            StartFailure::Silent => panic!(
+                "redis-server on port {} did not answer PING within {DEADLINE:?}",
+                self.port
+            ),
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), StartFailure> {
         let port = self.port.to_string();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port, "--bind", "127.0.0.1", "--save", ""]);
@@ -163,14 +210,15 @@ impl RedisServer {
                 .command(&["PING"])
                 .is_ok_and(|r| r.starts_with("+PONG"))
             {
-                return;
+                return Ok(());
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None;
+                return Err(StartFailure::Exited(status));
             }
             std::thread::sleep(Duration::from_millis(10)); // polling with a deadline
         }
-        panic!(
-            "redis-server on port {} did not answer PING within {DEADLINE:?}",
-            self.port
-        );
+        Err(StartFailure::Silent)
     }
 
     /// `redis://127.0.0.1:PORT/0`.

@@ -54,42 +54,45 @@ impl RedisCluster {
         let timeout = NODE_TIMEOUT.as_millis().to_string();
         let nodes: Vec<ClusterNode> = (0..count)
             .map(|_| {
-                let port = free_port();
-                let dir = std::env::temp_dir()
-                    .join(format!("plezi-test-cluster-{}-{port}", std::process::id()));
-                let mut extra: Vec<String> = vec![
-                    "--cluster-enabled".into(),
-                    "yes".into(),
-                    "--cluster-config-file".into(),
-                    "nodes.conf".into(),
-                    "--cluster-node-timeout".into(),
-                    timeout.clone(),
-                    "--cluster-port".into(),
-                    free_port().to_string(),
-                ];
-                let tls_port = pki.map(|pki| {
-                    let tls_port = free_port();
-                    let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
-                    extra.extend(["--tls-port".into(), tls_port.to_string()]);
-                    extra.extend(pki.redis_server_args());
-                    extra.extend([
-                        // The cluster bus and replication use mutual TLS: a node presents the
-                        // client certificate (the server one is for server auth only).
-                        "--tls-client-cert-file".into(),
-                        path(pki.client_cert()),
-                        "--tls-client-key-file".into(),
-                        path(pki.client_key()),
-                        "--tls-auth-clients".into(),
-                        "no".into(),
-                        "--tls-cluster".into(),
+                let (server, (port, tls_port)) = RedisServer::start_fresh(|| {
+                    let port = free_port();
+                    let dir = std::env::temp_dir()
+                        .join(format!("plezi-test-cluster-{}-{port}", std::process::id()));
+                    let mut extra: Vec<String> = vec![
+                        "--cluster-enabled".into(),
                         "yes".into(),
-                        "--tls-replication".into(),
-                        "yes".into(),
-                    ]);
-                    tls_port
+                        "--cluster-config-file".into(),
+                        "nodes.conf".into(),
+                        "--cluster-node-timeout".into(),
+                        timeout.clone(),
+                        "--cluster-port".into(),
+                        free_port().to_string(),
+                    ];
+                    let tls_port = pki.map(|pki| {
+                        let tls_port = free_port();
+                        let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
+                        extra.extend(["--tls-port".into(), tls_port.to_string()]);
+                        extra.extend(pki.redis_server_args());
+                        extra.extend([
+                            // The cluster bus and replication use mutual TLS: a node presents the
+                            // client certificate (the server one is for server auth only).
+                            "--tls-client-cert-file".into(),
+                            path(pki.client_cert()),
+                            "--tls-client-key-file".into(),
+                            path(pki.client_key()),
+                            "--tls-auth-clients".into(),
+                            "no".into(),
+                            "--tls-cluster".into(),
+                            "yes".into(),
+                            "--tls-replication".into(),
+                            "yes".into(),
+                        ]);
+                        tls_port
+                    });
+                    (port, dir, extra, (port, tls_port))
                 });
                 ClusterNode {
-                    server: Some(RedisServer::start_with(port, dir, extra)),
+                    server: Some(server),
                     port,
                     tls_port,
                 }
