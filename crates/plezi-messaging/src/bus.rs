@@ -135,7 +135,12 @@ impl Bus {
         }));
         let store: Arc<dyn MailboxStore> =
             Arc::new(MemoryStore::new(node.config.mailbox_store_max_bytes));
-        let mailboxes = Mailboxes::start(node.clone(), store, String::new());
+        let mailboxes = Mailboxes::start(
+            node.clone(),
+            store,
+            String::new(),
+            crate::mailbox::at_once(),
+        );
         Bus {
             inner: Arc::new(BusInner {
                 node,
@@ -179,8 +184,12 @@ impl Bus {
             node.config.io_timeout,
         );
         let engine = RedisEngine::start(node.clone(), seeds, histories)?;
-        let mailboxes =
-            Mailboxes::start(node.clone(), store.clone(), engine.names().server_prefix());
+        let mailboxes = Mailboxes::start(
+            node.clone(),
+            store.clone(),
+            engine.names().server_prefix(),
+            engine.after_pubsub_fn(),
+        );
         store.set_signal(engine.signal_fn(), mailboxes.prune_handle());
         log::info!(
             "bus {} on Redis at {} (app {:?})",

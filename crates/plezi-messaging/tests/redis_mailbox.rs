@@ -330,3 +330,114 @@ fn real_time_identity_messages_reach_every_live_connection_and_are_not_stored() 
         ":0\r\n"
     );
 }
+
+/// One list of what a server handed to `dave`'s connections, forwarded or claimed; a multicast named
+/// `stall` holds the subscriber thread that routes it until `release`.
+#[derive(Default)]
+struct OrderSink {
+    handed: std::sync::Mutex<Vec<u64>>,
+    stalled: std::sync::Mutex<bool>,
+    release: std::sync::Condvar,
+}
+
+impl OrderSink {
+    fn release(&self) {
+        *self.stalled.lock().unwrap() = false;
+        self.release.notify_all();
+    }
+
+    fn handed(&self) -> Vec<u64> {
+        self.handed.lock().unwrap().clone()
+    }
+}
+
+impl plezi_messaging::Sink for OrderSink {
+    fn deliver(&self, d: plezi_messaging::LocalDelivery) {
+        let event = support::event_of(&d.payload);
+        if event.as_ref().is_some_and(|(name, _)| name == "stall") {
+            let mut stalled = self.stalled.lock().unwrap();
+            *stalled = true;
+            while *stalled {
+                stalled = self.release.wait(stalled).unwrap();
+            }
+            return;
+        }
+        if d.target == Target::Identity("dave".into())
+            && let Some((_, data)) = event
+        {
+            self.handed.lock().unwrap().extend(data.as_u64());
+        }
+    }
+
+    fn deliver_mailbox(&self, batch: plezi_messaging::MailboxBatch) {
+        let mut handed = self.handed.lock().unwrap();
+        for m in &batch.messages {
+            if let Some((_, data)) = support::event_of(&m.payload) {
+                handed.extend(data.as_u64());
+            }
+        }
+        drop(handed);
+        batch.claim.delivered();
+    }
+
+    fn failed_unicast(
+        &self,
+        _: Option<plezi_messaging::ConnectionUuid>,
+        _: plezi_messaging::ConnectionUuid,
+        _: &Payload,
+    ) {
+    }
+
+    fn notify_refused(
+        &self,
+        _: plezi_messaging::ConnectionUuid,
+        _: &str,
+        _: Option<&str>,
+        _: &plezi_messaging::BusError,
+    ) {
+    }
+}
+
+/// A user with connections on two servers gets one sender's notifications in order on both, even
+/// when the messages another server forwarded (by pub/sub) are still on their way as this server
+/// claims the next ones: the claimed batch waits for the forwards published before it.
+#[test]
+fn a_claimed_batch_waits_for_the_forwards_published_before_it() {
+    support::init_log();
+    let redis = RedisServer::start();
+    let (a, _rec_a) = redis_bus(&redis, "ord");
+    let (b, _rec_b) = redis_bus(&redis, "ord");
+    let sink = std::sync::Arc::new(OrderSink::default());
+    b.set_sink(sink.clone());
+    a.register_as("dave", a.connection_uuid(0, 1, 0), None)
+        .unwrap();
+    b.register_as("dave", b.connection_uuid(0, 1, 0), None)
+        .unwrap();
+    a.flush(WAIT).unwrap();
+    b.flush(WAIT).unwrap();
+
+    // b's subscriber thread is held: what Redis publishes to b waits in its socket.
+    a.publish(plezi_messaging::Message::new(
+        Target::Multicast,
+        Payload::event("stall", json!(0)),
+    ))
+    .unwrap();
+    assert!(plezi_test_support::wait_until(WAIT, || *sink
+        .stalled
+        .lock()
+        .unwrap()));
+    // a drains 1 and forwards it to b; then b claims 2 itself.
+    a.notify("dave", Payload::event("n", json!(1))).unwrap();
+    a.flush(WAIT).unwrap();
+    assert!(plezi_test_support::wait_until(WAIT, || {
+        llen(&redis, "ord:mbox:dave") == ":0\r\n"
+            && redis.int(&["EXISTS", "ord:mbox-turn:dave"]) == 0
+    }));
+    b.notify("dave", Payload::event("n", json!(2))).unwrap();
+    b.flush(WAIT).unwrap(); // b's worker has claimed 2 and handed it over
+    sink.release();
+    assert!(plezi_test_support::wait_until(WAIT, || sink.handed().len() >= 2));
+    a.flush(WAIT).unwrap();
+    b.flush(WAIT).unwrap();
+    assert_eq!(sink.handed(), [1, 2]);
+}

@@ -80,6 +80,16 @@ struct NotifyJob {
 /// Called once with a queued notification's outcome (see [`crate::Bus::notify_then`]).
 pub(crate) type NotifyDone = Box<dyn FnOnce(Result<(), BusError>) + Send>;
 
+/// Runs a closure once everything Redis published to this server before the call has been routed (at
+/// once without Redis). A claimed batch is handed over through it, so a live connection gets the
+/// messages another server forwarded (by pub/sub) before the later ones this server claimed.
+pub(crate) type AfterPubSub = Box<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
+
+/// The [`AfterPubSub`] of a bus without Redis: nothing to wait for.
+pub(crate) fn at_once() -> AfterPubSub {
+    Box::new(|then| then())
+}
+
 /// Who hears how a notification ended.
 pub(crate) enum Outcome {
     /// Called once with the answer.
@@ -208,6 +218,7 @@ impl Mailboxes {
         node: Arc<LocalNode>,
         store: Arc<dyn MailboxStore>,
         server_channel_prefix: String,
+        after_pubsub: AfterPubSub,
     ) -> Mailboxes {
         let (jobs, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
@@ -217,6 +228,7 @@ impl Mailboxes {
             jobs.clone(),
             server_channel_prefix.clone(),
             pending.clone(),
+            after_pubsub,
         );
         let thread = std::thread::Builder::new()
             .name("plezi-mailbox".into())

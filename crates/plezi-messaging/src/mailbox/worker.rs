@@ -9,7 +9,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::{
-    Claimed, Done, Job, MailboxStore, NotifyJob, Signals, Turn, drain_envelope, store_notify,
+    AfterPubSub, Claimed, Done, Job, MailboxStore, NotifyJob, Signals, Turn, drain_envelope,
+    store_notify,
 };
 use crate::envelope::{self, Envelope};
 use crate::error::BusError;
@@ -41,6 +42,8 @@ pub(super) struct Worker {
     pending: Arc<AtomicUsize>,
     /// Claims made so far (makes each claim's token unique).
     tokens: u64,
+    /// How a claimed batch waits for the forwards published before it (see [`AfterPubSub`]).
+    after_pubsub: AfterPubSub,
 }
 
 const TICK: Duration = Duration::from_millis(250);
@@ -56,6 +59,7 @@ impl Worker {
         jobs: Sender<Job>,
         server_channel_prefix: String,
         pending: Arc<AtomicUsize>,
+        after_pubsub: AfterPubSub,
     ) -> Worker {
         Worker {
             node,
@@ -68,6 +72,7 @@ impl Worker {
             server_channel_prefix,
             pending,
             tokens: 0,
+            after_pubsub,
         }
     }
 
@@ -400,12 +405,16 @@ impl Worker {
                 })
             })
             .collect();
-        self.node.sink().deliver_mailbox(MailboxBatch {
+        let batch = MailboxBatch {
             identity: identity.to_owned(),
             connections,
             messages: mail,
             claim,
-        });
+        };
+        // Another server's confirmation published what it forwarded before this claim could take
+        // the turn: those messages go first.
+        let node = self.node.clone();
+        (self.after_pubsub)(Box::new(move || node.sink().deliver_mailbox(batch)));
     }
 }
 

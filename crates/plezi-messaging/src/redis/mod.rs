@@ -150,6 +150,9 @@ struct SubState {
     /// A join timed out waiting for Redis, and no subscription reply came since: later joins do not
     /// wait (each would block its event loop for `join_timeout`).
     stalled: bool,
+    /// What waits for the answer of a catch-up `PING` on the subscriber connection, in the order
+    /// the pings were written (see [`RedisEngine::after_pubsub_fn`]).
+    catch_ups: VecDeque<Box<dyn FnOnce() + Send>>,
 }
 
 impl SubState {
@@ -284,6 +287,35 @@ impl RedisEngine {
             }) {
                 log::warn!("a mailbox signal was not sent: {e}");
             }
+        })
+    }
+
+    /// Runs a closure once the subscriber connection has routed everything Redis published to this
+    /// server before the call: it writes `PING catch-up` on that connection, whose answer Redis
+    /// queues behind every message it had sent there, and runs the closure when the answer is read
+    /// (or when the connection is gone). At once on a cluster (each channel lives on its own
+    /// shard's connection) and while no subscriber connection is up.
+    pub fn after_pubsub_fn(&self) -> crate::mailbox::AfterPubSub {
+        let shared = Arc::downgrade(&self.shared);
+        Box::new(move |then| {
+            let Some(shared) = shared.upgrade() else {
+                return then();
+            };
+            let mut st = shared.subs.lock();
+            if !st.shards.active()
+                && let Some(w) = st.writer.as_mut()
+            {
+                let mut ping = Vec::new();
+                resp::command(&mut ping, &[b"PING", subscriber::CATCH_UP]);
+                if w.write_all(&ping).is_ok() {
+                    st.catch_ups.push_back(then);
+                    return;
+                }
+                // The subscriber thread reconnects (and runs what waits).
+                let _ = w.shutdown();
+            }
+            drop(st);
+            then();
         })
     }
 

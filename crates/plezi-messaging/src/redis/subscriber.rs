@@ -13,6 +13,10 @@ use crate::counters::{Counters, KIND_DRAIN, kind_of};
 use crate::envelope::{Envelope, EnvelopeBody};
 use crate::uuid::ServerId;
 
+/// The argument of a catch-up `PING` (see [`super::RedisEngine::after_pubsub_fn`]); a health
+/// `PING` has none.
+pub(super) const CATCH_UP: &[u8] = b"catch-up";
+
 pub(super) fn run(shared: Arc<Shared>) {
     match super::cluster::detect(&shared) {
         None => return,
@@ -40,8 +44,13 @@ pub(super) fn run(shared: Arc<Shared>) {
             st.writer = None;
             st.stalled = false;
             st.interest.disconnect();
+            // Nothing more will arrive on this connection: what waited for it goes on.
+            let waiting = std::mem::take(&mut st.catch_ups);
             drop(st);
             shared.subs_changed.notify_all();
+            for then in waiting {
+                then();
+            }
             r
         });
         if shared.stop.is_raised() {
@@ -174,7 +183,16 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
             shared.subs_changed.notify_all();
             return;
         }
-        _ => return, // "pong"
+        b"pong" => {
+            if items.get(1).and_then(Value::as_bytes) == Some(CATCH_UP) {
+                let next = shared.subs.lock().catch_ups.pop_front();
+                if let Some(then) = next {
+                    then();
+                }
+            }
+            return;
+        }
+        _ => return,
     };
     match payload {
         Some(Value::Bulk(bytes)) => receive(shared, bytes, dedupe),
