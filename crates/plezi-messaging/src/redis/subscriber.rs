@@ -159,8 +159,13 @@ pub(super) fn unsubscribe_idle(shared: &Shared, now: Instant) {
 
 fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
     let Value::Array(items) = value else {
-        if let Value::Error(e) = value {
-            log::warn!("Redis subscriber error: {}", String::from_utf8_lossy(&e));
+        match value {
+            Value::Error(e) => {
+                log::warn!("Redis subscriber error: {}", String::from_utf8_lossy(&e))
+            }
+            // A connection subscribed to nothing answers a `PING` plainly.
+            Value::Bulk(b) if b == CATCH_UP => caught_up(shared),
+            _ => {}
         }
         return;
     };
@@ -185,10 +190,7 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
         }
         b"pong" => {
             if items.get(1).and_then(Value::as_bytes) == Some(CATCH_UP) {
-                let next = shared.subs.lock().catch_ups.pop_front();
-                if let Some(then) = next {
-                    then();
-                }
+                caught_up(shared);
             }
             return;
         }
@@ -201,6 +203,14 @@ fn handle(shared: &Shared, value: Value, dedupe: &mut Dedupe) {
             &format!("envelope of {n} bytes is over max_envelope_bytes"),
         ),
         other => dropped(shared, &format!("unexpected message shape {other:?}")),
+    }
+}
+
+/// A catch-up `PING` was answered: the oldest closure waiting for one runs.
+fn caught_up(shared: &Shared) {
+    let next = shared.subs.lock().catch_ups.pop_front();
+    if let Some(then) = next {
+        then();
     }
 }
 
