@@ -1,4 +1,4 @@
-//! Redis killed and restarted mid-stream: nothing queued is lost, subscriptions come back.
+//! Redis killed and restarted mid-stream: nothing queued or in flight is lost, subscriptions come back.
 
 mod support;
 
@@ -50,6 +50,24 @@ fn redis_restart_mid_stream_loses_nothing_queued_and_resubscribes() {
     };
     wait_until("a third of the stream", || {
         published.load(Ordering::SeqCst) >= N / 3
+    });
+    // A crash also loses what Redis acknowledged but had not yet written to a subscriber (pub/sub is
+    // at-most-once there, see docs/scaling.md); that is Redis's part, not measured here. So Redis
+    // first stops running publishes (those sent from now on stay unanswered: in flight when it
+    // dies), writes out what it owes its subscribers, and only then dies.
+    redis
+        .command(&["CLIENT", "PAUSE", "60000", "WRITE"])
+        .unwrap();
+    wait_until("Redis to write out what it owes its subscribers", || {
+        let clients = redis.command(&["CLIENT", "LIST"]).unwrap();
+        let subscribers: Vec<&str> = clients
+            .lines()
+            .filter(|l| l.contains("name=fault:sub:"))
+            .collect();
+        subscribers.len() == 2
+            && subscribers
+                .iter()
+                .all(|l| l.contains(" obl=0 ") && l.contains(" oll=0 "))
     });
     redis.kill();
     wait_until("a to notice the outage", || !a.state().connected);
