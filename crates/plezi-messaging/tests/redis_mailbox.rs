@@ -441,3 +441,40 @@ fn a_claimed_batch_waits_for_the_forwards_published_before_it() {
     b.flush(WAIT).unwrap();
     assert_eq!(sink.handed(), [1, 2]);
 }
+
+/// A claim Redis ran but whose answer never came back (the connection broke) leaves the turn held by
+/// the server's own token. That server has no claim out, so its next claim takes the turn over at
+/// once instead of waiting out `mailbox_claim_ttl`; another server's turn still waits.
+#[test]
+fn a_turn_left_by_the_servers_own_lost_claim_is_taken_over_at_once() {
+    support::init_log();
+    let redis = RedisServer::start();
+    let (b, rec_b) = redis_bus(&redis, "own");
+    b.notify("eve", Payload::event("n", json!(1))).unwrap(); // nobody live: it waits
+    let turn = "own:mbox-turn:eve";
+    let other = "00000000000000ff:7";
+    assert!(
+        redis
+            .command(&["SET", turn, other, "PX", "60000"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+    b.register_as("eve", b.connection_uuid(0, 1, 0), None)
+        .unwrap();
+    b.flush(WAIT).unwrap();
+    assert!(
+        rec_b.mailbox_events().is_empty(),
+        "another server's turn was taken"
+    );
+
+    let lost = format!("{}:999", b.server_id());
+    assert!(
+        redis
+            .command(&["SET", turn, &lost, "PX", "60000"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+    b.notify("eve", Payload::event("n", json!(2))).unwrap();
+    rec_b.wait_mailbox(2);
+    assert_eq!(numbers(rec_b.mailbox_events()), [1, 2]);
+}

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use super::clock::{Clock, SystemClock};
 use super::store::{
     Claimed, Done, ENTRY_OVERHEAD, MESSAGE_OVERHEAD, MailboxStore, Quota, Signals, Turn, Usage,
+    same_server,
 };
 use crate::error::{BusError, MailboxLimit};
 use crate::uuid::ServerId;
@@ -181,8 +182,9 @@ impl State {
         let Some(b) = self.boxes.get_mut(identity) else {
             return Claimed::Messages(Vec::new());
         };
-        if let Some((_, until)) = &b.turn
+        if let Some((holder, until)) = &b.turn
             && *until > now
+            && !same_server(holder, turn.token)
         {
             return Claimed::Busy {
                 retry_in: *until - now,

@@ -157,11 +157,15 @@ return 1
 "#;
 
 /// KEYS: list, meta, turn, index, sizes, total. ARGV: token, max, turn ttl ms, identity, list prefix.
-/// Returns the messages, or the time left on another claim's turn (an integer).
+/// Returns the messages, or the time left on another server's turn (an integer). A turn held by
+/// an earlier claim of the same server is taken over (see [`MailboxStore::claim`]).
 const CLAIM: &str = r#"
 local now = now_ms()
 sweep(KEYS[4], KEYS[5], KEYS[6], ARGV[5], now)
-if redis.call('EXISTS', KEYS[3]) == 1 then return busy(KEYS[3]) end
+local holder = redis.call('GET', KEYS[3])
+if holder and string.match(holder, '^[^:]*') ~= string.match(ARGV[1], '^[^:]*') then
+  return busy(KEYS[3])
+end
 return take(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4], ARGV[1], tonumber(ARGV[2]), ARGV[3], now)
 "#;
 

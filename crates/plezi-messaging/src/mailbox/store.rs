@@ -59,9 +59,14 @@ pub(crate) struct Usage {
     pub bytes: usize,
 }
 
+/// Whether two claim tokens (`{server id}:{n}`) come from one server.
+pub(crate) fn same_server(a: &str, b: &str) -> bool {
+    a.split(':').next() == b.split(':').next()
+}
+
 /// One claim of the drain turn.
 pub(crate) struct Turn<'a> {
-    /// Unique per claim (server id + counter).
+    /// Unique per claim: `{server id}:{n}`.
     pub token: &'a str,
     /// Most messages to read.
     pub max: usize,
@@ -105,7 +110,11 @@ pub(crate) trait MailboxStore: Send + Sync {
     /// connections, unless it registered again since `registration` (the one the signal was sent for).
     fn forget(&self, identity: &str, server: ServerId, registration: &str) -> Result<(), BusError>;
 
-    /// Reads up to `turn.max` messages from the head and takes the drain turn, unless another claim holds it.
+    /// Reads up to `turn.max` messages from the head and takes the drain turn, unless another
+    /// server's claim holds it. A turn held by an earlier claim of the same server (the server
+    /// before the first `:` of the token) is taken over: a server claims only with no claim of its
+    /// own out, so such a turn is one whose answer it never got (the connection broke after Redis
+    /// ran the claim), and its messages are still first in line.
     fn claim(&self, identity: &str, turn: &Turn<'_>) -> Result<Claimed, BusError>;
 
     /// Extends the turn held by `token`; false if that token no longer holds it.
