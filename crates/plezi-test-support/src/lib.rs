@@ -30,16 +30,30 @@ pub mod tools;
 pub mod wait;
 pub mod ws;
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
+use std::sync::Mutex;
 
 pub use wait::{DEADLINE, eventually, wait_until};
 
-/// A local port nobody listens on right now.
+/// A local port nobody listens on right now, and one this process never handed out before.
+///
+/// Never twice: the nodes of a Redis Cluster keep calling a node that a test killed, at its address,
+/// for as long as they run. A node of another test's cluster started on that port would answer them,
+/// and the two clusters would merge.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port on 127.0.0.1")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free port on 127.0.0.1");
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
+    panic!("no port on 127.0.0.1 that this process has not handed out already")
 }
 
 /// Makes closing `stream` reset the connection (`SO_LINGER` 0: the kernel sends RST, not FIN, and
