@@ -179,9 +179,10 @@ fn a_dropped_claim_returns_messages_to_the_head_in_order() {
     let (bus, rec) = bus();
     let conn = bus.connection_uuid(0, 1, 0);
     rec.hold_claims(true);
-    bus.register_as("u", conn, None).unwrap();
+    // Both wait before the connection registers, so its one claim holds both.
     bus.notify_event("u", "n", json!(1)).unwrap();
     bus.notify_event("u", "n", json!(2)).unwrap();
+    bus.register_as("u", conn, None).unwrap();
     rec.wait("a held claim", |s| (!s.held.is_empty()).then_some(()));
     // The connection "closed" before the messages were written: drop the claim.
     bus.forget(conn);
