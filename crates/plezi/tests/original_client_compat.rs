@@ -94,14 +94,18 @@ fn config(port: u16) -> Config {
     }
 }
 
-/// Starts the room app on `port` (0: any free port).
-fn start(port: u16) -> plezi::Running {
+/// Starts the room app on `port` (0: any free port); fails when the port is taken.
+fn try_start(port: u16) -> Result<plezi::Running, plezi::Error> {
     App::with_config(config(port))
         .bus(Bus::in_process(BusConfig::default()))
         .route(PAGE, Room::default)
         .expect("the route is valid")
         .spawn()
-        .expect("the app starts")
+}
+
+/// Starts the room app on `port` (0: any free port).
+fn start(port: u16) -> plezi::Running {
+    try_start(port).expect("the app starts")
 }
 
 /// Stops the app the way a browser sees a server restart: every open socket gets the server's
@@ -585,12 +589,7 @@ fn a_server_restart_closes_with_going_away_and_the_same_handshake_reconnects() {
     stop(running, vec![ws]);
     let started = Instant::now();
     let restarted = loop {
-        let attempt = App::with_config(config(addr.port()))
-            .bus(Bus::in_process(BusConfig::default()))
-            .route(PAGE, Room::default)
-            .expect("the route is valid")
-            .spawn();
-        match attempt {
+        match try_start(addr.port()) {
             Ok(running) => break running,
             Err(e) if started.elapsed() < DEADLINE => {
                 eprintln!("port {} not free yet: {e}", addr.port());
