@@ -174,49 +174,35 @@ mod tests {
         assert_eq!(Topology::default().owner(b"foo"), None);
     }
 
+    /// A topology of `(first slot, last slot, port)` ranges on host `h`.
+    fn topology(ranges: &[(i64, i64, i64)]) -> Topology {
+        let reply = ranges
+            .iter()
+            .map(|&(a, b, port)| {
+                Value::Array(vec![Value::Int(a), Value::Int(b), master("h", port)])
+            })
+            .collect();
+        Topology::parse(&Value::Array(reply), "h").unwrap()
+    }
+
+    fn ports(nodes: Vec<NodeAddr>) -> Vec<u16> {
+        nodes.iter().map(|n| n.port).collect()
+    }
+
     #[test]
     fn a_failover_changes_only_the_failed_master_and_its_successor() {
-        let slots = |third: i64| {
-            Value::Array(vec![
-                Value::Array(vec![Value::Int(0), Value::Int(5460), master("h", 7000)]),
-                Value::Array(vec![Value::Int(5461), Value::Int(10922), master("h", 7001)]),
-                Value::Array(vec![
-                    Value::Int(10923),
-                    Value::Int(16383),
-                    master("h", third),
-                ]),
-            ])
-        };
-        let before = Topology::parse(&slots(7002), "h").unwrap();
-        let after = Topology::parse(&slots(7005), "h").unwrap();
-        let ports: Vec<u16> = before
-            .changed_masters(&after)
-            .iter()
-            .map(|n| n.port)
-            .collect();
-        assert_eq!(ports, [7002, 7005]);
+        let before = topology(&[(0, 5460, 7000), (5461, 10922, 7001), (10923, 16383, 7002)]);
+        let after = topology(&[(0, 5460, 7000), (5461, 10922, 7001), (10923, 16383, 7005)]);
+        assert_eq!(ports(before.changed_masters(&after)), [7002, 7005]);
         assert!(before.changed_masters(&before).is_empty());
         // A master that gives up part of its slots changes too.
-        let split = Topology::parse(
-            &Value::Array(vec![
-                Value::Array(vec![Value::Int(0), Value::Int(5460), master("h", 7000)]),
-                Value::Array(vec![Value::Int(5461), Value::Int(5470), master("h", 7002)]),
-                Value::Array(vec![Value::Int(5471), Value::Int(10922), master("h", 7001)]),
-                Value::Array(vec![
-                    Value::Int(10923),
-                    Value::Int(16383),
-                    master("h", 7002),
-                ]),
-            ]),
-            "h",
-        )
-        .unwrap();
-        let ports: Vec<u16> = before
-            .changed_masters(&split)
-            .iter()
-            .map(|n| n.port)
-            .collect();
-        assert_eq!(ports, [7001, 7002]);
+        let split = topology(&[
+            (0, 5460, 7000),
+            (5461, 5470, 7002),
+            (5471, 10922, 7001),
+            (10923, 16383, 7002),
+        ]);
+        assert_eq!(ports(before.changed_masters(&split)), [7001, 7002]);
     }
 
     #[test]
