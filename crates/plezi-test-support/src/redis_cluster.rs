@@ -54,7 +54,7 @@ impl RedisCluster {
         let timeout = NODE_TIMEOUT.as_millis().to_string();
         let nodes: Vec<ClusterNode> = (0..count)
             .map(|_| {
-                let (server, (port, tls_port)) = RedisServer::start_fresh(|| {
+                let (server, tls_port) = RedisServer::start_fresh(|| {
                     let port = free_port();
                     let dir = std::env::temp_dir()
                         .join(format!("plezi-test-cluster-{}-{port}", std::process::id()));
@@ -89,11 +89,11 @@ impl RedisCluster {
                         ]);
                         tls_port
                     });
-                    (port, dir, extra, (port, tls_port))
+                    (port, dir, extra, tls_port)
                 });
                 ClusterNode {
+                    port: server.port,
                     server: Some(server),
-                    port,
                     tls_port,
                 }
             })
